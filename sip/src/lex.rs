@@ -1,0 +1,250 @@
+//! Character classes and a cursor over header text (RFC 3261 section 25.1).
+//!
+//! Header values are borrowed from the received buffer with any line folding left in place, so
+//! every scanner here treats CR and LF as linear white space: after the message has been split
+//! into header lines, a CR or LF inside a value can only be part of a fold.
+
+/// `token` characters: alphanum and `-.!%*_+`'~`.
+pub(crate) fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+}
+
+/// Linear white space, folds included.
+pub(crate) fn is_lws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// URI `unreserved`: alphanum and the marks `-_.!~*'()`.
+pub(crate) fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')')
+}
+
+/// Trims linear white space (folds included) from both ends.
+pub(crate) fn trim_lws(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+}
+
+/// Checks that every `%` in `s` starts a two-hex-digit escape.
+pub(crate) fn escapes_valid(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if i + 2 >= b.len() || !(b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit()) {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+/// A forward-only reader over a header value.
+#[derive(Debug, Clone)]
+pub(crate) struct Cursor<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(s: &'a str) -> Self {
+        Cursor { s, pos: 0 }
+    }
+
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn set_pos(&mut self, pos: usize) {
+        self.pos = pos.min(self.s.len());
+    }
+
+    /// Text from `start` to the cursor.
+    pub(crate) fn since(&self, start: usize) -> &'a str {
+        &self.s[start..self.pos]
+    }
+
+    pub(crate) fn rest(&self) -> &'a str {
+        &self.s[self.pos..]
+    }
+
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos >= self.s.len()
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.pos).copied()
+    }
+
+    /// Skips linear white space; returns whether any was skipped.
+    pub(crate) fn skip_lws(&mut self) -> bool {
+        let start = self.pos;
+        while self.peek().is_some_and(is_lws) {
+            self.pos += 1;
+        }
+        self.pos > start
+    }
+
+    /// Consumes `b` if it is next.
+    pub(crate) fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Consumes `b` with optional white space around it (SEMI, COLON, EQUAL, SLASH, COMMA).
+    pub(crate) fn eat_separator(&mut self, b: u8) -> bool {
+        let save = self.pos;
+        self.skip_lws();
+        if self.eat(b) {
+            self.skip_lws();
+            true
+        } else {
+            self.pos = save;
+            false
+        }
+    }
+
+    /// Consumes bytes while `f` holds and returns them.
+    pub(crate) fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'a str {
+        let start = self.pos;
+        let bytes = self.s.as_bytes();
+        while self.pos < bytes.len() && f(bytes[self.pos]) {
+            self.pos += 1;
+        }
+        // Only ASCII predicates are used, so this always lands on a char boundary; a non-ASCII
+        // byte stops the scan.
+        &self.s[start..self.pos]
+    }
+
+    /// A non-empty token.
+    pub(crate) fn token(&mut self) -> Option<&'a str> {
+        let t = self.take_while(is_token);
+        (!t.is_empty()).then_some(t)
+    }
+
+    /// A quoted string, returned with its quotes; escapes are kept as written.
+    pub(crate) fn quoted_string(&mut self) -> Option<&'a str> {
+        let start = self.pos;
+        if !self.eat(b'"') {
+            return None;
+        }
+        let bytes = self.s.as_bytes();
+        while self.pos < bytes.len() {
+            match bytes[self.pos] {
+                b'"' => {
+                    self.pos += 1;
+                    return Some(&self.s[start..self.pos]);
+                }
+                // quoted-pair: any char but CR and LF may be escaped.
+                b'\\' => {
+                    match bytes.get(self.pos + 1) {
+                        Some(b'\r' | b'\n') | None => break,
+                        Some(_) => self.pos += 2,
+                    }
+                    // Step over the rest of an escaped multi-byte character.
+                    while !self.s.is_char_boundary(self.pos) {
+                        self.pos += 1;
+                    }
+                }
+                _ => self.pos += 1,
+            }
+        }
+        self.pos = start;
+        None
+    }
+}
+
+/// Splits a comma-separated header value at top-level commas (not inside quotes or `<...>`).
+pub(crate) fn split_list(value: &str) -> ListIter<'_> {
+    ListIter { rest: Some(value) }
+}
+
+/// Iterator of [`split_list`]; elements are trimmed of white space.
+#[derive(Debug, Clone)]
+pub(crate) struct ListIter<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.rest?;
+        let bytes = s.as_bytes();
+        let (mut quoted, mut angle, mut i) = (false, false, 0);
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if quoted => i += 1,
+                b'"' => quoted = !quoted,
+                b'<' if !quoted => angle = true,
+                b'>' if !quoted => angle = false,
+                b',' if !quoted && !angle => {
+                    self.rest = Some(&s[i + 1..]);
+                    return Some(trim_lws(&s[..i]));
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        self.rest = None;
+        Some(trim_lws(s))
+    }
+}
+
+/// Removes the quotes and backslash escapes of a quoted string, borrowing when nothing is escaped.
+pub(crate) fn unquote(s: &str) -> std::borrow::Cow<'_, str> {
+    let inner = s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s);
+    if !inner.contains('\\') {
+        return std::borrow::Cow::Borrowed(inner);
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_string_with_escaped_quote_and_backslash() {
+        let mut c = Cursor::new(r#""J Rosenberg \\\""  <sip:a@b>"#);
+        assert_eq!(c.quoted_string(), Some(r#""J Rosenberg \\\"""#));
+        assert_eq!(unquote(r#""J Rosenberg \\\"""#), r#"J Rosenberg \""#);
+    }
+
+    #[test]
+    fn unterminated_quote_is_rejected() {
+        let mut c = Cursor::new(r#""Mr. J. User <sip:j.user@example.com>"#);
+        assert_eq!(c.quoted_string(), None);
+        assert_eq!(c.pos(), 0);
+    }
+
+    #[test]
+    fn list_split_respects_quotes_and_brackets() {
+        let v: Vec<_> = split_list(r#""a, b" <sip:x@y;p=1,2>, <sip:z@w> , sip:q@r"#).collect();
+        assert_eq!(v, vec![r#""a, b" <sip:x@y;p=1,2>"#, "<sip:z@w>", "sip:q@r"]);
+    }
+
+    #[test]
+    fn escapes() {
+        assert!(escapes_valid("a%20b%7e"));
+        assert!(!escapes_valid("a%2"));
+        assert!(!escapes_valid("%zz"));
+    }
+}
