@@ -2,19 +2,19 @@
 //! machines. Nothing here reads a clock, opens a socket or spawns a task: time comes in as an
 //! argument, randomness through [`Entropy`], and what to send comes out of `poll_output`.
 
-// pub mod endpoint;
+pub mod endpoint;
 pub mod entropy;
 mod error;
-// pub mod framing;
+pub mod framing;
 pub mod header;
 mod lex;
 pub mod message;
 pub mod method;
-// pub mod transaction;
+pub mod transaction;
 pub mod transport;
 pub mod uri;
 
-// pub use endpoint::{Endpoint, EndpointConfig, Inbound, Output, Verdict};
+pub use endpoint::{Endpoint, EndpointConfig, Inbound, Output, Verdict};
 pub use entropy::{Entropy, SeededEntropy};
 pub use error::ParseError;
 pub use message::{Message, StartLine};

@@ -1,6 +1,7 @@
 //! Every RFC 4475 torture message through the parser alone: the valid ones parse, the invalid
 //! ones are refused (or, where RFC 4475 allows a liberal reading, at least survive), and every
 //! parsed message prints to something that parses back the same.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that cannot read its corpus should fail loudly
 
 use openline_sip::Message;
 use std::path::PathBuf;

@@ -24,6 +24,14 @@ macro_rules! header_names {
                 HeaderName::Other(s)
             }
 
+            /// The full name of a known header; `"extension"` for the others.
+            pub fn as_str_static(&self) -> &'static str {
+                match self {
+                    $( HeaderName::$variant => $canonical, )*
+                    HeaderName::Other(_) => "extension",
+                }
+            }
+
             /// The full name as we print it.
             pub fn as_str(&self) -> &'a str {
                 match self {

@@ -6,12 +6,14 @@
 //! [`crate::header`].
 
 mod build;
+mod check;
 mod parse;
 mod print;
 mod salvage;
 
 pub use build::{RequestBuilder, ResponseBuilder, standard_reason};
 pub use parse::MAX_MESSAGE_SIZE;
+pub(crate) use parse::find_head_end as parse_head_end;
 pub use salvage::Salvaged;
 
 use crate::header::{CSeq, Contact, Header, HeaderName, MediaType, NameAddr, Via};
