@@ -1,0 +1,6 @@
+//! The openline server: what it answers, how it routes, and the composition root that wires the
+//! SIP core to the network.
+
+pub mod capabilities;
+pub mod core;
+pub mod server;
