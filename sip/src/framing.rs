@@ -37,6 +37,8 @@ pub enum FramingError {
 #[derive(Debug, Default)]
 pub struct StreamFramer {
     buf: Vec<u8>,
+    /// Set once the stream can no longer be cut: every later call fails.
+    broken: Option<FramingError>,
 }
 
 impl StreamFramer {
@@ -56,7 +58,14 @@ impl StreamFramer {
     }
 
     /// The next complete frame, `Ok(None)` when more bytes are needed.
+    ///
+    /// When Content-Length is unusable the header section alone is handed out once, so that the
+    /// core can answer it with a 400 naming the problem; after that the stream is broken and the
+    /// connection must close, since no one can tell where the next message starts.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FramingError> {
+        if let Some(e) = self.broken {
+            return Err(e);
+        }
         // Keep-alives and stray line ends between messages.
         if self.buf.starts_with(b"\r\n\r\n") {
             self.buf.drain(..4);
@@ -78,7 +87,15 @@ impl StreamFramer {
         if head_end > MAX_HEADER_SIZE {
             return Err(FramingError::HeaderTooLong);
         }
-        let length = content_length(&self.buf[..head_end])?;
+        let length = match content_length(&self.buf[..head_end]) {
+            Ok(n) => n,
+            Err(e) => {
+                self.broken = Some(e);
+                let head = self.buf[..body_start].to_vec();
+                self.buf.clear();
+                return Ok(Some(Frame::Message(head)));
+            }
+        };
         let total = body_start + length;
         if total > MAX_MESSAGE_SIZE {
             return Err(FramingError::TooLong);
@@ -157,10 +174,17 @@ mod tests {
         f.push(&vec![b'x'; MAX_HEADER_SIZE + 1]);
         assert_eq!(f.next_frame(), Err(FramingError::HeaderTooLong));
         let mut f = StreamFramer::new();
-        f.push(b"INVITE sip:a@b SIP/2.0\r\nContent-Length: 99999999\r\n\r\n");
-        assert!(f.next_frame().is_err());
+        f.push(b"INVITE sip:a@b SIP/2.0\r\nContent-Length: 70000\r\n\r\n");
+        assert_eq!(f.next_frame(), Err(FramingError::TooLong));
         let mut f = StreamFramer::new();
-        f.push(b"INVITE sip:a@b SIP/2.0\r\nContent-Length: 1\r\nl: 2\r\n\r\n");
+        f.push(b"INVITE sip:a@b SIP/2.0\r\nContent-Length: -1\r\n\r\n");
+        assert!(matches!(f.next_frame(), Ok(Some(Frame::Message(_)))));
+        assert_eq!(f.next_frame(), Err(FramingError::BadContentLength));
+        let mut f = StreamFramer::new();
+        let head = b"INVITE sip:a@b SIP/2.0\r\nContent-Length: 1\r\nl: 2\r\n\r\n";
+        f.push(head);
+        f.push(b"xy");
+        assert_eq!(f.next_frame(), Ok(Some(Frame::Message(head.to_vec()))), "the head, to be answered");
         assert_eq!(f.next_frame(), Err(FramingError::BadContentLength));
     }
 }

@@ -1,7 +1,14 @@
-//! Test support for Openline: a simulated network in virtual time, and helpers shared by the
-//! suites under `tests/` (sim, torture, interop).
+//! Test support for Openline: a simulated network in virtual time, the server under test, and
+//! wire helpers shared by the suites under `tests/` (sim, torture, interop).
 
 // Test support: a broken expectation is a failed test, said loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod sim;
+pub mod subject;
+pub mod wire;
+
+/// `../shared/corpora` beside the repository.
+pub fn corpora() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora")
+}
