@@ -22,7 +22,10 @@ pub struct LocalAnswer {
 
 impl LocalAnswer {
     fn new(code: u16) -> Self {
-        LocalAnswer { code, headers: Vec::new() }
+        LocalAnswer {
+            code,
+            headers: Vec::new(),
+        }
     }
 
     fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -44,24 +47,31 @@ pub fn answer(request: &Message<'_>) -> LocalAnswer {
         return LocalAnswer::new(416);
     }
     // 8.2.2.3: every Require option-tag is unsupported for now.
-    let required: Vec<&str> = request.list(HeaderName::Require).filter(|t| !t.is_empty()).collect();
+    let required: Vec<&str> = request
+        .list(HeaderName::Require)
+        .filter(|t| !t.is_empty())
+        .collect();
     if !required.is_empty() {
         return LocalAnswer::new(420).with("Unsupported", required.join(", "));
     }
     // 8.2.3: a body we do not understand.
     if !request.body.is_empty() {
-        let understood = request.content_type().flatten().is_some_and(|t: MediaType<'_>| {
-            t.is("application", "sdp") || t.is("text", "plain")
-        });
+        let understood = request
+            .content_type()
+            .flatten()
+            .is_some_and(|t: MediaType<'_>| t.is("application", "sdp") || t.is("text", "plain"));
         if !understood {
             return LocalAnswer::new(415).with("Accept", ACCEPT);
         }
     }
-    let mut ok = LocalAnswer::new(200).with("Allow", ALLOW).with("Accept", ACCEPT);
+    let mut ok = LocalAnswer::new(200)
+        .with("Allow", ALLOW)
+        .with("Accept", ACCEPT);
     if !SUPPORTED.is_empty() {
         ok = ok.with("Supported", SUPPORTED);
     }
-    ok.with("Accept-Encoding", "identity").with("Accept-Language", "en")
+    ok.with("Accept-Encoding", "identity")
+        .with("Accept-Language", "en")
 }
 
 #[cfg(test)]
@@ -83,13 +93,30 @@ mod tests {
         assert_eq!(code("NEWMETHOD", "sip:c@d", ""), 501);
         assert_eq!(code("OPTIONS", "tel:+15551234", ""), 416);
         assert_eq!(code("OPTIONS", "sip:c@d", "Require: foo, bar\r\n"), 420);
-        assert_eq!(code("OPTIONS", "sip:c@d", "Content-Type: image/png\r\nContent-Length: 1\r\n\r\nx"), 415);
+        assert_eq!(
+            code(
+                "OPTIONS",
+                "sip:c@d",
+                "Content-Type: image/png\r\nContent-Length: 1\r\n\r\nx"
+            ),
+            415
+        );
     }
 
     #[test]
     fn unsupported_lists_every_required_tag() {
-        let raw = request("OPTIONS", "sip:c@d", "Require: nothingSupportsThis, nothingSupportsThisEither\r\n");
+        let raw = request(
+            "OPTIONS",
+            "sip:c@d",
+            "Require: nothingSupportsThis, nothingSupportsThisEither\r\n",
+        );
         let a = answer(&Message::parse(&raw).unwrap());
-        assert_eq!(a.headers, vec![("Unsupported", "nothingSupportsThis, nothingSupportsThisEither".to_string())]);
+        assert_eq!(
+            a.headers,
+            vec![(
+                "Unsupported",
+                "nothingSupportsThis, nothingSupportsThisEither".to_string()
+            )]
+        );
     }
 }

@@ -18,7 +18,9 @@ pub struct ServerCore {
 
 impl std::fmt::Debug for ServerCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerCore").field("domains", &self.domains).finish_non_exhaustive()
+        f.debug_struct("ServerCore")
+            .field("domains", &self.domains)
+            .finish_non_exhaustive()
     }
 }
 
@@ -26,7 +28,11 @@ impl ServerCore {
     /// A core for `domains`.
     pub fn new(domains: Vec<String>, config: EndpointConfig, entropy: Box<dyn Entropy>) -> Self {
         let server_header = format!("Openline/{}", env!("CARGO_PKG_VERSION"));
-        ServerCore { endpoint: Endpoint::new(config, entropy), domains, server_header }
+        ServerCore {
+            endpoint: Endpoint::new(config, entropy),
+            domains,
+            server_header,
+        }
     }
 
     /// The domains served.
@@ -35,35 +41,70 @@ impl ServerCore {
     }
 
     /// One message from the network.
-    pub fn handle_received(&mut self, now: Instant, transport: Transport, source: SocketAddr, data: &[u8]) {
-        let inbound = Inbound { transport, source, data };
+    pub fn handle_received(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        source: SocketAddr,
+        data: &[u8],
+    ) {
+        let inbound = Inbound {
+            transport,
+            source,
+            data,
+        };
         match self.endpoint.handle(now, inbound) {
-            Verdict::Request { request, transaction: Some(id) } => {
+            Verdict::Request {
+                request,
+                transaction: Some(id),
+            } => {
                 let echo = request.echo();
                 let result = if request.method() == Method::Cancel {
                     // RFC 3261 9.2: 200 if the INVITE is known (whatever its state), else 481.
-                    let code = if self.endpoint.find_invite_for_cancel(&request).is_some() { 200 } else { 481 };
-                    self.endpoint.reply(now, id, &echo, source, code, &[("Server", &self.server_header)])
+                    let code = if self.endpoint.find_invite_for_cancel(&request).is_some() {
+                        200
+                    } else {
+                        481
+                    };
+                    self.endpoint.reply(
+                        now,
+                        id,
+                        &echo,
+                        source,
+                        code,
+                        &[("Server", &self.server_header)],
+                    )
                 } else {
                     let answer = capabilities::answer(&request);
-                    let mut headers: Vec<(&str, &str)> = answer.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                    let mut headers: Vec<(&str, &str)> = answer
+                        .headers
+                        .iter()
+                        .map(|(n, v)| (*n, v.as_str()))
+                        .collect();
                     headers.push(("Server", &self.server_header));
                     tracing::debug!(method = %request.method(), %source, code = answer.code, "answered");
-                    self.endpoint.reply(now, id, &echo, source, answer.code, &headers)
+                    self.endpoint
+                        .reply(now, id, &echo, source, answer.code, &headers)
                 };
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "could not answer");
                 }
             }
             // An ACK for a 2xx we never sent: nothing to do until there are dialogs.
-            Verdict::Request { transaction: None, .. } | Verdict::Absorbed(_) | Verdict::Response { .. } => {}
+            Verdict::Request {
+                transaction: None, ..
+            }
+            | Verdict::Absorbed(_)
+            | Verdict::Response { .. } => {}
             Verdict::StrayResponse(r) => {
                 tracing::debug!(%source, status = r.status().unwrap_or(0), "stray response dropped");
             }
             Verdict::StatelessReply { status, error } => {
                 tracing::info!(%source, %transport, status, %error, "malformed request refused");
             }
-            Verdict::Discarded(DropReason::Unanswerable(error) | DropReason::MalformedAck(error)) => {
+            Verdict::Discarded(
+                DropReason::Unanswerable(error) | DropReason::MalformedAck(error),
+            ) => {
                 tracing::info!(%source, %transport, %error, "malformed message dropped");
             }
         }

@@ -39,7 +39,10 @@ fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     if format == "json" {
         builder.json().init();
     } else {
@@ -51,9 +54,20 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
     match cli.command {
-        Command::Serve { domains, listen, t1_ms } => {
-            let timers = TimerConfig { t1: Duration::from_millis(t1_ms.max(1)), ..TimerConfig::default() };
-            let config = ServeConfig { domains, listen, endpoint: EndpointConfig { timers } };
+        Command::Serve {
+            domains,
+            listen,
+            t1_ms,
+        } => {
+            let timers = TimerConfig {
+                t1: Duration::from_millis(t1_ms.max(1)),
+                ..TimerConfig::default()
+            };
+            let config = ServeConfig {
+                domains,
+                listen,
+                endpoint: EndpointConfig { timers },
+            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -63,7 +77,10 @@ fn main() -> anyhow::Result<()> {
                 server::run(config, shutdown_signal(), |bound| {
                     // One line per socket on stdout, for whoever started us with port 0.
                     for (transport, addr) in bound {
-                        println!("listening on {}:{addr}", transport.as_via().to_ascii_lowercase());
+                        println!(
+                            "listening on {}:{addr}",
+                            transport.as_via().to_ascii_lowercase()
+                        );
                     }
                 })
                 .await

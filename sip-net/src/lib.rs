@@ -41,7 +41,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_connections: 4096, idle_timeout: std::time::Duration::from_secs(600), queue: 8192 }
+        Limits {
+            max_connections: 4096,
+            idle_timeout: std::time::Duration::from_secs(600),
+            queue: 8192,
+        }
     }
 }
 
@@ -100,15 +104,32 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits) -> io::Result<Network> {
             Transport::Tcp => {
                 let listener = tokio::net::TcpListener::bind(spec.addr).await?;
                 local.push((Transport::Tcp, listener.local_addr()?));
-                tokio::spawn(tcp::accept(listener, tx.clone(), Arc::clone(&connections), limits));
+                tokio::spawn(tcp::accept(
+                    listener,
+                    tx.clone(),
+                    Arc::clone(&connections),
+                    limits,
+                ));
             }
             other => {
-                return Err(io::Error::new(io::ErrorKind::Unsupported, format!("{other} listeners are not built yet")));
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("{other} listeners are not built yet"),
+                ));
             }
         }
     }
-    let sender = Sender { udp: udp_sockets, connections, inbound: tx, limits };
-    Ok(Network { inbound: rx, sender, local })
+    let sender = Sender {
+        udp: udp_sockets,
+        connections,
+        inbound: tx,
+        limits,
+    };
+    Ok(Network {
+        inbound: rx,
+        sender,
+        local,
+    })
 }
 
 impl Sender {
@@ -123,7 +144,10 @@ impl Sender {
                     .iter()
                     .find(|s| s.local_addr().is_ok_and(|a| a.is_ipv4() == to.is_ipv4()))
                     .ok_or(SendError::NoSocket(Transport::Udp, to))?;
-                socket.send_to(&transmit.payload, to).await.map_err(|e| SendError::Io(to, e))?;
+                socket
+                    .send_to(&transmit.payload, to)
+                    .await
+                    .map_err(|e| SendError::Io(to, e))?;
                 Ok(())
             }
             Transport::Tcp => tcp::send(self, to, Arc::clone(&transmit.payload)).await,

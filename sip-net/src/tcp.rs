@@ -15,7 +15,12 @@ const WRITE_QUEUE: usize = 256;
 /// How long a connection whose peer stopped sending stays writable for pending answers.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
-pub(crate) async fn accept(listener: TcpListener, inbound: mpsc::Sender<Received>, connections: Connections, limits: Limits) {
+pub(crate) async fn accept(
+    listener: TcpListener,
+    inbound: mpsc::Sender<Received>,
+    connections: Connections,
+    limits: Limits,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(r) => r,
@@ -30,12 +35,24 @@ pub(crate) async fn accept(listener: TcpListener, inbound: mpsc::Sender<Received
             tracing::warn!(%peer, count, "connection limit reached: refusing");
             continue;
         }
-        start(stream, peer, inbound.clone(), Arc::clone(&connections), limits);
+        start(
+            stream,
+            peer,
+            inbound.clone(),
+            Arc::clone(&connections),
+            limits,
+        );
     }
 }
 
 /// Registers the connection and starts its reader and writer.
-fn start(stream: TcpStream, peer: SocketAddr, inbound: mpsc::Sender<Received>, connections: Connections, limits: Limits) -> mpsc::Sender<Arc<[u8]>> {
+fn start(
+    stream: TcpStream,
+    peer: SocketAddr,
+    inbound: mpsc::Sender<Received>,
+    connections: Connections,
+    limits: Limits,
+) -> mpsc::Sender<Arc<[u8]>> {
     let _ = stream.set_nodelay(true);
     let (reader, writer) = stream.into_split();
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
@@ -43,11 +60,22 @@ fn start(stream: TcpStream, peer: SocketAddr, inbound: mpsc::Sender<Received>, c
         c.insert(peer, tx.clone());
     }
     tokio::spawn(write_loop(writer, rx, peer));
-    tokio::spawn(read_loop(reader, peer, inbound, connections, tx.clone(), limits));
+    tokio::spawn(read_loop(
+        reader,
+        peer,
+        inbound,
+        connections,
+        tx.clone(),
+        limits,
+    ));
     tx
 }
 
-async fn write_loop(mut writer: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Arc<[u8]>>, peer: SocketAddr) {
+async fn write_loop(
+    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Arc<[u8]>>,
+    peer: SocketAddr,
+) {
     while let Some(bytes) = rx.recv().await {
         if let Err(e) = writer.write_all(&bytes).await {
             tracing::debug!(%peer, error = %e, "tcp write failed");
@@ -87,7 +115,15 @@ async fn read_loop(
                 }
                 Ok(Some(Frame::Pong)) => {}
                 Ok(Some(Frame::Message(data))) => {
-                    if inbound.send(Received { transport: Transport::Tcp, source: peer, data }).await.is_err() {
+                    if inbound
+                        .send(Received {
+                            transport: Transport::Tcp,
+                            source: peer,
+                            data,
+                        })
+                        .await
+                        .is_err()
+                    {
                         break 'read;
                     }
                 }
@@ -110,19 +146,36 @@ async fn read_loop(
 }
 
 /// Sends over the connection to `to`, connecting first if there is none.
-pub(crate) async fn send(sender: &Sender, to: SocketAddr, payload: Arc<[u8]>) -> Result<(), SendError> {
-    let existing = sender.connections.lock().ok().and_then(|c| c.get(&to).cloned());
+pub(crate) async fn send(
+    sender: &Sender,
+    to: SocketAddr,
+    payload: Arc<[u8]>,
+) -> Result<(), SendError> {
+    let existing = sender
+        .connections
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&to).cloned());
     let writer = match existing {
         Some(w) => w,
         None => {
-            let connect = tokio::time::timeout(std::time::Duration::from_secs(5), TcpStream::connect(to));
+            let connect =
+                tokio::time::timeout(std::time::Duration::from_secs(5), TcpStream::connect(to));
             let stream = match connect.await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => return Err(SendError::Io(to, e)),
                 Err(_) => return Err(SendError::Connection(to)),
             };
-            start(stream, to, sender.inbound.clone(), Arc::clone(&sender.connections), sender.limits)
+            start(
+                stream,
+                to,
+                sender.inbound.clone(),
+                Arc::clone(&sender.connections),
+                sender.limits,
+            )
         }
     };
-    writer.try_send(payload).map_err(|_| SendError::Connection(to))
+    writer
+        .try_send(payload)
+        .map_err(|_| SendError::Connection(to))
 }

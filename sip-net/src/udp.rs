@@ -20,13 +20,23 @@ pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Receiv
                 continue;
             }
         };
-        if len == 0 || buf[..len].iter().all(|&b| b == b'\r' || b == b'\n' || b == 0) {
+        if len == 0
+            || buf[..len]
+                .iter()
+                .all(|&b| b == b'\r' || b == b'\n' || b == 0)
+        {
             continue; // keep-alive or padding
         }
-        let message = Received { transport: Transport::Udp, source, data: buf[..len].to_vec() };
+        let message = Received {
+            transport: Transport::Udp,
+            source,
+            data: buf[..len].to_vec(),
+        };
         match inbound.try_send(message) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => tracing::warn!(%source, "core busy: datagram dropped"),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(%source, "core busy: datagram dropped")
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => return,
         }
     }

@@ -4,17 +4,17 @@
 //! `poll_output()` (datagrams to send, transaction events) and `poll_timeout()` (when to call
 //! again). Nothing here blocks or reads the clock.
 
+use crate::ParseError;
 use crate::entropy::{Entropy, random_token};
-use crate::header::via::MAGIC_COOKIE;
 use crate::header::Via;
+use crate::header::via::MAGIC_COOKIE;
 use crate::message::{Message, RequestEcho, ResponseBuilder, Salvaged};
 use crate::method::Method;
 use crate::transaction::{
-    Client, ClientInvite, Destination, Server, ServerInvite, State, Step, TimerConfig, Transaction, TransactionEvent,
-    TransactionId, key,
+    Client, ClientInvite, Destination, Server, ServerInvite, State, Step, TimerConfig, Transaction,
+    TransactionEvent, TransactionId, key,
 };
 use crate::transport::Transport;
-use crate::ParseError;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -142,7 +142,9 @@ pub struct Endpoint {
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint").field("transactions", &self.slots.len()).finish_non_exhaustive()
+        f.debug_struct("Endpoint")
+            .field("transactions", &self.slots.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -150,11 +152,21 @@ impl std::fmt::Debug for Endpoint {
 /// same connection on a stream; over UDP to the source address at the rport, or at the sent-by
 /// port when no rport was asked for. (A `maddr` is not honoured: answering to an address the
 /// request names but did not come from would let anyone aim our responses at a third party.)
-pub fn response_destination(via: &Via<'_>, transport: Transport, source: SocketAddr) -> Destination {
+pub fn response_destination(
+    via: &Via<'_>,
+    transport: Transport,
+    source: SocketAddr,
+) -> Destination {
     if transport.is_reliable() || via.rport().is_some() {
-        return Destination { transport, addr: source };
+        return Destination {
+            transport,
+            addr: source,
+        };
     }
-    Destination { transport, addr: SocketAddr::new(source.ip(), via.sent_by_port()) }
+    Destination {
+        transport,
+        addr: SocketAddr::new(source.ip(), via.sent_by_port()),
+    }
 }
 
 impl Endpoint {
@@ -221,15 +233,31 @@ impl Endpoint {
         if salvaged.is_ack {
             return Verdict::Discarded(DropReason::MalformedAck(error));
         }
-        let destination = response_destination(salvaged.top_via(), inbound.transport, inbound.source);
+        let destination =
+            response_destination(salvaged.top_via(), inbound.transport, inbound.source);
         let status = error.status();
         let tag = self.new_tag();
-        let reply = ResponseBuilder::new(status, &error.reason(), &salvaged.echo(), inbound.source, Some(&tag)).finish();
-        self.out.push_back(Output::Transmit(Transmit { destination, payload: reply.into() }));
+        let reply = ResponseBuilder::new(
+            status,
+            &error.reason(),
+            &salvaged.echo(),
+            inbound.source,
+            Some(&tag),
+        )
+        .finish();
+        self.out.push_back(Output::Transmit(Transmit {
+            destination,
+            payload: reply.into(),
+        }));
         Verdict::StatelessReply { status, error }
     }
 
-    fn handle_request<'a>(&mut self, now: Instant, inbound: Inbound<'a>, request: Message<'a>) -> Verdict<'a> {
+    fn handle_request<'a>(
+        &mut self,
+        now: Instant,
+        inbound: Inbound<'a>,
+        request: Message<'a>,
+    ) -> Verdict<'a> {
         key::server_key(&mut self.key_buf, &request);
         let is_ack = request.method() == Method::Ack;
         if let Some(&id) = self.server_index.get(self.key_buf.as_str()) {
@@ -239,22 +267,42 @@ impl Endpoint {
             return Verdict::Absorbed(id);
         }
         if is_ack {
-            return Verdict::Request { request, transaction: None };
+            return Verdict::Request {
+                request,
+                transaction: None,
+            };
         }
         let destination = response_destination(&request.top_via, inbound.transport, inbound.source);
         let id = self.allocate_id();
-        let mut step = Step { now, config: &self.config.timers, out: &mut self.out, id };
+        let mut step = Step {
+            now,
+            config: &self.config.timers,
+            out: &mut self.out,
+            id,
+        };
         let transaction = if request.method() == Method::Invite {
-            let trying = ResponseBuilder::new(100, "Trying", &request.echo(), inbound.source, None).finish();
+            let trying =
+                ResponseBuilder::new(100, "Trying", &request.echo(), inbound.source, None).finish();
             Transaction::ServerInvite(ServerInvite::start(&mut step, destination, trying.into()))
         } else {
             Transaction::Server(Server::start(destination))
         };
         let key: Box<str> = self.key_buf.as_str().into();
         self.server_index.insert(key.clone(), id);
-        self.slots.insert(id, Slot { transaction, key, server: true, scheduled: None });
+        self.slots.insert(
+            id,
+            Slot {
+                transaction,
+                key,
+                server: true,
+                scheduled: None,
+            },
+        );
         self.reschedule(id);
-        Verdict::Request { request, transaction: Some(id) }
+        Verdict::Request {
+            request,
+            transaction: Some(id),
+        }
     }
 
     fn handle_response<'a>(&mut self, now: Instant, response: Message<'a>) -> Verdict<'a> {
@@ -263,21 +311,44 @@ impl Endpoint {
             return Verdict::StrayResponse(response);
         };
         let mut pass_up = false;
-        self.step(now, id, |t, step| pass_up = t.handle_response(step, &response));
-        if pass_up { Verdict::Response { response, transaction: id } } else { Verdict::Absorbed(id) }
+        self.step(now, id, |t, step| {
+            pass_up = t.handle_response(step, &response)
+        });
+        if pass_up {
+            Verdict::Response {
+                response,
+                transaction: id,
+            }
+        } else {
+            Verdict::Absorbed(id)
+        }
     }
 
     /// Sends a response through a server transaction; the transaction retransmits it as needed.
-    pub fn respond(&mut self, now: Instant, id: TransactionId, response: Vec<u8>) -> Result<(), EndpointError> {
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        response: Vec<u8>,
+    ) -> Result<(), EndpointError> {
         let code = status_of(&response)?;
-        let slot = self.slots.get(&id).ok_or(EndpointError::UnknownTransaction(id))?;
+        let slot = self
+            .slots
+            .get(&id)
+            .ok_or(EndpointError::UnknownTransaction(id))?;
         if !slot.server {
             return Err(EndpointError::UnknownTransaction(id));
         }
         let payload: Arc<[u8]> = response.into();
         let mut accepted = false;
-        self.step(now, id, |t, step| accepted = t.send_response(step, code, payload));
-        if accepted { Ok(()) } else { Err(EndpointError::WrongState(id, code)) }
+        self.step(now, id, |t, step| {
+            accepted = t.send_response(step, code, payload)
+        });
+        if accepted {
+            Ok(())
+        } else {
+            Err(EndpointError::WrongState(id, code))
+        }
     }
 
     /// Builds and sends a response to `request` through its server transaction: the common case
@@ -292,7 +363,13 @@ impl Endpoint {
         headers: &[(&str, &str)],
     ) -> Result<(), EndpointError> {
         let tag = (code > 100).then(|| self.new_tag());
-        let mut b = ResponseBuilder::new(code, crate::message::standard_reason(code), echo, source, tag.as_deref());
+        let mut b = ResponseBuilder::new(
+            code,
+            crate::message::standard_reason(code),
+            echo,
+            source,
+            tag.as_deref(),
+        );
         for (name, value) in headers {
             b = b.header(name, value);
         }
@@ -306,40 +383,66 @@ impl Endpoint {
         request: Vec<u8>,
         destination: Destination,
     ) -> Result<TransactionId, EndpointError> {
-        let parsed =
-            Message::parse(&request).map_err(|e| EndpointError::InvalidMessage("request", e.to_string()))?;
+        let parsed = Message::parse(&request)
+            .map_err(|e| EndpointError::InvalidMessage("request", e.to_string()))?;
         if !parsed.is_request() {
-            return Err(EndpointError::InvalidMessage("request", "a response".into()));
+            return Err(EndpointError::InvalidMessage(
+                "request",
+                "a response".into(),
+            ));
         }
         if !parsed.top_via.is_rfc3261_branch() {
             return Err(EndpointError::NoBranch);
         }
         let method = parsed.method();
         if method == Method::Ack {
-            return Err(EndpointError::InvalidMessage("request", "ACK has no transaction; use send_stateless".into()));
+            return Err(EndpointError::InvalidMessage(
+                "request",
+                "ACK has no transaction; use send_stateless".into(),
+            ));
         }
-        key::client_key(&mut self.key_buf, parsed.top_via.branch.unwrap_or(""), method);
+        key::client_key(
+            &mut self.key_buf,
+            parsed.top_via.branch.unwrap_or(""),
+            method,
+        );
         if self.client_index.contains_key(self.key_buf.as_str()) {
             return Err(EndpointError::DuplicateBranch);
         }
         let key: Box<str> = self.key_buf.as_str().into();
         drop(parsed);
         let id = self.allocate_id();
-        let mut step = Step { now, config: &self.config.timers, out: &mut self.out, id };
+        let mut step = Step {
+            now,
+            config: &self.config.timers,
+            out: &mut self.out,
+            id,
+        };
         let transaction = if method == Method::Invite {
             Transaction::ClientInvite(ClientInvite::start(&mut step, request.into(), destination))
         } else {
             Transaction::Client(Client::start(&mut step, request.into(), destination))
         };
         self.client_index.insert(key.clone(), id);
-        self.slots.insert(id, Slot { transaction, key, server: false, scheduled: None });
+        self.slots.insert(
+            id,
+            Slot {
+                transaction,
+                key,
+                server: false,
+                scheduled: None,
+            },
+        );
         self.reschedule(id);
         Ok(id)
     }
 
     /// Sends bytes outside any transaction (an ACK for a 2xx, a stateless forward).
     pub fn send_stateless(&mut self, destination: Destination, payload: Vec<u8>) {
-        self.out.push_back(Output::Transmit(Transmit { destination, payload: payload.into() }));
+        self.out.push_back(Output::Transmit(Transmit {
+            destination,
+            payload: payload.into(),
+        }));
     }
 
     /// The INVITE server transaction a CANCEL refers to (RFC 3261 section 9.2).
@@ -383,13 +486,29 @@ impl Endpoint {
         id
     }
 
-    fn step(&mut self, now: Instant, id: TransactionId, f: impl FnOnce(&mut Transaction, &mut Step<'_>)) {
-        let Some(slot) = self.slots.get_mut(&id) else { return };
-        let mut step = Step { now, config: &self.config.timers, out: &mut self.out, id };
+    fn step(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        f: impl FnOnce(&mut Transaction, &mut Step<'_>),
+    ) {
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        let mut step = Step {
+            now,
+            config: &self.config.timers,
+            out: &mut self.out,
+            id,
+        };
         f(&mut slot.transaction, &mut step);
         if slot.transaction.state() == State::Terminated {
             if let Some(slot) = self.slots.remove(&id) {
-                let index = if slot.server { &mut self.server_index } else { &mut self.client_index };
+                let index = if slot.server {
+                    &mut self.server_index
+                } else {
+                    &mut self.client_index
+                };
                 index.remove(&slot.key);
             }
         } else {
@@ -398,7 +517,9 @@ impl Endpoint {
     }
 
     fn reschedule(&mut self, id: TransactionId) {
-        let Some(slot) = self.slots.get_mut(&id) else { return };
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
         let next = slot.transaction.next_deadline();
         if next != slot.scheduled {
             slot.scheduled = next;
@@ -411,9 +532,14 @@ impl Endpoint {
 
 /// The status code of a response we are about to send.
 fn status_of(response: &[u8]) -> Result<u16, EndpointError> {
-    let line = response.get(..12).ok_or_else(|| EndpointError::InvalidMessage("response", "too short".into()))?;
+    let line = response
+        .get(..12)
+        .ok_or_else(|| EndpointError::InvalidMessage("response", "too short".into()))?;
     if !line.starts_with(b"SIP/2.0 ") || line[11] != b' ' && line[11] != b'\r' {
-        return Err(EndpointError::InvalidMessage("response", "no status line".into()));
+        return Err(EndpointError::InvalidMessage(
+            "response",
+            "no status line".into(),
+        ));
     }
     std::str::from_utf8(&line[8..11])
         .ok()

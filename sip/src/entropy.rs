@@ -43,5 +43,8 @@ pub fn random_token(entropy: &mut dyn Entropy, len: usize) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut bytes = vec![0u8; len];
     entropy.fill(&mut bytes);
-    bytes.iter().map(|b| ALPHABET[usize::from(b & 63)] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(b & 63)] as char)
+        .collect()
 }

@@ -123,12 +123,17 @@ impl StreamFramer {
 fn content_length(head: &[u8]) -> Result<usize, FramingError> {
     let mut found = None;
     for line in head.split(|&b| b == b'\n') {
-        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
-        let Ok(name) = std::str::from_utf8(&line[..colon]) else { continue };
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let Ok(name) = std::str::from_utf8(&line[..colon]) else {
+            continue;
+        };
         if HeaderName::parse(name.trim_end()) != HeaderName::ContentLength {
             continue;
         }
-        let value = std::str::from_utf8(&line[colon + 1..]).map_err(|_| FramingError::BadContentLength)?;
+        let value =
+            std::str::from_utf8(&line[colon + 1..]).map_err(|_| FramingError::BadContentLength)?;
         let n = scalar::content_length(value).ok_or(FramingError::BadContentLength)?;
         if found.replace(n).is_some() {
             return Err(FramingError::BadContentLength);
@@ -184,7 +189,11 @@ mod tests {
         let head = b"INVITE sip:a@b SIP/2.0\r\nContent-Length: 1\r\nl: 2\r\n\r\n";
         f.push(head);
         f.push(b"xy");
-        assert_eq!(f.next_frame(), Ok(Some(Frame::Message(head.to_vec()))), "the head, to be answered");
+        assert_eq!(
+            f.next_frame(),
+            Ok(Some(Frame::Message(head.to_vec()))),
+            "the head, to be answered"
+        );
         assert_eq!(f.next_frame(), Err(FramingError::BadContentLength));
     }
 }

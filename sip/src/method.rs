@@ -103,7 +103,10 @@ mod tests {
     fn methods_are_case_sensitive_and_extensible() {
         assert_eq!(Method::parse("INVITE"), Some(Method::Invite));
         assert_eq!(Method::parse("invite"), Some(Method::Other("invite")));
-        assert_eq!(Method::parse("RE%47IST%45R"), Some(Method::Other("RE%47IST%45R")));
+        assert_eq!(
+            Method::parse("RE%47IST%45R"),
+            Some(Method::Other("RE%47IST%45R"))
+        );
         assert_eq!(Method::parse("BAD METHOD"), None);
         assert_eq!(Method::parse(""), None);
     }

@@ -41,9 +41,15 @@ impl Transport {
 
     /// Reads a Via transport token.
     pub fn from_via(s: &str) -> Option<Self> {
-        [Transport::Udp, Transport::Tcp, Transport::Tls, Transport::Ws, Transport::Wss]
-            .into_iter()
-            .find(|t| t.as_via().eq_ignore_ascii_case(s))
+        [
+            Transport::Udp,
+            Transport::Tcp,
+            Transport::Tls,
+            Transport::Ws,
+            Transport::Wss,
+        ]
+        .into_iter()
+        .find(|t| t.as_via().eq_ignore_ascii_case(s))
     }
 }
 

@@ -1,7 +1,7 @@
 //! SIP and SIPS URIs (RFC 3261 section 19.1), other schemes kept opaque, and hosts with IPv6
 //! references.
 
-use crate::lex::{escapes_valid, is_unreserved};
+use crate::lex::{PARAM, PASSWORD, URI_HEADER, USER, all_in, find_byte, rfind_byte};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -47,20 +47,36 @@ impl<'a> Host<'a> {
         if s.is_empty() || s.len() > 255 {
             return Err(UriError::Host);
         }
-        if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            if let Ok(v4) = s.parse() {
-                return Ok(Host::V4(v4));
+        // hostname = *( domainlabel "." ) toplabel [ "." ]; '_' is tolerated as deployed DNS has
+        // it. One pass: labels are non-empty and neither start nor end with '-'.
+        let mut numeric = true;
+        let mut label_len = 0usize;
+        let mut prev = b'.';
+        for &b in s.as_bytes() {
+            match b {
+                b'.' => {
+                    if label_len == 0 || prev == b'-' {
+                        return Err(UriError::Host);
+                    }
+                    label_len = 0;
+                }
+                b'-' if label_len == 0 => return Err(UriError::Host),
+                b'a'..=b'z' | b'A'..=b'Z' | b'-' | b'_' => {
+                    numeric = false;
+                    label_len += 1;
+                }
+                b'0'..=b'9' => label_len += 1,
+                _ => return Err(UriError::Host),
             }
+            prev = b;
         }
-        // hostname = *( domainlabel "." ) toplabel [ "." ]; '_' is tolerated as deployed DNS has it.
-        let ok = s.split('.').enumerate().all(|(i, label)| {
-            (label.is_empty() && i > 0 && s.ends_with('.') && s.len() > 1)
-                || (!label.is_empty()
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-'))
-        });
-        if ok { Ok(Host::Name(s)) } else { Err(UriError::Host) }
+        if prev == b'-' {
+            return Err(UriError::Host);
+        }
+        if numeric {
+            return parse_ipv4(s).map(Host::V4).ok_or(UriError::Host);
+        }
+        Ok(Host::Name(s))
     }
 
     /// The address, when the host is one.
@@ -89,6 +105,23 @@ impl fmt::Display for Host<'_> {
             Host::V6(a) => write!(f, "[{a}]"),
         }
     }
+}
+
+/// Dotted-quad IPv4: four decimal octets of one to three digits, each at most 255.
+fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut n = 0;
+    for part in s.as_bytes().split(|&b| b == b'.') {
+        if n == 4 || part.is_empty() || part.len() > 3 {
+            return None;
+        }
+        let v = part.iter().try_fold(0u16, |v, &d| {
+            d.is_ascii_digit().then(|| v * 10 + u16::from(d - b'0'))
+        })?;
+        octets[n] = u8::try_from(v).ok()?;
+        n += 1;
+    }
+    (n == 4).then(|| Ipv4Addr::from(octets))
 }
 
 /// A `sip:` or `sips:` URI, borrowing the text it was parsed from.
@@ -127,10 +160,15 @@ pub enum Uri<'a> {
 impl<'a> Uri<'a> {
     /// Parses a URI as found between `<` and `>` or in a Request-URI.
     pub fn parse(s: &'a str) -> Result<Self, UriError> {
-        let colon = s.find(':').ok_or(UriError::NoScheme)?;
+        let colon = find_byte(s, b':').ok_or(UriError::NoScheme)?;
         let scheme = &s[..colon];
-        let scheme_ok = scheme.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
-            && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        let scheme_ok = scheme
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphabetic)
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
         if !scheme_ok {
             return Err(UriError::NoScheme);
         }
@@ -141,7 +179,11 @@ impl<'a> Uri<'a> {
             true
         } else {
             // Opaque: anything printable without white space or angle brackets.
-            if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>' && b != b'"') {
+            if rest.is_empty()
+                || !rest
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>' && b != b'"')
+            {
                 return Err(UriError::InvalidChar);
             }
             return Ok(Uri::Other { scheme, raw: s });
@@ -172,26 +214,10 @@ impl fmt::Display for Uri<'_> {
     }
 }
 
-fn is_user_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
-}
-
-fn is_password_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'%' | b'&' | b'=' | b'+' | b'$' | b',')
-}
-
-fn is_param_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'%' | b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b'=' | b';')
-}
-
-fn is_header_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'%' | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'=' | b'&')
-}
-
 impl<'a> SipUri<'a> {
     fn parse_after_scheme(secure: bool, s: &'a str) -> Result<Self, UriError> {
         // The user part may hold ';', '?' and even ':' but never an unescaped '@'.
-        let (userinfo, hostpart) = match s.find('@') {
+        let (userinfo, hostpart) = match find_byte(s, b'@') {
             Some(at) => (Some(&s[..at]), &s[at + 1..]),
             None => (None, s),
         };
@@ -199,39 +225,47 @@ impl<'a> SipUri<'a> {
             None => (None, None),
             Some(ui) => {
                 // A password follows the first ':'; user chars never include ':'.
-                let (u, p) = match ui.find(':') {
+                let (u, p) = match find_byte(ui, b':') {
                     Some(c) => (&ui[..c], Some(&ui[c + 1..])),
                     None => (ui, None),
                 };
-                if u.is_empty() || !u.bytes().all(is_user_char) || !escapes_valid(u) {
+                if u.is_empty() || !all_in(u, &USER) {
                     return Err(UriError::InvalidChar);
                 }
                 if let Some(p) = p {
-                    if !p.bytes().all(is_password_char) || !escapes_valid(p) {
+                    if !all_in(p, &PASSWORD) {
                         return Err(UriError::InvalidChar);
                     }
                 }
                 (Some(u), p)
             }
         };
-        let (hostport, headers) = match hostpart.find('?') {
+        let (hostport, headers) = match find_byte(hostpart, b'?') {
             Some(q) => (&hostpart[..q], Some(&hostpart[q + 1..])),
             None => (hostpart, None),
         };
-        let (hostport, params) = match hostport.find(';') {
+        let (hostport, params) = match find_byte(hostport, b';') {
             Some(sc) => (&hostport[..sc], &hostport[sc + 1..]),
             None => (hostport, ""),
         };
         let (host, port) = split_host_port(hostport)?;
-        if !params.bytes().all(is_param_char) || !escapes_valid(params) {
+        if !all_in(params, &PARAM) {
             return Err(UriError::InvalidChar);
         }
         if let Some(h) = headers {
-            if !h.bytes().all(is_header_char) || !escapes_valid(h) {
+            if !all_in(h, &URI_HEADER) {
                 return Err(UriError::InvalidChar);
             }
         }
-        Ok(SipUri { secure, user, password, host, port, params, headers })
+        Ok(SipUri {
+            secure,
+            user,
+            password,
+            host,
+            port,
+            params,
+            headers,
+        })
     }
 
     /// Looks up a URI parameter by name (case-insensitive): `Some(None)` for a flag like `lr`.
@@ -254,7 +288,7 @@ impl<'a> SipUri<'a> {
 /// Splits `host[:port]`, honouring IPv6 brackets.
 pub(crate) fn split_host_port(s: &str) -> Result<(Host<'_>, Option<u16>), UriError> {
     let (host, port) = if s.starts_with('[') {
-        let end = s.find(']').ok_or(UriError::Host)?;
+        let end = find_byte(s, b']').ok_or(UriError::Host)?;
         let after = &s[end + 1..];
         match after.strip_prefix(':') {
             Some(p) => (&s[..=end], Some(p)),
@@ -262,7 +296,7 @@ pub(crate) fn split_host_port(s: &str) -> Result<(Host<'_>, Option<u16>), UriErr
             None => return Err(UriError::Host),
         }
     } else {
-        match s.rfind(':') {
+        match rfind_byte(s, b':') {
             Some(c) => (&s[..c], Some(&s[c + 1..])),
             None => (s, None),
         }
@@ -294,9 +328,17 @@ mod tests {
 
     #[test]
     fn crazy_user_with_password_separator() {
-        let u = sip("sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com");
-        assert_eq!(u.user, Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"));
-        assert_eq!(u.password, Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)"));
+        let u = sip(
+            "sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com",
+        );
+        assert_eq!(
+            u.user,
+            Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
+        );
+        assert_eq!(
+            u.password,
+            Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)")
+        );
     }
 
     #[test]
@@ -317,8 +359,35 @@ mod tests {
 
     #[test]
     fn opaque_schemes_are_kept() {
-        assert!(matches!(Uri::parse("soap.beep://192.0.2.103:3002"), Ok(Uri::Other { scheme: "soap.beep", .. })));
-        assert!(matches!(Uri::parse("nobodyKnowsThisScheme:totallyopaquecontent"), Ok(Uri::Other { .. })));
+        assert!(matches!(
+            Uri::parse("soap.beep://192.0.2.103:3002"),
+            Ok(Uri::Other {
+                scheme: "soap.beep",
+                ..
+            })
+        ));
+        assert!(matches!(
+            Uri::parse("nobodyKnowsThisScheme:totallyopaquecontent"),
+            Ok(Uri::Other { .. })
+        ));
+    }
+
+    #[test]
+    fn ipv4_hosts() {
+        assert_eq!(
+            Host::parse("192.0.2.10"),
+            Ok(Host::V4(Ipv4Addr::new(192, 0, 2, 10)))
+        );
+        assert!(Host::parse("256.1.1.1").is_err());
+        assert!(Host::parse("1.2.3").is_err());
+        assert!(Host::parse("1.2.3.4.5").is_err());
+        assert!(Host::parse("1..3.4").is_err());
+        assert_eq!(
+            Host::parse("example-1.com."),
+            Ok(Host::Name("example-1.com."))
+        );
+        assert!(Host::parse("-bad.com").is_err());
+        assert!(Host::parse("bad-.com").is_err());
     }
 
     #[test]

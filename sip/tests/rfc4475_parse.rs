@@ -16,10 +16,13 @@ fn read(name: &str) -> Vec<u8> {
 
 fn index() -> Vec<(String, String)> {
     let text = std::fs::read_to_string(corpus().join("INDEX.tsv")).expect("INDEX.tsv");
-    text.lines().skip(1).map(|l| {
-        let mut f = l.split('\t');
-        (f.next().unwrap().to_string(), f.nth(1).unwrap().to_string())
-    }).collect()
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let mut f = l.split('\t');
+            (f.next().unwrap().to_string(), f.nth(1).unwrap().to_string())
+        })
+        .collect()
 }
 
 #[test]
@@ -59,17 +62,29 @@ fn invalid_messages_are_refused() {
         ("invalid/trws.dat", "malformed start line"),
         ("invalid/escruri.dat", "malformed Request-URI"),
         ("invalid/badaspec.dat", "malformed To header"),
+        ("invalid/baddate.dat", "malformed Date header"),
+        ("invalid/regbadct.dat", "malformed Contact header"),
         ("invalid/baddn.dat", "malformed From header"),
         ("invalid/badvers.dat", "unsupported SIP version"),
-        ("invalid/mismatch01.dat", "CSeq method does not match the request method"),
-        ("invalid/mismatch02.dat", "CSeq method does not match the request method"),
+        (
+            "invalid/mismatch01.dat",
+            "CSeq method does not match the request method",
+        ),
+        (
+            "invalid/mismatch02.dat",
+            "CSeq method does not match the request method",
+        ),
         ("invalid/bigcode.dat", "malformed start line"),
         ("application/insuf.dat", "missing Call-ID header"),
         ("application/multi01.dat", "duplicate CSeq header"),
         ("application/mcl01.dat", "duplicate Content-Length header"),
     ];
     for (file, why) in cases {
-        let err = Message::parse(&read(file)).expect_err(file);
+        let bytes = read(file);
+        // What the endpoint does before making a transaction: parse, then check the rest.
+        let err = Message::parse(&bytes)
+            .and_then(|m| m.check_headers())
+            .expect_err(file);
         assert_eq!(err.to_string(), why, "{file}");
     }
 }

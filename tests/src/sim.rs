@@ -17,11 +17,22 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
     /// A new request reached the user.
-    Request { at: Duration, method: String, transaction: Option<TransactionId> },
+    Request {
+        at: Duration,
+        method: String,
+        transaction: Option<TransactionId>,
+    },
     /// A response a client transaction passed up.
-    Response { at: Duration, code: u16, transaction: TransactionId },
+    Response {
+        at: Duration,
+        code: u16,
+        transaction: TransactionId,
+    },
     /// A transaction event.
-    Event { at: Duration, event: TransactionEvent },
+    Event {
+        at: Duration,
+        event: TransactionEvent,
+    },
     /// A response that matched nothing.
     Stray { at: Duration, code: u16 },
 }
@@ -106,7 +117,12 @@ impl Sim {
     pub fn add_node(&mut self, addr: &str, config: EndpointConfig, policy: Policy) -> usize {
         let seed = self.rng.next_u64();
         let addr = addr.parse().expect("node address");
-        self.nodes.push(Node { addr, endpoint: Endpoint::new(config, Box::new(SeededEntropy::new(seed))), policy, seen: Vec::new() });
+        self.nodes.push(Node {
+            addr,
+            endpoint: Endpoint::new(config, Box::new(SeededEntropy::new(seed))),
+            policy,
+            seen: Vec::new(),
+        });
         self.nodes.len() - 1
     }
 
@@ -121,14 +137,23 @@ impl Sim {
     }
 
     /// Sends a new request of `method` from node `from` to node `to` as a client transaction.
-    pub fn send_request(&mut self, from: usize, to: usize, method: Method<'_>, transport: Transport) -> TransactionId {
+    pub fn send_request(
+        &mut self,
+        from: usize,
+        to: usize,
+        method: Method<'_>,
+        transport: Transport,
+    ) -> TransactionId {
         let (local, remote) = (self.nodes[from].addr, self.nodes[to].addr);
         let ep = &mut self.nodes[from].endpoint;
         let branch = ep.new_branch();
         let tag = ep.new_tag();
         let call_id = format!("{}@sim", ep.new_tag());
         let request = RequestBuilder::new(method, &format!("sip:user@{remote}"))
-            .header("Via", format!("SIP/2.0/{} {local};branch={branch}", transport.as_via()))
+            .header(
+                "Via",
+                format!("SIP/2.0/{} {local};branch={branch}", transport.as_via()),
+            )
             .header("Max-Forwards", 70)
             .header("From", format!("<sip:caller@{local}>;tag={tag}"))
             .header("To", format!("<sip:user@{remote}>"))
@@ -136,7 +161,14 @@ impl Sim {
             .header("CSeq", format!("1 {method}"))
             .finish();
         let id = ep
-            .send_request(self.now, request, Destination { transport, addr: remote })
+            .send_request(
+                self.now,
+                request,
+                Destination {
+                    transport,
+                    addr: remote,
+                },
+            )
             .expect("a valid request");
         self.flush(from);
         id
@@ -156,16 +188,33 @@ impl Sim {
     }
 
     fn put_on_wire(&mut self, from: SocketAddr, destination: Destination, payload: Arc<[u8]>) {
-        let first_line = String::from_utf8_lossy(payload.split(|&b| b == b'\r').next().unwrap_or(&[])).into_owned();
-        let mut record = WireRecord { at: self.elapsed(), from, to: destination.addr, transport: destination.transport, first_line, dropped: false };
-        let random_loss = !destination.transport.is_reliable() && self.rng.next_u64() % 1000 < self.loss_per_mille;
+        let first_line =
+            String::from_utf8_lossy(payload.split(|&b| b == b'\r').next().unwrap_or(&[]))
+                .into_owned();
+        let mut record = WireRecord {
+            at: self.elapsed(),
+            from,
+            to: destination.addr,
+            transport: destination.transport,
+            first_line,
+            dropped: false,
+        };
+        let random_loss = !destination.transport.is_reliable()
+            && self.rng.next_u64() % 1000 < self.loss_per_mille;
         let ruled = self.drop_rule.as_mut().is_some_and(|rule| rule(&record));
         record.dropped = random_loss || ruled;
         let target = self.nodes.iter().position(|n| n.addr == destination.addr);
         if let (false, Some(target)) = (record.dropped, target) {
             self.seq += 1;
-            let inbound = Inbound { transport: destination.transport, source: from, data: &[] };
-            self.in_flight.insert((self.now + self.delay, self.seq), (target, inbound, payload));
+            let inbound = Inbound {
+                transport: destination.transport,
+                source: from,
+                data: &[],
+            };
+            self.in_flight.insert(
+                (self.now + self.delay, self.seq),
+                (target, inbound, payload),
+            );
         }
         self.wire.push(record);
     }
@@ -176,8 +225,14 @@ impl Sim {
         let end = self.start + limit;
         for _ in 0..max_steps {
             let next_packet = self.in_flight.keys().next().map(|(at, _)| *at);
-            let next_timer = self.nodes.iter().filter_map(|n| n.endpoint.poll_timeout()).min();
-            let Some(next) = [next_packet, next_timer].into_iter().flatten().min() else { return };
+            let next_timer = self
+                .nodes
+                .iter()
+                .filter_map(|n| n.endpoint.poll_timeout())
+                .min();
+            let Some(next) = [next_packet, next_timer].into_iter().flatten().min() else {
+                return;
+            };
             if next > end {
                 self.now = end;
                 return;
@@ -201,19 +256,41 @@ impl Sim {
         let at = self.elapsed();
         let now = self.now;
         let node = &mut self.nodes[index];
-        let inbound = Inbound { data: payload, ..inbound };
+        let inbound = Inbound {
+            data: payload,
+            ..inbound
+        };
         match node.endpoint.handle(now, inbound) {
-            Verdict::Request { request, transaction } => {
-                node.seen.push(Seen::Request { at, method: request.method().to_string(), transaction });
+            Verdict::Request {
+                request,
+                transaction,
+            } => {
+                node.seen.push(Seen::Request {
+                    at,
+                    method: request.method().to_string(),
+                    transaction,
+                });
                 if let (Some(id), Some(code)) = (transaction, node.policy.reply) {
                     let echo = request.echo();
-                    node.endpoint.reply(now, id, &echo, inbound.source, code, &[]).expect("reply accepted");
+                    node.endpoint
+                        .reply(now, id, &echo, inbound.source, code, &[])
+                        .expect("reply accepted");
                 }
             }
-            Verdict::Response { response, transaction } => {
-                node.seen.push(Seen::Response { at, code: response.status().unwrap_or(0), transaction });
+            Verdict::Response {
+                response,
+                transaction,
+            } => {
+                node.seen.push(Seen::Response {
+                    at,
+                    code: response.status().unwrap_or(0),
+                    transaction,
+                });
             }
-            Verdict::StrayResponse(r) => node.seen.push(Seen::Stray { at, code: r.status().unwrap_or(0) }),
+            Verdict::StrayResponse(r) => node.seen.push(Seen::Stray {
+                at,
+                code: r.status().unwrap_or(0),
+            }),
             Verdict::Absorbed(_) | Verdict::StatelessReply { .. } | Verdict::Discarded(_) => {}
         }
         self.flush(index);
@@ -221,7 +298,11 @@ impl Sim {
 
     /// Send times (since the start) of packets whose first line starts with `prefix`.
     pub fn sent_times(&self, prefix: &str) -> Vec<Duration> {
-        self.wire.iter().filter(|w| w.first_line.starts_with(prefix)).map(|w| w.at).collect()
+        self.wire
+            .iter()
+            .filter(|w| w.first_line.starts_with(prefix))
+            .map(|w| w.at)
+            .collect()
     }
 }
 

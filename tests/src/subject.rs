@@ -24,9 +24,16 @@ pub fn openline_bin() -> PathBuf {
         return p.into();
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>/deps/..");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>/deps/..");
     let bin = dir.join("openline");
-    assert!(bin.exists(), "{} is missing: build it first (cargo build --workspace --bins)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build --workspace --bins)",
+        bin.display()
+    );
     bin
 }
 
@@ -40,12 +47,27 @@ impl Subject {
                     .and_then(|a| a.parse().ok())
                     .unwrap_or_else(|| panic!("OPENLINE_SUBJECT needs {t}IP:PORT"))
             };
-            return Subject { udp: find("udp:"), tcp: find("tcp:"), child: None };
+            return Subject {
+                udp: find("udp:"),
+                tcp: find("tcp:"),
+                child: None,
+            };
         }
         let mut child = Command::new(openline_bin())
-            .args(["serve", "--domain", "openline.test", "--listen", "udp:127.0.0.1:0", "--listen", "tcp:127.0.0.1:0"])
+            .args([
+                "serve",
+                "--domain",
+                "openline.test",
+                "--listen",
+                "udp:127.0.0.1:0",
+                "--listen",
+                "tcp:127.0.0.1:0",
+            ])
             .args(extra_args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -54,20 +76,29 @@ impl Subject {
         let mut lines = BufReader::new(stdout).lines();
         let (mut udp, mut tcp) = (None, None);
         while udp.is_none() || tcp.is_none() {
-            let line = lines.next().expect("openline exited before listening").expect("read stdout");
+            let line = lines
+                .next()
+                .expect("openline exited before listening")
+                .expect("read stdout");
             if let Some(a) = line.strip_prefix("listening on udp:") {
                 udp = a.parse().ok();
             } else if let Some(a) = line.strip_prefix("listening on tcp:") {
                 tcp = a.parse().ok();
             }
         }
-        Subject { udp: udp.expect("udp"), tcp: tcp.expect("tcp"), child: Some(child) }
+        Subject {
+            udp: udp.expect("udp"),
+            tcp: tcp.expect("tcp"),
+            child: Some(child),
+        }
     }
 
     /// Asks the server to stop with SIGTERM and returns its exit status (None for an external one).
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         for _ in 0..100 {
             if let Ok(Some(status)) = child.try_wait() {
                 return Some(status);

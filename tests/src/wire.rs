@@ -1,5 +1,7 @@
 //! Reading SIP off the wire in tests, independently of the parser under test: a test that used
 //! our own parser to judge our own server could not catch a bug the two share.
+// Real sockets need real deadlines: this is a driver, not protocol code.
+#![allow(clippy::disallowed_methods)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -13,7 +15,12 @@ pub fn status(msg: &[u8]) -> Option<u16> {
 
 /// The first line, as text.
 pub fn first_line(msg: &[u8]) -> String {
-    String::from_utf8_lossy(msg.split(|&b| b == b'\r' || b == b'\n').next().unwrap_or(&[])).into_owned()
+    String::from_utf8_lossy(
+        msg.split(|&b| b == b'\r' || b == b'\n')
+            .next()
+            .unwrap_or(&[]),
+    )
+    .into_owned()
 }
 
 /// The value of the first header named `long` or `short` (case-insensitive), unfolded.
@@ -22,7 +29,9 @@ pub fn header(msg: &[u8], long: &str, short: Option<&str>) -> Option<String> {
     let head = text.split("\r\n\r\n").next().unwrap_or("");
     let mut lines = head.split("\r\n").skip(1).peekable();
     while let Some(line) = lines.next() {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let name = name.trim();
         if name.eq_ignore_ascii_case(long) || short.is_some_and(|s| name.eq_ignore_ascii_case(s)) {
             let mut v = value.trim().to_string();
@@ -53,7 +62,11 @@ CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
 }
 
 /// Receives datagrams on any of `sockets` until `until` returns true for one or `limit` passes.
-pub fn recv_until(sockets: &[&UdpSocket], limit: Duration, mut until: impl FnMut(&[u8]) -> bool) -> Vec<Vec<u8>> {
+pub fn recv_until(
+    sockets: &[&UdpSocket],
+    limit: Duration,
+    mut until: impl FnMut(&[u8]) -> bool,
+) -> Vec<Vec<u8>> {
     let deadline = Instant::now() + limit;
     let mut got = Vec::new();
     let mut buf = vec![0u8; 65_536];
@@ -83,7 +96,11 @@ pub fn recv_until(sockets: &[&UdpSocket], limit: Duration, mut until: impl FnMut
 }
 
 /// Reads whole responses (by Content-Length) from a stream until `until` holds or `limit` passes.
-pub fn read_responses(stream: &mut TcpStream, limit: Duration, mut until: impl FnMut(&[u8]) -> bool) -> (Vec<Vec<u8>>, bool) {
+pub fn read_responses(
+    stream: &mut TcpStream,
+    limit: Duration,
+    mut until: impl FnMut(&[u8]) -> bool,
+) -> (Vec<Vec<u8>>, bool) {
     let deadline = Instant::now() + limit;
     let mut buf = Vec::new();
     let mut out = Vec::new();
@@ -92,7 +109,9 @@ pub fn read_responses(stream: &mut TcpStream, limit: Duration, mut until: impl F
     while Instant::now() < deadline {
         while let Some(end) = find(&buf, b"\r\n\r\n") {
             let head = &buf[..end + 4];
-            let len = header(head, "Content-Length", Some("l")).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+            let len = header(head, "Content-Length", Some("l"))
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
             if buf.len() < end + 4 + len {
                 break;
             }
@@ -103,15 +122,23 @@ pub fn read_responses(stream: &mut TcpStream, limit: Duration, mut until: impl F
                 return (out, false);
             }
         }
-        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-        stream.set_read_timeout(Some(left.min(Duration::from_millis(50)))).expect("timeout");
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        stream
+            .set_read_timeout(Some(left.min(Duration::from_millis(50))))
+            .expect("timeout");
         match stream.read(&mut chunk) {
             Ok(0) => {
                 closed = true;
                 break;
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => {
                 closed = true;
                 break;
@@ -130,6 +157,8 @@ pub fn tcp_options_status(target: SocketAddr, call_id: &str) -> Option<u16> {
     let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(2)).ok()?;
     let local = s.local_addr().ok()?;
     s.write_all(&options(target, local, "TCP", call_id)).ok()?;
-    let (got, _) = read_responses(&mut s, Duration::from_secs(3), |m| status(m).is_some_and(|c| c >= 200));
+    let (got, _) = read_responses(&mut s, Duration::from_secs(3), |m| {
+        status(m).is_some_and(|c| c >= 200)
+    });
     got.last().and_then(|m| status(m))
 }

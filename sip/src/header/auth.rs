@@ -22,13 +22,19 @@ impl<'a> AuthParams<'a> {
         if !c.skip_lws() && !c.at_end() {
             return None;
         }
-        let v = AuthParams { scheme: Some(scheme), params: c.rest() };
+        let v = AuthParams {
+            scheme: Some(scheme),
+            params: c.rest(),
+        };
         v.validate().then_some(v)
     }
 
     /// Parses a list of auth-params with no scheme (Authentication-Info).
     pub fn parse_info(s: &'a str) -> Option<Self> {
-        let v = AuthParams { scheme: None, params: s };
+        let v = AuthParams {
+            scheme: None,
+            params: s,
+        };
         v.validate().then_some(v)
     }
 
@@ -44,12 +50,16 @@ impl<'a> AuthParams<'a> {
     /// Iterates `(name, raw value)`; values keep their quotes.
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         let empty = self.params.trim().is_empty();
-        split_list(self.params).filter(move |_| !empty).filter_map(split_param)
+        split_list(self.params)
+            .filter(move |_| !empty)
+            .filter_map(split_param)
     }
 
     /// A parameter's value, unquoted (borrowed unless it held escapes).
     pub fn get(&self, name: &str) -> Option<Cow<'a, str>> {
-        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| unquote(v))
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| unquote(v))
     }
 }
 

@@ -62,9 +62,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(seen.len(), 2);
-        let Contact::Address(a) = seen[0] else { panic!() };
+        let Contact::Address(a) = seen[0] else {
+            panic!()
+        };
         assert_eq!(q_param(&a), Some(330));
-        let Contact::Address(b) = seen[1] else { panic!() };
+        let Contact::Address(b) = seen[1] else {
+            panic!()
+        };
         assert_eq!(expires_param(&b), Some(u32::MAX));
     }
 
@@ -77,6 +81,12 @@ mod tests {
         })
         .unwrap();
         assert_eq!(n, 1);
-        assert!(Contact::parse_list("sip:user@example.com?Route=%3Csip:sip.example.com%3E", |_| {}).is_none());
+        assert!(
+            Contact::parse_list(
+                "sip:user@example.com?Route=%3Csip:sip.example.com%3E",
+                |_| {}
+            )
+            .is_none()
+        );
     }
 }

@@ -26,7 +26,11 @@ impl<'a> MediaType<'a> {
         let subtype = c.token()?;
         let params = Params::read(&mut c)?;
         c.skip_lws();
-        c.at_end().then_some(MediaType { kind, subtype, params })
+        c.at_end().then_some(MediaType {
+            kind,
+            subtype,
+            params,
+        })
     }
 
     /// Whether this is `kind/subtype`, case-insensitively.

@@ -49,8 +49,19 @@ mod tests {
 
     #[test]
     fn folded_and_leading_zeros() {
-        assert_eq!(CSeq::parse("0009\r\n  INVITE"), Some(CSeq { seq: 9, method: Method::Invite }));
-        assert_eq!(CSeq::parse("139122385 !interesting-Method0123456789_*+`.%indeed'~").unwrap().seq, 139122385);
+        assert_eq!(
+            CSeq::parse("0009\r\n  INVITE"),
+            Some(CSeq {
+                seq: 9,
+                method: Method::Invite
+            })
+        );
+        assert_eq!(
+            CSeq::parse("139122385 !interesting-Method0123456789_*+`.%indeed'~")
+                .unwrap()
+                .seq,
+            139122385
+        );
     }
 
     #[test]

@@ -78,7 +78,12 @@ impl<'a> NameAddr<'a> {
         }
         let uri = Uri::parse(uri_text).ok()?;
         let params = Params::read(c)?;
-        Some(NameAddr { display, uri, bracketed, params })
+        Some(NameAddr {
+            display,
+            uri,
+            bracketed,
+            params,
+        })
     }
 
     /// The `tag` parameter.
@@ -110,6 +115,47 @@ fn read_bracketed<'a>(c: &mut Cursor<'a>) -> Option<&'a str> {
     Some(t)
 }
 
+/// Finds the `tag` parameter of a From or To value without parsing the rest: the header
+/// parameters start after the `>` of a bracketed URI, or at the first `;` of a bare one.
+/// Malformed values give `None` here and are refused by the full parse on demand.
+pub(crate) fn tag_of(value: &str) -> Option<&str> {
+    let b = value.as_bytes();
+    let mut i = 0;
+    let mut quoted = false;
+    let mut params_at = None;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'<' if !quoted => {
+                let close = b[i..].iter().position(|&c| c == b'>')?;
+                params_at = Some(i + close + 1);
+                break;
+            }
+            b';' if !quoted => {
+                params_at = Some(i);
+                break;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    // Walk `;name[=value]` pairs by bytes (no `split`: this runs on every message).
+    let mut rest = &value[params_at?..];
+    while let Some(semi) = crate::lex::find_byte(rest, b';') {
+        rest = &rest[semi + 1..];
+        let end = crate::lex::find_byte(rest, b';').unwrap_or(rest.len());
+        let param = &rest[..end];
+        if let Some(eq) = crate::lex::find_byte(param, b'=') {
+            if trim_lws(&param[..eq]).eq_ignore_ascii_case("tag") {
+                return Some(trim_lws(&param[eq + 1..]));
+            }
+        }
+        rest = &rest[end..];
+    }
+    None
+}
+
 /// Parses each element of a comma-separated list (Contact, Route, Record-Route); `None` marks a bad one.
 pub fn parse_list<'a>(s: &'a str) -> impl Iterator<Item = Option<NameAddr<'a>>> + 'a {
     crate::lex::split_list(s).map(NameAddr::parse)
@@ -122,17 +168,40 @@ mod tests {
 
     #[test]
     fn forms_of_from_and_to() {
-        let n = NameAddr::parse(" sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n").unwrap();
+        let n =
+            NameAddr::parse(" sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n").unwrap();
         assert_eq!(n.tag(), Some("1918181833n"));
         assert!(!n.bracketed);
-        let n = NameAddr::parse("\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8").unwrap();
+        let n = NameAddr::parse(
+            "\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8",
+        )
+        .unwrap();
         assert_eq!(n.display_name().unwrap(), "J Rosenberg \\\"");
         assert_eq!(n.tag(), Some("98asjd8"));
         let n = NameAddr::parse("caller<sip:caller@example.com>;tag=323").unwrap();
         assert_eq!(n.display, Some("caller"));
-        let n = NameAddr::parse("token1~` token2'+_ token3*%!.- <sip:mundane@example.com>;tag=x").unwrap();
+        let n = NameAddr::parse("token1~` token2'+_ token3*%!.- <sip:mundane@example.com>;tag=x")
+            .unwrap();
         assert_eq!(n.display, Some("token1~` token2'+_ token3*%!.-"));
         assert_eq!(n.uri.sip().unwrap().host, Host::Name("example.com"));
+    }
+
+    #[test]
+    fn tags_without_a_full_parse() {
+        assert_eq!(
+            tag_of("Alice <sip:alice@club-a.test>;tag=1928301774"),
+            Some("1928301774")
+        );
+        assert_eq!(
+            tag_of(" sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n"),
+            Some("1918181833n")
+        );
+        assert_eq!(
+            tag_of("\"a;tag=no\" <sip:x@y;tag=no>;foo;TAG=yes"),
+            Some("yes")
+        );
+        assert_eq!(tag_of("<sip:x@y;tag=no>"), None);
+        assert_eq!(tag_of("sip:x@y"), None);
     }
 
     #[test]
@@ -160,6 +229,9 @@ mod tests {
     #[test]
     fn bracketed_uri_may_carry_headers() {
         let n = NameAddr::parse("<sip:user@example.com?Route=%3Csip:sip.example.com%3E>").unwrap();
-        assert_eq!(n.uri.sip().unwrap().headers, Some("Route=%3Csip:sip.example.com%3E"));
+        assert_eq!(
+            n.uri.sip().unwrap().headers,
+            Some("Route=%3Csip:sip.example.com%3E")
+        );
     }
 }

@@ -36,6 +36,14 @@ fn read_param<'a>(c: &mut Cursor<'a>) -> Option<(&'a str, Option<&'a str>)> {
 impl<'a> Params<'a> {
     /// Reads `*( SEMI param )` from the cursor; stops before anything that is not `;`.
     pub(crate) fn read(c: &mut Cursor<'a>) -> Option<Self> {
+        Self::read_each(c, |_, _| {})
+    }
+
+    /// Like [`Params::read`], showing each parameter to `each` as it goes.
+    pub(crate) fn read_each(
+        c: &mut Cursor<'a>,
+        mut each: impl FnMut(&'a str, Option<&'a str>),
+    ) -> Option<Self> {
         let mut start = None;
         loop {
             let save = c.pos();
@@ -45,7 +53,8 @@ impl<'a> Params<'a> {
             }
             let param_start = c.pos();
             start.get_or_insert(param_start);
-            read_param(c)?;
+            let (name, value) = read_param(c)?;
+            each(name, value);
         }
         let raw = match start {
             Some(s) => crate::lex::trim_lws(c.since(s)),
@@ -66,12 +75,17 @@ impl<'a> Params<'a> {
 
     /// Iterates `(name, value)` pairs; a flag has no value; quoted values keep their quotes.
     pub fn iter(&self) -> ParamIter<'a> {
-        ParamIter { c: Cursor::new(self.raw), first: true }
+        ParamIter {
+            c: Cursor::new(self.raw),
+            first: true,
+        }
     }
 
     /// Looks a parameter up by name, case-insensitively.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
-        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 }
 
@@ -101,7 +115,9 @@ mod tests {
 
     #[test]
     fn reads_params_with_folding_and_spaces() {
-        let mut c = Cursor::new(" ;   tag    = 1918181833n ; newparam =\r\n      newvalue ;\r\n  flag ; q = 0.33");
+        let mut c = Cursor::new(
+            " ;   tag    = 1918181833n ; newparam =\r\n      newvalue ;\r\n  flag ; q = 0.33",
+        );
         let p = Params::read(&mut c).unwrap();
         assert!(c.at_end());
         assert_eq!(p.get("TAG"), Some(Some("1918181833n")));

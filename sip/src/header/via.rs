@@ -35,7 +35,9 @@ impl<'a> Via<'a> {
             return None;
         }
         let version = c.token()?;
-        if !name.eq_ignore_ascii_case("SIP") || !version.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        if !name.eq_ignore_ascii_case("SIP")
+            || !version.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        {
             return None;
         }
         if !c.eat_separator(b'/') {
@@ -47,17 +49,25 @@ impl<'a> Via<'a> {
         }
         let sent_by = c.take_while(|b| is_token(b) || matches!(b, b':' | b'[' | b']'));
         let (host, port) = split_host_port(sent_by).ok()?;
-        let params = Params::read(&mut c)?;
+        let mut branch = None;
+        let mut flag_branch = false;
+        let params = Params::read_each(&mut c, |name, value| {
+            if branch.is_none() && name.eq_ignore_ascii_case("branch") {
+                branch = value;
+                flag_branch |= value.is_none();
+            }
+        })?;
         c.skip_lws();
-        if !c.at_end() {
+        if !c.at_end() || flag_branch {
             return None;
         }
-        let branch = match params.get("branch") {
-            Some(Some(b)) => Some(b),
-            Some(None) => return None,
-            None => None,
-        };
-        Some(Via { transport, host, port, params, branch })
+        Some(Via {
+            transport,
+            host,
+            port,
+            params,
+            branch,
+        })
     }
 
     /// The transport, when it is one we speak.
@@ -72,7 +82,9 @@ impl<'a> Via<'a> {
 
     /// The `rport` parameter: `Some(None)` when asked for, `Some(Some(p))` when filled in.
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.params.get("rport").map(|v| v.and_then(|p| p.parse().ok()))
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(|p| p.parse().ok()))
     }
 
     /// The `received` parameter.
@@ -83,7 +95,11 @@ impl<'a> Via<'a> {
     /// The port to answer at when there is no rport: sent-by's port or the transport default.
     pub fn sent_by_port(&self) -> u16 {
         self.port.unwrap_or_else(|| {
-            if self.transport.eq_ignore_ascii_case("TLS") { 5061 } else { 5060 }
+            if self.transport.eq_ignore_ascii_case("TLS") {
+                5061
+            } else {
+                5060
+            }
         })
     }
 
@@ -136,7 +152,10 @@ mod tests {
         assert_eq!(v.host, Host::V4("192.0.2.2".parse().unwrap()));
         assert_eq!(v.branch, Some("390skdjuw"));
         assert!(!v.is_rfc3261_branch());
-        let v = Via::parse("SIP  / 2.0  / TCP     spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8").unwrap();
+        let v = Via::parse(
+            "SIP  / 2.0  / TCP     spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8",
+        )
+        .unwrap();
         assert_eq!(v.branch, Some("z9hG4bK9ikj8"));
         assert_eq!(v.host, Host::Name("spindle.example.com"));
     }
@@ -148,7 +167,10 @@ mod tests {
         assert_eq!(v.rport(), Some(None));
         let mut s = String::new();
         v.write_received(&mut s, "[2001:db8::9:1]:40000".parse().unwrap());
-        assert_eq!(s, "SIP/2.0/UDP [2001:db8::9:1]:5070;branch=z9hG4bKas3;received=[2001:db8::9:1];rport=40000");
+        assert_eq!(
+            s,
+            "SIP/2.0/UDP [2001:db8::9:1]:5070;branch=z9hG4bKas3;received=[2001:db8::9:1];rport=40000"
+        );
     }
 
     #[test]
@@ -160,7 +182,10 @@ mod tests {
         let v = Via::parse("SIP/2.0/UDP host.example.com;branch=z9hG4bK1").unwrap();
         s.clear();
         v.write_received(&mut s, "127.0.0.1:5060".parse().unwrap());
-        assert_eq!(s, "SIP/2.0/UDP host.example.com;branch=z9hG4bK1;received=127.0.0.1");
+        assert_eq!(
+            s,
+            "SIP/2.0/UDP host.example.com;branch=z9hG4bK1;received=127.0.0.1"
+        );
     }
 
     #[test]

@@ -68,11 +68,21 @@ pub struct ResponseBuilder {
 
 impl ResponseBuilder {
     /// Starts a response; `to_tag` is added to To when the request's To has no tag.
-    pub fn new(code: u16, reason: &str, echo: &RequestEcho<'_, '_>, source: SocketAddr, to_tag: Option<&str>) -> Self {
+    pub fn new(
+        code: u16,
+        reason: &str,
+        echo: &RequestEcho<'_, '_>,
+        source: SocketAddr,
+        to_tag: Option<&str>,
+    ) -> Self {
         let mut buf = Vec::with_capacity(512);
         buf.extend_from_slice(format!("SIP/2.0 {code} ").as_bytes());
         // A reason phrase may not hold a line break.
-        buf.extend(reason.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+        buf.extend(
+            reason
+                .bytes()
+                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
         buf.extend_from_slice(b"\r\n");
         let mut top_written = false;
         let mut via_text = String::new();
@@ -116,7 +126,8 @@ impl ResponseBuilder {
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: impl Display) -> Self {
-        self.buf.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        self.buf
+            .extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
         self
     }
 
@@ -156,7 +167,8 @@ impl RequestBuilder {
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: impl Display) -> Self {
-        self.buf.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        self.buf
+            .extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
         self
     }
 
@@ -182,10 +194,12 @@ mod tests {
         let req = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP host.example.com;branch=z9hG4bK1;rport, SIP/2.0/TCP p2\r\n ;branch=z9hG4bK2\r\nTo: <sip:a@b>\r\nFrom: <sip:c@d>;tag=9\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n\r\n";
         let m = Message::parse(req).unwrap();
         let src: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-        let out = ResponseBuilder::new(200, "OK", &m.echo(), src, Some("abc")).header("Allow", "OPTIONS").finish();
+        let out = ResponseBuilder::new(200, "OK", &m.echo(), src, Some("abc"))
+            .header("Allow", "OPTIONS")
+            .finish();
         let r = Message::parse(&out).unwrap();
         assert_eq!(r.status(), Some(200));
-        assert_eq!(r.to.tag(), Some("abc"));
+        assert_eq!(r.to_tag, Some("abc"));
         assert_eq!(r.top_via.received(), Some("127.0.0.1"));
         assert_eq!(r.top_via.rport(), Some(Some(40000)));
         assert_eq!(r.vias().count(), 2);

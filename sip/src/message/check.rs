@@ -6,8 +6,14 @@ use crate::ParseError;
 use crate::header::{HeaderName, MediaType, scalar};
 
 impl Message<'_> {
-    /// Checks Contact, Content-Type, Expires and Date; the first bad one is named.
+    /// Checks From, To, Contact, Content-Type, Expires and Date; the first bad one is named.
     pub fn check_headers(&self) -> Result<(), ParseError> {
+        if self.from().is_none() {
+            return Err(ParseError::Header("From"));
+        }
+        if self.to().is_none() {
+            return Err(ParseError::Header("To"));
+        }
         if self.contacts().is_none() {
             return Err(ParseError::Header("Contact"));
         }
@@ -29,7 +35,9 @@ impl Message<'_> {
 /// `wkday "," SP 2DIGIT SP month SP 4DIGIT SP HH:MM:SS SP "GMT"` (RFC 3261 section 20.17).
 fn is_rfc1123_gmt(s: &str) -> bool {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let parts: Vec<&str> = s.split(' ').collect();
     let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
     let time_ok = |t: &str| {

@@ -54,10 +54,10 @@ pub struct Message<'a> {
     pub call_id: &'a str,
     /// CSeq.
     pub cseq: CSeq<'a>,
-    /// From.
-    pub from: NameAddr<'a>,
-    /// To.
-    pub to: NameAddr<'a>,
+    /// The From tag (From itself is read on demand: [`Message::from`]).
+    pub from_tag: Option<&'a str>,
+    /// The To tag.
+    pub to_tag: Option<&'a str>,
     /// Max-Forwards, when present (RFC 2543 peers may omit it).
     pub max_forwards: Option<u8>,
     /// The first Route entry, when present.
@@ -110,12 +110,18 @@ impl<'a> Message<'a> {
 
     /// The first value of a header.
     pub fn header(&self, name: HeaderName<'_>) -> Option<&'a str> {
-        self.headers.iter().find(|h| h.name == name).map(|h| h.value)
+        self.headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| h.value)
     }
 
     /// Every value of a header, in order (one per line, lists not split).
     pub fn headers_named<'s>(&'s self, name: HeaderName<'s>) -> impl Iterator<Item = &'a str> + 's {
-        self.headers.iter().filter(move |h| h.name == name).map(|h| h.value)
+        self.headers
+            .iter()
+            .filter(move |h| h.name == name)
+            .map(|h| h.value)
     }
 
     /// Every element of a comma-separated header, across all its lines.
@@ -126,6 +132,16 @@ impl<'a> Message<'a> {
     /// Every Via entry, top first; a malformed one is `None` (the top one never is).
     pub fn vias(&self) -> impl Iterator<Item = Option<Via<'a>>> + '_ {
         self.list(HeaderName::Via).map(Via::parse)
+    }
+
+    /// From, parsed on demand; `None` if malformed (requests are checked by `check_headers`).
+    pub fn from(&self) -> Option<NameAddr<'a>> {
+        self.header(HeaderName::From).and_then(NameAddr::parse)
+    }
+
+    /// To, parsed on demand.
+    pub fn to(&self) -> Option<NameAddr<'a>> {
+        self.header(HeaderName::To).and_then(NameAddr::parse)
     }
 
     /// Every Contact value; `None` if any is malformed.
@@ -144,11 +160,15 @@ impl<'a> Message<'a> {
 
     /// The Expires header, when present; `Some(None)` when malformed.
     pub fn expires(&self) -> Option<Option<u32>> {
-        self.header(HeaderName::Expires).map(crate::header::scalar::delta_seconds)
+        self.header(HeaderName::Expires)
+            .map(crate::header::scalar::delta_seconds)
     }
 
     /// What a response to this request copies from it.
     pub fn echo(&self) -> RequestEcho<'_, 'a> {
-        RequestEcho { top_via: self.top_via, headers: &self.headers }
+        RequestEcho {
+            top_via: self.top_via,
+            headers: &self.headers,
+        }
     }
 }

@@ -2,8 +2,9 @@
 
 use super::{Message, StartLine};
 use crate::ParseError;
+use crate::header::name_addr::tag_of;
 use crate::header::{CSeq, Header, HeaderName, NameAddr, Via, scalar};
-use crate::lex::{split_list, trim_lws};
+use crate::lex::{find_byte, rfind_byte, split_list, trim_lws};
 use crate::method::Method;
 use crate::uri::Uri;
 
@@ -13,7 +14,7 @@ pub const MAX_MESSAGE_SIZE: usize = 65_535;
 /// Where the header section ends: (end of the last header line, start of the body).
 pub(crate) fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;
-    while let Some(off) = buf[i..].iter().position(|&b| b == b'\n') {
+    while let Some(off) = memchr::memchr(b'\n', &buf[i..]) {
         let nl = i + off;
         // An empty line: "\n\n" or "\n\r\n".
         match buf.get(nl + 1) {
@@ -28,7 +29,9 @@ pub(crate) fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
 
 /// Skips the CRLFs a peer may send before a message (RFC 3261 section 7.5).
 pub(crate) fn skip_leading_crlf(buf: &[u8]) -> usize {
-    buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count()
+    buf.iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count()
 }
 
 /// Splits a header section into lines without their line ends.
@@ -39,7 +42,7 @@ pub(crate) fn lines(head: &str) -> impl Iterator<Item = (usize, &str)> {
             return None;
         }
         let start = pos;
-        let end = head[pos..].find('\n').map_or(head.len(), |o| pos + o);
+        let end = find_byte(&head[pos..], b'\n').map_or(head.len(), |o| pos + o);
         pos = end + 1;
         let line = &head[start..end];
         Some((start, line.strip_suffix('\r').unwrap_or(line)))
@@ -50,42 +53,57 @@ pub(super) fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
     if buf.len() > MAX_MESSAGE_SIZE {
         return Err(ParseError::TooLarge);
     }
-    let skip = skip_leading_crlf(buf);
-    let buf = &buf[skip..];
+    let buf = &buf[skip_leading_crlf(buf)..];
+    // First find where the header section ends, so that it is checked as UTF-8 in one call;
+    // then split it into lines as text.
     let (head_end, body_start) = find_head_end(buf).ok_or(ParseError::Unterminated)?;
     let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| ParseError::NotUtf8)?;
-    let mut lines = lines(head);
-    let (_, first) = lines.next().ok_or(ParseError::StartLine)?;
-    let start = parse_start_line(first)?;
+    let bytes = head.as_bytes();
+    let first_end = memchr::memchr(b'\n', bytes).unwrap_or(bytes.len());
+    let start = parse_start_line(strip_cr(&head[..first_end]))?;
 
+    // One pass over the header lines: names are checked as tokens while scanning, values are
+    // spans grown over continuation lines.
     let mut headers: Vec<Header<'_>> = Vec::with_capacity(16);
-    // Value spans are grown over continuation lines, then trimmed.
-    let mut spans: Option<(HeaderName<'_>, usize, usize)> = None;
-    fn finish<'a>(head: &'a str, spans: &mut Option<(HeaderName<'a>, usize, usize)>, headers: &mut Vec<Header<'a>>) {
-        if let Some((name, s, e)) = spans.take() {
-            headers.push(Header { name, value: trim_lws(&head[s..e]) });
-        }
-    }
-    for (offset, line) in lines {
-        if line.is_empty() {
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            match spans.as_mut() {
-                Some(span) => span.2 = offset + line.len(),
-                None => return Err(ParseError::HeaderLine),
+    let mut pending: Option<(HeaderName<'_>, usize, usize)> = None;
+    let mut pos = first_end + 1;
+    while pos < bytes.len() {
+        let newline = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |o| pos + o);
+        let line_end = if newline > pos && bytes[newline - 1] == b'\r' {
+            newline - 1
+        } else {
+            newline
+        };
+        if matches!(bytes[pos], b' ' | b'\t') {
+            pending.as_mut().ok_or(ParseError::HeaderLine)?.2 = line_end;
+        } else if line_end > pos {
+            if let Some((name, s, e)) = pending.take() {
+                headers.push(Header {
+                    name,
+                    value: trim_lws(&head[s..e]),
+                });
             }
-            continue;
+            let mut i = pos;
+            while i < line_end && crate::lex::is_token(bytes[i]) {
+                i += 1;
+            }
+            let name_end = i;
+            while i < line_end && matches!(bytes[i], b' ' | b'\t') {
+                i += 1;
+            }
+            if name_end == pos || i == line_end || bytes[i] != b':' {
+                return Err(ParseError::HeaderLine);
+            }
+            pending = Some((HeaderName::parse(&head[pos..name_end]), i + 1, line_end));
         }
-        finish(head, &mut spans, &mut headers);
-        let colon = line.find(':').ok_or(ParseError::HeaderLine)?;
-        let name = line[..colon].trim_end_matches([' ', '\t']);
-        if name.is_empty() || !name.bytes().all(crate::lex::is_token) {
-            return Err(ParseError::HeaderLine);
-        }
-        spans = Some((HeaderName::parse(name), offset + colon + 1, offset + line.len()));
+        pos = newline + 1;
     }
-    finish(head, &mut spans, &mut headers);
+    if let Some((name, s, e)) = pending {
+        headers.push(Header {
+            name,
+            value: trim_lws(&head[s..e]),
+        });
+    }
 
     let mut top_via = None;
     let mut call_id = None;
@@ -110,9 +128,14 @@ pub(super) fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
                 }
                 once(&mut call_id, v, "Call-ID")?;
             }
-            HeaderName::CSeq => once(&mut cseq, CSeq::parse(h.value).ok_or(ParseError::Header("CSeq"))?, "CSeq")?,
-            HeaderName::From => once(&mut from, NameAddr::parse(h.value).ok_or(ParseError::Header("From"))?, "From")?,
-            HeaderName::To => once(&mut to, NameAddr::parse(h.value).ok_or(ParseError::Header("To"))?, "To")?,
+            HeaderName::CSeq => once(
+                &mut cseq,
+                CSeq::parse(h.value).ok_or(ParseError::Header("CSeq"))?,
+                "CSeq",
+            )?,
+            // From and To: only the tags now; the whole value is checked on demand.
+            HeaderName::From => once(&mut from, tag_of(h.value), "From")?,
+            HeaderName::To => once(&mut to, tag_of(h.value), "To")?,
             HeaderName::MaxForwards => once(
                 &mut max_forwards,
                 scalar::max_forwards(h.value).ok_or(ParseError::Header("Max-Forwards"))?,
@@ -147,14 +170,18 @@ pub(super) fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
         start,
         top_via: top_via.ok_or(ParseError::Missing("Via"))?,
         call_id: call_id.ok_or(ParseError::Missing("Call-ID"))?,
-        from: from.ok_or(ParseError::Missing("From"))?,
-        to: to.ok_or(ParseError::Missing("To"))?,
+        from_tag: from.ok_or(ParseError::Missing("From"))?,
+        to_tag: to.ok_or(ParseError::Missing("To"))?,
         cseq,
         max_forwards,
         top_route,
         headers,
         body,
     })
+}
+
+fn strip_cr(line: &str) -> &str {
+    line.strip_suffix('\r').unwrap_or(line)
 }
 
 fn once<T>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), ParseError> {
@@ -171,8 +198,12 @@ fn is_version(s: &str) -> Result<(), ParseError> {
     }
     // Well-formed but another version: 505 rather than 400.
     match s.get(..4) {
-        Some(p) if p.eq_ignore_ascii_case("SIP/") && s[4..].split('.').count() == 2
-            && s[4..].split('.').all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) =>
+        Some(p)
+            if p.eq_ignore_ascii_case("SIP/")
+                && s[4..].split('.').count() == 2
+                && s[4..]
+                    .split('.')
+                    .all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) =>
         {
             Err(ParseError::Version)
         }
@@ -183,9 +214,11 @@ fn is_version(s: &str) -> Result<(), ParseError> {
 fn parse_start_line(line: &str) -> Result<StartLine<'_>, ParseError> {
     if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let (version, rest) = line.split_once(' ').ok_or(ParseError::StartLine)?;
+        let sp = find_byte(line, b' ').ok_or(ParseError::StartLine)?;
+        let (version, rest) = (&line[..sp], &line[sp + 1..]);
         is_version(version)?;
-        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (code, reason) =
+            find_byte(rest, b' ').map_or((rest, ""), |sp| (&rest[..sp], &rest[sp + 1..]));
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ParseError::StartLine);
         }
@@ -196,8 +229,10 @@ fn parse_start_line(line: &str) -> Result<StartLine<'_>, ParseError> {
         return Ok(StartLine::Response { code, reason });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version: exactly one space each.
-    let (method, rest) = line.split_once(' ').ok_or(ParseError::StartLine)?;
-    let (uri, version) = rest.rsplit_once(' ').ok_or(ParseError::StartLine)?;
+    let sp = find_byte(line, b' ').ok_or(ParseError::StartLine)?;
+    let (method, rest) = (&line[..sp], &line[sp + 1..]);
+    let sp = rfind_byte(rest, b' ').ok_or(ParseError::StartLine)?;
+    let (uri, version) = (&rest[..sp], &rest[sp + 1..]);
     is_version(version)?;
     let method = Method::parse(method).ok_or(ParseError::StartLine)?;
     if uri.is_empty() || uri.bytes().any(|b| b.is_ascii_whitespace()) {
@@ -231,8 +266,9 @@ Content-Length: 4\r\n\r\nv=0\r\n";
         let m = Message::parse(INVITE.as_bytes()).unwrap();
         assert_eq!(m.method(), Method::Invite);
         assert_eq!(m.top_via.branch, Some("z9hG4bK776asdhds"));
-        assert_eq!(m.from.tag(), Some("1928301774"));
-        assert_eq!(m.to.tag(), None);
+        assert_eq!(m.from_tag, Some("1928301774"));
+        assert_eq!(m.to_tag, None);
+        assert_eq!(m.from().unwrap().display, Some("Alice"));
         assert_eq!(m.cseq.seq, 314159);
         assert_eq!(m.max_forwards, Some(70));
         assert_eq!(m.body, b"v=0\r");
@@ -241,14 +277,33 @@ Content-Length: 4\r\n\r\nv=0\r\n";
 
     #[test]
     fn errors_name_the_problem() {
-        let bad = |from: &str, to: &str| Message::parse(INVITE.replace(from, to).as_bytes()).unwrap_err();
-        assert_eq!(bad("Call-ID: a84b4c76e66710@127.0.0.1\r\n", ""), ParseError::Missing("Call-ID"));
-        assert_eq!(bad("CSeq: 314159 INVITE", "CSeq: 314159 OPTIONS"), ParseError::CSeqMismatch);
-        assert_eq!(bad("Max-Forwards: 70", "Max-Forwards: 70\r\nMax-Forwards: 69"), ParseError::Duplicate("Max-Forwards"));
-        assert_eq!(bad("Content-Length: 4", "Content-Length: 40"), ParseError::BodyTruncated);
+        let bad =
+            |from: &str, to: &str| Message::parse(INVITE.replace(from, to).as_bytes()).unwrap_err();
+        assert_eq!(
+            bad("Call-ID: a84b4c76e66710@127.0.0.1\r\n", ""),
+            ParseError::Missing("Call-ID")
+        );
+        assert_eq!(
+            bad("CSeq: 314159 INVITE", "CSeq: 314159 OPTIONS"),
+            ParseError::CSeqMismatch
+        );
+        assert_eq!(
+            bad("Max-Forwards: 70", "Max-Forwards: 70\r\nMax-Forwards: 69"),
+            ParseError::Duplicate("Max-Forwards")
+        );
+        assert_eq!(
+            bad("Content-Length: 4", "Content-Length: 40"),
+            ParseError::BodyTruncated
+        );
         assert_eq!(bad("SIP/2.0\r\nVia", "SIP/7.0\r\nVia"), ParseError::Version);
-        assert_eq!(bad("INVITE sip:bob", "INVITE  sip:bob"), ParseError::StartLine);
-        assert_eq!(bad("To: Bob <sip:bob@club-b.test>", "To: Bob < sip:bob@club-b.test>"), ParseError::Header("To"));
+        assert_eq!(
+            bad("INVITE sip:bob", "INVITE  sip:bob"),
+            ParseError::StartLine
+        );
+        // From and To are read whole only when checked (or asked for).
+        let spaced = INVITE.replace("To: Bob <sip:", "To: Bob < sip:");
+        let m = Message::parse(spaced.as_bytes()).unwrap();
+        assert_eq!(m.check_headers(), Err(ParseError::Header("To")));
     }
 
     #[test]
@@ -261,7 +316,13 @@ Content-Length: 4\r\n\r\nv=0\r\n";
 
     #[test]
     fn not_utf8_and_unterminated() {
-        assert_eq!(Message::parse(b"OPTIONS sip:a@b SIP/2.0\r\nX: \xff\r\n\r\n").unwrap_err(), ParseError::NotUtf8);
-        assert_eq!(Message::parse(b"OPTIONS sip:a@b SIP/2.0\r\n").unwrap_err(), ParseError::Unterminated);
+        assert_eq!(
+            Message::parse(b"OPTIONS sip:a@b SIP/2.0\r\nX: \xff\r\n\r\n").unwrap_err(),
+            ParseError::NotUtf8
+        );
+        assert_eq!(
+            Message::parse(b"OPTIONS sip:a@b SIP/2.0\r\n").unwrap_err(),
+            ParseError::Unterminated
+        );
     }
 }

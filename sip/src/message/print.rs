@@ -75,7 +75,10 @@ mod tests {
     #[test]
     fn folds_become_single_spaces() {
         let mut out = Vec::new();
-        write_collapsed(&mut out, "newfangled value  \r\n continued newfangled value");
+        write_collapsed(
+            &mut out,
+            "newfangled value  \r\n continued newfangled value",
+        );
         assert_eq!(out, b"newfangled value continued newfangled value");
     }
 

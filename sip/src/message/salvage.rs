@@ -40,24 +40,42 @@ impl<'a> Salvaged<'a> {
                 continue;
             }
             if let Some((name, s, e)) = current.take() {
-                headers.push(Header { name, value: trim_lws(&head[s..e]) });
+                headers.push(Header {
+                    name,
+                    value: trim_lws(&head[s..e]),
+                });
             }
             if let Some(colon) = line.find(':') {
                 let name = line[..colon].trim_end();
-                current = Some((HeaderName::parse(name), offset + colon + 1, offset + line.len()));
+                current = Some((
+                    HeaderName::parse(name),
+                    offset + colon + 1,
+                    offset + line.len(),
+                ));
             }
         }
         if let Some((name, s, e)) = current.take() {
-            headers.push(Header { name, value: trim_lws(&head[s..e]) });
+            headers.push(Header {
+                name,
+                value: trim_lws(&head[s..e]),
+            });
         }
         let top = headers.iter().find(|h| h.name == HeaderName::Via)?;
         let top_via = Via::parse(split_list(top.value).next()?)?;
-        Some(Salvaged { is_request, is_ack, headers, top_via })
+        Some(Salvaged {
+            is_request,
+            is_ack,
+            headers,
+            top_via,
+        })
     }
 
     /// What a response copies from the request.
     pub fn echo(&self) -> RequestEcho<'_, 'a> {
-        RequestEcho { top_via: self.top_via, headers: &self.headers }
+        RequestEcho {
+            top_via: self.top_via,
+            headers: &self.headers,
+        }
     }
 
     /// The top Via.
@@ -81,7 +99,10 @@ mod tests {
     #[test]
     fn no_via_no_answer() {
         assert!(Salvaged::scan(b"INVITE sip:a@b SIP/2.0\r\nTo: <sip:a@b>\r\n\r\n").is_none());
-        assert!(Salvaged::scan(b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.15;;,;,,\r\n\r\n").is_none());
+        assert!(
+            Salvaged::scan(b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.15;;,;,,\r\n\r\n")
+                .is_none()
+        );
         assert!(Salvaged::scan(b"\xff\xfe").is_none());
     }
 }

@@ -44,7 +44,11 @@ impl Client {
                 self.state = State::Completed;
                 self.timers.clear(Timer::E);
                 self.timers.clear(Timer::F);
-                let k = if self.destination.transport.is_reliable() { Duration::ZERO } else { step.config.t4 };
+                let k = if self.destination.transport.is_reliable() {
+                    Duration::ZERO
+                } else {
+                    step.config.t4
+                };
                 step.arm(&mut self.timers, Timer::K, k);
                 true
             }

@@ -62,7 +62,9 @@ impl ClientInvite {
                 let ack: Arc<[u8]> = build_ack(&self.request, response).into();
                 step.send(self.destination, &ack);
                 self.ack = Some(ack);
-                let d = step.config.timer_d(self.destination.transport.is_reliable());
+                let d = step
+                    .config
+                    .timer_d(self.destination.transport.is_reliable());
                 step.arm(&mut self.timers, Timer::D, d);
                 true
             }

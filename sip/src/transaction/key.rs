@@ -24,7 +24,7 @@ pub(crate) fn server_key(buf: &mut String, request: &Message<'_>) {
             "2543\u{1}{}\u{1}{}\u{1}{}\u{1}{}\u{1}{}\u{1}",
             request.call_id,
             request.cseq.seq,
-            request.from.tag().unwrap_or(""),
+            request.from_tag.unwrap_or(""),
             via.branch.unwrap_or(""),
             request.request_uri().map_or("", |u| u.as_str()),
         );
@@ -35,7 +35,11 @@ pub(crate) fn server_key(buf: &mut String, request: &Message<'_>) {
 
 /// Writes the client-transaction key of a response: its top branch and CSeq method.
 pub(crate) fn client_key_of_response(buf: &mut String, response: &Message<'_>) {
-    client_key(buf, response.top_via.branch.unwrap_or(""), response.cseq.method);
+    client_key(
+        buf,
+        response.top_via.branch.unwrap_or(""),
+        response.cseq.method,
+    );
 }
 
 /// Writes a client-transaction key from the branch we chose and the method.
@@ -68,7 +72,11 @@ mod tests {
     #[test]
     fn ack_matches_invite_cancel_does_not() {
         let invite = key(&msg("INVITE", "z9hG4bK1", "h:5060"));
-        assert_eq!(key(&msg("ACK", "z9hG4bK1", "H")), invite, "default port and host case");
+        assert_eq!(
+            key(&msg("ACK", "z9hG4bK1", "H")),
+            invite,
+            "default port and host case"
+        );
         assert_ne!(key(&msg("CANCEL", "z9hG4bK1", "h")), invite);
         assert_ne!(key(&msg("INVITE", "z9hG4bK1", "other")), invite);
         assert_ne!(key(&msg("INVITE", "z9hG4bK2", "h")), invite);
@@ -77,6 +85,9 @@ mod tests {
     #[test]
     fn rfc2543_fallback() {
         assert!(key(&msg("OPTIONS", "old", "h")).starts_with("2543"));
-        assert_eq!(key(&msg("INVITE", "old", "h")), key(&msg("ACK", "old", "h")));
+        assert_eq!(
+            key(&msg("INVITE", "old", "h")),
+            key(&msg("ACK", "old", "h"))
+        );
     }
 }

@@ -84,7 +84,10 @@ pub(crate) struct Step<'o> {
 
 impl Step<'_> {
     pub(crate) fn send(&mut self, destination: Destination, payload: &Arc<[u8]>) {
-        self.out.push_back(Output::Transmit(Transmit { destination, payload: Arc::clone(payload) }));
+        self.out.push_back(Output::Transmit(Transmit {
+            destination,
+            payload: Arc::clone(payload),
+        }));
     }
 
     pub(crate) fn event(&mut self, event: TransactionEvent) {
@@ -160,7 +163,12 @@ impl Transaction {
     }
 
     /// A response from the user for a server transaction.
-    pub(crate) fn send_response(&mut self, step: &mut Step<'_>, code: u16, payload: Arc<[u8]>) -> bool {
+    pub(crate) fn send_response(
+        &mut self,
+        step: &mut Step<'_>,
+        code: u16,
+        payload: Arc<[u8]>,
+    ) -> bool {
         match self {
             Transaction::ServerInvite(t) => t.on_user_response(step, code, payload),
             Transaction::Server(t) => t.on_user_response(step, code, payload),

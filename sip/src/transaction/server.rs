@@ -15,7 +15,12 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(destination: Destination) -> Self {
-        Server { state: State::Trying, timers: TimerSet::default(), destination, last_response: None }
+        Server {
+            state: State::Trying,
+            timers: TimerSet::default(),
+            destination,
+            last_response: None,
+        }
     }
 
     /// A retransmission of the request: repeat the last response, if any.
@@ -25,14 +30,23 @@ impl Server {
         }
     }
 
-    pub(crate) fn on_user_response(&mut self, step: &mut Step<'_>, code: u16, payload: Arc<[u8]>) -> bool {
+    pub(crate) fn on_user_response(
+        &mut self,
+        step: &mut Step<'_>,
+        code: u16,
+        payload: Arc<[u8]>,
+    ) -> bool {
         match (self.state, code) {
             (State::Trying | State::Proceeding, 100..=199) => {
                 self.state = State::Proceeding;
             }
             (State::Trying | State::Proceeding, 200..=699) => {
                 self.state = State::Completed;
-                let j = if self.destination.transport.is_reliable() { Duration::ZERO } else { step.config.timeout() };
+                let j = if self.destination.transport.is_reliable() {
+                    Duration::ZERO
+                } else {
+                    step.config.timeout()
+                };
                 step.arm(&mut self.timers, Timer::J, j);
             }
             _ => return false,

@@ -31,12 +31,18 @@ impl ServerInvite {
 
     pub(crate) fn on_request(&mut self, step: &mut Step<'_>, is_ack: bool) {
         match (self.state, is_ack) {
-            (State::Proceeding | State::Completed, false) => step.send(self.destination, &self.last_response),
+            (State::Proceeding | State::Completed, false) => {
+                step.send(self.destination, &self.last_response)
+            }
             (State::Completed, true) => {
                 self.state = State::Confirmed;
                 self.timers.clear(Timer::G);
                 self.timers.clear(Timer::H);
-                let i = if self.destination.transport.is_reliable() { Duration::ZERO } else { step.config.t4 };
+                let i = if self.destination.transport.is_reliable() {
+                    Duration::ZERO
+                } else {
+                    step.config.t4
+                };
                 step.arm(&mut self.timers, Timer::I, i);
             }
             // Accepted: INVITE retransmissions are absorbed; the user retransmits its 2xx.
@@ -44,7 +50,12 @@ impl ServerInvite {
         }
     }
 
-    pub(crate) fn on_user_response(&mut self, step: &mut Step<'_>, code: u16, payload: Arc<[u8]>) -> bool {
+    pub(crate) fn on_user_response(
+        &mut self,
+        step: &mut Step<'_>,
+        code: u16,
+        payload: Arc<[u8]>,
+    ) -> bool {
         match (self.state, code) {
             (State::Proceeding, 100..=199) => {}
             (State::Proceeding | State::Accepted, 200..=299) => {

@@ -32,8 +32,20 @@ pub enum Timer {
 }
 
 impl Timer {
-    const ALL: [Timer; 12] =
-        [Timer::A, Timer::B, Timer::D, Timer::E, Timer::F, Timer::G, Timer::H, Timer::I, Timer::J, Timer::K, Timer::L, Timer::M];
+    const ALL: [Timer; 12] = [
+        Timer::A,
+        Timer::B,
+        Timer::D,
+        Timer::E,
+        Timer::F,
+        Timer::G,
+        Timer::H,
+        Timer::I,
+        Timer::J,
+        Timer::K,
+        Timer::L,
+        Timer::M,
+    ];
 
     fn index(self) -> usize {
         self as usize
@@ -73,7 +85,11 @@ impl TimerConfig {
 
     /// Timer D: at least 32 s over unreliable transports, 0 otherwise.
     pub fn timer_d(&self, reliable: bool) -> Duration {
-        if reliable { Duration::ZERO } else { Duration::from_secs(32).max(self.timeout()) }
+        if reliable {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(32).max(self.timeout())
+        }
     }
 
     /// The interval after `current`, doubled and (for E and G) capped at T2.
@@ -111,7 +127,11 @@ impl TimerSet {
     pub(crate) fn take_due(&mut self, now: Instant) -> Option<Timer> {
         let (timer, _) = Timer::ALL
             .iter()
-            .filter_map(|&t| self.deadlines[t.index()].filter(|&d| d <= now).map(|d| (t, d)))
+            .filter_map(|&t| {
+                self.deadlines[t.index()]
+                    .filter(|&d| d <= now)
+                    .map(|d| (t, d))
+            })
             .min_by_key(|&(_, d)| d)?;
         self.clear(timer);
         Some(timer)
@@ -125,9 +145,18 @@ mod tests {
     #[test]
     fn backoff_doubles_and_caps() {
         let c = TimerConfig::default();
-        assert_eq!(c.backoff(Duration::from_secs(2), true), Duration::from_secs(4));
-        assert_eq!(c.backoff(Duration::from_secs(4), true), Duration::from_secs(4));
-        assert_eq!(c.backoff(Duration::from_secs(4), false), Duration::from_secs(8));
+        assert_eq!(
+            c.backoff(Duration::from_secs(2), true),
+            Duration::from_secs(4)
+        );
+        assert_eq!(
+            c.backoff(Duration::from_secs(4), true),
+            Duration::from_secs(4)
+        );
+        assert_eq!(
+            c.backoff(Duration::from_secs(4), false),
+            Duration::from_secs(8)
+        );
         assert_eq!(c.timeout(), Duration::from_secs(32));
         assert_eq!(c.timer_d(true), Duration::ZERO);
     }

@@ -18,7 +18,11 @@ pub(crate) fn run_peer(dir: &Path, program: &str, args: &[String], limit: Durati
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| panic!("running {program}: {e}"));
-    assert_ne!(out.status.code(), Some(127), "{program} is not installed: run scripts/install-test-deps");
+    assert_ne!(
+        out.status.code(),
+        Some(127),
+        "{program} is not installed: run scripts/install-test-deps"
+    );
     out
 }
 
@@ -31,5 +35,9 @@ pub(crate) fn scratch(name: &str) -> PathBuf {
 
 /// Files under tests/peers/.
 pub(crate) fn peer_file(rel: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers").join(rel).display().to_string()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("peers")
+        .join(rel)
+        .display()
+        .to_string()
 }

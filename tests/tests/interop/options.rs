@@ -6,7 +6,11 @@ use std::time::Duration;
 
 fn sipsak(transport: &str) {
     let server = Subject::start(&[]);
-    let target = if transport == "tcp" { server.tcp } else { server.udp };
+    let target = if transport == "tcp" {
+        server.tcp
+    } else {
+        server.udp
+    };
     let dir = scratch(&format!("sipsak-{transport}"));
     let mut args = vec!["-s".to_string(), format!("sip:ping@{target}"), "-vv".into()];
     if transport == "tcp" {
@@ -14,7 +18,11 @@ fn sipsak(transport: &str) {
     }
     let out = run_peer(&dir, "sipsak", &args, Duration::from_secs(20));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "sipsak exit (0 = a 2xx):\n{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "sipsak exit (0 = a 2xx):\n{text}"
+    );
     assert!(text.contains("SIP/2.0 200 OK"), "{text}");
     assert!(text.contains("Allow: ACK, CANCEL, OPTIONS"), "{text}");
 }
@@ -31,13 +39,34 @@ fn sipsak_options_over_tcp_gets_200() {
 
 fn sipp(transport: &str) {
     let server = Subject::start(&[]);
-    let target = if transport == "tcp" { server.tcp } else { server.udp };
+    let target = if transport == "tcp" {
+        server.tcp
+    } else {
+        server.udp
+    };
     let dir = scratch(&format!("sipp-{transport}"));
     let calls = 50;
     let mut args: Vec<String> = [
-        "-sf", &peer_file("sipp/options.xml"), "-m", &calls.to_string(), "-r", "200",
-        "-i", "127.0.0.1", "-p", "0", "-nostdin", "-timeout", "20", "-timeout_error",
-        "-trace_err", "-error_file", "errors.log", "-trace_stat", "-stf", "stat.csv",
+        "-sf",
+        &peer_file("sipp/options.xml"),
+        "-m",
+        &calls.to_string(),
+        "-r",
+        "200",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        "0",
+        "-nostdin",
+        "-timeout",
+        "20",
+        "-timeout_error",
+        "-trace_err",
+        "-error_file",
+        "errors.log",
+        "-trace_stat",
+        "-stf",
+        "stat.csv",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -49,9 +78,19 @@ fn sipp(transport: &str) {
     let out = run_peer(&dir, "sipp", &args, Duration::from_secs(30));
     let text = String::from_utf8_lossy(&out.stdout);
     let errors = std::fs::read_to_string(dir.join("errors.log")).unwrap_or_default();
-    assert_eq!(out.status.code(), Some(0), "sipp: every call must succeed\n{text}\n{errors}");
-    let successful = text.lines().filter(|l| l.contains("Successful call")).last().unwrap_or("");
-    assert!(successful.split('|').any(|f| f.trim() == calls.to_string()), "{successful}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "sipp: every call must succeed\n{text}\n{errors}"
+    );
+    let successful = text
+        .lines()
+        .rfind(|l| l.contains("Successful call"))
+        .unwrap_or("");
+    assert!(
+        successful.split('|').any(|f| f.trim() == calls.to_string()),
+        "{successful}"
+    );
 }
 
 #[test]

@@ -11,23 +11,31 @@ const STEPS: usize = 10_000;
 
 fn pair(policy: Policy, loss_per_mille: u64, seed: u64) -> Sim {
     let mut sim = Sim::new(seed, MS(10), loss_per_mille);
-    sim.add_node("127.0.0.1:5060", EndpointConfig::default(), Policy::default());
+    sim.add_node(
+        "127.0.0.1:5060",
+        EndpointConfig::default(),
+        Policy::default(),
+    );
     sim.add_node("127.0.0.2:5060", EndpointConfig::default(), policy);
     sim
 }
 
 fn events(seen: &[Seen]) -> Vec<(Duration, TransactionEvent)> {
-    seen.iter().filter_map(|s| match s {
-        Seen::Event { at, event } => Some((*at, *event)),
-        _ => None,
-    }).collect()
+    seen.iter()
+        .filter_map(|s| match s {
+            Seen::Event { at, event } => Some((*at, *event)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn responses(seen: &[Seen]) -> Vec<u16> {
-    seen.iter().filter_map(|s| match s {
-        Seen::Response { code, .. } => Some(*code),
-        _ => None,
-    }).collect()
+    seen.iter()
+        .filter_map(|s| match s {
+            Seen::Response { code, .. } => Some(*code),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
@@ -42,8 +50,14 @@ fn non_invite_retransmits_double_up_to_t2_and_timer_f_fires_at_64_t1() {
     assert!(g[4..].iter().all(|&d| d == MS(4000)), "{g:?}");
     assert_eq!(*sent.last().unwrap(), MS(31_500));
     let ev = events(&sim.nodes[0].seen);
-    assert_eq!(ev[0], (Duration::from_secs(32), TransactionEvent::TimedOut(id)));
-    assert_eq!(ev[1], (Duration::from_secs(32), TransactionEvent::Terminated(id)));
+    assert_eq!(
+        ev[0],
+        (Duration::from_secs(32), TransactionEvent::TimedOut(id))
+    );
+    assert_eq!(
+        ev[1],
+        (Duration::from_secs(32), TransactionEvent::Terminated(id))
+    );
     assert_eq!(sim.nodes[0].endpoint.transaction_count(), 0);
 }
 
@@ -55,9 +69,15 @@ fn invite_retransmits_double_without_cap_and_timer_b_fires_at_64_t1() {
     let id = sim.send_request(0, 1, Method::Invite, Transport::Udp);
     sim.run_for(LIMIT, STEPS);
     let sent = sim.sent_times("INVITE");
-    assert_eq!(gaps(&sent), vec![MS(500), MS(1000), MS(2000), MS(4000), MS(8000), MS(16000)]);
+    assert_eq!(
+        gaps(&sent),
+        vec![MS(500), MS(1000), MS(2000), MS(4000), MS(8000), MS(16000)]
+    );
     let ev = events(&sim.nodes[0].seen);
-    assert_eq!(ev[0], (Duration::from_secs(32), TransactionEvent::TimedOut(id)));
+    assert_eq!(
+        ev[0],
+        (Duration::from_secs(32), TransactionEvent::TimedOut(id))
+    );
 }
 
 #[test]
@@ -65,7 +85,11 @@ fn provisional_stops_invite_retransmission() {
     let mut sim = pair(Policy { reply: Some(180) }, 0, 3);
     let id = sim.send_request(0, 1, Method::Invite, Transport::Udp);
     sim.run_for(Duration::from_secs(10), STEPS);
-    assert_eq!(sim.sent_times("INVITE").len(), 1, "100 Trying arrives before Timer A");
+    assert_eq!(
+        sim.sent_times("INVITE").len(),
+        1,
+        "100 Trying arrives before Timer A"
+    );
     assert_eq!(responses(&sim.nodes[0].seen), vec![100, 180]);
     assert_eq!(sim.nodes[0].endpoint.state(id), Some(State::Proceeding));
 }
@@ -78,7 +102,11 @@ fn non_2xx_final_is_retransmitted_by_timer_g_and_timer_h_fires_without_ack() {
     sim.run_for(LIMIT, STEPS);
     let finals = sim.sent_times("SIP/2.0 486");
     let g = gaps(&finals);
-    assert_eq!(&g[..4], &[MS(500), MS(1000), MS(2000), MS(4000)], "Timer G doubles up to T2");
+    assert_eq!(
+        &g[..4],
+        &[MS(500), MS(1000), MS(2000), MS(4000)],
+        "Timer G doubles up to T2"
+    );
     assert!(g[4..].iter().all(|&d| d == MS(4000)), "{g:?}");
     let server_events = events(&sim.nodes[1].seen);
     let (at, ev) = server_events[0];
@@ -99,9 +127,19 @@ fn ack_confirms_the_server_invite_and_absorbs_retransmissions() {
     // Server: Confirmed then Terminated after T4; no AckNotReceived.
     let server_events = events(&sim.nodes[1].seen);
     assert_eq!(server_events.len(), 1);
-    assert!(matches!(server_events[0].1, TransactionEvent::Terminated(_)));
-    assert_eq!(server_events[0].0, MS(30) + Duration::from_secs(5), "Timer I = T4 after the ACK (sent at 20 ms, arrived at 30 ms)");
-    assert_eq!(sim.nodes[0].endpoint.transaction_count() + sim.nodes[1].endpoint.transaction_count(), 0);
+    assert!(matches!(
+        server_events[0].1,
+        TransactionEvent::Terminated(_)
+    ));
+    assert_eq!(
+        server_events[0].0,
+        MS(30) + Duration::from_secs(5),
+        "Timer I = T4 after the ACK (sent at 20 ms, arrived at 30 ms)"
+    );
+    assert_eq!(
+        sim.nodes[0].endpoint.transaction_count() + sim.nodes[1].endpoint.transaction_count(),
+        0
+    );
 }
 
 #[test]
@@ -120,10 +158,21 @@ fn lost_final_response_is_recovered_by_retransmission() {
     assert_eq!(sim.sent_times("MESSAGE").len(), 2);
     assert_eq!(sim.sent_times("SIP/2.0 200").len(), 2);
     assert_eq!(responses(&sim.nodes[0].seen), vec![200]);
-    let requests = sim.nodes[1].seen.iter().filter(|s| matches!(s, Seen::Request { .. })).count();
+    let requests = sim.nodes[1]
+        .seen
+        .iter()
+        .filter(|s| matches!(s, Seen::Request { .. }))
+        .count();
     assert_eq!(requests, 1);
     let ev = events(&sim.nodes[0].seen);
-    assert_eq!(ev, vec![(MS(520) + Duration::from_secs(5), TransactionEvent::Terminated(id))], "Timer K = T4");
+    assert_eq!(
+        ev,
+        vec![(
+            MS(520) + Duration::from_secs(5),
+            TransactionEvent::Terminated(id)
+        )],
+        "Timer K = T4"
+    );
 }
 
 #[test]
@@ -161,20 +210,39 @@ fn nothing_is_retransmitted_over_tcp() {
     sim.drop_when(|w| w.first_line.starts_with("ACK"));
     sim.send_request(0, 1, Method::Invite, Transport::Tcp);
     sim.run_for(LIMIT, STEPS);
-    assert_eq!(sim.sent_times("SIP/2.0 486").len(), 1, "no Timer G over TCP");
+    assert_eq!(
+        sim.sent_times("SIP/2.0 486").len(),
+        1,
+        "no Timer G over TCP"
+    );
 }
 
 #[test]
 fn timers_follow_a_configured_t1() {
     let mut sim = Sim::new(10, MS(5), 0);
-    let timers = TimerConfig { t1: MS(100), t2: MS(400), ..TimerConfig::default() };
-    sim.add_node("127.0.0.1:5060", EndpointConfig { timers }, Policy::default());
-    sim.add_node("127.0.0.2:5060", EndpointConfig { timers }, Policy { reply: None });
+    let timers = TimerConfig {
+        t1: MS(100),
+        t2: MS(400),
+        ..TimerConfig::default()
+    };
+    sim.add_node(
+        "127.0.0.1:5060",
+        EndpointConfig { timers },
+        Policy::default(),
+    );
+    sim.add_node(
+        "127.0.0.2:5060",
+        EndpointConfig { timers },
+        Policy { reply: None },
+    );
     let id = sim.send_request(0, 1, Method::Options, Transport::Udp);
     sim.run_for(LIMIT, STEPS);
     let g = gaps(&sim.sent_times("OPTIONS"));
     assert_eq!(&g[..3], &[MS(100), MS(200), MS(400)]);
-    assert_eq!(events(&sim.nodes[0].seen)[0], (MS(6400), TransactionEvent::TimedOut(id)));
+    assert_eq!(
+        events(&sim.nodes[0].seen)[0],
+        (MS(6400), TransactionEvent::TimedOut(id))
+    );
 }
 
 #[test]
@@ -188,7 +256,11 @@ fn accepted_state_passes_2xx_up_and_absorbs_invite_retransmissions() {
     sim.run_for(LIMIT, STEPS);
     // The user on the server side saw one INVITE; the transaction never re-sent its 200
     // (in Accepted the user, not the transaction, retransmits 2xx).
-    let invites = sim.nodes[1].seen.iter().filter(|s| matches!(s, Seen::Request { method, .. } if method == "INVITE")).count();
+    let invites = sim.nodes[1]
+        .seen
+        .iter()
+        .filter(|s| matches!(s, Seen::Request { method, .. } if method == "INVITE"))
+        .count();
     assert_eq!(invites, 1);
     assert_eq!(sim.sent_times("SIP/2.0 200").len(), 1);
     assert_eq!(responses(&sim.nodes[0].seen), vec![200]);
@@ -200,15 +272,33 @@ fn lossy_network_every_transaction_ends_exactly_once() {
     // left behind, and the server's user never sees a request twice.
     for seed in 0..20 {
         let mut sim = pair(Policy { reply: Some(200) }, 300, 100 + seed);
-        let ids: Vec<_> = (0..10).map(|_| sim.send_request(0, 1, Method::Message, Transport::Udp)).collect();
+        let ids: Vec<_> = (0..10)
+            .map(|_| sim.send_request(0, 1, Method::Message, Transport::Udp))
+            .collect();
         sim.run_for(LIMIT, 100_000);
         for id in &ids {
-            let got = sim.nodes[0].seen.iter().filter(|s| matches!(s, Seen::Response { transaction, .. } if transaction == id)).count();
-            let timed_out = events(&sim.nodes[0].seen).iter().any(|(_, e)| *e == TransactionEvent::TimedOut(*id));
-            assert!(got + usize::from(timed_out) == 1, "seed {seed}: {id} got {got} responses, timed out: {timed_out}");
+            let got = sim.nodes[0]
+                .seen
+                .iter()
+                .filter(|s| matches!(s, Seen::Response { transaction, .. } if transaction == id))
+                .count();
+            let timed_out = events(&sim.nodes[0].seen)
+                .iter()
+                .any(|(_, e)| *e == TransactionEvent::TimedOut(*id));
+            assert!(
+                got + usize::from(timed_out) == 1,
+                "seed {seed}: {id} got {got} responses, timed out: {timed_out}"
+            );
         }
-        let requests = sim.nodes[1].seen.iter().filter(|s| matches!(s, Seen::Request { .. })).count();
-        assert!(requests <= 10, "seed {seed}: server user saw {requests} requests");
+        let requests = sim.nodes[1]
+            .seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Request { .. }))
+            .count();
+        assert!(
+            requests <= 10,
+            "seed {seed}: server user saw {requests} requests"
+        );
         assert_eq!(sim.nodes[0].endpoint.transaction_count(), 0, "seed {seed}");
         assert_eq!(sim.nodes[1].endpoint.transaction_count(), 0, "seed {seed}");
     }

@@ -72,11 +72,15 @@ fn corpus(file: &str) -> Vec<u8> {
 
 /// INDEX.tsv: what RFC 4475 allows for each file.
 fn allowed() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(openline_tests::corpora().join("rfc4475/INDEX.tsv")).unwrap();
-    text.lines().skip(1).map(|l| {
-        let f: Vec<&str> = l.split('\t').collect();
-        (f[0].to_string(), f[2].to_string())
-    }).collect()
+    let text =
+        std::fs::read_to_string(openline_tests::corpora().join("rfc4475/INDEX.tsv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_string(), f[2].to_string())
+        })
+        .collect()
 }
 
 fn permitted_by_rfc(answer: &str, got: Option<u16>) -> bool {
@@ -94,8 +98,14 @@ fn the_expectations_cover_the_corpus_and_agree_with_the_rfc() {
     let index = allowed();
     assert_eq!(index.len(), EXPECTED.len());
     for (file, answer) in &index {
-        let (_, ours) = EXPECTED.iter().find(|(f, _)| f == file).unwrap_or_else(|| panic!("{file} has no expectation"));
-        assert!(permitted_by_rfc(answer, *ours), "{file}: we expect {ours:?}, RFC 4475 says {answer}");
+        let (_, ours) = EXPECTED
+            .iter()
+            .find(|(f, _)| f == file)
+            .unwrap_or_else(|| panic!("{file} has no expectation"));
+        assert!(
+            permitted_by_rfc(answer, *ours),
+            "{file}: we expect {ours:?}, RFC 4475 says {answer}"
+        );
         if let Some(tcp) = tcp_override(file) {
             assert!(permitted_by_rfc(answer, tcp), "{file} over TCP");
         }
@@ -122,7 +132,10 @@ fn rfc4475_over_udp() {
     // Answers go to the source address at the Via's port: 5060 by default, 5050 for quotbal,
     // 5061 for a Via that says TLS, our own 5060 when rport is asked for.
     let main = UdpSocket::bind("127.0.0.1:5060").expect("bind 5060 (inside netns-run)");
-    let others: Vec<UdpSocket> = [5050, 5061, 5070].iter().map(|p| UdpSocket::bind(("127.0.0.1", *p)).unwrap()).collect();
+    let others: Vec<UdpSocket> = [5050, 5061, 5070]
+        .iter()
+        .map(|p| UdpSocket::bind(("127.0.0.1", *p)).unwrap())
+        .collect();
     let sockets: Vec<&UdpSocket> = std::iter::once(&main).chain(others.iter()).collect();
     let mut failures = Vec::new();
     for (n, (file, expected)) in EXPECTED.iter().enumerate() {
@@ -131,16 +144,38 @@ fn rfc4475_over_udp() {
         main.send_to(&msg, server.udp).unwrap();
         // A probe after it: once its answer is back, every answer to the message is too.
         let probe_id = format!("probe-{n}");
-        main.send_to(&wire::options(server.udp, main.local_addr().unwrap(), "UDP", &probe_id), server.udp).unwrap();
-        let got = recv_until(&sockets, Duration::from_secs(5), |m| call_id(m).as_deref() == Some(&probe_id));
-        assert!(got.iter().any(|m| call_id(m).as_deref() == Some(&probe_id)), "{file}: server stopped answering");
+        main.send_to(
+            &wire::options(server.udp, main.local_addr().unwrap(), "UDP", &probe_id),
+            server.udp,
+        )
+        .unwrap();
+        let got = recv_until(&sockets, Duration::from_secs(5), |m| {
+            call_id(m).as_deref() == Some(&probe_id)
+        });
+        assert!(
+            got.iter().any(|m| call_id(m).as_deref() == Some(&probe_id)),
+            "{file}: server stopped answering"
+        );
         let replies = replies_to(&msg, &got);
         let got_status = final_status(&replies);
-        if got_status != *expected || (expected.is_some_and(|c| c != 400) && replies.iter().any(|r| status(r) == Some(400))) {
-            failures.push(format!("{file}: expected {expected:?}, got {:?}", replies.iter().map(|r| wire::first_line(r)).collect::<Vec<_>>()));
+        if got_status != *expected
+            || (expected.is_some_and(|c| c != 400)
+                && replies.iter().any(|r| status(r) == Some(400)))
+        {
+            failures.push(format!(
+                "{file}: expected {expected:?}, got {:?}",
+                replies
+                    .iter()
+                    .map(|r| wire::first_line(r))
+                    .collect::<Vec<_>>()
+            ));
         }
         assert!(server.is_running(), "{file}: server died");
-        assert_eq!(server.stop().and_then(|s| s.code()), Some(0), "{file}: clean exit on SIGTERM");
+        assert_eq!(
+            server.stop().and_then(|s| s.code()),
+            Some(0),
+            "{file}: clean exit on SIGTERM"
+        );
     }
     assert!(failures.is_empty(), "UDP:\n{}", failures.join("\n"));
 }
@@ -156,13 +191,29 @@ fn rfc4475_over_tcp() {
         let mut conn = TcpStream::connect(server.tcp).unwrap();
         conn.write_all(&msg).unwrap();
         let id = call_id(&msg);
-        let wait = if expected.is_some() { Duration::from_secs(5) } else { Duration::from_millis(300) };
-        let (got, _) = wire::read_responses(&mut conn, wait, |r| call_id(r) == id && status(r).is_some_and(|c| c >= 200));
+        let wait = if expected.is_some() {
+            Duration::from_secs(5)
+        } else {
+            Duration::from_millis(300)
+        };
+        let (got, _) = wire::read_responses(&mut conn, wait, |r| {
+            call_id(r) == id && status(r).is_some_and(|c| c >= 200)
+        });
         let replies = replies_to(&msg, &got);
         if final_status(&replies) != expected {
-            failures.push(format!("{file}: expected {expected:?}, got {:?}", replies.iter().map(|r| wire::first_line(r)).collect::<Vec<_>>()));
+            failures.push(format!(
+                "{file}: expected {expected:?}, got {:?}",
+                replies
+                    .iter()
+                    .map(|r| wire::first_line(r))
+                    .collect::<Vec<_>>()
+            ));
         }
-        assert_eq!(wire::tcp_options_status(server.tcp, "after"), Some(200), "{file}: still answering");
+        assert_eq!(
+            wire::tcp_options_status(server.tcp, "after"),
+            Some(200),
+            "{file}: still answering"
+        );
     }
     assert!(failures.is_empty(), "TCP:\n{}", failures.join("\n"));
 }

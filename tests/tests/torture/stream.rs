@@ -29,10 +29,17 @@ fn garbage_closes_only_that_connection() {
     let mut healthy = TcpStream::connect(server.tcp).unwrap();
     let mut garbage = TcpStream::connect(server.tcp).unwrap();
     garbage.write_all(&vec![b'x'; 20 * 1024]).unwrap();
-    assert!(closed_by_server(&mut garbage, Duration::from_secs(5)), "a header section that never ends closes the connection");
+    assert!(
+        closed_by_server(&mut garbage, Duration::from_secs(5)),
+        "a header section that never ends closes the connection"
+    );
     let local = healthy.local_addr().unwrap();
-    healthy.write_all(&wire::options(server.tcp, local, "TCP", "healthy-1")).unwrap();
-    let (got, closed) = read_responses(&mut healthy, Duration::from_secs(3), |m| status(m).is_some());
+    healthy
+        .write_all(&wire::options(server.tcp, local, "TCP", "healthy-1"))
+        .unwrap();
+    let (got, closed) = read_responses(&mut healthy, Duration::from_secs(3), |m| {
+        status(m).is_some()
+    });
     assert!(!closed);
     assert_eq!(got.last().and_then(|m| status(m)), Some(200));
 }
@@ -45,7 +52,10 @@ fn over_long_message_closes_the_connection() {
     let head = "MESSAGE sip:a@openline.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKbig\r\nContent-Length: 70000\r\n\r\n";
     conn.write_all(head.as_bytes()).unwrap();
     assert!(closed_by_server(&mut conn, Duration::from_secs(5)));
-    assert_eq!(wire::tcp_options_status(server.tcp, "after-long"), Some(200));
+    assert_eq!(
+        wire::tcp_options_status(server.tcp, "after-long"),
+        Some(200)
+    );
 }
 
 #[test]
@@ -61,7 +71,10 @@ fn duplicate_content_length_is_answered_then_closed() {
     conn.write_all(msg.as_bytes()).unwrap();
     let (got, _) = read_responses(&mut conn, Duration::from_secs(3), |m| status(m).is_some());
     let reply = got.last().expect("an answer before the close");
-    assert_eq!(wire::first_line(reply), "SIP/2.0 400 Bad Request (duplicate Content-Length header)");
+    assert_eq!(
+        wire::first_line(reply),
+        "SIP/2.0 400 Bad Request (duplicate Content-Length header)"
+    );
     assert!(closed_by_server(&mut conn, Duration::from_secs(5)));
 }
 
@@ -76,7 +89,8 @@ fn crlf_ping_gets_a_pong_and_the_connection_stays() {
     conn.read_exact(&mut pong).unwrap();
     assert_eq!(&pong, b"\r\n");
     let local = conn.local_addr().unwrap();
-    conn.write_all(&wire::options(server.tcp, local, "TCP", "after-ping")).unwrap();
+    conn.write_all(&wire::options(server.tcp, local, "TCP", "after-ping"))
+        .unwrap();
     let (got, _) = read_responses(&mut conn, Duration::from_secs(3), |m| status(m).is_some());
     assert_eq!(got.last().and_then(|m| status(m)), Some(200));
 }
@@ -86,11 +100,21 @@ fn udp_garbage_is_dropped_and_the_server_goes_on() {
     crate::require_private_network();
     let server = Subject::start(&[]);
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    for junk in [&b"\x00\x01\x02"[..], b"INVITE", b"SIP/2.0 200 OK\r\n\r\n", &[0xff; 1400], b"\r\n\r\n"] {
+    for junk in [
+        &b"\x00\x01\x02"[..],
+        b"INVITE",
+        b"SIP/2.0 200 OK\r\n\r\n",
+        &[0xff; 1400],
+        b"\r\n\r\n",
+    ] {
         sock.send_to(junk, server.udp).unwrap();
     }
     let local = sock.local_addr().unwrap();
-    sock.send_to(&wire::options(server.udp, local, "UDP", "after-junk"), server.udp).unwrap();
+    sock.send_to(
+        &wire::options(server.udp, local, "UDP", "after-junk"),
+        server.udp,
+    )
+    .unwrap();
     let got = wire::recv_until(&[&sock], Duration::from_secs(3), |m| status(m).is_some());
     assert_eq!(got.len(), 1, "nothing answered the junk");
     assert_eq!(status(&got[0]), Some(200));
