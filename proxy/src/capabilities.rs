@@ -8,7 +8,8 @@ use openline_sip::{Message, Method, Uri};
 pub const ALLOW: &str = "ACK, CANCEL, OPTIONS";
 /// Bodies we accept.
 pub const ACCEPT: &str = "application/sdp, text/plain";
-/// Extensions we support (none yet; `Require` naming any option-tag gets a 420).
+/// Extensions we support: none yet, said with an empty list (RFC 3261 section 20.37 allows it);
+/// a `Require` naming any option-tag gets a 420.
 pub const SUPPORTED: &str = "";
 
 /// The answer to a request addressed to this server.
@@ -64,13 +65,11 @@ pub fn answer(request: &Message<'_>) -> LocalAnswer {
             return LocalAnswer::new(415).with("Accept", ACCEPT);
         }
     }
-    let mut ok = LocalAnswer::new(200)
+    LocalAnswer::new(200)
         .with("Allow", ALLOW)
-        .with("Accept", ACCEPT);
-    if !SUPPORTED.is_empty() {
-        ok = ok.with("Supported", SUPPORTED);
-    }
-    ok.with("Accept-Encoding", "identity")
+        .with("Accept", ACCEPT)
+        .with("Supported", SUPPORTED)
+        .with("Accept-Encoding", "identity")
         .with("Accept-Language", "en")
 }
 
@@ -100,6 +99,22 @@ mod tests {
                 "Content-Type: image/png\r\nContent-Length: 1\r\n\r\nx"
             ),
             415
+        );
+    }
+
+    #[test]
+    fn options_200_says_what_we_allow_accept_and_support() {
+        let a = answer(&Message::parse(&request("OPTIONS", "sip:c@d", "")).unwrap());
+        let names: Vec<&str> = a.headers.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "Allow",
+                "Accept",
+                "Supported",
+                "Accept-Encoding",
+                "Accept-Language"
+            ]
         );
     }
 

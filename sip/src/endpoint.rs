@@ -210,6 +210,13 @@ impl Endpoint {
         self.slots.get(&id).map(|s| s.transaction.state())
     }
 
+    /// Every live transaction and its state.
+    pub fn transactions(&self) -> impl Iterator<Item = (TransactionId, State)> + '_ {
+        self.slots
+            .iter()
+            .map(|(id, slot)| (*id, slot.transaction.state()))
+    }
+
     /// Classifies one inbound message and does what the transaction layer must.
     pub fn handle<'a>(&mut self, now: Instant, inbound: Inbound<'a>) -> Verdict<'a> {
         let message = match Message::parse(inbound.data) {

@@ -6,6 +6,7 @@ pub mod endpoint;
 pub mod entropy;
 mod error;
 pub mod framing;
+pub mod fuzz;
 pub mod header;
 mod lex;
 pub mod message;

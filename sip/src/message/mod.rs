@@ -14,6 +14,7 @@ mod salvage;
 pub use build::{RequestBuilder, ResponseBuilder, standard_reason};
 pub use parse::MAX_MESSAGE_SIZE;
 pub(crate) use parse::find_head_end as parse_head_end;
+pub(crate) use print::write_collapsed as write_collapsed_for_fuzz;
 pub use salvage::Salvaged;
 
 use crate::header::{CSeq, Contact, Header, HeaderName, MediaType, NameAddr, Via};

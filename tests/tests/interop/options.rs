@@ -25,6 +25,11 @@ fn sipsak(transport: &str) {
     );
     assert!(text.contains("SIP/2.0 200 OK"), "{text}");
     assert!(text.contains("Allow: ACK, CANCEL, OPTIONS"), "{text}");
+    assert!(
+        text.contains("Accept: application/sdp, text/plain"),
+        "{text}"
+    );
+    assert!(text.contains("Supported:"), "{text}");
 }
 
 #[test]
