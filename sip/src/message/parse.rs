@@ -212,7 +212,8 @@ fn is_version(s: &str) -> Result<(), ParseError> {
 }
 
 fn parse_start_line(line: &str) -> Result<StartLine<'_>, ParseError> {
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+    // Compare bytes: byte 4 need not be a character boundary (found by the fuzzer).
+    if line.as_bytes().get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/")) {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
         let sp = find_byte(line, b' ').ok_or(ParseError::StartLine)?;
         let (version, rest) = (&line[..sp], &line[sp + 1..]);
@@ -312,6 +313,12 @@ Content-Length: 4\r\n\r\nv=0\r\n";
         let m = Message::parse(r.as_bytes()).unwrap();
         assert_eq!(m.status(), Some(100));
         assert!(Message::parse(r.replace("100 ", "4294967301 x").as_bytes()).is_err());
+    }
+
+    #[test]
+    fn multibyte_character_across_the_version_prefix() {
+        let raw = b"S62\xc7\x9d 0  286\r\n\r\n";
+        assert_eq!(Message::parse(raw).unwrap_err(), ParseError::StartLine);
     }
 
     #[test]
