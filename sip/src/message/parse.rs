@@ -213,7 +213,11 @@ fn is_version(s: &str) -> Result<(), ParseError> {
 
 fn parse_start_line(line: &str) -> Result<StartLine<'_>, ParseError> {
     // Compare bytes: byte 4 need not be a character boundary (found by the fuzzer).
-    if line.as_bytes().get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/")) {
+    if line
+        .as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+    {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
         let sp = find_byte(line, b' ').ok_or(ParseError::StartLine)?;
         let (version, rest) = (&line[..sp], &line[sp + 1..]);
