@@ -281,12 +281,7 @@ impl Endpoint {
         }
         let destination = response_destination(&request.top_via, inbound.transport, inbound.source);
         let id = self.allocate_id();
-        let mut step = Step {
-            now,
-            config: &self.config.timers,
-            out: &mut self.out,
-            id,
-        };
+        let mut step = self.new_step(now, id);
         let transaction = if request.method() == Method::Invite {
             let trying =
                 ResponseBuilder::new(100, "Trying", &request.echo(), inbound.source, None).finish();
@@ -295,17 +290,7 @@ impl Endpoint {
             Transaction::Server(Server::start(destination))
         };
         let key: Box<str> = self.key_buf.as_str().into();
-        self.server_index.insert(key.clone(), id);
-        self.slots.insert(
-            id,
-            Slot {
-                transaction,
-                key,
-                server: true,
-                scheduled: None,
-            },
-        );
-        self.reschedule(id);
+        self.add(id, transaction, key, true);
         Verdict::Request {
             request,
             transaction: Some(id),
@@ -419,28 +404,13 @@ impl Endpoint {
         let key: Box<str> = self.key_buf.as_str().into();
         drop(parsed);
         let id = self.allocate_id();
-        let mut step = Step {
-            now,
-            config: &self.config.timers,
-            out: &mut self.out,
-            id,
-        };
+        let mut step = self.new_step(now, id);
         let transaction = if method == Method::Invite {
             Transaction::ClientInvite(ClientInvite::start(&mut step, request.into(), destination))
         } else {
             Transaction::Client(Client::start(&mut step, request.into(), destination))
         };
-        self.client_index.insert(key.clone(), id);
-        self.slots.insert(
-            id,
-            Slot {
-                transaction,
-                key,
-                server: false,
-                scheduled: None,
-            },
-        );
-        self.reschedule(id);
+        self.add(id, transaction, key, false);
         Ok(id)
     }
 
@@ -487,6 +457,35 @@ impl Endpoint {
         self.wakeups.peek().map(|Reverse((at, _))| *at)
     }
 
+    fn new_step(&mut self, now: Instant, id: TransactionId) -> Step<'_> {
+        Step {
+            now,
+            config: &self.config.timers,
+            out: &mut self.out,
+            id,
+        }
+    }
+
+    /// Registers a new transaction under its matching key and schedules its timers.
+    fn add(&mut self, id: TransactionId, transaction: Transaction, key: Box<str>, server: bool) {
+        let index = if server {
+            &mut self.server_index
+        } else {
+            &mut self.client_index
+        };
+        index.insert(key.clone(), id);
+        self.slots.insert(
+            id,
+            Slot {
+                transaction,
+                key,
+                server,
+                scheduled: None,
+            },
+        );
+        self.reschedule(id);
+    }
+
     fn allocate_id(&mut self) -> TransactionId {
         let id = TransactionId(self.next_id);
         self.next_id += 1;
@@ -502,6 +501,7 @@ impl Endpoint {
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
+        // Field by field: `slot` already borrows `self.slots`.
         let mut step = Step {
             now,
             config: &self.config.timers,

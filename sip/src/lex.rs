@@ -4,21 +4,29 @@
 //! every scanner here treats CR and LF as linear white space: after the message has been split
 //! into header lines, a CR or LF inside a value can only be part of a fold.
 
-/// `token` characters, as a table: the scanners' hottest test.
-const TOKEN: [bool; 256] = {
+/// A byte class as a table: ASCII letters and digits plus `marks` and `extra`.
+const fn byte_class(marks: &[u8], extra: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
-        let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-            );
+        t[i] = (i as u8).is_ascii_alphanumeric();
         i += 1;
     }
+    let mut j = 0;
+    while j < marks.len() + extra.len() {
+        let b = if j < marks.len() {
+            marks[j]
+        } else {
+            extra[j - marks.len()]
+        };
+        t[b as usize] = true;
+        j += 1;
+    }
     t
-};
+}
+
+/// `token` characters, as a table: the scanners' hottest test.
+const TOKEN: [bool; 256] = byte_class(b"-.!%*_+`'~", b"");
 
 /// `token` characters: alphanum and `-.!%*_+`'~`.
 #[inline]
@@ -53,34 +61,17 @@ pub(crate) fn trim_lws(s: &str) -> &str {
     &s[start..end]
 }
 
-const fn class(extra: &[u8]) -> [bool; 256] {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%'
-            );
-        i += 1;
-    }
-    let mut j = 0;
-    while j < extra.len() {
-        t[extra[j] as usize] = true;
-        j += 1;
-    }
-    t
-}
+/// URI `unreserved` marks, and `%` for escapes; each URI class adds its own.
+const URI_MARKS: &[u8] = b"-_.!~*'()%";
 
 /// URI `user` characters (unreserved, escaped, user-unreserved).
-pub(crate) const USER: [bool; 256] = class(b"&=+$,;?/");
+pub(crate) const USER: [bool; 256] = byte_class(URI_MARKS, b"&=+$,;?/");
 /// URI `password` characters.
-pub(crate) const PASSWORD: [bool; 256] = class(b"&=+$,");
+pub(crate) const PASSWORD: [bool; 256] = byte_class(URI_MARKS, b"&=+$,");
 /// URI parameter characters, with the `;` and `=` that join them.
-pub(crate) const PARAM: [bool; 256] = class(b"[]/:&+$=;");
+pub(crate) const PARAM: [bool; 256] = byte_class(URI_MARKS, b"[]/:&+$=;");
 /// URI header characters, with the `&` and `=` that join them.
-pub(crate) const URI_HEADER: [bool; 256] = class(b"[]/?:+$=&");
+pub(crate) const URI_HEADER: [bool; 256] = byte_class(URI_MARKS, b"[]/?:+$=&");
 
 /// Whether every byte of `s` is in `class` and every `%` starts a two-hex-digit escape: one pass.
 pub(crate) fn all_in(s: &str, class: &[bool; 256]) -> bool {

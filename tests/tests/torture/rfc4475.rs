@@ -122,6 +122,16 @@ fn final_status(replies: &[&Vec<u8>]) -> Option<u16> {
     replies.iter().filter_map(|r| status(r)).find(|&c| c >= 200)
 }
 
+/// What is wrong with the replies to one message, if anything: the final status must be the
+/// expected one, and a message we do not expect to refuse must never see a 400.
+fn judge(file: &str, expected: Option<u16>, replies: &[&Vec<u8>]) -> Option<String> {
+    let stray_400 = expected != Some(400) && replies.iter().any(|r| status(r) == Some(400));
+    (final_status(replies) != expected || stray_400).then(|| {
+        let lines: Vec<String> = replies.iter().map(|r| wire::first_line(r)).collect();
+        format!("{file}: expected {expected:?}, got {lines:?}")
+    })
+}
+
 // Several corpus messages share branch, sent-by and method (cparam01/cparam02,
 // escnull/regescrt, unkscm/novelsc): by RFC 3261 17.2.3 the second is a retransmission of the
 // first. They are meant as independent tests, so each message gets a fresh server.
@@ -156,20 +166,7 @@ fn rfc4475_over_udp() {
             got.iter().any(|m| call_id(m).as_deref() == Some(&probe_id)),
             "{file}: server stopped answering"
         );
-        let replies = replies_to(&msg, &got);
-        let got_status = final_status(&replies);
-        if got_status != *expected
-            || (expected.is_some_and(|c| c != 400)
-                && replies.iter().any(|r| status(r) == Some(400)))
-        {
-            failures.push(format!(
-                "{file}: expected {expected:?}, got {:?}",
-                replies
-                    .iter()
-                    .map(|r| wire::first_line(r))
-                    .collect::<Vec<_>>()
-            ));
-        }
+        failures.extend(judge(file, *expected, &replies_to(&msg, &got)));
         assert!(server.is_running(), "{file}: server died");
         assert_eq!(
             server.stop().and_then(|s| s.code()),
@@ -199,16 +196,7 @@ fn rfc4475_over_tcp() {
         let (got, _) = wire::read_responses(&mut conn, wait, |r| {
             call_id(r) == id && status(r).is_some_and(|c| c >= 200)
         });
-        let replies = replies_to(&msg, &got);
-        if final_status(&replies) != expected {
-            failures.push(format!(
-                "{file}: expected {expected:?}, got {:?}",
-                replies
-                    .iter()
-                    .map(|r| wire::first_line(r))
-                    .collect::<Vec<_>>()
-            ));
-        }
+        failures.extend(judge(file, expected, &replies_to(&msg, &got)));
         assert_eq!(
             wire::tcp_options_status(server.tcp, "after"),
             Some(200),
