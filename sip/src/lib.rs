@@ -2,6 +2,7 @@
 //! machines. Nothing here reads a clock, opens a socket or spawns a task: time comes in as an
 //! argument, randomness through [`Entropy`], and what to send comes out of `poll_output`.
 
+pub mod digest;
 pub mod endpoint;
 pub mod entropy;
 mod error;

@@ -1,0 +1,250 @@
+//! HTTP Digest as SIP uses it (RFC 3261 section 22.4, RFC 7616, RFC 8760): HA1, HA2, the
+//! response, challenges and credentials. Pure functions; nonces and policy live in the registrar.
+
+use crate::header::AuthParams;
+use md5::Md5;
+use sha2::{Digest as _, Sha256};
+use std::fmt::Write as _;
+
+/// A digest algorithm (the `-sess` variants are not offered, so never accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// MD5: what Debian's SIP clients still speak.
+    Md5,
+    /// SHA-256: offered first (RFC 8760).
+    Sha256,
+}
+
+impl Algorithm {
+    /// Reads the `algorithm` parameter; absent means MD5 (RFC 7616 section 3.3).
+    pub fn parse(s: Option<&str>) -> Option<Self> {
+        match s {
+            None => Some(Algorithm::Md5),
+            Some(a) if a.eq_ignore_ascii_case("MD5") => Some(Algorithm::Md5),
+            Some(a) if a.eq_ignore_ascii_case("SHA-256") => Some(Algorithm::Sha256),
+            Some(_) => None,
+        }
+    }
+
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha256 => "SHA-256",
+        }
+    }
+
+    /// Lowercase hex of the hash of the parts joined by `:`.
+    pub fn hash_hex(self, parts: &[&str]) -> String {
+        fn feed<D: sha2::Digest>(mut d: D, parts: &[&str]) -> String {
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    d.update(b":");
+                }
+                d.update(p.as_bytes());
+            }
+            let out = d.finalize();
+            let mut hex = String::with_capacity(out.len() * 2);
+            for b in out.iter() {
+                let _ = write!(hex, "{b:02x}");
+            }
+            hex
+        }
+        match self {
+            Algorithm::Md5 => feed(Md5::new(), parts),
+            Algorithm::Sha256 => feed(Sha256::new(), parts),
+        }
+    }
+}
+
+/// HA1 = H(username:realm:password): what the user store keeps instead of the password.
+pub fn ha1(algorithm: Algorithm, username: &str, realm: &str, password: &str) -> String {
+    algorithm.hash_hex(&[username, realm, password])
+}
+
+/// The expected `response` for qop=auth (or for no qop, RFC 2069 style, when `qop` is None).
+pub fn expected_response(
+    algorithm: Algorithm,
+    ha1: &str,
+    method: &str,
+    credentials: &Credentials<'_>,
+) -> String {
+    let ha2 = algorithm.hash_hex(&[method, credentials.uri]);
+    match credentials.qop {
+        Some(qop) => algorithm.hash_hex(&[
+            ha1,
+            credentials.nonce,
+            credentials.nc.unwrap_or(""),
+            credentials.cnonce.unwrap_or(""),
+            qop,
+            &ha2,
+        ]),
+        None => algorithm.hash_hex(&[ha1, credentials.nonce, &ha2]),
+    }
+}
+
+/// A WWW-Authenticate (or Proxy-Authenticate) value offering `algorithm` with qop=auth.
+pub fn challenge(algorithm: Algorithm, realm: &str, nonce: &str, stale: bool) -> String {
+    let mut c = format!(
+        "Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"",
+        algorithm.as_str()
+    );
+    if stale {
+        c.push_str(", stale=true");
+    }
+    c
+}
+
+/// Why credentials could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialsError {
+    /// Not the Digest scheme.
+    #[error("not Digest credentials")]
+    NotDigest,
+    /// A required parameter is missing.
+    #[error("digest credentials without {0}")]
+    Missing(&'static str),
+    /// An algorithm we did not offer.
+    #[error("unsupported digest algorithm")]
+    Algorithm,
+    /// qop present without nc/cnonce, or a qop other than auth, or a malformed nc.
+    #[error("malformed digest qop, nc or cnonce")]
+    Qop,
+    /// A parameter holds an escape we cannot borrow (none of ours ever do).
+    #[error("escaped characters in digest credentials")]
+    Escaped,
+}
+
+/// Digest credentials from an Authorization header, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credentials<'a> {
+    /// username.
+    pub username: &'a str,
+    /// realm.
+    pub realm: &'a str,
+    /// nonce.
+    pub nonce: &'a str,
+    /// digest-uri.
+    pub uri: &'a str,
+    /// response (hex).
+    pub response: &'a str,
+    /// algorithm.
+    pub algorithm: Algorithm,
+    /// qop (only `auth` is accepted).
+    pub qop: Option<&'a str>,
+    /// nonce-count, 8 hex digits.
+    pub nc: Option<&'a str>,
+    /// cnonce.
+    pub cnonce: Option<&'a str>,
+}
+
+impl<'a> Credentials<'a> {
+    /// Reads Digest credentials; every field the response depends on must be there.
+    pub fn parse(value: &'a str) -> Result<Self, CredentialsError> {
+        let params = AuthParams::parse(value).ok_or(CredentialsError::NotDigest)?;
+        if !params.is_scheme("Digest") {
+            return Err(CredentialsError::NotDigest);
+        }
+        let get = |name: &'static str| -> Result<Option<&'a str>, CredentialsError> {
+            match params.get(name) {
+                None => Ok(None),
+                Some(std::borrow::Cow::Borrowed(v)) => Ok(Some(v)),
+                Some(std::borrow::Cow::Owned(_)) => Err(CredentialsError::Escaped),
+            }
+        };
+        let need = |name: &'static str| get(name)?.ok_or(CredentialsError::Missing(name));
+        let algorithm = Algorithm::parse(get("algorithm")?).ok_or(CredentialsError::Algorithm)?;
+        let qop = get("qop")?;
+        let (nc, cnonce) = (get("nc")?, get("cnonce")?);
+        if let Some(q) = qop {
+            let nc_ok =
+                nc.is_some_and(|n| n.len() == 8 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+            if !q.eq_ignore_ascii_case("auth") || !nc_ok || cnonce.is_none_or(str::is_empty) {
+                return Err(CredentialsError::Qop);
+            }
+        }
+        Ok(Credentials {
+            username: need("username")?,
+            realm: need("realm")?,
+            nonce: need("nonce")?,
+            uri: need("uri")?,
+            response: need("response")?,
+            algorithm,
+            qop,
+            nc,
+            cnonce,
+        })
+    }
+
+    /// The nonce-count as a number.
+    pub fn nonce_count(&self) -> Option<u32> {
+        self.nc.and_then(|n| u32::from_str_radix(n, 16).ok())
+    }
+}
+
+/// Compares our lowercase hex `expected` with a peer's `given` (any case) in time independent
+/// of where they differ.
+pub fn constant_time_eq(expected: &str, given: &str) -> bool {
+    expected.len() == given.len()
+        && expected
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y.to_ascii_lowercase()))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // RFC 7616 section 3.9.1: the same request answered with MD5 and with SHA-256.
+    const RFC7616: &str = "Digest username=\"Mufasa\", realm=\"http-auth@example.org\", uri=\"/dir/index.html\", algorithm=ALG, nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\", nc=00000001, cnonce=\"f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ\", qop=auth, response=\"RESP\", opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\"";
+
+    fn check(alg: Algorithm, expected: &str) {
+        let value = RFC7616
+            .replace("ALG", alg.as_str())
+            .replace("RESP", expected);
+        let c = Credentials::parse(&value).unwrap();
+        let h1 = ha1(alg, c.username, c.realm, "Circle of Life");
+        assert_eq!(expected_response(alg, &h1, "GET", &c), expected);
+        assert!(constant_time_eq(
+            &expected_response(alg, &h1, "GET", &c),
+            c.response
+        ));
+    }
+
+    #[test]
+    fn rfc7616_examples() {
+        check(Algorithm::Md5, "8ca523f5e9506fed4657c9700eebdbec");
+        check(
+            Algorithm::Sha256,
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+        );
+    }
+
+    #[test]
+    fn missing_fields_and_bad_qop() {
+        let v = "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"sip:r\"";
+        assert_eq!(
+            Credentials::parse(v),
+            Err(CredentialsError::Missing("response"))
+        );
+        let v = "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"sip:r\", response=\"x\", qop=auth";
+        assert_eq!(Credentials::parse(v), Err(CredentialsError::Qop));
+        let v = "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"sip:r\", response=\"x\", algorithm=SHA-512-256";
+        assert_eq!(Credentials::parse(v), Err(CredentialsError::Algorithm));
+        assert_eq!(
+            Credentials::parse("Basic abc=="),
+            Err(CredentialsError::NotDigest)
+        );
+    }
+
+    #[test]
+    fn challenges() {
+        assert_eq!(
+            challenge(Algorithm::Sha256, "club-a.test", "abc", true),
+            "Digest realm=\"club-a.test\", nonce=\"abc\", algorithm=SHA-256, qop=\"auth\", stale=true"
+        );
+    }
+}
