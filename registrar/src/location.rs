@@ -61,6 +61,11 @@ impl Location {
         n
     }
 
+    /// Every binding held, expired ones included.
+    pub fn iter(&self) -> impl Iterator<Item = &Binding> {
+        self.by_aor.values().flatten()
+    }
+
     /// Addresses of record with at least one binding (live or not yet purged).
     pub fn aor_count(&self) -> usize {
         self.by_aor.len()

@@ -1,0 +1,82 @@
+//! The in-memory store, for tests and for `--db memory:`.
+
+use super::{BindingStore, StoreError, UserStore};
+use crate::binding::{Binding, ChangeSet};
+use crate::location::Location;
+use crate::user::User;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Debug, Default)]
+struct Inner {
+    users: BTreeMap<String, User>,
+    version: i64,
+    location: Location,
+}
+
+/// Users and bindings in memory; clones share the same data.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl MemoryStore {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves consistent data (every update is one
+        // statement), so a poisoned lock is still usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl UserStore for MemoryStore {
+    async fn put_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        g.users.insert(user.aor.clone(), user.clone());
+        g.version += 1;
+        Ok(())
+    }
+    async fn delete_user(&self, aor: &str) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let existed = g.users.remove(aor).is_some();
+        if existed {
+            let keys = g.location.bindings(aor).iter().map(Binding::key).collect();
+            g.location.apply(&ChangeSet {
+                aor: aor.to_string(),
+                upserts: Vec::new(),
+                removals: keys,
+            });
+            g.version += 1;
+        }
+        Ok(existed)
+    }
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        Ok(self.lock().users.values().cloned().collect())
+    }
+    async fn users_version(&self) -> Result<i64, StoreError> {
+        Ok(self.lock().version)
+    }
+}
+
+impl BindingStore for MemoryStore {
+    async fn apply(&self, changes: &[ChangeSet]) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        for c in changes {
+            g.location.apply(c);
+        }
+        Ok(())
+    }
+    async fn bindings(&self, now: u64) -> Result<Vec<Binding>, StoreError> {
+        Ok(self
+            .lock()
+            .location
+            .iter()
+            .filter(|b| b.is_live(now))
+            .cloned()
+            .collect())
+    }
+    async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
+        Ok(self.lock().location.purge(now) as u64)
+    }
+}

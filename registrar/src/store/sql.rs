@@ -1,0 +1,207 @@
+//! SQLite and PostgreSQL through sqlx, with each statement written once: `$n` placeholders
+//! become `?n` for SQLite, and a macro runs the same body on either pool.
+
+use super::{BindingStore, StoreError, UserStore};
+use crate::binding::{Binding, ChangeSet};
+use crate::user::User;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row as _};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A statement ready for one back-end.
+struct Statement(String);
+
+impl Statement {
+    fn get(&self) -> AssertSqlSafe<String> {
+        AssertSqlSafe(self.0.clone())
+    }
+}
+
+/// A SQL database.
+#[derive(Debug, Clone)]
+pub enum SqlStore {
+    /// SQLite (one file).
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool this is.
+macro_rules! on_pool {
+    ($self:expr, $pool:ident => $body:expr) => {
+        match $self {
+            SqlStore::Sqlite($pool) => $body,
+            SqlStore::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl SqlStore {
+    /// Connects and applies migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // A 200 to a REGISTER promises the binding survives: sync every commit.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            Ok(SqlStore::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Ok(SqlStore::Postgres(pool))
+        } else {
+            Err(StoreError::Url(url.to_string()))
+        }
+    }
+
+    /// A constant statement in this back-end's placeholder style. Only the placeholder style
+    /// changes and nothing from outside is ever spliced in, hence `AssertSqlSafe`.
+    fn sql(&self, statement: &'static str) -> Statement {
+        Statement(match self {
+            SqlStore::Sqlite(_) => statement.replace('$', "?"),
+            SqlStore::Postgres(_) => statement.to_string(),
+        })
+    }
+
+    /// Closes the pools.
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+}
+
+const BUMP_USERS: &str = "UPDATE meta SET value = value + 1 WHERE key = 'users_version'";
+
+fn to_i64(v: u64, table: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt {
+        table,
+        why: format!("{v} out of range"),
+    })
+}
+
+impl UserStore for SqlStore {
+    async fn put_user(&self, user: &User) -> Result<(), StoreError> {
+        let upsert = self.sql(
+            "INSERT INTO users (aor, ha1_md5, ha1_sha256) VALUES ($1, $2, $3) \
+             ON CONFLICT (aor) DO UPDATE SET ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256",
+        );
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(upsert.get()).bind(&user.aor).bind(&user.ha1_md5).bind(&user.ha1_sha256).execute(&mut *tx).await?;
+            sqlx::query(BUMP_USERS).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn delete_user(&self, aor: &str) -> Result<bool, StoreError> {
+        let delete_user = self.sql("DELETE FROM users WHERE aor = $1");
+        let delete_bindings = self.sql("DELETE FROM bindings WHERE aor = $1");
+        let existed = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(delete_user.get()).bind(aor).execute(&mut *tx).await?.rows_affected();
+            sqlx::query(delete_bindings.get()).bind(aor).execute(&mut *tx).await?;
+            sqlx::query(BUMP_USERS).execute(&mut *tx).await?;
+            tx.commit().await?;
+            n > 0
+        });
+        Ok(existed)
+    }
+
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        let q = "SELECT aor, ha1_md5, ha1_sha256 FROM users ORDER BY aor";
+        on_pool!(self, pool => {
+            let rows = sqlx::query(q).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| Ok(User { aor: r.try_get("aor")?, ha1_md5: r.try_get("ha1_md5")?, ha1_sha256: r.try_get("ha1_sha256")? }))
+                .collect()
+        })
+    }
+
+    async fn users_version(&self) -> Result<i64, StoreError> {
+        let q = "SELECT value FROM meta WHERE key = 'users_version'";
+        on_pool!(self, pool => Ok(sqlx::query(q).fetch_one(pool).await?.try_get::<i64, _>("value")?))
+    }
+}
+
+impl BindingStore for SqlStore {
+    async fn apply(&self, changes: &[ChangeSet]) -> Result<(), StoreError> {
+        let delete = self.sql("DELETE FROM bindings WHERE aor = $1 AND binding_key = $2");
+        let upsert = self.sql(
+            "INSERT INTO bindings (aor, binding_key, contact, instance, reg_id, expires_at, q, call_id, cseq, source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (aor, binding_key) DO UPDATE SET contact = excluded.contact, instance = excluded.instance, \
+             reg_id = excluded.reg_id, expires_at = excluded.expires_at, q = excluded.q, call_id = excluded.call_id, \
+             cseq = excluded.cseq, source = excluded.source",
+        );
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for change in changes {
+                for key in &change.removals {
+                    sqlx::query(delete.get()).bind(&change.aor).bind(key.as_db()).execute(&mut *tx).await?;
+                }
+                for b in &change.upserts {
+                    sqlx::query(upsert.get())
+                        .bind(&b.aor)
+                        .bind(b.key().as_db())
+                        .bind(&b.contact)
+                        .bind(b.instance.as_deref())
+                        .bind(b.reg_id.map(i64::from))
+                        .bind(to_i64(b.expires_at, "bindings")?)
+                        .bind(i64::from(b.q))
+                        .bind(&b.call_id)
+                        .bind(i64::from(b.cseq))
+                        .bind(&b.source)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn bindings(&self, now: u64) -> Result<Vec<Binding>, StoreError> {
+        let q = self.sql(
+            "SELECT aor, contact, instance, reg_id, expires_at, q, call_id, cseq, source FROM bindings WHERE expires_at > $1",
+        );
+        let now = to_i64(now, "bindings")?;
+        on_pool!(self, pool => {
+            let rows = sqlx::query(q.get()).bind(now).fetch_all(pool).await?;
+            rows.iter().map(|r| {
+                let corrupt = |why: &str| StoreError::Corrupt { table: "bindings", why: why.to_string() };
+                Ok(Binding {
+                    aor: r.try_get("aor")?,
+                    contact: r.try_get("contact")?,
+                    instance: r.try_get("instance")?,
+                    reg_id: r.try_get::<Option<i64>, _>("reg_id")?.map(u32::try_from).transpose().map_err(|_| corrupt("reg_id"))?,
+                    expires_at: u64::try_from(r.try_get::<i64, _>("expires_at")?).map_err(|_| corrupt("expires_at"))?,
+                    q: u16::try_from(r.try_get::<i64, _>("q")?).map_err(|_| corrupt("q"))?,
+                    call_id: r.try_get("call_id")?,
+                    cseq: u32::try_from(r.try_get::<i64, _>("cseq")?).map_err(|_| corrupt("cseq"))?,
+                    source: r.try_get("source")?,
+                })
+            }).collect()
+        })
+    }
+
+    async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
+        let q = self.sql("DELETE FROM bindings WHERE expires_at <= $1");
+        let now = to_i64(now, "bindings")?;
+        on_pool!(self, pool => Ok(sqlx::query(q.get()).bind(now).execute(pool).await?.rows_affected()))
+    }
+}

@@ -1,0 +1,159 @@
+//! One store suite, run against SQLite (a file) and PostgreSQL (a real server, started by
+//! scripts/test and named by OPENLINE_TEST_POSTGRES; the test fails rather than skips without it).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use openline_registrar::store::{BindingStore, Store, UserStore};
+use openline_registrar::{Binding, BindingKey, ChangeSet, User};
+
+const NOW: u64 = 1_800_000_000;
+
+fn binding(aor: &str, contact: &str, instance: Option<&str>, expires_at: u64) -> Binding {
+    Binding {
+        aor: aor.into(),
+        contact: contact.into(),
+        instance: instance.map(String::from),
+        reg_id: instance.map(|_| 1),
+        expires_at,
+        q: 700,
+        call_id: "c1".into(),
+        cseq: 7,
+        source: "udp:127.0.0.1:5062".into(),
+    }
+}
+
+async fn suite(store: &Store, reopen: impl AsyncFn() -> Store) {
+    // Users: add, replace, list, version moves, delete.
+    let v0 = store.users_version().await.unwrap();
+    store
+        .put_user(&User::new("alice@club-a.test", "one").unwrap())
+        .await
+        .unwrap();
+    store
+        .put_user(&User::new("bob@club-a.test", "two").unwrap())
+        .await
+        .unwrap();
+    store
+        .put_user(&User::new("alice@club-a.test", "three").unwrap())
+        .await
+        .unwrap();
+    let users = store.users().await.unwrap();
+    assert_eq!(
+        users.iter().map(|u| u.aor.as_str()).collect::<Vec<_>>(),
+        ["alice@club-a.test", "bob@club-a.test"]
+    );
+    assert_eq!(users[0], User::new("alice@club-a.test", "three").unwrap());
+    assert!(store.users_version().await.unwrap() >= v0 + 3);
+
+    // Bindings: several per aor, by contact and by instance, in one transaction.
+    let a1 = binding(
+        "alice@club-a.test",
+        "sip:alice@127.0.0.1:5062",
+        None,
+        NOW + 600,
+    );
+    let a2 = binding(
+        "alice@club-a.test",
+        "sip:alice@127.0.0.1:6000",
+        Some("<urn:uuid:1>"),
+        NOW + 600,
+    );
+    let b1 = binding("bob@club-a.test", "sip:bob@127.0.0.1:5064", None, NOW + 10);
+    store
+        .apply(&[
+            ChangeSet {
+                aor: a1.aor.clone(),
+                upserts: vec![a1.clone(), a2.clone()],
+                removals: vec![],
+            },
+            ChangeSet {
+                aor: b1.aor.clone(),
+                upserts: vec![b1.clone()],
+                removals: vec![],
+            },
+        ])
+        .await
+        .unwrap();
+    let mut all = store.bindings(NOW).await.unwrap();
+    all.sort_by(|x, y| x.contact.cmp(&y.contact));
+    assert_eq!(all, vec![a1.clone(), a2.clone(), b1.clone()]);
+    assert_eq!(
+        store.bindings(NOW + 20).await.unwrap().len(),
+        2,
+        "bob's binding expired"
+    );
+
+    // Refresh replaces by key: the device moved to a new port.
+    let mut moved = a2.clone();
+    moved.contact = "sip:alice@127.0.0.1:7000".into();
+    moved.cseq = 8;
+    store
+        .apply(&[ChangeSet {
+            aor: moved.aor.clone(),
+            upserts: vec![moved.clone()],
+            removals: vec![],
+        }])
+        .await
+        .unwrap();
+    let alice: Vec<Binding> = store
+        .bindings(NOW)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|b| b.aor.starts_with("alice"))
+        .collect();
+    assert_eq!(alice.len(), 2);
+    assert!(alice.contains(&moved));
+
+    // What was committed survives closing and opening the store again.
+    let again = reopen().await;
+    assert_eq!(again.bindings(NOW).await.unwrap().len(), 3);
+    assert_eq!(again.users().await.unwrap().len(), 2);
+
+    // Removal, purge, and deleting a user takes its bindings.
+    again
+        .apply(&[ChangeSet {
+            aor: a1.aor.clone(),
+            upserts: vec![],
+            removals: vec![BindingKey::Contact(a1.contact.clone())],
+        }])
+        .await
+        .unwrap();
+    assert_eq!(again.purge_expired(NOW + 20).await.unwrap(), 1);
+    assert!(again.delete_user("alice@club-a.test").await.unwrap());
+    assert!(!again.delete_user("alice@club-a.test").await.unwrap());
+    assert!(again.bindings(NOW).await.unwrap().is_empty());
+    assert_eq!(again.users().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let dir = std::env::temp_dir().join(format!("openline-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/test.db", dir.display());
+    let _ = std::fs::remove_file(dir.join("test.db"));
+    let store = Store::open(&url).await.unwrap();
+    suite(&store, async || Store::open(&url).await.unwrap()).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn postgres_store() {
+    let url = std::env::var("OPENLINE_TEST_POSTGRES")
+        .expect("OPENLINE_TEST_POSTGRES is not set: run the suite with scripts/test, which starts PostgreSQL");
+    let store = Store::open(&url).await.unwrap();
+    // A clean slate: earlier runs share the cluster only if scripts/test was interrupted.
+    if let Store::Sql(openline_registrar::store::SqlStore::Postgres(pool)) = &store {
+        sqlx::query("TRUNCATE users, bindings")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    suite(&store, async || Store::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn memory_store() {
+    let store = Store::open("memory:").await.unwrap();
+    let shared = store.clone();
+    suite(&store, async || shared.clone()).await;
+}
