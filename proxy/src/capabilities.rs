@@ -5,7 +5,7 @@ use openline_sip::header::{HeaderName, MediaType};
 use openline_sip::{Message, Method, Uri};
 
 /// Methods this server handles today; the Allow header lists exactly these.
-pub const ALLOW: &str = "ACK, CANCEL, OPTIONS";
+pub const ALLOW: &str = "ACK, CANCEL, OPTIONS, REGISTER";
 /// Bodies we accept.
 pub const ACCEPT: &str = "application/sdp, text/plain";
 /// Extensions we support: none yet, said with an empty list (RFC 3261 section 20.37 allows it);

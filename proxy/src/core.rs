@@ -1,49 +1,128 @@
-//! The server's sans-IO core: bytes and time in, transmits out. The tokio loop in
-//! [`crate::server`] only feeds and drains it.
+//! The server's sans-IO core: bytes and time in; transmits and store operations out. The tokio
+//! loop in [`crate::server`] only feeds and drains it.
 
 use crate::capabilities;
+use crate::register::{RegisterAction, Registrar};
+use openline_registrar::auth::{AuthConfig, Authenticator};
+use openline_registrar::{Binding, ChangeSet, Location, RegistrarConfig, User};
 use openline_sip::endpoint::{DropReason, Output, Transmit, Verdict};
-use openline_sip::transaction::TransactionEvent;
+use openline_sip::transaction::{TransactionEvent, TransactionId};
 use openline_sip::{Endpoint, EndpointConfig, Entropy, Inbound, Method, Transport};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
+
+/// How the core is set up.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Domains served.
+    pub domains: Vec<String>,
+    /// Transaction timers.
+    pub endpoint: EndpointConfig,
+    /// Registrar limits.
+    pub registrar: RegistrarConfig,
+    /// Digest policy.
+    pub auth: AuthConfig,
+}
+
+/// A change to make durable before the REGISTER that made it is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOp {
+    /// Names the operation in [`ServerCore::handle_persisted`].
+    pub id: u64,
+    /// The change.
+    pub change: ChangeSet,
+}
+
+#[derive(Debug)]
+struct Pending {
+    transaction: TransactionId,
+    reply: Vec<u8>,
+    failure: Vec<u8>,
+    aor: String,
+    previous: Vec<Binding>,
+}
 
 /// The server: transaction layer plus what it decides.
 pub struct ServerCore {
     endpoint: Endpoint,
-    /// Domains this server is responsible for.
-    domains: Vec<String>,
+    config: CoreConfig,
     server_header: String,
+    entropy: Box<dyn Entropy>,
+    users: HashMap<String, User>,
+    location: Location,
+    auth: Authenticator,
+    next_op: u64,
+    store_ops: VecDeque<StoreOp>,
+    pending: HashMap<u64, Pending>,
 }
 
 impl std::fmt::Debug for ServerCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerCore")
-            .field("domains", &self.domains)
+            .field("domains", &self.config.domains)
             .finish_non_exhaustive()
     }
 }
 
 impl ServerCore {
-    /// A core for `domains`.
-    pub fn new(domains: Vec<String>, config: EndpointConfig, entropy: Box<dyn Entropy>) -> Self {
-        let server_header = format!("Openline/{}", env!("CARGO_PKG_VERSION"));
+    /// A core for `config`, starting from the users and bindings the store holds.
+    pub fn new(
+        config: CoreConfig,
+        users: Vec<User>,
+        bindings: Vec<Binding>,
+        mut entropy: Box<dyn Entropy>,
+    ) -> Self {
+        let mut secret = [0u8; 32];
+        entropy.fill(&mut secret);
+        let mut endpoint_seed = [0u8; 8];
+        entropy.fill(&mut endpoint_seed);
+        let endpoint = Endpoint::new(
+            config.endpoint.clone(),
+            Box::new(openline_sip::SeededEntropy::new(u64::from_le_bytes(
+                endpoint_seed,
+            ))),
+        );
         ServerCore {
-            endpoint: Endpoint::new(config, entropy),
-            domains,
-            server_header,
+            endpoint,
+            auth: Authenticator::new(config.auth, secret),
+            server_header: format!("Openline/{}", env!("CARGO_PKG_VERSION")),
+            users: users.into_iter().map(|u| (u.aor.clone(), u)).collect(),
+            location: Location::load(bindings),
+            config,
+            entropy,
+            next_op: 1,
+            store_ops: VecDeque::new(),
+            pending: HashMap::new(),
         }
     }
 
     /// The domains served.
     pub fn domains(&self) -> &[String] {
-        &self.domains
+        &self.config.domains
     }
 
-    /// One message from the network.
+    /// The location table.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Replaces the users (after `openline user` changed them).
+    pub fn replace_users(&mut self, users: Vec<User>) {
+        self.users = users.into_iter().map(|u| (u.aor.clone(), u)).collect();
+    }
+
+    /// Drops expired bindings from memory; returns how many.
+    pub fn purge(&mut self, wall: u64) -> usize {
+        self.location.purge(wall)
+    }
+
+    /// One message from the network, at monotonic `now` and wall-clock `wall` (seconds since
+    /// the epoch, for what is persisted).
     pub fn handle_received(
         &mut self,
         now: Instant,
+        wall: u64,
         transport: Transport,
         source: SocketAddr,
         data: &[u8],
@@ -59,32 +138,71 @@ impl ServerCore {
                 transaction: Some(id),
             } => {
                 let echo = request.echo();
-                let result = if request.method() == Method::Cancel {
-                    // RFC 3261 9.2: 200 if the INVITE is known (whatever its state), else 481.
-                    let code = if self.endpoint.find_invite_for_cancel(&request).is_some() {
-                        200
-                    } else {
-                        481
-                    };
-                    self.endpoint.reply(
-                        now,
-                        id,
-                        &echo,
-                        source,
-                        code,
-                        &[("Server", &self.server_header)],
-                    )
-                } else {
-                    let answer = capabilities::answer(&request);
-                    let mut headers: Vec<(&str, &str)> = answer
-                        .headers
-                        .iter()
-                        .map(|(n, v)| (*n, v.as_str()))
-                        .collect();
-                    headers.push(("Server", &self.server_header));
-                    tracing::debug!(method = %request.method(), %source, code = answer.code, "answered");
-                    self.endpoint
-                        .reply(now, id, &echo, source, answer.code, &headers)
+                let result = match request.method() {
+                    Method::Cancel => {
+                        // RFC 3261 9.2: 200 if the INVITE is known (whatever its state), else 481.
+                        let code = if self.endpoint.find_invite_for_cancel(&request).is_some() {
+                            200
+                        } else {
+                            481
+                        };
+                        self.endpoint.reply(
+                            now,
+                            id,
+                            &echo,
+                            source,
+                            code,
+                            &[("Server", &self.server_header)],
+                        )
+                    }
+                    Method::Register => {
+                        let mut registrar = Registrar {
+                            domains: &self.config.domains,
+                            users: &self.users,
+                            auth: &mut self.auth,
+                            location: &mut self.location,
+                            config: &self.config.registrar,
+                            entropy: self.entropy.as_mut(),
+                            server_header: &self.server_header,
+                        };
+                        match registrar.handle(&request, transport, source, wall) {
+                            RegisterAction::Reply(bytes) => self.endpoint.respond(now, id, bytes),
+                            RegisterAction::Persist {
+                                change,
+                                reply,
+                                failure,
+                                previous,
+                            } => {
+                                let op = self.next_op;
+                                self.next_op += 1;
+                                let aor = change.aor.clone();
+                                self.pending.insert(
+                                    op,
+                                    Pending {
+                                        transaction: id,
+                                        reply,
+                                        failure,
+                                        aor,
+                                        previous,
+                                    },
+                                );
+                                self.store_ops.push_back(StoreOp { id: op, change });
+                                Ok(())
+                            }
+                        }
+                    }
+                    _ => {
+                        let answer = capabilities::answer(&request);
+                        let mut headers: Vec<(&str, &str)> = answer
+                            .headers
+                            .iter()
+                            .map(|(n, v)| (*n, v.as_str()))
+                            .collect();
+                        headers.push(("Server", &self.server_header));
+                        tracing::debug!(method = %request.method(), %source, code = answer.code, "answered");
+                        self.endpoint
+                            .reply(now, id, &echo, source, answer.code, &headers)
+                    }
                 };
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "could not answer");
@@ -108,6 +226,38 @@ impl ServerCore {
                 tracing::info!(%source, %transport, %error, "malformed message dropped");
             }
         }
+    }
+
+    /// The store made operation `id` durable (`ok`), or failed to.
+    pub fn handle_persisted(&mut self, now: Instant, id: u64, ok: bool) {
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
+        let result = if ok {
+            self.endpoint.respond(now, p.transaction, p.reply)
+        } else {
+            // Undo what routing already saw, and say so.
+            let current: Vec<_> = self
+                .location
+                .bindings(&p.aor)
+                .iter()
+                .map(Binding::key)
+                .collect();
+            self.location.apply(&ChangeSet {
+                aor: p.aor,
+                upserts: p.previous,
+                removals: current,
+            });
+            self.endpoint.respond(now, p.transaction, p.failure)
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not answer a REGISTER after storing");
+        }
+    }
+
+    /// The next change to make durable.
+    pub fn poll_store_op(&mut self) -> Option<StoreOp> {
+        self.store_ops.pop_front()
     }
 
     /// Fires due timers.

@@ -3,4 +3,5 @@
 
 pub mod capabilities;
 pub mod core;
+pub mod register;
 pub mod server;

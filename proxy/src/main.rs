@@ -2,7 +2,10 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use openline_proxy::core::CoreConfig;
 use openline_proxy::server::{self, ServeConfig};
+use openline_registrar::store::{Store, UserStore};
+use openline_registrar::{RegistrarConfig, User};
 use openline_sip::EndpointConfig;
 use openline_sip::transaction::TimerConfig;
 use openline_sip_net::ListenSpec;
@@ -19,6 +22,8 @@ struct Cli {
     command: Command,
 }
 
+const DEFAULT_DB: &str = "sqlite://openline.db";
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server.
@@ -29,9 +34,55 @@ enum Command {
         /// Where to listen: udp:IP:PORT or tcp:IP:PORT (repeatable).
         #[arg(long = "listen", default_values = ["udp:0.0.0.0:5060", "tcp:0.0.0.0:5060"])]
         listen: Vec<ListenSpec>,
+        /// Database: sqlite://FILE or postgres://...
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
         /// RFC 3261 T1 in milliseconds (T2 and T4 keep their defaults).
         #[arg(long, default_value_t = 500)]
         t1_ms: u64,
+        /// Shortest registration accepted, in seconds (423 below it).
+        #[arg(long, default_value_t = 60)]
+        min_expires: u32,
+        /// Seconds a source or user is refused after repeated authentication failures.
+        #[arg(long, default_value_t = 60)]
+        auth_throttle: u64,
+        /// Put the SHA-256 challenge above MD5 (only when every client supports SHA-256).
+        #[arg(long)]
+        prefer_sha256: bool,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Add a user, or change their password.
+    Add {
+        /// USER@DOMAIN.
+        aor: String,
+        /// The password (only its HA1 hashes are stored).
+        #[arg(long)]
+        password: String,
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
+    },
+    /// List users.
+    List {
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
+    },
+    /// Delete a user and their bindings.
+    Del {
+        /// USER@DOMAIN.
+        aor: String,
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
     },
 }
 
@@ -50,6 +101,45 @@ fn init_logging(format: &str) {
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+async fn user_command(action: UserAction) -> anyhow::Result<()> {
+    match action {
+        UserAction::Add { aor, password, db } => {
+            let user = User::new(&aor, &password)?;
+            let store = Store::open(&db)
+                .await
+                .with_context(|| format!("opening {db}"))?;
+            store.put_user(&user).await?;
+            println!("{}", user.aor);
+        }
+        UserAction::List { db } => {
+            let store = Store::open(&db)
+                .await
+                .with_context(|| format!("opening {db}"))?;
+            for u in store.users().await? {
+                println!("{}", u.aor);
+            }
+        }
+        UserAction::Del { aor, db } => {
+            let (user, domain) = openline_registrar::user::normalize_aor(&aor)?;
+            let store = Store::open(&db)
+                .await
+                .with_context(|| format!("opening {db}"))?;
+            if !store.delete_user(&format!("{user}@{domain}")).await? {
+                anyhow::bail!("no user {aor}");
+            }
+        }
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
@@ -57,23 +147,31 @@ fn main() -> anyhow::Result<()> {
         Command::Serve {
             domains,
             listen,
+            db,
             t1_ms,
+            min_expires,
+            auth_throttle,
+            prefer_sha256,
         } => {
             let timers = TimerConfig {
                 t1: Duration::from_millis(t1_ms.max(1)),
                 ..TimerConfig::default()
             };
-            let config = ServeConfig {
-                domains,
-                listen,
+            let core = CoreConfig {
+                domains: domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
                 endpoint: EndpointConfig { timers },
+                registrar: RegistrarConfig {
+                    min_expires,
+                    ..RegistrarConfig::default()
+                },
+                auth: openline_registrar::auth::AuthConfig {
+                    throttle_for: auth_throttle,
+                    prefer_sha256,
+                    ..Default::default()
+                },
             };
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .context("starting the runtime")?;
-            runtime.block_on(async {
+            let config = ServeConfig { core, listen, db };
+            runtime()?.block_on(async {
                 server::run(config, shutdown_signal(), |bound| {
                     // One line per socket on stdout, for whoever started us with port 0.
                     for (transport, addr) in bound {
@@ -87,6 +185,7 @@ fn main() -> anyhow::Result<()> {
                 .context("serving")
             })
         }
+        Command::User { action } => runtime()?.block_on(user_command(action)),
     }
 }
 

@@ -1,21 +1,24 @@
-//! The composition root: binds the network, runs the core, stops on request.
+//! The composition root: opens the store, binds the network, runs the core, stops on request.
 
-use crate::core::ServerCore;
-use openline_sip::{EndpointConfig, Entropy};
+use crate::core::{CoreConfig, ServerCore, StoreOp};
+use anyhow::Context as _;
+use openline_registrar::store::{BindingStore, Store, UserStore};
+use openline_sip::Entropy;
 use openline_sip_net::{Limits, ListenSpec};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc;
 
 /// What `openline serve` runs with.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// Domains served.
-    pub domains: Vec<String>,
+    /// The core's settings.
+    pub core: CoreConfig,
     /// Where to listen.
     pub listen: Vec<ListenSpec>,
-    /// Transaction timers.
-    pub endpoint: EndpointConfig,
+    /// Database URL.
+    pub db: String,
 }
 
 /// Randomness from the operating system.
@@ -37,18 +40,106 @@ fn now() -> Instant {
     Instant::now()
 }
 
+/// Seconds since the epoch: the time that is persisted.
+#[allow(clippy::disallowed_methods)] // the driver is where the clock is read
+pub fn wall_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Most changes committed in one transaction.
+const BATCH: usize = 256;
+
+/// Applies store operations in order, batching whatever is queued into one transaction.
+async fn store_worker(
+    store: Store,
+    mut ops: mpsc::Receiver<StoreOp>,
+    done: mpsc::Sender<(Vec<u64>, bool)>,
+) {
+    while let Some(first) = ops.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match ops.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let changes: Vec<_> = batch.iter().map(|op| op.change.clone()).collect();
+        let ok = match store.apply(&changes).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, changes = changes.len(), "could not store bindings");
+                false
+            }
+        };
+        if done
+            .send((batch.iter().map(|op| op.id).collect(), ok))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Reloads the users whenever `openline user` changes them.
+async fn users_watcher(store: Store, users: mpsc::Sender<Vec<openline_registrar::User>>) {
+    let mut seen = store.users_version().await.ok();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let version = match store.users_version().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check for user changes");
+                continue;
+            }
+        };
+        if Some(version) != seen {
+            match store.users().await {
+                Ok(list) => {
+                    tracing::info!(users = list.len(), "users changed: reloaded");
+                    if users.send(list).await.is_err() {
+                        return;
+                    }
+                    seen = Some(version);
+                }
+                Err(e) => tracing::warn!(error = %e, "could not reload users"),
+            }
+        }
+    }
+}
+
 /// Runs the server until `shutdown` completes; `bound` hears the bound addresses once ready.
 pub async fn run(
     config: ServeConfig,
     shutdown: impl Future<Output = ()>,
     bound: impl FnOnce(&[(openline_sip::Transport, SocketAddr)]),
 ) -> anyhow::Result<()> {
+    let store = Store::open(&config.db)
+        .await
+        .with_context(|| format!("opening the database {}", config.db))?;
+    let users = store.users().await.context("loading users")?;
+    let bindings = store
+        .bindings(wall_clock())
+        .await
+        .context("loading bindings")?;
+    tracing::info!(users = users.len(), bindings = bindings.len(), db = %config.db, "store loaded");
     let mut network = openline_sip_net::bind(&config.listen, Limits::default()).await?;
     for (transport, addr) in &network.local {
         tracing::info!(%transport, %addr, "listening");
     }
+    let mut core = ServerCore::new(config.core, users, bindings, Box::new(OsEntropy));
+
+    let (op_tx, op_rx) = mpsc::channel::<StoreOp>(4096);
+    let (done_tx, mut done_rx) = mpsc::channel(4096);
+    let worker = tokio::spawn(store_worker(store.clone(), op_rx, done_tx));
+    let (users_tx, mut users_rx) = mpsc::channel(4);
+    let watcher = tokio::spawn(users_watcher(store.clone(), users_tx));
+    let mut purge = tokio::time::interval(Duration::from_secs(60));
     bound(&network.local);
-    let mut core = ServerCore::new(config.domains, config.endpoint, Box::new(OsEntropy));
+
     tokio::pin!(shutdown);
     loop {
         let wake = core.poll_timeout();
@@ -56,9 +147,27 @@ pub async fn run(
             _ = &mut shutdown => break,
             received = network.inbound.recv() => {
                 let Some(r) = received else { break };
-                core.handle_received(now(), r.transport, r.source, &r.data);
+                core.handle_received(now(), wall_clock(), r.transport, r.source, &r.data);
+            }
+            Some((ids, ok)) = done_rx.recv() => {
+                for id in ids {
+                    core.handle_persisted(now(), id, ok);
+                }
+            }
+            Some(list) = users_rx.recv() => core.replace_users(list),
+            _ = purge.tick() => {
+                let wall = wall_clock();
+                core.purge(wall);
+                if let Err(e) = store.purge_expired(wall).await {
+                    tracing::warn!(error = %e, "could not purge expired bindings");
+                }
             }
             _ = sleep_until(wake) => core.handle_timeout(now()),
+        }
+        while let Some(op) = core.poll_store_op() {
+            if op_tx.send(op).await.is_err() {
+                anyhow::bail!("the store worker stopped");
+            }
         }
         while let Some(t) = core.poll_transmit() {
             if let Err(e) = network.sender.send(&t).await {
@@ -67,6 +176,10 @@ pub async fn run(
         }
     }
     tracing::info!("shutting down");
+    // Let the worker finish what was queued, so no accepted change is lost.
+    drop(op_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
+    watcher.abort();
     network.sender.close_connections();
     Ok(())
 }

@@ -23,6 +23,10 @@ pub struct AuthConfig {
     pub failure_window: u64,
     /// Seconds a throttled source or user is refused without checking.
     pub throttle_for: u64,
+    /// Offer SHA-256 above MD5. Clients answer the topmost challenge they support (RFC 8760
+    /// 2.4), and some (sipsak, SIPp) read only the first one and refuse SHA-256, so MD5 leads
+    /// unless every client is known to be modern.
+    pub prefer_sha256: bool,
 }
 
 impl Default for AuthConfig {
@@ -32,6 +36,7 @@ impl Default for AuthConfig {
             max_failures: 5,
             failure_window: 60,
             throttle_for: 60,
+            prefer_sha256: false,
         }
     }
 }
@@ -85,7 +90,8 @@ impl Authenticator {
         }
     }
 
-    /// The two WWW-Authenticate values of a 401: SHA-256 first, then MD5 for older clients.
+    /// The two WWW-Authenticate values of a 401, in order of preference (see
+    /// [`AuthConfig::prefer_sha256`]).
     pub fn challenges(
         &self,
         now: u64,
@@ -93,20 +99,23 @@ impl Authenticator {
         stale: bool,
         entropy: &mut dyn Entropy,
     ) -> [String; 2] {
-        [
-            challenge(
-                Algorithm::Sha256,
-                realm,
-                &self.nonces.issue(now, entropy),
-                stale,
-            ),
-            challenge(
-                Algorithm::Md5,
-                realm,
-                &self.nonces.issue(now, entropy),
-                stale,
-            ),
-        ]
+        let sha = challenge(
+            Algorithm::Sha256,
+            realm,
+            &self.nonces.issue(now, entropy),
+            stale,
+        );
+        let md5 = challenge(
+            Algorithm::Md5,
+            realm,
+            &self.nonces.issue(now, entropy),
+            stale,
+        );
+        if self.config.prefer_sha256 {
+            [sha, md5]
+        } else {
+            [md5, sha]
+        }
     }
 
     /// Decides the credentials of `request` for `realm`, looking users up with `user_of`
@@ -285,7 +294,18 @@ mod tests {
 
     fn setup() -> (Authenticator, String, String) {
         let auth = Authenticator::new(AuthConfig::default(), [9; 32]);
-        let [sha, md5] = auth.challenges(NOW, REALM, false, &mut SeededEntropy::new(3));
+        let [md5, sha] = auth.challenges(NOW, REALM, false, &mut SeededEntropy::new(3));
+        let preferring = Authenticator::new(
+            AuthConfig {
+                prefer_sha256: true,
+                ..AuthConfig::default()
+            },
+            [9; 32],
+        );
+        assert!(
+            preferring.challenges(NOW, REALM, false, &mut SeededEntropy::new(3))[0]
+                .contains("SHA-256")
+        );
         assert!(sha.contains("algorithm=SHA-256") && md5.contains("algorithm=MD5"));
         (auth, nonce_from(&sha), nonce_from(&md5))
     }

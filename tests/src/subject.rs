@@ -14,7 +14,34 @@ pub struct Subject {
     pub udp: SocketAddr,
     /// Its TCP address.
     pub tcp: SocketAddr,
+    /// Its database URL (a fresh SQLite file unless given).
+    pub db: String,
+    /// The domain it serves.
+    pub domain: String,
     child: Option<Child>,
+    scratch: Option<PathBuf>,
+}
+
+static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A fresh directory for one subject's database.
+pub fn scratch_dir(what: &str) -> PathBuf {
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("openline-{what}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Runs `openline user add` against a database.
+pub fn add_user(db: &str, aor: &str, password: &str) {
+    let status = Command::new(openline_bin())
+        .args(["user", "add", aor, "--password", password, "--db", db])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .status()
+        .expect("run openline user add");
+    assert!(status.success(), "openline user add {aor} failed");
 }
 
 /// The `openline` binary next to the test executable (target/<profile>/openline), or
@@ -38,8 +65,18 @@ pub fn openline_bin() -> PathBuf {
 }
 
 impl Subject {
-    /// The subject named by `OPENLINE_SUBJECT`, or a fresh `openline serve` on loopback.
+    /// The subject named by `OPENLINE_SUBJECT`, or a fresh `openline serve` on loopback with
+    /// its own database.
     pub fn start(extra_args: &[&str]) -> Subject {
+        let dir = scratch_dir("db");
+        let db = format!("sqlite://{}/openline.db", dir.display());
+        let mut s = Subject::start_on(&db, extra_args);
+        s.scratch = Some(dir);
+        s
+    }
+
+    /// Like [`Subject::start`] on a given database (to restart a server on the same one).
+    pub fn start_on(db: &str, extra_args: &[&str]) -> Subject {
         if let Ok(spec) = std::env::var("OPENLINE_SUBJECT") {
             let find = |t: &str| {
                 spec.split(',')
@@ -47,10 +84,15 @@ impl Subject {
                     .and_then(|a| a.parse().ok())
                     .unwrap_or_else(|| panic!("OPENLINE_SUBJECT needs {t}IP:PORT"))
             };
+            let domain =
+                std::env::var("OPENLINE_SUBJECT_DOMAIN").unwrap_or_else(|_| "openline.test".into());
             return Subject {
                 udp: find("udp:"),
                 tcp: find("tcp:"),
+                db: db.to_string(),
+                domain,
                 child: None,
+                scratch: None,
             };
         }
         let mut child = Command::new(openline_bin())
@@ -62,6 +104,8 @@ impl Subject {
                 "udp:127.0.0.1:0",
                 "--listen",
                 "tcp:127.0.0.1:0",
+                "--db",
+                db,
             ])
             .args(extra_args)
             .env(
@@ -89,7 +133,10 @@ impl Subject {
         Subject {
             udp: udp.expect("udp"),
             tcp: tcp.expect("tcp"),
+            db: db.to_string(),
+            domain: "openline.test".into(),
             child: Some(child),
+            scratch: None,
         }
     }
 
@@ -109,6 +156,14 @@ impl Subject {
         child.wait().ok()
     }
 
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// Whether our process is still running (true for an external subject).
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
@@ -120,9 +175,9 @@ impl Subject {
 
 impl Drop for Subject {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        self.kill();
+        if let Some(dir) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

@@ -24,7 +24,10 @@ fn sipsak(transport: &str) {
         "sipsak exit (0 = a 2xx):\n{text}"
     );
     assert!(text.contains("SIP/2.0 200 OK"), "{text}");
-    assert!(text.contains("Allow: ACK, CANCEL, OPTIONS"), "{text}");
+    assert!(
+        text.contains("Allow: ACK, CANCEL, OPTIONS, REGISTER"),
+        "{text}"
+    );
     assert!(
         text.contains("Accept: application/sdp, text/plain"),
         "{text}"
