@@ -353,7 +353,13 @@ mod tests {
     }
 
     #[test]
-    fn huge_expires_is_capped() {
+    fn long_expires_is_capped_and_overflowing_expires_refused() {
+        let r = run(
+            &req(&["<sip:a@127.0.0.1:5062>;expires=999999"], None, "c1", 1),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(r.bindings[0].expires_at, NOW + 7200);
         let r = run(
             &req(
                 &["<sip:a@127.0.0.1:5062>;expires=280297596632815"],
@@ -363,8 +369,11 @@ mod tests {
             ),
             &[],
         )
-        .unwrap();
-        assert_eq!(r.bindings[0].expires_at, NOW + 7200);
+        .unwrap_err();
+        assert_eq!(
+            (r.code, r.reason.as_str()),
+            (400, "Bad Request (malformed expires parameter)")
+        );
     }
 
     #[test]

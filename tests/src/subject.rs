@@ -75,6 +75,18 @@ impl Subject {
         s
     }
 
+    /// Like [`Subject::start`], with these users (`user@domain`, password) already created.
+    pub fn start_with_users(users: &[(&str, &str)], extra_args: &[&str]) -> Subject {
+        let dir = scratch_dir("db");
+        let db = format!("sqlite://{}/openline.db", dir.display());
+        for (aor, password) in users {
+            add_user(&db, aor, password);
+        }
+        let mut s = Subject::start_on(&db, extra_args);
+        s.scratch = Some(dir);
+        s
+    }
+
     /// Like [`Subject::start`] on a given database (to restart a server on the same one).
     pub fn start_on(db: &str, extra_args: &[&str]) -> Subject {
         if let Ok(spec) = std::env::var("OPENLINE_SUBJECT") {

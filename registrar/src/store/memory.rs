@@ -31,9 +31,11 @@ impl MemoryStore {
 }
 
 impl UserStore for MemoryStore {
-    async fn put_user(&self, user: &User) -> Result<(), StoreError> {
+    async fn put_users(&self, users: &[User]) -> Result<(), StoreError> {
         let mut g = self.lock();
-        g.users.insert(user.aor.clone(), user.clone());
+        for user in users {
+            g.users.insert(user.aor.clone(), user.clone());
+        }
         g.version += 1;
         Ok(())
     }

@@ -39,7 +39,11 @@ pub enum StoreError {
 /// Users and their HA1 values.
 pub trait UserStore {
     /// Adds or replaces a user.
-    fn put_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn put_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.put_users(std::slice::from_ref(user))
+    }
+    /// Adds or replaces many users in one transaction.
+    fn put_users(&self, users: &[User]) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Removes a user and its bindings; false if there was none.
     fn delete_user(&self, aor: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Every user.
@@ -87,8 +91,8 @@ macro_rules! delegate {
 }
 
 impl UserStore for Store {
-    async fn put_user(&self, user: &User) -> Result<(), StoreError> {
-        delegate!(self, s => s.put_user(user))
+    async fn put_users(&self, users: &[User]) -> Result<(), StoreError> {
+        delegate!(self, s => s.put_users(users))
     }
     async fn delete_user(&self, aor: &str) -> Result<bool, StoreError> {
         delegate!(self, s => s.delete_user(aor))

@@ -94,14 +94,16 @@ fn to_i64(v: u64, table: &'static str) -> Result<i64, StoreError> {
 }
 
 impl UserStore for SqlStore {
-    async fn put_user(&self, user: &User) -> Result<(), StoreError> {
+    async fn put_users(&self, users: &[User]) -> Result<(), StoreError> {
         let upsert = self.sql(
             "INSERT INTO users (aor, ha1_md5, ha1_sha256) VALUES ($1, $2, $3) \
              ON CONFLICT (aor) DO UPDATE SET ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256",
         );
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(upsert.get()).bind(&user.aor).bind(&user.ha1_md5).bind(&user.ha1_sha256).execute(&mut *tx).await?;
+            for user in users {
+                sqlx::query(upsert.get()).bind(&user.aor).bind(&user.ha1_md5).bind(&user.ha1_sha256).execute(&mut *tx).await?;
+            }
             sqlx::query(BUMP_USERS).execute(&mut *tx).await?;
             tx.commit().await?;
         });

@@ -13,15 +13,10 @@ pub fn content_length(s: &str) -> Option<usize> {
     parse_bounded(trim_lws(s), 1 << 24).map(|v| v as usize)
 }
 
-/// delta-seconds (Expires, Min-Expires, the `expires` parameter): too large a value means
-/// "as long as possible" and saturates at 2**32-1 (RFC 3261 section 25.1 leaves it open;
-/// RFC 4475 3.1.2.4 suggests this).
+/// delta-seconds (Expires, Min-Expires, the `expires` parameter): 0 to 2**32-1 (RFC 3261
+/// section 20.19); a larger value is malformed, and a registrar answers it with 400.
 pub fn delta_seconds(s: &str) -> Option<u32> {
-    let s = trim_lws(s);
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(parse_bounded(s, u32::MAX).unwrap_or(u32::MAX))
+    parse_bounded(trim_lws(s), u32::MAX)
 }
 
 #[cfg(test)]
@@ -35,7 +30,8 @@ mod tests {
         assert_eq!(max_forwards("-1"), None);
         assert_eq!(content_length(" 150 "), Some(150));
         assert_eq!(content_length("-999"), None);
-        assert_eq!(delta_seconds("1000000000000000000000000"), Some(u32::MAX));
+        assert_eq!(delta_seconds("1000000000000000000000000"), None);
+        assert_eq!(delta_seconds("4294967295"), Some(u32::MAX));
         assert_eq!(delta_seconds("3600"), Some(3600));
         assert_eq!(delta_seconds("36x"), None);
     }

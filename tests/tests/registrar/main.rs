@@ -1,0 +1,143 @@
+//! Registrar suite: real clients (sipsak, SIPp) register against a running `openline`; the
+//! results are checked on the wire and in the database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bad_input;
+mod peers;
+
+use openline_registrar::Binding;
+use openline_registrar::store::{BindingStore, Store};
+use openline_tests::subject::Subject;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+/// Seconds since the epoch, as the server stores them.
+#[allow(clippy::disallowed_methods)] // comparing with what the server wrote
+pub(crate) fn wall() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The live bindings in the server's database.
+pub(crate) fn db_bindings(db: &str) -> Vec<Binding> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Store::open(db).await.unwrap();
+        store.bindings(wall()).await.unwrap()
+    })
+}
+
+/// A scratch directory for peer files.
+pub(crate) fn scratch(name: &str) -> PathBuf {
+    openline_tests::subject::scratch_dir(name)
+}
+
+/// What sipsak said: its exit code and every status line it received, in order.
+pub(crate) struct SipsakRun {
+    pub(crate) exit: Option<i32>,
+    pub(crate) statuses: Vec<String>,
+    pub(crate) output: String,
+}
+
+impl SipsakRun {
+    /// The Contact values of the last 200 it printed.
+    pub(crate) fn contacts_of_final_200(&self) -> Vec<String> {
+        // The message as received (sipsak -vvv prints it at the start of a line, CRLFs kept).
+        let Some(start) = self.output.rfind("\nSIP/2.0 200") else {
+            return Vec::new();
+        };
+        self.output[start + 1..]
+            .lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| l.strip_prefix("Contact: "))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Sends a REGISTER for `user` with sipsak (which answers the 401 with `password`); `contact`
+/// None makes it a fetch.
+pub(crate) fn sipsak_register(
+    server: &Subject,
+    user: &str,
+    password: &str,
+    contact: Option<&str>,
+    expires: &str,
+) -> SipsakRun {
+    let dir = scratch("sipsak");
+    let domain = &server.domain;
+    let mut lines = vec![
+        format!("REGISTER sip:{domain} SIP/2.0"),
+        format!("From: <sip:{user}@{domain}>;tag=r{}", std::process::id()),
+        format!("To: <sip:{user}@{domain}>"),
+        format!(
+            "Call-ID: reg-{user}-{}@127.0.0.1",
+            dir.file_name().unwrap().to_string_lossy()
+        ),
+        "CSeq: 1 REGISTER".into(),
+    ];
+    if let Some(c) = contact {
+        lines.push(format!("Contact: {c}"));
+        lines.push(format!("Expires: {expires}"));
+    }
+    lines.extend([
+        "Max-Forwards: 70".into(),
+        "Content-Length: 0".into(),
+        String::new(),
+    ]);
+    let file = dir.join("reg.sip");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let out = Command::new("timeout")
+        .args(["20", "sipsak", "-f"])
+        .arg(&file)
+        .args([
+            "-s",
+            &format!("sip:{user}@{}", server.udp),
+            "-u",
+            user,
+            "-a",
+            password,
+            "-H",
+            "127.0.0.1",
+            "-vvv",
+        ])
+        .current_dir(&dir)
+        .output()
+        .expect("run sipsak");
+    assert_ne!(
+        out.status.code(),
+        Some(127),
+        "sipsak is not installed: run scripts/install-test-deps"
+    );
+    let output = String::from_utf8_lossy(&out.stdout).into_owned();
+    let statuses = output
+        .lines()
+        .filter(|l| l.starts_with("SIP/2.0 "))
+        .map(str::to_string)
+        .collect();
+    let _ = std::fs::remove_dir_all(dir);
+    SipsakRun {
+        exit: out.status.code(),
+        statuses,
+        output,
+    }
+}
+
+/// Retries `f` every 100 ms for up to `limit`, until it returns true.
+pub(crate) fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let tries = (limit.as_millis() / 100).max(1);
+    for _ in 0..tries {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}

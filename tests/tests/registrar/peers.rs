@@ -1,0 +1,255 @@
+//! sipsak and SIPp registering, and what survives a crash.
+
+use crate::{db_bindings, eventually, scratch, sipsak_register, wall};
+use openline_registrar::User;
+use openline_registrar::store::{Store, UserStore};
+use openline_tests::subject::{Subject, add_user};
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn sipsak_registers_with_digest_and_the_binding_is_in_the_database() {
+    let server = Subject::start_with_users(&[("alice@openline.test", "s3cret")], &[]);
+    let run = sipsak_register(
+        &server,
+        "alice",
+        "s3cret",
+        Some("<sip:alice@127.0.0.1:5099>"),
+        "600",
+    );
+    assert_eq!(run.exit, Some(0), "{}", run.output);
+    assert_eq!(run.statuses, ["SIP/2.0 401 Unauthorized", "SIP/2.0 200 OK"]);
+    assert_eq!(
+        run.contacts_of_final_200(),
+        ["<sip:alice@127.0.0.1:5099>;expires=600"],
+        "{}",
+        run.output
+    );
+    let bindings = db_bindings(&server.db);
+    assert_eq!(bindings.len(), 1);
+    assert_eq!(
+        (bindings[0].aor.as_str(), bindings[0].contact.as_str()),
+        ("alice@openline.test", "sip:alice@127.0.0.1:5099")
+    );
+    assert!((wall() + 595..=wall() + 600).contains(&bindings[0].expires_at));
+}
+
+#[test]
+fn a_binding_survives_kill_9_right_after_its_200() {
+    let mut server = Subject::start_with_users(&[("carol@openline.test", "pw-carol")], &[]);
+    let db = server.db.clone();
+    let run = sipsak_register(
+        &server,
+        "carol",
+        "pw-carol",
+        Some("<sip:carol@127.0.0.1:5111>"),
+        "3600",
+    );
+    assert_eq!(run.exit, Some(0), "{}", run.output);
+    server.kill();
+    let restarted = Subject::start_on(&db, &[]);
+    let fetch = sipsak_register(&restarted, "carol", "pw-carol", None, "0");
+    assert_eq!(fetch.exit, Some(0), "{}", fetch.output);
+    let contacts = fetch.contacts_of_final_200();
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert!(
+        contacts[0].starts_with("<sip:carol@127.0.0.1:5111>;expires="),
+        "{contacts:?}"
+    );
+}
+
+#[test]
+fn two_devices_of_one_user_registering_at_once_are_both_bound() {
+    let server = Subject::start_with_users(&[("dave@openline.test", "pw-dave")], &[]);
+    let runs: Vec<_> = std::thread::scope(|s| {
+        let a = s.spawn(|| {
+            sipsak_register(
+                &server,
+                "dave",
+                "pw-dave",
+                Some("<sip:dave@127.0.0.1:5121>"),
+                "600",
+            )
+        });
+        let b = s.spawn(|| {
+            sipsak_register(
+                &server,
+                "dave",
+                "pw-dave",
+                Some("<sip:dave@127.0.0.1:5122>"),
+                "600",
+            )
+        });
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    for r in &runs {
+        assert_eq!(r.exit, Some(0), "{}", r.output);
+    }
+    let mut contacts: Vec<String> = db_bindings(&server.db)
+        .into_iter()
+        .map(|b| b.contact)
+        .collect();
+    contacts.sort();
+    assert_eq!(
+        contacts,
+        ["sip:dave@127.0.0.1:5121", "sip:dave@127.0.0.1:5122"]
+    );
+    let fetch = sipsak_register(&server, "dave", "pw-dave", None, "0");
+    assert_eq!(fetch.contacts_of_final_200().len(), 2);
+}
+
+#[test]
+fn users_added_and_deleted_while_running_take_effect_without_restart() {
+    // Polling until the change shows counts as failed attempts: no throttle here (its own test).
+    let server = Subject::start(&["--auth-throttle", "0"]);
+    let first = sipsak_register(
+        &server,
+        "erin",
+        "pw-erin",
+        Some("<sip:erin@127.0.0.1:5131>"),
+        "600",
+    );
+    assert_eq!(
+        first.statuses.last().map(String::as_str),
+        Some("SIP/2.0 403 Forbidden (authentication failed)")
+    );
+    add_user(&server.db, "erin@openline.test", "pw-erin");
+    let registered = eventually(Duration::from_secs(5), || {
+        sipsak_register(
+            &server,
+            "erin",
+            "pw-erin",
+            Some("<sip:erin@127.0.0.1:5131>"),
+            "600",
+        )
+        .exit
+            == Some(0)
+    });
+    assert!(registered, "the new user could register within 5 s");
+    let del = Command::new(openline_tests::subject::openline_bin())
+        .args(["user", "del", "erin@openline.test", "--db", &server.db])
+        .status()
+        .unwrap();
+    assert!(del.success());
+    let refused = eventually(Duration::from_secs(5), || {
+        sipsak_register(&server, "erin", "pw-erin", None, "0").exit == Some(1)
+    });
+    assert!(refused, "the deleted user was refused within 5 s");
+    assert!(
+        db_bindings(&server.db).is_empty(),
+        "deleting a user removes its bindings"
+    );
+}
+
+#[test]
+fn wrong_password_and_unknown_user_get_the_same_answer() {
+    let server = Subject::start_with_users(&[("frank@openline.test", "right")], &[]);
+    let wrong = sipsak_register(
+        &server,
+        "frank",
+        "wrong",
+        Some("<sip:frank@127.0.0.1:5141>"),
+        "600",
+    );
+    let unknown = sipsak_register(
+        &server,
+        "nobody",
+        "right",
+        Some("<sip:nobody@127.0.0.1:5141>"),
+        "600",
+    );
+    assert_eq!(wrong.exit, Some(1));
+    assert_eq!(wrong.statuses, unknown.statuses);
+    assert_eq!(
+        wrong.statuses.last().map(String::as_str),
+        Some("SIP/2.0 403 Forbidden (authentication failed)")
+    );
+    assert!(db_bindings(&server.db).is_empty(), "nothing was bound");
+}
+
+#[test]
+fn sipp_registers_ten_thousand_users_with_digest() {
+    const USERS: usize = 10_000;
+    let dir = scratch("sipp-reg");
+    let db = format!("sqlite://{}/openline.db", dir.display());
+    let users: Vec<User> = (0..USERS)
+        .map(|i| User::new(&format!("u{i:05}@openline.test"), "s3cret").unwrap())
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        Store::open(&db)
+            .await
+            .unwrap()
+            .put_users(&users)
+            .await
+            .unwrap()
+    });
+    let server = Subject::start_on(&db, &[]);
+    let mut csv = String::from("SEQUENTIAL\n");
+    for i in 0..USERS {
+        csv +=
+            &format!("u{i:05};openline.test;[authentication username=u{i:05} password=s3cret]\n");
+    }
+    std::fs::write(dir.join("users.csv"), csv).unwrap();
+    let scenario = openline_tests::corpora().join("../peers/sipp/reg-auth.xml");
+    let out = Command::new("timeout")
+        .args(["300", "sipp", "-sf"])
+        .arg(&scenario)
+        .args([
+            "-inf",
+            "users.csv",
+            "-m",
+            &USERS.to_string(),
+            "-r",
+            "1000",
+            "-l",
+            "400",
+            "-key",
+            "contact",
+            "127.0.0.1:5199",
+        ])
+        .args([
+            "-auth_uri",
+            "openline.test",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-nostdin",
+            "-timeout",
+            "240",
+            "-timeout_error",
+        ])
+        .args(["-trace_err", "-error_file", "errors.log"])
+        .arg(server.udp.to_string())
+        .current_dir(&dir)
+        .output()
+        .expect("run sipp");
+    assert_ne!(out.status.code(), Some(127), "sipp is not installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let errors = std::fs::read_to_string(dir.join("errors.log")).unwrap_or_default();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "every registration must succeed\n{}\n{}",
+        &text[text.len().saturating_sub(3000)..],
+        &errors[..errors.len().min(3000)]
+    );
+    let successful = text
+        .lines()
+        .rfind(|l| l.contains("Successful call"))
+        .unwrap_or("");
+    assert!(
+        successful.split('|').any(|f| f.trim() == USERS.to_string()),
+        "{successful}"
+    );
+    assert_eq!(
+        db_bindings(&server.db).len(),
+        USERS,
+        "every binding durable"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
