@@ -85,7 +85,7 @@ impl ServerCore {
         );
         ServerCore {
             endpoint,
-            auth: Authenticator::new(config.auth, secret),
+            auth: Authenticator::new(config.auth.clone(), secret),
             server_header: format!("Openline/{}", env!("CARGO_PKG_VERSION")),
             users: users.into_iter().map(|u| (u.aor.clone(), u)).collect(),
             location: Location::load(bindings),

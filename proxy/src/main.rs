@@ -49,6 +49,10 @@ enum Command {
         /// Put the SHA-256 challenge above MD5 (only when every client supports SHA-256).
         #[arg(long)]
         prefer_sha256: bool,
+        /// User-Agent prefix of clients to challenge with MD5 only, because they fail on a
+        /// second challenge (repeatable; default: baresip).
+        #[arg(long = "md5-only-agent", default_values = ["baresip"])]
+        md5_only_agents: Vec<String>,
     },
     /// Manage users.
     User {
@@ -152,6 +156,7 @@ fn main() -> anyhow::Result<()> {
             min_expires,
             auth_throttle,
             prefer_sha256,
+            md5_only_agents,
         } => {
             let timers = TimerConfig {
                 t1: Duration::from_millis(t1_ms.max(1)),
@@ -167,6 +172,7 @@ fn main() -> anyhow::Result<()> {
                 auth: openline_registrar::auth::AuthConfig {
                     throttle_for: auth_throttle,
                     prefer_sha256,
+                    md5_only_agents,
                     ..Default::default()
                 },
             };

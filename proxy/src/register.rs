@@ -109,8 +109,13 @@ impl Registrar<'_> {
                 return refuse(403, "Forbidden (may only register your own address)");
             }
             AuthOutcome::Challenge { stale } => {
-                let [first, second] = self.auth.challenges(now, &domain, stale, self.entropy);
-                let headers = [("WWW-Authenticate", first), ("WWW-Authenticate", second)];
+                let user_agent = request.header(openline_sip::header::HeaderName::UserAgent);
+                let headers: Vec<(&str, String)> = self
+                    .auth
+                    .challenges(now, &domain, stale, user_agent, self.entropy)
+                    .into_iter()
+                    .map(|c| ("WWW-Authenticate", c))
+                    .collect();
                 return RegisterAction::Reply(reply(
                     request,
                     source,

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Authentication policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthConfig {
     /// Seconds a nonce stays fresh.
     pub nonce_lifetime: u64,
@@ -27,6 +27,10 @@ pub struct AuthConfig {
     /// 2.4), and some (sipsak, SIPp) read only the first one and refuse SHA-256, so MD5 leads
     /// unless every client is known to be modern.
     pub prefer_sha256: bool,
+    /// User-Agent prefixes (case-insensitive) of clients that give up when any challenge names an
+    /// algorithm they lack, against RFC 8760 section 2.4: they are challenged with MD5 only.
+    /// baresip 1.0.0 (libre 1.1.0) fails with "Function not implemented" (seen here).
+    pub md5_only_agents: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -37,6 +41,7 @@ impl Default for AuthConfig {
             failure_window: 60,
             throttle_for: 60,
             prefer_sha256: false,
+            md5_only_agents: vec!["baresip".to_string()],
         }
     }
 }
@@ -83,38 +88,48 @@ impl Authenticator {
     /// An authenticator whose nonces are keyed by `secret`.
     pub fn new(config: AuthConfig, secret: [u8; 32]) -> Self {
         Authenticator {
-            config,
             nonces: NonceIssuer::new(secret, config.nonce_lifetime),
+            config,
             counts: NonceCounts::default(),
             failures: HashMap::new(),
         }
     }
 
-    /// The two WWW-Authenticate values of a 401, in order of preference (see
-    /// [`AuthConfig::prefer_sha256`]).
+    /// The WWW-Authenticate values of a 401 for a client with this User-Agent: MD5 and SHA-256
+    /// in order of preference (see [`AuthConfig::prefer_sha256`]), or MD5 alone for the clients
+    /// in [`AuthConfig::md5_only_agents`].
     pub fn challenges(
         &self,
         now: u64,
         realm: &str,
         stale: bool,
+        user_agent: Option<&str>,
         entropy: &mut dyn Entropy,
-    ) -> [String; 2] {
-        let sha = challenge(
-            Algorithm::Sha256,
-            realm,
-            &self.nonces.issue(now, entropy),
-            stale,
-        );
+    ) -> Vec<String> {
         let md5 = challenge(
             Algorithm::Md5,
             realm,
             &self.nonces.issue(now, entropy),
             stale,
         );
+        let legacy = user_agent.is_some_and(|ua| {
+            self.config.md5_only_agents.iter().any(|p| {
+                ua.len() >= p.len() && ua.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+            })
+        });
+        if legacy {
+            return vec![md5];
+        }
+        let sha = challenge(
+            Algorithm::Sha256,
+            realm,
+            &self.nonces.issue(now, entropy),
+            stale,
+        );
         if self.config.prefer_sha256 {
-            [sha, md5]
+            vec![sha, md5]
         } else {
-            [md5, sha]
+            vec![md5, sha]
         }
     }
 
@@ -220,13 +235,17 @@ impl Authenticator {
             self.failures
                 .retain(|_, f| f.blocked_until > now || f.since + window > now);
         }
-        let config = self.config;
+        let (window, max_failures, throttle_for) = (
+            self.config.failure_window,
+            self.config.max_failures,
+            self.config.throttle_for,
+        );
         let f = self.failures.entry(key.to_string()).or_insert(Failures {
             count: 0,
             since: now,
             blocked_until: 0,
         });
-        if f.since + config.failure_window <= now {
+        if f.since + window <= now {
             *f = Failures {
                 count: 0,
                 since: now,
@@ -234,8 +253,8 @@ impl Authenticator {
             };
         }
         f.count += 1;
-        if f.count >= config.max_failures {
-            f.blocked_until = now + config.throttle_for;
+        if f.count >= max_failures {
+            f.blocked_until = now + throttle_for;
             f.count = 0;
             f.since = now;
             return true;
@@ -294,7 +313,23 @@ mod tests {
 
     fn setup() -> (Authenticator, String, String) {
         let auth = Authenticator::new(AuthConfig::default(), [9; 32]);
-        let [md5, sha] = auth.challenges(NOW, REALM, false, &mut SeededEntropy::new(3));
+        let offered = auth.challenges(
+            NOW,
+            REALM,
+            false,
+            Some("Linphone/5.1"),
+            &mut SeededEntropy::new(3),
+        );
+        let [md5, sha] = [offered[0].clone(), offered[1].clone()];
+        let legacy = auth.challenges(
+            NOW,
+            REALM,
+            false,
+            Some("baresip v1.0.0 (x86_64/linux)"),
+            &mut SeededEntropy::new(3),
+        );
+        assert_eq!(legacy.len(), 1);
+        assert!(legacy[0].contains("algorithm=MD5"));
         let preferring = Authenticator::new(
             AuthConfig {
                 prefer_sha256: true,
@@ -303,7 +338,7 @@ mod tests {
             [9; 32],
         );
         assert!(
-            preferring.challenges(NOW, REALM, false, &mut SeededEntropy::new(3))[0]
+            preferring.challenges(NOW, REALM, false, None, &mut SeededEntropy::new(3))[0]
                 .contains("SHA-256")
         );
         assert!(sha.contains("algorithm=SHA-256") && md5.contains("algorithm=MD5"));

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod baresip;
 mod peers;
 
 use openline_registrar::Binding;
