@@ -19,6 +19,8 @@ pub struct ServeConfig {
     pub listen: Vec<ListenSpec>,
     /// Database URL.
     pub db: String,
+    /// How long the store gathers changes before committing them together.
+    pub commit_delay: Duration,
 }
 
 /// Randomness from the operating system.
@@ -51,18 +53,22 @@ pub fn wall_clock() -> u64 {
 /// Most changes committed in one transaction.
 const BATCH: usize = 256;
 
-/// Applies store operations in order, batching whatever is queued into one transaction.
+/// Applies store operations in order, one transaction per batch: after the first change it
+/// gathers more for up to `delay` (group commit), so a durable commit (an fsync with SQLite)
+/// is paid once per batch rather than once per REGISTER.
 async fn store_worker(
     store: Store,
     mut ops: mpsc::Receiver<StoreOp>,
     done: mpsc::Sender<(Vec<u64>, bool)>,
+    delay: Duration,
 ) {
     while let Some(first) = ops.recv().await {
         let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + delay;
         while batch.len() < BATCH {
-            match ops.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
+            match tokio::time::timeout_at(deadline, ops.recv()).await {
+                Ok(Some(op)) => batch.push(op),
+                Ok(None) | Err(_) => break,
             }
         }
         let changes: Vec<_> = batch.iter().map(|op| op.change.clone()).collect();
@@ -134,7 +140,12 @@ pub async fn run(
 
     let (op_tx, op_rx) = mpsc::channel::<StoreOp>(4096);
     let (done_tx, mut done_rx) = mpsc::channel(4096);
-    let worker = tokio::spawn(store_worker(store.clone(), op_rx, done_tx));
+    let worker = tokio::spawn(store_worker(
+        store.clone(),
+        op_rx,
+        done_tx,
+        config.commit_delay,
+    ));
     let (users_tx, mut users_rx) = mpsc::channel(4);
     let watcher = tokio::spawn(users_watcher(store.clone(), users_tx));
     let mut purge = tokio::time::interval(Duration::from_secs(60));
