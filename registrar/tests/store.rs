@@ -104,6 +104,43 @@ async fn suite(store: &Store, reopen: impl AsyncFn() -> Store) {
     assert_eq!(alice.len(), 2);
     assert!(alice.contains(&moved));
 
+    // One batch touching the same binding several times ends as if applied in order (and a
+    // single multi-row upsert never sees a row twice, which PostgreSQL refuses).
+    let mut v1 = moved.clone();
+    v1.cseq = 9;
+    let mut v2 = moved.clone();
+    v2.cseq = 10;
+    store
+        .apply(&[
+            ChangeSet {
+                aor: a1.aor.clone(),
+                upserts: vec![v1],
+                removals: vec![],
+            },
+            ChangeSet {
+                aor: a1.aor.clone(),
+                upserts: vec![],
+                removals: vec![BindingKey::Contact(a1.contact.clone())],
+            },
+            ChangeSet {
+                aor: a1.aor.clone(),
+                upserts: vec![v2.clone(), a1.clone()],
+                removals: vec![],
+            },
+        ])
+        .await
+        .unwrap();
+    let alice: Vec<Binding> = store
+        .bindings(NOW)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|b| b.aor.starts_with("alice"))
+        .collect();
+    assert_eq!(alice.len(), 2);
+    assert!(alice.contains(&v2) && alice.contains(&a1), "{alice:?}");
+    let moved = v2;
+
     // What was committed survives closing and opening the store again.
     let again = reopen().await;
     assert_eq!(again.bindings(NOW).await.unwrap().len(), 3);

@@ -78,10 +78,71 @@ impl SqlStore {
         })
     }
 
+    /// An upsert of `rows` bindings in one statement.
+    fn upsert_rows(&self, rows: usize) -> Statement {
+        let mut sql = String::from(
+            "INSERT INTO bindings (aor, binding_key, contact, instance, reg_id, expires_at, q, call_id, cseq, source) VALUES ",
+        );
+        for r in 0..rows {
+            let n = r * 10;
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            let placeholders: Vec<String> = (1..=10).map(|i| format!("${}", n + i)).collect();
+            sql.push_str(&format!("({})", placeholders.join(", ")));
+        }
+        sql.push_str(
+            " ON CONFLICT (aor, binding_key) DO UPDATE SET contact = excluded.contact, instance = excluded.instance, \
+             reg_id = excluded.reg_id, expires_at = excluded.expires_at, q = excluded.q, call_id = excluded.call_id, \
+             cseq = excluded.cseq, source = excluded.source",
+        );
+        // Only placeholders are generated; nothing from outside reaches the text.
+        match self {
+            SqlStore::Sqlite(_) => Statement(sql.replace('$', "?")),
+            SqlStore::Postgres(_) => Statement(sql),
+        }
+    }
+
     /// Closes the pools.
     pub async fn close(&self) {
         on_pool!(self, p => p.close().await)
     }
+}
+
+/// Most bindings written by one statement (a few distinct statements for the cache to hold).
+const UPSERT_ROWS: usize = 32;
+
+/// What a batch leaves behind, per binding: applying the changes in order is the same as
+/// deleting the keys whose last word was a removal and upserting the last version of the rest.
+/// (One upsert statement may not touch a row twice, so duplicates must go first.)
+fn final_state(changes: &[ChangeSet]) -> (Vec<(&str, String)>, Vec<&Binding>) {
+    let mut last: std::collections::HashMap<(&str, String), Option<&Binding>> =
+        std::collections::HashMap::new();
+    let mut order = Vec::new();
+    for change in changes {
+        for key in &change.removals {
+            let k = (change.aor.as_str(), key.as_db());
+            if last.insert(k.clone(), None).is_none() {
+                order.push(k);
+            }
+        }
+        for b in &change.upserts {
+            let k = (change.aor.as_str(), b.key().as_db());
+            if last.insert(k.clone(), Some(b)).is_none() {
+                order.push(k);
+            }
+        }
+    }
+    let mut removals = Vec::new();
+    let mut upserts = Vec::new();
+    for k in order {
+        match last.remove(&k) {
+            Some(Some(b)) => upserts.push(b),
+            Some(None) => removals.push(k),
+            None => {}
+        }
+    }
+    (removals, upserts)
 }
 
 const BUMP_USERS: &str = "UPDATE meta SET value = value + 1 WHERE key = 'users_version'";
@@ -142,22 +203,17 @@ impl UserStore for SqlStore {
 
 impl BindingStore for SqlStore {
     async fn apply(&self, changes: &[ChangeSet]) -> Result<(), StoreError> {
+        let (removals, upserts) = final_state(changes);
         let delete = self.sql("DELETE FROM bindings WHERE aor = $1 AND binding_key = $2");
-        let upsert = self.sql(
-            "INSERT INTO bindings (aor, binding_key, contact, instance, reg_id, expires_at, q, call_id, cseq, source) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (aor, binding_key) DO UPDATE SET contact = excluded.contact, instance = excluded.instance, \
-             reg_id = excluded.reg_id, expires_at = excluded.expires_at, q = excluded.q, call_id = excluded.call_id, \
-             cseq = excluded.cseq, source = excluded.source",
-        );
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for change in changes {
-                for key in &change.removals {
-                    sqlx::query(delete.get()).bind(&change.aor).bind(key.as_db()).execute(&mut *tx).await?;
-                }
-                for b in &change.upserts {
-                    sqlx::query(upsert.get())
+            for (aor, key) in &removals {
+                sqlx::query(delete.get()).bind(*aor).bind(key).execute(&mut *tx).await?;
+            }
+            for chunk in upserts.chunks(UPSERT_ROWS) {
+                let mut q = sqlx::query(self.upsert_rows(chunk.len()).get());
+                for b in chunk {
+                    q = q
                         .bind(&b.aor)
                         .bind(b.key().as_db())
                         .bind(&b.contact)
@@ -167,10 +223,9 @@ impl BindingStore for SqlStore {
                         .bind(i64::from(b.q))
                         .bind(&b.call_id)
                         .bind(i64::from(b.cseq))
-                        .bind(&b.source)
-                        .execute(&mut *tx)
-                        .await?;
+                        .bind(&b.source);
                 }
+                q.execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
