@@ -139,7 +139,6 @@ async fn suite(store: &Store, reopen: impl AsyncFn() -> Store) {
         .collect();
     assert_eq!(alice.len(), 2);
     assert!(alice.contains(&v2) && alice.contains(&a1), "{alice:?}");
-    let moved = v2;
 
     // What was committed survives closing and opening the store again.
     let again = reopen().await;
