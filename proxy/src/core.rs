@@ -38,7 +38,6 @@ pub struct StoreOp {
 struct Pending {
     transaction: TransactionId,
     reply: Vec<u8>,
-    failure: Vec<u8>,
     aor: String,
     previous: Vec<Binding>,
 }
@@ -170,7 +169,6 @@ impl ServerCore {
                             RegisterAction::Persist {
                                 change,
                                 reply,
-                                failure,
                                 previous,
                             } => {
                                 let op = self.next_op;
@@ -181,7 +179,6 @@ impl ServerCore {
                                     Pending {
                                         transaction: id,
                                         reply,
-                                        failure,
                                         aor,
                                         previous,
                                     },
@@ -248,7 +245,8 @@ impl ServerCore {
                 upserts: p.previous,
                 removals: current,
             });
-            self.endpoint.respond(now, p.transaction, p.failure)
+            self.endpoint
+                .respond(now, p.transaction, crate::register::failure_from(&p.reply))
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not answer a REGISTER after storing");

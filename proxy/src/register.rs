@@ -17,17 +17,31 @@ pub enum RegisterAction {
     /// Send this response now.
     Reply(Vec<u8>),
     /// Persist `change`, then send `reply`; if the store fails, restore `previous` and send
-    /// `failure` instead.
+    /// [`failure_from`] the reply instead.
     Persist {
         /// The change.
         change: ChangeSet,
         /// The 200, already built.
         reply: Vec<u8>,
-        /// A 500 saying the binding was not stored.
-        failure: Vec<u8>,
         /// The AOR's bindings before the change.
         previous: Vec<Binding>,
     },
+}
+
+/// The 500 sent instead of a prepared 200 when its binding could not be stored: the same
+/// echoed headers under a new status line, without the Contact list. Built only on failure.
+pub fn failure_from(reply: &[u8]) -> Vec<u8> {
+    let mut out = b"SIP/2.0 500 Server Internal Error (binding not stored)\r\n".to_vec();
+    let start = reply
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(reply.len(), |p| p + 1);
+    for line in reply[start..].split_inclusive(|&b| b == b'\n') {
+        if !line.starts_with(b"Contact:") {
+            out.extend_from_slice(line);
+        }
+    }
+    out
 }
 
 /// Everything the REGISTER path reads and writes.
@@ -166,25 +180,30 @@ impl Registrar<'_> {
                 if registration.change.is_empty() {
                     return RegisterAction::Reply(ok);
                 }
-                let failure = reply(
-                    request,
-                    source,
-                    500,
-                    "Server Internal Error (binding not stored)",
-                    &[],
-                    &tag,
-                    server,
-                );
                 let previous = self.location.bindings(&aor).to_vec();
                 // Routing sees the change at once; the 200 waits until it is durable.
                 self.location.apply(&registration.change);
                 RegisterAction::Persist {
                     change: registration.change,
                     reply: ok,
-                    failure,
                     previous,
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failure_from;
+
+    #[test]
+    fn failure_keeps_the_echo_and_drops_the_contacts() {
+        let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: <sip:a@b>;tag=1\r\nContact: <sip:a@c>;expires=60\r\nContent-Length: 0\r\n\r\n";
+        let failed = failure_from(ok);
+        assert_eq!(
+            String::from_utf8(failed).unwrap(),
+            "SIP/2.0 500 Server Internal Error (binding not stored)\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: <sip:a@b>;tag=1\r\nContent-Length: 0\r\n\r\n"
+        );
     }
 }

@@ -149,6 +149,20 @@ pub async fn run(
     let (users_tx, mut users_rx) = mpsc::channel(4);
     let watcher = tokio::spawn(users_watcher(store.clone(), users_tx));
     let mut purge = tokio::time::interval(Duration::from_secs(60));
+    // SQLite's WAL checkpoints, off the commit path; on their own task so a slow one never holds
+    // up the SIP loop.
+    let checkpointer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.checkpoint().await {
+                    tracing::warn!(error = %e, "database checkpoint failed");
+                }
+            }
+        })
+    };
     bound(&network.local);
 
     tokio::pin!(shutdown);
@@ -191,6 +205,11 @@ pub async fn run(
     drop(op_tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
     watcher.abort();
+    checkpointer.abort();
+    // A final checkpoint, so the database file alone holds everything.
+    if let Err(e) = store.checkpoint().await {
+        tracing::warn!(error = %e, "final database checkpoint failed");
+    }
     network.sender.close_connections();
     Ok(())
 }

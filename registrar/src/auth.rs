@@ -81,7 +81,8 @@ pub struct Authenticator {
     config: AuthConfig,
     nonces: NonceIssuer,
     counts: NonceCounts,
-    failures: HashMap<String, Failures>,
+    by_source: FailureLog<IpAddr>,
+    by_user: FailureLog<String>,
 }
 
 impl Authenticator {
@@ -91,7 +92,8 @@ impl Authenticator {
             nonces: NonceIssuer::new(secret, config.nonce_lifetime),
             config,
             counts: NonceCounts::default(),
-            failures: HashMap::new(),
+            by_source: FailureLog::default(),
+            by_user: FailureLog::default(),
         }
     }
 
@@ -143,9 +145,8 @@ impl Authenticator {
         source: IpAddr,
         user_of: impl Fn(&str) -> Option<&'u User>,
     ) -> AuthOutcome {
-        let source_key = format!("ip:{source}");
-        if self.is_blocked(&source_key, now) {
-            return AuthOutcome::Throttled(source_key);
+        if self.by_source.is_blocked(&source, now) {
+            return AuthOutcome::Throttled(format!("ip:{source}"));
         }
         // The Authorization for our realm, if any (a request may carry several).
         let mut found = None;
@@ -162,19 +163,14 @@ impl Authenticator {
         let Some(credentials) = found else {
             return AuthOutcome::Challenge { stale: false };
         };
-        let user_key = format!(
-            "user:{}@{}",
-            credentials.username,
-            realm.to_ascii_lowercase()
-        );
-        if self.is_blocked(&user_key, now) {
-            return AuthOutcome::Throttled(user_key);
+        let aor = format!("{}@{}", credentials.username, realm.to_ascii_lowercase());
+        if self.by_user.is_blocked(aor.as_str(), now) {
+            return AuthOutcome::Throttled(format!("user:{aor}"));
         }
         let issued = match self.nonces.check(credentials.nonce, now) {
             NonceState::Invalid => return AuthOutcome::Challenge { stale: false },
             NonceState::Fresh(t) | NonceState::Stale(t) => t,
         };
-        let aor = format!("{}@{}", credentials.username, realm.to_ascii_lowercase());
         let user = user_of(&aor);
         // An unknown user costs the same hashing as a known one and gets the same answer.
         let dummy;
@@ -196,10 +192,11 @@ impl Authenticator {
             &credentials,
         );
         if user.is_none() || !constant_time_eq(&expected, credentials.response) {
-            let blocked =
-                self.record_failure(&source_key, now) | self.record_failure(&user_key, now);
+            let config = &self.config;
+            let blocked = self.by_source.record(source, now, config)
+                | self.by_user.record(aor.clone(), now, config);
             return if blocked {
-                AuthOutcome::Throttled(user_key)
+                AuthOutcome::Throttled(format!("user:{aor}"))
             } else {
                 AuthOutcome::Failed
             };
@@ -218,34 +215,55 @@ impl Authenticator {
         {
             return AuthOutcome::Challenge { stale: false };
         }
-        self.failures.remove(&user_key);
+        self.by_user.forget(aor.as_str());
         AuthOutcome::Authenticated(aor)
     }
+}
 
-    fn is_blocked(&self, key: &str, now: u64) -> bool {
-        self.failures
-            .get(key)
-            .is_some_and(|f| f.blocked_until > now)
+/// Recent authentication failures per key (a source address, or a user), bounded.
+#[derive(Debug)]
+struct FailureLog<K> {
+    map: HashMap<K, Failures>,
+}
+
+impl<K> Default for FailureLog<K> {
+    fn default() -> Self {
+        FailureLog {
+            map: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> FailureLog<K> {
+    fn is_blocked<Q>(&self, key: &Q, now: u64) -> bool
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.map.get(key).is_some_and(|f| f.blocked_until > now)
+    }
+
+    fn forget<Q>(&mut self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.map.remove(key);
     }
 
     /// Counts a failure; true if it starts a throttle.
-    fn record_failure(&mut self, key: &str, now: u64) -> bool {
-        if self.failures.len() >= MAX_FAILURE_RECORDS {
-            let window = self.config.failure_window;
-            self.failures
+    fn record(&mut self, key: K, now: u64, config: &AuthConfig) -> bool {
+        if self.map.len() >= MAX_FAILURE_RECORDS {
+            let window = config.failure_window;
+            self.map
                 .retain(|_, f| f.blocked_until > now || f.since + window > now);
         }
-        let (window, max_failures, throttle_for) = (
-            self.config.failure_window,
-            self.config.max_failures,
-            self.config.throttle_for,
-        );
-        let f = self.failures.entry(key.to_string()).or_insert(Failures {
+        let f = self.map.entry(key).or_insert(Failures {
             count: 0,
             since: now,
             blocked_until: 0,
         });
-        if f.since + window <= now {
+        if f.since + config.failure_window <= now {
             *f = Failures {
                 count: 0,
                 since: now,
@@ -253,10 +271,12 @@ impl Authenticator {
             };
         }
         f.count += 1;
-        if f.count >= max_failures {
-            f.blocked_until = now + throttle_for;
-            f.count = 0;
-            f.since = now;
+        if f.count >= config.max_failures {
+            *f = Failures {
+                count: 0,
+                since: now,
+                blocked_until: now + config.throttle_for,
+            };
             return true;
         }
         false

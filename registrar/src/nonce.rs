@@ -4,7 +4,6 @@
 use openline_sip::Entropy;
 use sha2::{Digest as _, Sha256};
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
 
 /// What a nonce says about itself at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +43,10 @@ fn mac(secret: &[u8; 32], issued: u64, random: &[u8]) -> [u8; 12] {
 }
 
 fn hex(bytes: &[u8], out: &mut String) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
-        let _ = write!(out, "{b:02x}");
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
     }
 }
 

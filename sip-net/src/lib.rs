@@ -37,6 +37,10 @@ pub struct Limits {
     pub idle_timeout: std::time::Duration,
     /// Depth of the channel to the core; UDP datagrams beyond it are dropped.
     pub queue: usize,
+    /// Receive and send buffer asked for on UDP sockets (the kernel caps it at rmem_max): a
+    /// burst the default ~200 KB cannot hold is dropped before we see it (seen at 8,000
+    /// REGISTER/s).
+    pub udp_buffer: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +49,7 @@ impl Default for Limits {
             max_connections: 4096,
             idle_timeout: std::time::Duration::from_secs(600),
             queue: 8192,
+            udp_buffer: 4 << 20,
         }
     }
 }
@@ -96,7 +101,9 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits) -> io::Result<Network> {
     for spec in specs {
         match spec.transport {
             Transport::Udp => {
-                let socket = Arc::new(UdpSocket::bind(spec.addr).await?);
+                let socket = UdpSocket::bind(spec.addr).await?;
+                udp::enlarge_buffers(&socket, limits.udp_buffer);
+                let socket = Arc::new(socket);
                 local.push((Transport::Udp, socket.local_addr()?));
                 tokio::spawn(udp::receive(Arc::clone(&socket), tx.clone()));
                 udp_sockets.push(socket);

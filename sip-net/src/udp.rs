@@ -41,3 +41,15 @@ pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Receiv
         }
     }
 }
+
+/// Asks for larger socket buffers; what the kernel grants is logged, a refusal only warned about.
+pub(crate) fn enlarge_buffers(socket: &UdpSocket, bytes: usize) {
+    let s = socket2::SockRef::from(socket);
+    if let Err(e) = s
+        .set_recv_buffer_size(bytes)
+        .and_then(|()| s.set_send_buffer_size(bytes))
+    {
+        tracing::warn!(error = %e, "could not enlarge UDP socket buffers");
+    }
+    tracing::debug!(recv = ?s.recv_buffer_size().ok(), send = ?s.send_buffer_size().ok(), "UDP socket buffers");
+}

@@ -4,7 +4,6 @@
 use crate::header::AuthParams;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
-use std::fmt::Write as _;
 
 /// A digest algorithm (the `-sess` variants are not offered, so never accepted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,10 +42,12 @@ impl Algorithm {
                 }
                 d.update(p.as_bytes());
             }
+            const DIGITS: &[u8; 16] = b"0123456789abcdef";
             let out = d.finalize();
             let mut hex = String::with_capacity(out.len() * 2);
             for b in out.iter() {
-                let _ = write!(hex, "{b:02x}");
+                hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+                hex.push(char::from(DIGITS[usize::from(b & 15)]));
             }
             hex
         }

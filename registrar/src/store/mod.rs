@@ -72,6 +72,14 @@ pub enum Store {
 }
 
 impl Store {
+    /// Housekeeping the database wants every second or so (SQLite's WAL checkpoint).
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sql(s) => s.checkpoint().await,
+            Store::Memory(_) => Ok(()),
+        }
+    }
+
     /// Opens the store a URL names (`sqlite://`, `postgres://`, `memory:`), applying migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         if url == "memory:" {
