@@ -166,6 +166,9 @@ impl ServerCore {
                         };
                         match registrar.handle(&request, transport, source, wall) {
                             RegisterAction::Reply(bytes) => self.endpoint.respond(now, id, bytes),
+                            RegisterAction::Challenge(bytes) => {
+                                self.endpoint.respond_statelessly(id, bytes)
+                            }
                             RegisterAction::Persist {
                                 change,
                                 reply,

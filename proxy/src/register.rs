@@ -16,6 +16,8 @@ use std::net::SocketAddr;
 pub enum RegisterAction {
     /// Send this response now.
     Reply(Vec<u8>),
+    /// Send this challenge now and keep no transaction for it (RFC 3261 8.2.7).
+    Challenge(Vec<u8>),
     /// Persist `change`, then send `reply`; if the store fails, restore `previous` and send
     /// [`failure_from`] the reply instead.
     Persist {
@@ -130,7 +132,7 @@ impl Registrar<'_> {
                     .into_iter()
                     .map(|c| ("WWW-Authenticate", c))
                     .collect();
-                return RegisterAction::Reply(reply(
+                return RegisterAction::Challenge(reply(
                     request,
                     source,
                     401,

@@ -343,6 +343,33 @@ impl Endpoint {
         }
     }
 
+    /// Sends a final response to a non-INVITE request and forgets its transaction at once, as a
+    /// stateless UAS does (RFC 3261 8.2.7): a retransmission of the request is then processed
+    /// afresh. Meant for challenges, whose natural answer to a retransmission is a new
+    /// challenge; it spares holding the response for Timer J (32 s over UDP).
+    pub fn respond_statelessly(
+        &mut self,
+        id: TransactionId,
+        response: Vec<u8>,
+    ) -> Result<(), EndpointError> {
+        let code = status_of(&response)?;
+        let destination = match self.slots.get(&id).map(|s| &s.transaction) {
+            Some(Transaction::Server(t)) if code >= 200 => t.destination(),
+            Some(_) => return Err(EndpointError::WrongState(id, code)),
+            None => return Err(EndpointError::UnknownTransaction(id)),
+        };
+        if let Some(slot) = self.slots.remove(&id) {
+            self.server_index.remove(&slot.key);
+        }
+        self.out.push_back(Output::Transmit(Transmit {
+            destination,
+            payload: response.into(),
+        }));
+        self.out
+            .push_back(Output::Event(TransactionEvent::Terminated(id)));
+        Ok(())
+    }
+
     /// Builds and sends a response to `request` through its server transaction: the common case
     /// of a status, a To tag and a few headers.
     pub fn reply(
@@ -553,4 +580,30 @@ fn status_of(response: &[u8]) -> Result<u16, EndpointError> {
         .and_then(|c| c.parse().ok())
         .filter(|c| (100..=699).contains(c))
         .ok_or_else(|| EndpointError::InvalidMessage("response", "bad status code".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SeededEntropy;
+
+    const REGISTER: &[u8] = b"REGISTER sip:club-a.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKst1\r\nFrom: <sip:a@club-a.test>;tag=1\r\nTo: <sip:a@club-a.test>\r\nCall-ID: st\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // any origin will do
+    fn a_stateless_answer_keeps_no_transaction() {
+        let now = Instant::now();
+        let mut ep = Endpoint::new(EndpointConfig::default(), Box::new(SeededEntropy::new(1)));
+        let source: SocketAddr = "127.0.0.1:5062".parse().unwrap();
+        let inbound = Inbound { transport: Transport::Udp, source, data: REGISTER };
+        let Verdict::Request { request, transaction: Some(id) } = ep.handle(now, inbound) else { panic!() };
+        let challenge = ResponseBuilder::new(401, "Unauthorized", &request.echo(), source, Some("t")).finish();
+        ep.respond_statelessly(id, challenge).unwrap();
+        assert!(matches!(ep.poll_output(), Some(Output::Transmit(t)) if t.payload.starts_with(b"SIP/2.0 401")));
+        assert_eq!(ep.poll_output(), Some(Output::Event(TransactionEvent::Terminated(id))));
+        assert_eq!(ep.transaction_count(), 0);
+        // The retransmission is a new request, to be challenged afresh.
+        assert!(matches!(ep.handle(now, inbound), Verdict::Request { transaction: Some(other), .. } if other != id));
+        assert!(ep.respond_statelessly(TransactionId(999), Vec::new()).is_err());
+    }
 }

@@ -23,6 +23,11 @@ impl Server {
         }
     }
 
+    /// Where its responses go.
+    pub(crate) fn destination(&self) -> Destination {
+        self.destination
+    }
+
     /// A retransmission of the request: repeat the last response, if any.
     pub(crate) fn on_request(&mut self, step: &mut Step<'_>) {
         if let (State::Proceeding | State::Completed, Some(r)) = (self.state, &self.last_response) {
