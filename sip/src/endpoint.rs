@@ -595,15 +595,36 @@ mod tests {
         let now = Instant::now();
         let mut ep = Endpoint::new(EndpointConfig::default(), Box::new(SeededEntropy::new(1)));
         let source: SocketAddr = "127.0.0.1:5062".parse().unwrap();
-        let inbound = Inbound { transport: Transport::Udp, source, data: REGISTER };
-        let Verdict::Request { request, transaction: Some(id) } = ep.handle(now, inbound) else { panic!() };
-        let challenge = ResponseBuilder::new(401, "Unauthorized", &request.echo(), source, Some("t")).finish();
+        let inbound = Inbound {
+            transport: Transport::Udp,
+            source,
+            data: REGISTER,
+        };
+        let Verdict::Request {
+            request,
+            transaction: Some(id),
+        } = ep.handle(now, inbound)
+        else {
+            panic!()
+        };
+        let challenge =
+            ResponseBuilder::new(401, "Unauthorized", &request.echo(), source, Some("t")).finish();
         ep.respond_statelessly(id, challenge).unwrap();
-        assert!(matches!(ep.poll_output(), Some(Output::Transmit(t)) if t.payload.starts_with(b"SIP/2.0 401")));
-        assert_eq!(ep.poll_output(), Some(Output::Event(TransactionEvent::Terminated(id))));
+        assert!(
+            matches!(ep.poll_output(), Some(Output::Transmit(t)) if t.payload.starts_with(b"SIP/2.0 401"))
+        );
+        assert_eq!(
+            ep.poll_output(),
+            Some(Output::Event(TransactionEvent::Terminated(id)))
+        );
         assert_eq!(ep.transaction_count(), 0);
         // The retransmission is a new request, to be challenged afresh.
-        assert!(matches!(ep.handle(now, inbound), Verdict::Request { transaction: Some(other), .. } if other != id));
-        assert!(ep.respond_statelessly(TransactionId(999), Vec::new()).is_err());
+        assert!(
+            matches!(ep.handle(now, inbound), Verdict::Request { transaction: Some(other), .. } if other != id)
+        );
+        assert!(
+            ep.respond_statelessly(TransactionId(999), Vec::new())
+                .is_err()
+        );
     }
 }
