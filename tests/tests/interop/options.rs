@@ -91,14 +91,7 @@ fn sipp(transport: &str) {
         Some(0),
         "sipp: every call must succeed\n{text}\n{errors}"
     );
-    let successful = text
-        .lines()
-        .rfind(|l| l.contains("Successful call"))
-        .unwrap_or("");
-    assert!(
-        successful.split('|').any(|f| f.trim() == calls.to_string()),
-        "{successful}"
-    );
+    assert_eq!(openline_tests::sipp_successful_calls(&text), Some(calls));
 }
 
 #[test]

@@ -238,14 +238,7 @@ fn sipp_registers_ten_thousand_users_with_digest() {
         &text[text.len().saturating_sub(3000)..],
         &errors[..errors.len().min(3000)]
     );
-    let successful = text
-        .lines()
-        .rfind(|l| l.contains("Successful call"))
-        .unwrap_or("");
-    assert!(
-        successful.split('|').any(|f| f.trim() == USERS.to_string()),
-        "{successful}"
-    );
+    assert_eq!(openline_tests::sipp_successful_calls(&text), Some(USERS));
     assert_eq!(
         db_bindings(&server.db).len(),
         USERS,
