@@ -65,23 +65,19 @@ impl std::fmt::Debug for ServerCore {
 }
 
 impl ServerCore {
-    /// A core for `config`, starting from the users and bindings the store holds.
+    /// A core for `config`, starting from the users and bindings the store holds;
+    /// `entropy` keys nonces and makes tags; `endpoint_entropy` makes branches (both from the
+    /// operating system in the server, seeded in tests).
     pub fn new(
         config: CoreConfig,
         users: Vec<User>,
         bindings: Vec<Binding>,
         mut entropy: Box<dyn Entropy>,
+        endpoint_entropy: Box<dyn Entropy>,
     ) -> Self {
         let mut secret = [0u8; 32];
         entropy.fill(&mut secret);
-        let mut endpoint_seed = [0u8; 8];
-        entropy.fill(&mut endpoint_seed);
-        let endpoint = Endpoint::new(
-            config.endpoint.clone(),
-            Box::new(openline_sip::SeededEntropy::new(u64::from_le_bytes(
-                endpoint_seed,
-            ))),
-        );
+        let endpoint = Endpoint::new(config.endpoint.clone(), endpoint_entropy);
         ServerCore {
             endpoint,
             auth: Authenticator::new(config.auth.clone(), secret),

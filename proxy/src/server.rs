@@ -136,7 +136,13 @@ pub async fn run(
     for (transport, addr) in &network.local {
         tracing::info!(%transport, %addr, "listening");
     }
-    let mut core = ServerCore::new(config.core, users, bindings, Box::new(OsEntropy));
+    let mut core = ServerCore::new(
+        config.core,
+        users,
+        bindings,
+        Box::new(OsEntropy),
+        Box::new(OsEntropy),
+    );
 
     let (op_tx, op_rx) = mpsc::channel::<StoreOp>(4096);
     let (done_tx, mut done_rx) = mpsc::channel(4096);
