@@ -89,7 +89,7 @@ impl Registrar<'_> {
         source: SocketAddr,
         now: u64,
     ) -> RegisterAction {
-        let tag = openline_sip::entropy::random_token(self.entropy, 12);
+        let tag = openline_sip::entropy::random_token(self.entropy, 16);
         let server = self.server_header;
         let refuse = |code: u16, reason: &str| {
             RegisterAction::Reply(reply(request, source, code, reason, &[], &tag, server))

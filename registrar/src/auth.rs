@@ -271,7 +271,7 @@ impl<K: std::hash::Hash + Eq> FailureLog<K> {
             };
         }
         f.count += 1;
-        if f.count >= config.max_failures {
+        if config.throttle_for > 0 && f.count >= config.max_failures {
             *f = Failures {
                 count: 0,
                 since: now,
@@ -460,6 +460,23 @@ mod tests {
             verify(&mut auth, &right, NOW + 61),
             AuthOutcome::Authenticated(_)
         ));
+    }
+
+    #[test]
+    fn a_zero_throttle_never_throttles() {
+        let mut auth = Authenticator::new(
+            AuthConfig {
+                throttle_for: 0,
+                ..AuthConfig::default()
+            },
+            [9; 32],
+        );
+        let sha =
+            nonce_from(&auth.challenges(NOW, REALM, false, None, &mut SeededEntropy::new(3))[1]);
+        let wrong = request("alice", "nope", &sha, "00000001", Algorithm::Sha256);
+        for _ in 0..12 {
+            assert_eq!(verify(&mut auth, &wrong, NOW), AuthOutcome::Failed);
+        }
     }
 
     #[test]

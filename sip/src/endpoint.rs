@@ -197,7 +197,7 @@ impl Endpoint {
 
     /// A fresh tag for From or To.
     pub fn new_tag(&mut self) -> String {
-        random_token(self.entropy.as_mut(), 12)
+        random_token(self.entropy.as_mut(), 16)
     }
 
     /// How many transactions are alive.
