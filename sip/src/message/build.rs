@@ -6,6 +6,8 @@ use crate::header::{HeaderName, NameAddr};
 use crate::lex::split_list;
 use crate::method::Method;
 use std::fmt::Display;
+// Formatting straight into the output buffer: no temporary String per header.
+use std::io::Write as _;
 use std::net::SocketAddr;
 
 /// The reason phrase RFC 3261 gives a status code.
@@ -76,7 +78,7 @@ impl ResponseBuilder {
         to_tag: Option<&str>,
     ) -> Self {
         let mut buf = Vec::with_capacity(512);
-        buf.extend_from_slice(format!("SIP/2.0 {code} ").as_bytes());
+        let _ = write!(buf, "SIP/2.0 {code} ");
         // A reason phrase may not hold a line break.
         buf.extend(
             reason
@@ -126,8 +128,7 @@ impl ResponseBuilder {
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: impl Display) -> Self {
-        self.buf
-            .extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        let _ = write!(self.buf, "{name}: {value}\r\n");
         self
     }
 
@@ -145,9 +146,9 @@ impl ResponseBuilder {
 
 fn finish_body(buf: &mut Vec<u8>, content_type: Option<&str>, body: &[u8]) {
     if let Some(ct) = content_type {
-        buf.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+        let _ = write!(buf, "Content-Type: {ct}\r\n");
     }
-    buf.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    let _ = write!(buf, "Content-Length: {}\r\n\r\n", body.len());
     buf.extend_from_slice(body);
 }
 
@@ -161,14 +162,13 @@ impl RequestBuilder {
     /// Starts `METHOD uri SIP/2.0`.
     pub fn new(method: Method<'_>, uri: &str) -> Self {
         let mut buf = Vec::with_capacity(512);
-        buf.extend_from_slice(format!("{method} {uri} SIP/2.0\r\n").as_bytes());
+        let _ = write!(buf, "{method} {uri} SIP/2.0\r\n");
         RequestBuilder { buf }
     }
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: impl Display) -> Self {
-        self.buf
-            .extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        let _ = write!(self.buf, "{name}: {value}\r\n");
         self
     }
 

@@ -2,6 +2,7 @@
 
 use super::{Message, StartLine};
 use crate::header::HeaderName;
+use std::io::Write as _;
 
 /// Appends a header value with every fold (white space around a line break) made one space.
 pub(crate) fn write_collapsed(out: &mut Vec<u8>, value: &str) {
@@ -36,7 +37,7 @@ impl Message<'_> {
                 out.extend_from_slice(b" SIP/2.0\r\n");
             }
             StartLine::Response { code, reason } => {
-                out.extend_from_slice(format!("SIP/2.0 {code} ").as_bytes());
+                let _ = write!(out, "SIP/2.0 {code} ");
                 out.extend_from_slice(reason.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
@@ -46,7 +47,7 @@ impl Message<'_> {
             out.extend_from_slice(h.name.as_str().as_bytes());
             out.extend_from_slice(b": ");
             if h.name == HeaderName::ContentLength {
-                out.extend_from_slice(self.body.len().to_string().as_bytes());
+                let _ = write!(out, "{}", self.body.len());
                 wrote_length = true;
             } else {
                 write_collapsed(out, h.value);
@@ -54,7 +55,7 @@ impl Message<'_> {
             out.extend_from_slice(b"\r\n");
         }
         if !wrote_length {
-            out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
+            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(self.body);
