@@ -71,7 +71,8 @@ async fn store_worker(
                 Ok(None) | Err(_) => break,
             }
         }
-        let changes: Vec<_> = batch.iter().map(|op| op.change.clone()).collect();
+        let ids: Vec<u64> = batch.iter().map(|op| op.id).collect();
+        let changes: Vec<_> = batch.into_iter().map(|op| op.change).collect();
         let ok = match store.apply(&changes).await {
             Ok(()) => true,
             Err(e) => {
@@ -79,11 +80,7 @@ async fn store_worker(
                 false
             }
         };
-        if done
-            .send((batch.iter().map(|op| op.id).collect(), ok))
-            .await
-            .is_err()
-        {
+        if done.send((ids, ok)).await.is_err() {
             return;
         }
     }
