@@ -167,7 +167,8 @@ impl Authenticator {
         if self.by_user.is_blocked(aor.as_str(), now) {
             return AuthOutcome::Throttled(format!("user:{aor}"));
         }
-        let issued = match self.nonces.check(credentials.nonce, now) {
+        let nonce = self.nonces.check(credentials.nonce, now);
+        let issued = match nonce {
             NonceState::Invalid => return AuthOutcome::Challenge { stale: false },
             NonceState::Fresh(t) | NonceState::Stale(t) => t,
         };
@@ -201,10 +202,7 @@ impl Authenticator {
                 AuthOutcome::Failed
             };
         }
-        if matches!(
-            self.nonces.check(credentials.nonce, now),
-            NonceState::Stale(_)
-        ) {
+        if matches!(nonce, NonceState::Stale(_)) {
             return AuthOutcome::Challenge { stale: true };
         }
         // Without qop there is no count: the nonce may be used once.
