@@ -60,7 +60,8 @@ pub(crate) type Connections = Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Arc<[u8
 /// Sends transmits; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Sender {
-    udp: Vec<Arc<UdpSocket>>,
+    /// UDP sockets with whether each is IPv4, learnt once at bind time.
+    udp: Vec<(bool, Arc<UdpSocket>)>,
     connections: Connections,
     inbound: mpsc::Sender<Received>,
     limits: Limits,
@@ -104,9 +105,10 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits) -> io::Result<Network> {
                 let socket = UdpSocket::bind(spec.addr).await?;
                 udp::enlarge_buffers(&socket, limits.udp_buffer);
                 let socket = Arc::new(socket);
-                local.push((Transport::Udp, socket.local_addr()?));
+                let bound = socket.local_addr()?;
+                local.push((Transport::Udp, bound));
                 tokio::spawn(udp::receive(Arc::clone(&socket), tx.clone()));
-                udp_sockets.push(socket);
+                udp_sockets.push((bound.is_ipv4(), socket));
             }
             Transport::Tcp => {
                 let listener = tokio::net::TcpListener::bind(spec.addr).await?;
@@ -146,10 +148,11 @@ impl Sender {
         let to = transmit.destination.addr;
         match transmit.destination.transport {
             Transport::Udp => {
-                let socket = self
+                // The family was learnt at bind time: no getsockname per datagram.
+                let (_, socket) = self
                     .udp
                     .iter()
-                    .find(|s| s.local_addr().is_ok_and(|a| a.is_ipv4() == to.is_ipv4()))
+                    .find(|(v4, _)| *v4 == to.is_ipv4())
                     .ok_or(SendError::NoSocket(Transport::Udp, to))?;
                 socket
                     .send_to(&transmit.payload, to)
