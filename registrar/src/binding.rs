@@ -67,6 +67,26 @@ impl Binding {
         }
     }
 
+    /// Whether this binding has `key`, without building its own (no allocation).
+    pub fn has_key(&self, key: &BindingKey) -> bool {
+        match (key, &self.instance) {
+            (BindingKey::Instance { instance, reg_id }, Some(i)) => {
+                i == instance && *reg_id == self.reg_id
+            }
+            (BindingKey::Contact(c), None) => *c == self.contact,
+            _ => false,
+        }
+    }
+
+    /// Whether `other` is the same binding (same key), perhaps in another version.
+    pub fn same_binding(&self, other: &Binding) -> bool {
+        match (&self.instance, &other.instance) {
+            (Some(a), Some(b)) => a == b && self.reg_id == other.reg_id,
+            (None, None) => self.contact == other.contact,
+            _ => false,
+        }
+    }
+
     /// Seconds left at `now` (0 once expired).
     pub fn remaining(&self, now: u64) -> u64 {
         self.expires_at.saturating_sub(now)
@@ -90,8 +110,57 @@ pub struct ChangeSet {
 }
 
 impl ChangeSet {
+    /// Whether the change removes or replaces `binding`.
+    pub fn touches(&self, binding: &Binding) -> bool {
+        self.removals.iter().any(|k| binding.has_key(k))
+            || self.upserts.iter().any(|u| u.same_binding(binding))
+    }
+
     /// Whether it changes nothing (a fetch).
     pub fn is_empty(&self) -> bool {
         self.upserts.is_empty() && self.removals.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(contact: &str, instance: Option<&str>, reg_id: Option<u32>) -> Binding {
+        Binding {
+            aor: "a@b".into(),
+            contact: contact.into(),
+            instance: instance.map(String::from),
+            reg_id,
+            expires_at: 0,
+            q: 1000,
+            call_id: String::new(),
+            cseq: 0,
+            source: String::new(),
+        }
+    }
+
+    #[test]
+    fn identity_agrees_with_keys() {
+        let plain = binding("sip:a@h:1", None, None);
+        let device = binding("sip:a@h:2", Some("<urn:x>"), Some(1));
+        let moved = binding("sip:a@h:3", Some("<urn:x>"), Some(1));
+        let other_flow = binding("sip:a@h:2", Some("<urn:x>"), Some(2));
+        for (a, b) in [
+            (&plain, &device),
+            (&device, &moved),
+            (&device, &other_flow),
+            (&plain, &plain),
+        ] {
+            assert_eq!(a.same_binding(b), a.key() == b.key());
+            assert_eq!(a.has_key(&b.key()), a.key() == b.key());
+        }
+        let change = ChangeSet {
+            aor: "a@b".into(),
+            upserts: vec![moved.clone()],
+            removals: vec![plain.key()],
+        };
+        assert!(change.touches(&plain) && change.touches(&device));
+        assert!(!change.touches(&other_flow));
     }
 }

@@ -39,10 +39,7 @@ impl Location {
     /// Applies a change.
     pub fn apply(&mut self, change: &ChangeSet) {
         let list = self.by_aor.entry(change.aor.clone()).or_default();
-        list.retain(|b| {
-            let k = b.key();
-            !change.removals.contains(&k) && !change.upserts.iter().any(|u| u.key() == k)
-        });
+        list.retain(|b| !change.touches(b));
         list.extend(change.upserts.iter().cloned());
         if list.is_empty() {
             self.by_aor.remove(&change.aor);

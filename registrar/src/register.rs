@@ -169,17 +169,17 @@ pub fn register(
             source: source.to_string(),
         };
         let key = binding.key();
-        if current.iter().any(|b| b.key() == key && out_of_order(b)) {
+        if current.iter().any(|b| b.has_key(&key) && out_of_order(b)) {
             return Err(Rejection::new(
                 400,
                 "Bad Request (CSeq not higher than the binding's)",
             ));
         }
         // A later Contact for the same binding in one request wins.
-        change.upserts.retain(|b| b.key() != key);
+        change.upserts.retain(|b| !b.same_binding(&binding));
         change.removals.retain(|k| *k != key);
         if requested == 0 {
-            if current.iter().any(|b| b.key() == key) {
+            if current.iter().any(|b| b.has_key(&key)) {
                 change.removals.push(key);
             }
         } else {
@@ -190,10 +190,7 @@ pub fn register(
     let mut bindings: Vec<Binding> = current
         .iter()
         .filter(|b| b.is_live(now))
-        .filter(|b| {
-            let k = b.key();
-            !change.removals.contains(&k) && !change.upserts.iter().any(|u| u.key() == k)
-        })
+        .filter(|b| !change.touches(b))
         .cloned()
         .chain(change.upserts.iter().cloned())
         .collect();
