@@ -295,14 +295,11 @@ mod tests {
     }
 
     fn nonce_from(challenge: &str) -> String {
-        challenge
-            .split("nonce=\"")
-            .nth(1)
+        openline_sip::header::AuthParams::parse(challenge)
             .unwrap()
-            .split('"')
-            .next()
+            .get("nonce")
             .unwrap()
-            .to_string()
+            .into_owned()
     }
 
     fn request(user: &str, password: &str, nonce: &str, nc: &str, alg: Algorithm) -> Vec<u8> {

@@ -8,6 +8,33 @@ pub mod sim;
 pub mod subject;
 pub mod wire;
 
+/// Runs a real peer (sipsak, sipp, ...) in `dir` under `timeout`, so a hung peer cannot hang the
+/// suite, and fails loudly when the peer is not installed: a test never skips for a missing tool.
+pub fn run_peer<I, A>(
+    dir: &std::path::Path,
+    program: &str,
+    args: I,
+    limit: std::time::Duration,
+) -> std::process::Output
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
+    let out = std::process::Command::new("timeout")
+        .arg(format!("{}s", limit.as_secs()))
+        .arg(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"));
+    assert_ne!(
+        out.status.code(),
+        Some(127),
+        "{program} is not installed: run scripts/install-test-deps"
+    );
+    out
+}
+
 /// How many calls SIPp's final screen reports as successful.
 pub fn sipp_successful_calls(screen: &str) -> Option<usize> {
     let line = screen.lines().rfind(|l| l.contains("Successful call"))?;

@@ -1,7 +1,9 @@
 //! OPTIONS from sipsak and SIPp, over UDP and TCP.
 
-use crate::{peer_file, run_peer, scratch};
+use crate::peer_file;
+use openline_tests::run_peer;
 use openline_tests::subject::Subject;
+use openline_tests::subject::scratch_dir as scratch;
 use std::time::Duration;
 
 fn sipsak(transport: &str) {

@@ -20,19 +20,19 @@ fn register_raw(server: &Subject, build: impl Fn(&str) -> String, password: &str
     if status(&first) != Some(401) {
         return first;
     }
-    let md5 = String::from_utf8_lossy(&first)
+    let text = String::from_utf8_lossy(&first).into_owned();
+    let md5 = text
         .lines()
-        .find(|l| l.starts_with("WWW-Authenticate:") && l.contains("MD5"))
+        .find_map(|l| {
+            l.strip_prefix("WWW-Authenticate: ")
+                .filter(|c| c.contains("MD5"))
+        })
+        .unwrap();
+    let nonce = openline_sip::header::AuthParams::parse(md5)
         .unwrap()
-        .to_string();
-    let nonce = md5
-        .split("nonce=\"")
-        .nth(1)
+        .get("nonce")
         .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+        .into_owned();
     let creds = format!(
         "Digest username=\"grace\", realm=\"openline.test\", nonce=\"{nonce}\", uri=\"sip:openline.test\", response=\"R\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"abc\""
     );

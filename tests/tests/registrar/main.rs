@@ -10,7 +10,6 @@ use openline_registrar::Binding;
 use openline_registrar::store::{BindingStore, Store};
 use openline_tests::subject::Subject;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 /// Seconds since the epoch, as the server stores them.
@@ -95,27 +94,24 @@ pub(crate) fn sipsak_register(
     ]);
     let file = dir.join("reg.sip");
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    let out = Command::new("timeout")
-        .args(["20", "sipsak", "-f"])
-        .arg(&file)
-        .args([
-            "-s",
-            &format!("sip:{user}@{}", server.udp),
-            "-u",
-            user,
-            "-a",
-            password,
-            "-H",
-            "127.0.0.1",
-            "-vvv",
-        ])
-        .current_dir(&dir)
-        .output()
-        .expect("run sipsak");
-    assert_ne!(
-        out.status.code(),
-        Some(127),
-        "sipsak is not installed: run scripts/install-test-deps"
+    let target = format!("sip:{user}@{}", server.udp);
+    let args = [
+        file.to_str().unwrap(),
+        "-s",
+        &target,
+        "-u",
+        user,
+        "-a",
+        password,
+        "-H",
+        "127.0.0.1",
+        "-vvv",
+    ];
+    let out = openline_tests::run_peer(
+        &dir,
+        "sipsak",
+        std::iter::once("-f").chain(args),
+        Duration::from_secs(20),
     );
     let output = String::from_utf8_lossy(&out.stdout).into_owned();
     let statuses = output

@@ -195,40 +195,41 @@ fn sipp_registers_ten_thousand_users_with_digest() {
     }
     std::fs::write(dir.join("users.csv"), csv).unwrap();
     let scenario = openline_tests::corpora().join("../peers/sipp/reg-auth.xml");
-    let out = Command::new("timeout")
-        .args(["300", "sipp", "-sf"])
-        .arg(&scenario)
-        .args([
-            "-inf",
-            "users.csv",
-            "-m",
-            &USERS.to_string(),
-            "-r",
-            "1000",
-            "-l",
-            "400",
-            "-key",
-            "contact",
-            "127.0.0.1:5199",
-        ])
-        .args([
-            "-auth_uri",
-            "openline.test",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-nostdin",
-            "-timeout",
-            "240",
-            "-timeout_error",
-        ])
-        .args(["-trace_err", "-error_file", "errors.log"])
-        .arg(server.udp.to_string())
-        .current_dir(&dir)
-        .output()
-        .expect("run sipp");
-    assert_ne!(out.status.code(), Some(127), "sipp is not installed");
+    let (users, target) = (USERS.to_string(), server.udp.to_string());
+    let args = [
+        scenario.to_str().unwrap(),
+        "-inf",
+        "users.csv",
+        "-m",
+        &users,
+        "-r",
+        "1000",
+        "-l",
+        "400",
+        "-key",
+        "contact",
+        "127.0.0.1:5199",
+        "-auth_uri",
+        "openline.test",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        "0",
+        "-nostdin",
+        "-timeout",
+        "240",
+        "-timeout_error",
+        "-trace_err",
+        "-error_file",
+        "errors.log",
+        &target,
+    ];
+    let out = openline_tests::run_peer(
+        &dir,
+        "sipp",
+        std::iter::once("-sf").chain(args),
+        Duration::from_secs(300),
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let errors = std::fs::read_to_string(dir.join("errors.log")).unwrap_or_default();
     assert_eq!(
