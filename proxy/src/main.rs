@@ -128,14 +128,28 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
+async fn open_store(db: &str) -> anyhow::Result<Store> {
+    Store::open(db)
+        .await
+        .with_context(|| format!("opening {db}"))
+}
+
+/// Moves what was written from SQLite's WAL into the database file, so the file alone holds
+/// it (the server checkpoints on its own; a one-shot command has to do it before leaving).
+async fn finish_writes(store: &Store) -> anyhow::Result<()> {
+    store
+        .checkpoint()
+        .await
+        .context("checkpointing the database")
+}
+
 async fn user_command(action: UserAction) -> anyhow::Result<()> {
     match action {
         UserAction::Add { aor, password, db } => {
             let user = User::new(&aor, &password)?;
-            let store = Store::open(&db)
-                .await
-                .with_context(|| format!("opening {db}"))?;
+            let store = open_store(&db).await?;
             store.put_user(&user).await?;
+            finish_writes(&store).await?;
             println!("{}", user.aor);
         }
         UserAction::Import { file, db } => {
@@ -157,28 +171,24 @@ async fn user_command(action: UserAction) -> anyhow::Result<()> {
                     User::new(aor, password.trim()).with_context(|| format!("{file}:{}", n + 1))?,
                 );
             }
-            let store = Store::open(&db)
-                .await
-                .with_context(|| format!("opening {db}"))?;
+            let store = open_store(&db).await?;
             store.put_users(&users).await?;
+            finish_writes(&store).await?;
             println!("{} users", users.len());
         }
         UserAction::List { db } => {
-            let store = Store::open(&db)
-                .await
-                .with_context(|| format!("opening {db}"))?;
+            let store = open_store(&db).await?;
             for u in store.users().await? {
                 println!("{}", u.aor);
             }
         }
         UserAction::Del { aor, db } => {
             let (user, domain) = openline_registrar::user::normalize_aor(&aor)?;
-            let store = Store::open(&db)
-                .await
-                .with_context(|| format!("opening {db}"))?;
+            let store = open_store(&db).await?;
             if !store.delete_user(&format!("{user}@{domain}")).await? {
                 anyhow::bail!("no user {aor}");
             }
+            finish_writes(&store).await?;
         }
     }
     Ok(())
