@@ -158,6 +158,31 @@ async fn suite(store: &Store, reopen: impl AsyncFn() -> Store) {
     assert!(!again.delete_user("alice@club-a.test").await.unwrap());
     assert!(again.bindings(NOW).await.unwrap().is_empty());
     assert_eq!(again.users().await.unwrap().len(), 1);
+
+    // A batch larger than one statement's rows: every binding lands with its own values.
+    let many: Vec<Binding> = (0..70)
+        .map(|i| {
+            let mut b = binding(
+                "bob@club-a.test",
+                &format!("sip:bob@127.0.0.1:{}", 10000 + i),
+                None,
+                NOW + 100 + i,
+            );
+            b.cseq = u32::try_from(i).unwrap();
+            b
+        })
+        .collect();
+    again
+        .apply(&[ChangeSet {
+            aor: "bob@club-a.test".into(),
+            upserts: many.clone(),
+            removals: vec![],
+        }])
+        .await
+        .unwrap();
+    let mut stored = again.bindings(NOW).await.unwrap();
+    stored.sort_by_key(|b| b.cseq);
+    assert_eq!(stored, many);
 }
 
 #[tokio::test]

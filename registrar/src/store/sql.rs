@@ -82,18 +82,28 @@ impl SqlStore {
         })
     }
 
-    /// An upsert of `rows` bindings in one statement.
+    /// An upsert of `rows` bindings in one statement. SQLite gets anonymous `?` placeholders:
+    /// sqlx looks up every numbered one by name, a linear walk per parameter that took 8.5% of
+    /// the server's CPU at 12,000 REGISTER/s with 320 parameters.
     fn upsert_rows(&self, rows: usize) -> Statement {
+        use std::fmt::Write as _;
         let mut sql = String::from(
             "INSERT INTO bindings (aor, binding_key, contact, instance, reg_id, expires_at, q, call_id, cseq, source) VALUES ",
         );
         for r in 0..rows {
-            let n = r * 10;
-            if r > 0 {
-                sql.push_str(", ");
+            sql.push_str(if r > 0 { ", (" } else { "(" });
+            for i in 1..=10 {
+                if i > 1 {
+                    sql.push_str(", ");
+                }
+                match self {
+                    SqlStore::Sqlite(_) => sql.push('?'),
+                    SqlStore::Postgres(_) => {
+                        let _ = write!(sql, "${}", r * 10 + i);
+                    }
+                }
             }
-            let placeholders: Vec<String> = (1..=10).map(|i| format!("${}", n + i)).collect();
-            sql.push_str(&format!("({})", placeholders.join(", ")));
+            sql.push(')');
         }
         sql.push_str(
             " ON CONFLICT (aor, binding_key) DO UPDATE SET contact = excluded.contact, instance = excluded.instance, \
@@ -101,10 +111,7 @@ impl SqlStore {
              cseq = excluded.cseq, source = excluded.source",
         );
         // Only placeholders are generated; nothing from outside reaches the text.
-        match self {
-            SqlStore::Sqlite(_) => Statement(sql.replace('$', "?")),
-            SqlStore::Postgres(_) => Statement(sql),
-        }
+        Statement(sql)
     }
 
     /// Moves committed pages from the write-ahead log into the database without blocking writers
