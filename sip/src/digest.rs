@@ -147,17 +147,44 @@ impl<'a> Credentials<'a> {
         if !params.is_scheme("Digest") {
             return Err(CredentialsError::NotDigest);
         }
-        let get = |name: &'static str| -> Result<Option<&'a str>, CredentialsError> {
-            match params.get(name) {
-                None => Ok(None),
-                Some(std::borrow::Cow::Borrowed(v)) => Ok(Some(v)),
-                Some(std::borrow::Cow::Owned(_)) => Err(CredentialsError::Escaped),
+        // One pass over the parameters (the first occurrence of a name wins, as with `get`).
+        const NAMES: [&str; 9] = [
+            "username",
+            "realm",
+            "nonce",
+            "uri",
+            "response",
+            "algorithm",
+            "qop",
+            "nc",
+            "cnonce",
+        ];
+        let mut found: [Option<&'a str>; 9] = [None; 9];
+        for (name, raw) in params.iter() {
+            let Some(slot) = NAMES.iter().position(|n| n.eq_ignore_ascii_case(name)) else {
+                continue;
+            };
+            if found[slot].is_none() {
+                found[slot] = match crate::lex::unquote(raw) {
+                    std::borrow::Cow::Borrowed(v) => Some(v),
+                    std::borrow::Cow::Owned(_) => return Err(CredentialsError::Escaped),
+                };
             }
-        };
-        let need = |name: &'static str| get(name)?.ok_or(CredentialsError::Missing(name));
-        let algorithm = Algorithm::parse(get("algorithm")?).ok_or(CredentialsError::Algorithm)?;
-        let qop = get("qop")?;
-        let (nc, cnonce) = (get("nc")?, get("cnonce")?);
+        }
+        let [
+            username,
+            realm,
+            nonce,
+            uri,
+            response,
+            algorithm,
+            qop,
+            nc,
+            cnonce,
+        ] = found;
+        let need =
+            |v: Option<&'a str>, name: &'static str| v.ok_or(CredentialsError::Missing(name));
+        let algorithm = Algorithm::parse(algorithm).ok_or(CredentialsError::Algorithm)?;
         if let Some(q) = qop {
             let nc_ok =
                 nc.is_some_and(|n| n.len() == 8 && n.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -166,11 +193,11 @@ impl<'a> Credentials<'a> {
             }
         }
         Ok(Credentials {
-            username: need("username")?,
-            realm: need("realm")?,
-            nonce: need("nonce")?,
-            uri: need("uri")?,
-            response: need("response")?,
+            username: need(username, "username")?,
+            realm: need(realm, "realm")?,
+            nonce: need(nonce, "nonce")?,
+            uri: need(uri, "uri")?,
+            response: need(response, "response")?,
             algorithm,
             qop,
             nc,
@@ -239,6 +266,18 @@ mod tests {
             Credentials::parse("Basic abc=="),
             Err(CredentialsError::NotDigest)
         );
+    }
+
+    #[test]
+    fn names_any_case_first_wins_escapes_only_in_fields_read() {
+        let v = "Digest USERNAME=\"a\", Realm=\"r\", nonce=\"n\", uri=\"sip:r\", response=\"x\", \
+                 response=\"y\", opaque=\"q\\\"q\"";
+        let c = Credentials::parse(v).unwrap();
+        assert_eq!((c.username, c.realm, c.response), ("a", "r", "x"));
+        assert_eq!(c.algorithm, Algorithm::Md5);
+        let v =
+            "Digest username=\"a\\\"b\", realm=\"r\", nonce=\"n\", uri=\"sip:r\", response=\"x\"";
+        assert_eq!(Credentials::parse(v), Err(CredentialsError::Escaped));
     }
 
     #[test]
