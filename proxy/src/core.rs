@@ -6,6 +6,7 @@ use crate::register::{RegisterAction, Registrar};
 use openline_registrar::auth::{AuthConfig, Authenticator};
 use openline_registrar::{Binding, ChangeSet, Location, RegistrarConfig, User};
 use openline_sip::endpoint::{DropReason, Output, Transmit, Verdict};
+use openline_sip::table::IdMap;
 use openline_sip::transaction::{TransactionEvent, TransactionId};
 use openline_sip::{Endpoint, EndpointConfig, Entropy, Inbound, Method, Transport};
 use std::collections::{HashMap, VecDeque};
@@ -53,7 +54,7 @@ pub struct ServerCore {
     auth: Authenticator,
     next_op: u64,
     store_ops: VecDeque<StoreOp>,
-    pending: HashMap<u64, Pending>,
+    pending: IdMap<u64, Pending>,
 }
 
 impl std::fmt::Debug for ServerCore {
@@ -88,7 +89,7 @@ impl ServerCore {
             entropy,
             next_op: 1,
             store_ops: VecDeque::new(),
-            pending: HashMap::new(),
+            pending: IdMap::default(),
         }
     }
 

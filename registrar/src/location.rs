@@ -2,20 +2,20 @@
 //! start; every persisted change is applied here too.
 
 use crate::binding::{Binding, ChangeSet};
-use std::collections::HashMap;
+use openline_sip::table::StrMap;
 
 /// Bindings by address of record.
 #[derive(Debug, Default, Clone)]
 pub struct Location {
-    by_aor: HashMap<String, Vec<Binding>>,
+    by_aor: StrMap<Vec<Binding>>,
 }
 
 impl Location {
     /// A table holding `bindings`.
     pub fn load(bindings: impl IntoIterator<Item = Binding>) -> Self {
-        let mut by_aor: HashMap<String, Vec<Binding>> = HashMap::new();
+        let mut by_aor: StrMap<Vec<Binding>> = StrMap::new();
         for b in bindings {
-            by_aor.entry(b.aor.clone()).or_default().push(b);
+            by_aor.get_or_default(&b.aor).push(b);
         }
         Location { by_aor }
     }
@@ -38,7 +38,7 @@ impl Location {
 
     /// Applies a change.
     pub fn apply(&mut self, change: &ChangeSet) {
-        let list = self.by_aor.entry(change.aor.clone()).or_default();
+        let list = self.by_aor.get_or_default(&change.aor);
         list.retain(|b| !change.touches(b));
         list.extend(change.upserts.iter().cloned());
         if list.is_empty() {

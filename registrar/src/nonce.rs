@@ -2,8 +2,9 @@
 //! without state, and the nonce-counts that stop a response from being replayed.
 
 use openline_sip::Entropy;
+use openline_sip::table::StrMap;
 use sha2::{Digest as _, Sha256};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// What a nonce says about itself at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +115,7 @@ impl NonceIssuer {
 /// The highest nonce-count seen per nonce, for as long as the nonce lives (bounded).
 #[derive(Debug, Default)]
 pub struct NonceCounts {
-    highest: HashMap<String, u32>,
+    highest: StrMap<u32>,
     by_age: VecDeque<(u64, String)>,
 }
 

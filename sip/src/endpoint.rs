@@ -10,13 +10,14 @@ use crate::header::Via;
 use crate::header::via::MAGIC_COOKIE;
 use crate::message::{Message, RequestEcho, ResponseBuilder, Salvaged};
 use crate::method::Method;
+use crate::table::{IdMap, StrMap};
 use crate::transaction::{
     Client, ClientInvite, Destination, Server, ServerInvite, State, Step, TimerConfig, Transaction,
     TransactionEvent, TransactionId, key,
 };
 use crate::transport::Transport;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -132,9 +133,10 @@ pub struct Endpoint {
     config: EndpointConfig,
     entropy: Box<dyn Entropy>,
     next_id: u64,
-    slots: HashMap<TransactionId, Slot>,
-    server_index: HashMap<Box<str>, TransactionId>,
-    client_index: HashMap<Box<str>, TransactionId>,
+    /// Boxed: a table of 200-byte slots took tens of milliseconds to move when it doubled.
+    slots: IdMap<TransactionId, Box<Slot>>,
+    server_index: StrMap<TransactionId>,
+    client_index: StrMap<TransactionId>,
     wakeups: BinaryHeap<Reverse<(Instant, TransactionId)>>,
     out: VecDeque<Output>,
     key_buf: String,
@@ -176,9 +178,9 @@ impl Endpoint {
             config,
             entropy,
             next_id: 1,
-            slots: HashMap::new(),
-            server_index: HashMap::new(),
-            client_index: HashMap::new(),
+            slots: IdMap::default(),
+            server_index: StrMap::new(),
+            client_index: StrMap::new(),
             wakeups: BinaryHeap::new(),
             out: VecDeque::new(),
             key_buf: String::with_capacity(128),
@@ -503,12 +505,12 @@ impl Endpoint {
         index.insert(key.clone(), id);
         self.slots.insert(
             id,
-            Slot {
+            Box::new(Slot {
                 transaction,
                 key,
                 server,
                 scheduled: None,
-            },
+            }),
         );
         self.reschedule(id);
     }

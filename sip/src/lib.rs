@@ -12,6 +12,7 @@ pub mod header;
 mod lex;
 pub mod message;
 pub mod method;
+pub mod table;
 pub mod transaction;
 pub mod transport;
 pub mod uri;
