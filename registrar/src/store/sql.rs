@@ -114,6 +114,36 @@ impl SqlStore {
         Statement(sql)
     }
 
+    /// The upsert of `rows`, with every value bound (the same shape for both back-ends).
+    fn upsert<'q, DB>(
+        &self,
+        rows: &[&'q Binding],
+    ) -> Result<sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>, StoreError>
+    where
+        DB: sqlx::Database,
+        &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        let mut q = sqlx::query(self.upsert_rows(rows.len()).get());
+        for b in rows {
+            q = q
+                .bind(b.aor.as_str())
+                .bind(b.key().as_db())
+                .bind(b.contact.as_str())
+                .bind(b.instance.as_deref())
+                .bind(b.reg_id.map(i64::from))
+                .bind(to_i64(b.expires_at, "bindings")?)
+                .bind(i64::from(b.q))
+                .bind(b.call_id.as_str())
+                .bind(i64::from(b.cseq))
+                .bind(b.source.as_str());
+        }
+        Ok(q)
+    }
+
     /// Moves committed pages from the write-ahead log into the database without blocking writers
     /// (SQLite; nothing to do for PostgreSQL). Call it every second or so.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
@@ -227,27 +257,23 @@ impl BindingStore for SqlStore {
     async fn apply(&self, changes: &[ChangeSet]) -> Result<(), StoreError> {
         let (removals, upserts) = final_state(changes);
         let delete = self.sql("DELETE FROM bindings WHERE aor = $1 AND binding_key = $2");
+        // The usual batch is one upsert: run it on its own (a statement is atomic and, with
+        // SQLite's synchronous=FULL, durable when it returns), one round trip to the database
+        // instead of three with BEGIN and COMMIT around it.
+        if removals.is_empty() && upserts.len() <= UPSERT_ROWS {
+            if upserts.is_empty() {
+                return Ok(());
+            }
+            on_pool!(self, pool => { self.upsert(&upserts)?.execute(pool).await?; });
+            return Ok(());
+        }
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for (aor, key) in &removals {
                 sqlx::query(delete.get()).bind(*aor).bind(key).execute(&mut *tx).await?;
             }
             for chunk in upserts.chunks(UPSERT_ROWS) {
-                let mut q = sqlx::query(self.upsert_rows(chunk.len()).get());
-                for b in chunk {
-                    q = q
-                        .bind(&b.aor)
-                        .bind(b.key().as_db())
-                        .bind(&b.contact)
-                        .bind(b.instance.as_deref())
-                        .bind(b.reg_id.map(i64::from))
-                        .bind(to_i64(b.expires_at, "bindings")?)
-                        .bind(i64::from(b.q))
-                        .bind(&b.call_id)
-                        .bind(i64::from(b.cseq))
-                        .bind(&b.source);
-                }
-                q.execute(&mut *tx).await?;
+                self.upsert(chunk)?.execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
