@@ -30,7 +30,8 @@ mkout register_auth
 trap 'kill $(cat "$W"/*.pid 2>/dev/null) 2>/dev/null; cp "$W/openline.log" "$W/results/" 2>/dev/null; rm -f "$W"/*.db* "$W"/users.*' EXIT
 
 cargo build --release -q -p openline-proxy --manifest-path "$ROOT/Cargo.toml"
-BIN=$ROOT/target/release/openline
+# OPENLINE_BIN compares another build (A/B); OPENLINE_ARGS adds serve options.
+BIN=${OPENLINE_BIN:-$ROOT/target/release/openline}
 N=${USERS:-$(( ${RATE:-16000} * DURATION ))}
 # One user set for both: Kamailio's rule is password "pw" + user name.
 awk -v n="$N" 'BEGIN{print "SEQUENTIAL"; for(i=1;i<=n;i++) printf "bench%d;pwbench%d\n", i, i}' > "$W/users.csv"
@@ -44,7 +45,7 @@ start_kamailio() {
 }
 start_openline() {
   rm -f "$W"/openline.db*; cp "$W/users.db" "$W/openline.db"
-  RUST_LOG=${OPENLINE_LOG:-warn} $PIN "$BIN" serve --domain 127.0.0.1 --listen udp:127.0.0.1:$PORT --db "$DB" > /dev/null 2> "$W/openline.log" &
+  RUST_LOG=${OPENLINE_LOG:-warn} $PIN "$BIN" serve --domain 127.0.0.1 --listen udp:127.0.0.1:$PORT --db "$DB" ${OPENLINE_ARGS:-} > /dev/null 2> "$W/openline.log" &
   echo $! > "$W/server.pid"; sleep 1
 }
 stop_server() {
