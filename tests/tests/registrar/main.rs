@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod baresip;
+mod linphone;
 mod peers;
 
 use openline_registrar::Binding;
