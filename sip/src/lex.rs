@@ -224,6 +224,13 @@ pub(crate) struct ListIter<'a> {
     rest: Option<&'a str>,
 }
 
+impl<'a> ListIter<'a> {
+    /// What is left after the elements taken so far, untrimmed ("" at the end).
+    pub(crate) fn rest_of_line(&self) -> &'a str {
+        self.rest.map_or("", trim_lws)
+    }
+}
+
 impl<'a> Iterator for ListIter<'a> {
     type Item = &'a str;
 

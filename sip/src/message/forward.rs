@@ -1,0 +1,225 @@
+//! The edits a proxy makes to what it forwards (RFC 3261 16.6 for requests, 16.7 step 3 for
+//! responses), written straight from the parsed message into a new buffer: headers we do not
+//! touch are copied as they arrived.
+
+use super::{Message, StartLine};
+use crate::header::HeaderName;
+use crate::lex::split_list;
+use std::io::Write as _;
+
+/// How a request is changed on its way through.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestEdits<'e> {
+    /// The new Request-URI (16.6 step 2), or None to keep it.
+    pub request_uri: Option<&'e str>,
+    /// The Via value this proxy adds on top (16.6 step 8), e.g. `SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK..`.
+    pub via: &'e str,
+    /// A Record-Route value to add on top (16.6 step 4), e.g. `<sip:192.0.2.1:5060;lr>`.
+    pub record_route: Option<&'e str>,
+    /// Drop the topmost Route value: it named this proxy (16.4, loose routing).
+    pub pop_route: bool,
+}
+
+/// The values after the first in a header line, if there are any.
+fn without_first_value(value: &str) -> Option<&str> {
+    let mut values = split_list(value);
+    values.next()?;
+    let rest = values.rest_of_line();
+    (!rest.trim().is_empty()).then_some(rest)
+}
+
+impl Message<'_> {
+    /// The request as forwarded: Max-Forwards decremented (or set to 70 when absent), the edits
+    /// applied, everything else kept. The caller has checked Max-Forwards > 0.
+    pub fn forwarded_request(&self, edits: &RequestEdits<'_>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + 768);
+        let StartLine::Request { method, uri } = self.start else {
+            return out;
+        };
+        out.extend_from_slice(method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(edits.request_uri.unwrap_or(uri.as_str()).as_bytes());
+        out.extend_from_slice(b" SIP/2.0\r\n");
+        out.extend_from_slice(b"Via: ");
+        out.extend_from_slice(edits.via.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if let Some(rr) = edits.record_route {
+            out.extend_from_slice(b"Record-Route: ");
+            out.extend_from_slice(rr.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        let mut route_popped = !edits.pop_route;
+        let mut saw_max_forwards = false;
+        for h in &self.headers {
+            let value = match h.name {
+                HeaderName::MaxForwards => {
+                    saw_max_forwards = true;
+                    let n = self.max_forwards.unwrap_or(70).saturating_sub(1);
+                    let _ = write!(out, "Max-Forwards: {n}\r\n");
+                    continue;
+                }
+                HeaderName::Route if !route_popped => {
+                    route_popped = true;
+                    match without_first_value(h.value) {
+                        Some(rest) => rest,
+                        None => continue,
+                    }
+                }
+                HeaderName::ContentLength => {
+                    let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+                    continue;
+                }
+                _ => h.value,
+            };
+            out.extend_from_slice(h.name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            super::print::write_collapsed(&mut out, value);
+            out.extend_from_slice(b"\r\n");
+        }
+        if !saw_max_forwards {
+            out.extend_from_slice(b"Max-Forwards: 70\r\n");
+        }
+        if !self
+            .headers
+            .iter()
+            .any(|h| h.name == HeaderName::ContentLength)
+        {
+            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(self.body);
+        out
+    }
+
+    /// The response as passed upstream: the topmost Via value (ours) removed, all else kept.
+    pub fn forwarded_response(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + 768);
+        let StartLine::Response { code, reason } = self.start else {
+            return out;
+        };
+        let _ = write!(out, "SIP/2.0 {code} ");
+        out.extend_from_slice(reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        let mut via_popped = false;
+        let mut wrote_length = false;
+        for h in &self.headers {
+            let value = match h.name {
+                HeaderName::Via if !via_popped => {
+                    via_popped = true;
+                    match without_first_value(h.value) {
+                        Some(rest) => rest,
+                        None => continue,
+                    }
+                }
+                HeaderName::ContentLength => {
+                    wrote_length = true;
+                    let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+                    continue;
+                }
+                _ => h.value,
+            };
+            out.extend_from_slice(h.name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            super::print::write_collapsed(&mut out, value);
+            out.extend_from_slice(b"\r\n");
+        }
+        if !wrote_length {
+            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(self.body);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const INVITE: &str = "INVITE sip:bob@club-a.test SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKa\r\n\
+        Route: <sip:127.0.0.1:5060;lr>, <sip:127.0.0.9;lr>\r\n\
+        Max-Forwards: 70\r\n\
+        To: <sip:bob@club-a.test>\r\n\
+        From: <sip:alice@club-a.test>;tag=1\r\n\
+        Call-ID: c1\r\n\
+        CSeq: 1 INVITE\r\n\
+        Content-Length: 4\r\n\r\nv=0\n";
+
+    #[test]
+    fn request_gets_via_record_route_and_one_fewer_hop() {
+        let m = Message::parse(INVITE.as_bytes()).unwrap();
+        let out = m.forwarded_request(&RequestEdits {
+            request_uri: Some("sip:bob@127.0.0.1:5070"),
+            via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
+            record_route: Some("<sip:127.0.0.1:5060;lr>"),
+            pop_route: true,
+        });
+        let again = Message::parse(&out).unwrap();
+        assert_eq!(
+            again.request_uri().unwrap().as_str(),
+            "sip:bob@127.0.0.1:5070"
+        );
+        let vias: Vec<_> = again.headers_named(HeaderName::Via).collect();
+        assert_eq!(
+            vias,
+            [
+                "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
+                "SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKa"
+            ]
+        );
+        assert_eq!(again.max_forwards, Some(69));
+        assert_eq!(
+            again.headers_named(HeaderName::Route).collect::<Vec<_>>(),
+            ["<sip:127.0.0.9;lr>"]
+        );
+        assert_eq!(
+            again.header(HeaderName::RecordRoute),
+            Some("<sip:127.0.0.1:5060;lr>")
+        );
+        assert_eq!(again.body, b"v=0\n");
+    }
+
+    #[test]
+    fn a_lone_route_goes_and_a_missing_max_forwards_is_added() {
+        let raw = INVITE
+            .replace(
+                "Route: <sip:127.0.0.1:5060;lr>, <sip:127.0.0.9;lr>\r\n",
+                "Route: <sip:127.0.0.1:5060;lr>\r\n",
+            )
+            .replace("Max-Forwards: 70\r\n", "");
+        let m = Message::parse(raw.as_bytes()).unwrap();
+        let out = m.forwarded_request(&RequestEdits {
+            request_uri: None,
+            via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
+            record_route: None,
+            pop_route: true,
+        });
+        let again = Message::parse(&out).unwrap();
+        assert_eq!(again.headers_named(HeaderName::Route).count(), 0);
+        assert_eq!(again.max_forwards, Some(70));
+        assert_eq!(again.request_uri().unwrap().as_str(), "sip:bob@club-a.test");
+    }
+
+    #[test]
+    fn response_loses_only_the_top_via_value() {
+        let raw = "SIP/2.0 180 Ringing\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp, SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKa\r\n\
+            Via: SIP/2.0/UDP 127.0.0.7;branch=z9hG4bKz\r\n\
+            To: <sip:bob@club-a.test>;tag=2\r\nFrom: <sip:alice@club-a.test>;tag=1\r\n\
+            Call-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let m = Message::parse(raw.as_bytes()).unwrap();
+        let again_bytes = m.forwarded_response();
+        let again = Message::parse(&again_bytes).unwrap();
+        assert_eq!(again.status(), Some(180));
+        let vias: Vec<_> = again.list(HeaderName::Via).collect();
+        assert_eq!(
+            vias,
+            [
+                "SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKa",
+                "SIP/2.0/UDP 127.0.0.7;branch=z9hG4bKz"
+            ]
+        );
+    }
+}
