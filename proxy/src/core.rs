@@ -2,7 +2,9 @@
 //! loop in [`crate::server`] only feeds and drains it.
 
 use crate::capabilities;
+use crate::forward::{Action, Forwarding};
 use crate::register::{RegisterAction, Registrar};
+use crate::routing::{self, Decision, Target, Us};
 use openline_registrar::auth::{AuthConfig, Authenticator};
 use openline_registrar::{Binding, ChangeSet, Location, RegistrarConfig, User};
 use openline_sip::endpoint::{DropReason, Output, Transmit, Verdict};
@@ -55,6 +57,10 @@ pub struct ServerCore {
     next_op: u64,
     store_ops: VecDeque<StoreOp>,
     pending: IdMap<u64, Pending>,
+    us: Us,
+    forwarding: Forwarding,
+    actions: Vec<Action>,
+    transmits: VecDeque<Transmit>,
 }
 
 impl std::fmt::Debug for ServerCore {
@@ -79,6 +85,7 @@ impl ServerCore {
         let mut secret = [0u8; 32];
         entropy.fill(&mut secret);
         let endpoint = Endpoint::new(config.endpoint.clone(), endpoint_entropy);
+        let domains = config.domains.clone();
         ServerCore {
             endpoint,
             auth: Authenticator::new(config.auth.clone(), secret),
@@ -90,7 +97,24 @@ impl ServerCore {
             next_op: 1,
             store_ops: VecDeque::new(),
             pending: IdMap::default(),
+            us: Us {
+                domains,
+                local: Vec::new(),
+            },
+            forwarding: Forwarding::default(),
+            actions: Vec::new(),
+            transmits: VecDeque::new(),
         }
+    }
+
+    /// The addresses bound, which go into Via and Record-Route and identify us in Route.
+    pub fn set_local(&mut self, local: &[(Transport, SocketAddr)]) {
+        self.us.local = local.to_vec();
+    }
+
+    /// Requests being forwarded and waiting for answers.
+    pub fn forwarding_count(&self) -> usize {
+        self.forwarding.len()
     }
 
     /// The domains served.
@@ -137,11 +161,11 @@ impl ServerCore {
                 let result = match request.method() {
                     Method::Cancel => {
                         // RFC 3261 9.2: 200 if the INVITE is known (whatever its state), else 481.
-                        let code = if self.endpoint.find_invite_for_cancel(&request).is_some() {
-                            200
-                        } else {
-                            481
-                        };
+                        let invite = self.endpoint.find_invite_for_cancel(&request);
+                        if let Some(invite) = invite {
+                            self.forwarding.cancel(invite, &mut self.actions);
+                        }
+                        let code = if invite.is_some() { 200 } else { 481 };
                         self.endpoint.reply(
                             now,
                             id,
@@ -188,31 +212,56 @@ impl ServerCore {
                             }
                         }
                     }
-                    _ => {
-                        let answer = capabilities::answer(&request);
-                        let mut headers: Vec<(&str, &str)> = answer
-                            .headers
-                            .iter()
-                            .map(|(n, v)| (*n, v.as_str()))
-                            .collect();
-                        headers.push(("Server", &self.server_header));
-                        tracing::debug!(method = %request.method(), %source, code = answer.code, "answered");
-                        self.endpoint
-                            .reply(now, id, &echo, source, answer.code, &headers)
-                    }
+                    _ => self.route(now, wall, id, source, &request),
                 };
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "could not answer");
                 }
             }
-            // An ACK for a 2xx we never sent: nothing to do until there are dialogs.
+            // An ACK for a 2xx: end to end, so it follows the dialog's route without a transaction.
             Verdict::Request {
-                transaction: None, ..
+                request,
+                transaction: None,
+            } => {
+                let users = &self.users;
+                match routing::decide(
+                    &request,
+                    &self.us,
+                    &self.location,
+                    |a| users.contains_key(a),
+                    wall,
+                ) {
+                    Decision::Fork {
+                        targets, pop_route, ..
+                    } => {
+                        self.forward(
+                            now,
+                            None,
+                            source,
+                            &request,
+                            targets.into_iter().take(1).collect(),
+                            pop_route,
+                        );
+                    }
+                    Decision::Relay { target, pop_route } => {
+                        self.forward(now, None, source, &request, vec![target], pop_route);
+                    }
+                    Decision::Answer | Decision::Refuse(..) => {
+                        tracing::debug!(%source, "ACK with nowhere to go dropped");
+                    }
+                }
             }
-            | Verdict::Absorbed(_)
-            | Verdict::Response { .. } => {}
+            Verdict::Response {
+                response,
+                transaction,
+            } => self
+                .forwarding
+                .on_response(transaction, &response, &mut self.actions),
+            Verdict::Absorbed(_) => {}
             Verdict::StrayResponse(r) => {
-                tracing::debug!(%source, status = r.status().unwrap_or(0), "stray response dropped");
+                // A 2xx retransmitted after its client transaction ended still belongs upstream
+                // (RFC 3261 16.7 step 5 via 16.11): forward it by the next Via.
+                self.forward_stray(&r);
             }
             Verdict::StatelessReply { status, error } => {
                 tracing::info!(%source, %transport, status, %error, "malformed request refused");
@@ -221,6 +270,206 @@ impl ServerCore {
                 DropReason::Unanswerable(error) | DropReason::MalformedAck(error),
             ) => {
                 tracing::info!(%source, %transport, %error, "malformed message dropped");
+            }
+        }
+        self.pump(now);
+    }
+
+    /// A new request other than REGISTER and CANCEL: answered here, forwarded, or refused.
+    fn route(
+        &mut self,
+        now: Instant,
+        wall: u64,
+        id: TransactionId,
+        source: SocketAddr,
+        request: &openline_sip::Message<'_>,
+    ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        let users = &self.users;
+        match routing::decide(
+            request,
+            &self.us,
+            &self.location,
+            |a| users.contains_key(a),
+            wall,
+        ) {
+            Decision::Answer => {
+                let answer = capabilities::answer(request);
+                let mut headers: Vec<(&str, &str)> = answer
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (*n, v.as_str()))
+                    .collect();
+                headers.push(("Server", &self.server_header));
+                tracing::debug!(method = %request.method(), %source, code = answer.code, "answered");
+                self.endpoint
+                    .reply(now, id, &request.echo(), source, answer.code, &headers)
+            }
+            Decision::Refuse(code, reason) => {
+                tracing::debug!(method = %request.method(), %source, code, reason, "refused");
+                let tag = self.endpoint.new_tag();
+                let bytes = openline_sip::message::ResponseBuilder::new(
+                    code,
+                    reason,
+                    &request.echo(),
+                    source,
+                    Some(&tag),
+                )
+                .header("Server", &self.server_header)
+                .finish();
+                self.endpoint.respond(now, id, bytes)
+            }
+            Decision::Fork {
+                targets, pop_route, ..
+            } => {
+                self.forward(now, Some(id), source, request, targets, pop_route);
+                Ok(())
+            }
+            Decision::Relay { target, pop_route } => {
+                self.forward(now, Some(id), source, request, vec![target], pop_route);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends `request` to every target: statefully with a branch each when it came in a server
+    /// transaction (`server`), statelessly otherwise (an ACK for a 2xx).
+    fn forward(
+        &mut self,
+        now: Instant,
+        server: Option<TransactionId>,
+        source: SocketAddr,
+        request: &openline_sip::Message<'_>,
+        targets: Vec<Target>,
+        pop_route: bool,
+    ) {
+        let prefix = routing::branch_prefix(routing::loop_hash(request));
+        let method = request.method();
+        // Stay on the path of dialogs we help create (16.6 step 4).
+        let record = request.to_tag.is_none()
+            && matches!(method, Method::Invite | Method::Subscribe | Method::Refer);
+        let mut branches = Vec::with_capacity(targets.len());
+        for target in targets {
+            let transport = target.destination.transport;
+            let Some(local) = self.us.address(transport) else {
+                tracing::debug!(%transport, "no socket to forward on");
+                continue;
+            };
+            let suffix = openline_sip::entropy::random_token(self.entropy.as_mut(), 8);
+            let via = format!(
+                "SIP/2.0/{} {local};branch={prefix}.{suffix};rport",
+                transport.as_via()
+            );
+            let record_route = match transport {
+                Transport::Udp => format!("<sip:{local};lr>"),
+                t => format!(
+                    "<sip:{local};transport={};lr>",
+                    t.as_via().to_ascii_lowercase()
+                ),
+            };
+            let bytes = request.forwarded_request(&openline_sip::message::RequestEdits {
+                request_uri: target.request_uri.as_deref(),
+                via: &via,
+                record_route: record.then_some(record_route.as_str()),
+                pop_route,
+            });
+            match server {
+                None => self.endpoint.send_stateless(target.destination, bytes),
+                Some(_) => match self
+                    .endpoint
+                    .send_request(now, bytes.clone(), target.destination)
+                {
+                    Ok(client) => branches.push((client, bytes, target.destination)),
+                    Err(e) => tracing::warn!(error = %e, "could not forward"),
+                },
+            }
+        }
+        let Some(server) = server else { return };
+        let received = request.to_bytes();
+        if branches.is_empty() {
+            self.actions.push(Action::Reply {
+                server,
+                code: 500,
+                request: received,
+                source,
+            });
+            return;
+        }
+        self.forwarding.start(
+            server,
+            (received, source),
+            method == Method::Invite,
+            branches,
+        );
+    }
+
+    /// A response no transaction knows: passed on by its next Via if the top one is ours.
+    fn forward_stray(&mut self, response: &openline_sip::Message<'_>) {
+        let top = &response.top_via;
+        let ours =
+            self.us.local.iter().any(|(_, a)| {
+                top.host.ip() == Some(a.ip()) && top.port.unwrap_or(5060) == a.port()
+            });
+        let next = response.vias().nth(1).flatten();
+        let (true, Some(next)) = (ours, next) else {
+            tracing::debug!(
+                status = response.status().unwrap_or(0),
+                "stray response dropped"
+            );
+            return;
+        };
+        let Some(transport) = next.transport() else {
+            return;
+        };
+        let host = next
+            .received()
+            .and_then(|r| r.parse().ok())
+            .or(next.host.ip());
+        let port = next
+            .rport()
+            .flatten()
+            .unwrap_or_else(|| next.sent_by_port());
+        let Some(ip) = host else { return };
+        self.endpoint.send_stateless(
+            openline_sip::transaction::Destination {
+                transport,
+                addr: SocketAddr::new(ip, port),
+            },
+            response.forwarded_response(),
+        );
+    }
+
+    /// Carries out what the response contexts decided.
+    fn apply_actions(&mut self, now: Instant) {
+        // In order: a 180 decided before a 200 goes out before it.
+        for action in std::mem::take(&mut self.actions) {
+            let result = match action {
+                Action::Respond { server, response } => {
+                    self.endpoint.respond(now, server, response)
+                }
+                Action::Reply {
+                    server,
+                    code,
+                    request,
+                    source,
+                } => match openline_sip::Message::parse(&request) {
+                    Ok(m) => {
+                        let echo = m.echo();
+                        let headers = [("Server", self.server_header.as_str())];
+                        self.endpoint
+                            .reply(now, server, &echo, source, code, &headers)
+                    }
+                    Err(_) => Ok(()),
+                },
+                Action::Cancel {
+                    request,
+                    destination,
+                } => self
+                    .endpoint
+                    .send_request(now, request, destination)
+                    .map(|_| ()),
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "forwarding step failed");
             }
         }
     }
@@ -251,6 +500,7 @@ impl ServerCore {
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not answer a REGISTER after storing");
         }
+        self.pump(now);
     }
 
     /// The next change to make durable.
@@ -261,15 +511,29 @@ impl ServerCore {
     /// Fires due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
+        self.pump(now);
     }
 
     /// The next datagram or stream message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Drains the endpoint: transmits queued, transaction events handed to the response
+    /// contexts, and what they decide carried out, until nothing is left.
+    fn pump(&mut self, now: Instant) {
         loop {
-            match self.endpoint.poll_output()? {
-                Output::Transmit(t) => return Some(t),
-                Output::Event(TransactionEvent::Terminated(_)) => {}
-                Output::Event(e) => tracing::debug!(event = ?e, "transaction event"),
+            self.apply_actions(now);
+            match self.endpoint.poll_output() {
+                None => break,
+                Some(Output::Transmit(t)) => self.transmits.push_back(t),
+                Some(Output::Event(TransactionEvent::TimedOut(id))) => {
+                    self.forwarding.on_timeout(id, &mut self.actions)
+                }
+                Some(Output::Event(TransactionEvent::Terminated(id))) => {
+                    self.forwarding.on_terminated(id)
+                }
+                Some(Output::Event(e)) => tracing::debug!(event = ?e, "transaction event"),
             }
         }
     }

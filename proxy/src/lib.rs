@@ -3,5 +3,7 @@
 
 pub mod capabilities;
 pub mod core;
+pub mod forward;
 pub mod register;
+pub mod routing;
 pub mod server;

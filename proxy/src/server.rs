@@ -170,6 +170,7 @@ pub async fn run(
         Box::new(OsEntropy::default()),
         Box::new(OsEntropy::default()),
     );
+    core.set_local(&network.local);
 
     let (op_tx, op_rx) = mpsc::channel::<StoreOp>(4096);
     let (done_tx, mut done_rx) = mpsc::channel(4096);
