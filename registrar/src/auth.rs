@@ -135,10 +135,49 @@ impl Authenticator {
         }
     }
 
-    /// Decides the credentials of `request` for `realm`, looking users up with `user_of`
-    /// (`user@realm` to user).
+    /// Decides the credentials of `request` for `realm` (its Authorization headers, as a
+    /// registrar or UAS reads them), looking users up with `user_of` (`user@realm` to user).
     pub fn verify<'u>(
         &mut self,
+        now: u64,
+        request: &Message<'_>,
+        realm: &str,
+        source: IpAddr,
+        user_of: impl Fn(&str) -> Option<&'u User>,
+    ) -> AuthOutcome {
+        self.verify_in(
+            HeaderName::Authorization,
+            now,
+            request,
+            realm,
+            source,
+            user_of,
+        )
+    }
+
+    /// Like [`Authenticator::verify`], for a proxy: the Proxy-Authorization headers (answered
+    /// with 407 and Proxy-Authenticate).
+    pub fn verify_proxy<'u>(
+        &mut self,
+        now: u64,
+        request: &Message<'_>,
+        realm: &str,
+        source: IpAddr,
+        user_of: impl Fn(&str) -> Option<&'u User>,
+    ) -> AuthOutcome {
+        self.verify_in(
+            HeaderName::ProxyAuthorization,
+            now,
+            request,
+            realm,
+            source,
+            user_of,
+        )
+    }
+
+    fn verify_in<'u>(
+        &mut self,
+        header: HeaderName<'static>,
         now: u64,
         request: &Message<'_>,
         realm: &str,
@@ -150,7 +189,7 @@ impl Authenticator {
         }
         // The Authorization for our realm, if any (a request may carry several).
         let mut found = None;
-        for value in request.headers_named(HeaderName::Authorization) {
+        for value in request.headers_named(header) {
             match Credentials::parse(value) {
                 Ok(c) if c.realm.eq_ignore_ascii_case(realm) => {
                     found = Some(c);

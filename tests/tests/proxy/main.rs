@@ -3,3 +3,10 @@
 
 mod fork;
 mod sipp;
+
+/// A file under `tests/peers/sipp`.
+pub(crate) fn peer_file(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("peers/sipp")
+        .join(name)
+}

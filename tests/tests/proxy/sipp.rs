@@ -6,10 +6,20 @@ use openline_tests::subject::{Subject, scratch_dir};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The responder: SIPp's built-in uas on `port`, bounded in time.
-fn start_uas(dir: &std::path::Path, port: u16) -> Child {
+/// The responder on `port`, bounded in time: SIPp's built-in uas, or the bench's uas_call.xml
+/// (which, unlike the built-in one, copies Record-Route into its answers as RFC 3261 12.1.1
+/// asks, so the caller's ACK and BYE can follow the route).
+fn start_uas(dir: &std::path::Path, port: u16, copies_record_route: bool) -> Child {
+    let scenario = openline_tests::corpora().join("../bench/signaling/scenarios/uas_call.xml");
+    let which: Vec<String> = if copies_record_route {
+        vec!["-sf".into(), scenario.to_string_lossy().into_owned()]
+    } else {
+        vec!["-sn".into(), "uas".into()]
+    };
     let child = Command::new("timeout")
-        .args(["300", "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p"])
+        .args(["300", "sipp"])
+        .args(&which)
+        .args(["-i", "127.0.0.1", "-p"])
         .arg(port.to_string())
         .args(["-nostdin", "-buff_size", "4194304"])
         .current_dir(dir)
@@ -21,11 +31,10 @@ fn start_uas(dir: &std::path::Path, port: u16) -> Child {
     child
 }
 
-/// Registers `user`'s contact at the uas, answering the digest challenge.
-fn register(server: &Subject, dir: &std::path::Path, user: &str, password: &str, contact: &str) {
-    let scenario =
-        openline_tests::corpora().join("../bench/signaling/scenarios/register_contact.xml");
-    let target = server.udp.to_string();
+/// Registers `user@openline.test` with `contact`, answering the digest challenge, from `port`.
+fn register(server: &Subject, dir: &std::path::Path, user: &str, contact: &str, port: u16) {
+    let scenario = crate::peer_file("register-as.xml");
+    let (target, port) = (server.udp.to_string(), port.to_string());
     let out = openline_tests::run_peer(
         dir,
         "sipp",
@@ -36,17 +45,20 @@ fn register(server: &Subject, dir: &std::path::Path, user: &str, password: &str,
             "-s",
             user,
             "-key",
+            "domain",
+            &server.domain,
+            "-key",
             "contact",
             contact,
             "-key",
             "pw",
-            password,
+            "s3cret",
             "-m",
             "1",
             "-i",
             "127.0.0.1",
             "-p",
-            "5191",
+            &port,
             "-nostdin",
         ],
         Duration::from_secs(20),
@@ -58,22 +70,30 @@ fn register(server: &Subject, dir: &std::path::Path, user: &str, password: &str,
     );
 }
 
+/// SIPp's final screen in `dir`.
+fn screen(dir: &std::path::Path) -> String {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().ends_with("_screen.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .unwrap_or_default()
+}
+
 #[test]
 fn sipp_uac_calls_sipp_uas_ten_thousand_times_through_the_proxy() {
     const CALLS: usize = 10_000;
-    // The uac addresses the proxy by IP, so the IP is served as a domain too (as in the bench).
-    let server = Subject::start_with_users(
-        &[("bench-uas@127.0.0.1", "pwbench-uas")],
-        &["--domain", "127.0.0.1"],
-    );
+    // The uac calls sip:bench-uas@<proxy IP:port>, which is ours; its From (sipp@127.0.0.1)
+    // names no domain of ours, so it is a stranger calling a local user: routed, no challenge.
+    let server = Subject::start_with_users(&[("bench-uas@openline.test", "s3cret")], &[]);
     let dir = scratch_dir("proxy-sipp");
-    let mut uas = start_uas(&dir, 5190);
+    let mut uas = start_uas(&dir, 5190, false);
     register(
         &server,
         &dir,
         "bench-uas",
-        "pwbench-uas",
         "sip:bench-uas@127.0.0.1:5190",
+        5191,
     );
     let target = server.udp.to_string();
     let calls = CALLS.to_string();
@@ -108,12 +128,7 @@ fn sipp_uac_calls_sipp_uas_ten_thousand_times_through_the_proxy() {
     );
     let _ = uas.kill();
     let _ = uas.wait();
-    let screen = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(Result::ok)
-        .find(|e| e.file_name().to_string_lossy().ends_with("_screen.log"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .unwrap_or_default();
+    let screen = screen(&dir);
     assert_eq!(
         openline_tests::sipp_successful_calls(&screen),
         Some(CALLS),
@@ -126,5 +141,64 @@ fn sipp_uac_calls_sipp_uas_ten_thousand_times_through_the_proxy() {
             .filter(|l| l.contains("Failed call"))
             .all(|l| l.trim_end().ends_with(" 0")),
         "{screen}"
+    );
+}
+
+#[test]
+fn a_local_user_is_challenged_then_calls_with_credentials() {
+    let server = Subject::start_with_users(
+        &[
+            ("alice@openline.test", "s3cret"),
+            ("bob@openline.test", "s3cret"),
+        ],
+        &[],
+    );
+    let dir = scratch_dir("proxy-auth");
+    let mut uas = start_uas(&dir, 5193, true);
+    register(&server, &dir, "bob", "sip:bob@127.0.0.1:5193", 5194);
+    let scenario = crate::peer_file("uac-auth.xml");
+    let target = server.udp.to_string();
+    let out = openline_tests::run_peer(
+        &dir,
+        "sipp",
+        [
+            target.as_str(),
+            "-sf",
+            scenario.to_str().unwrap(),
+            "-s",
+            "bob",
+            "-key",
+            "user",
+            "alice",
+            "-key",
+            "domain",
+            &server.domain,
+            "-key",
+            "pw",
+            "s3cret",
+            "-m",
+            "20",
+            "-r",
+            "20",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "5195",
+            "-nostdin",
+            "-trace_screen",
+            "-trace_err",
+            "-timeout",
+            "60",
+        ],
+        Duration::from_secs(90),
+    );
+    let _ = uas.kill();
+    let _ = uas.wait();
+    let screen = screen(&dir);
+    assert_eq!(
+        openline_tests::sipp_successful_calls(&screen),
+        Some(20),
+        "sipp exit {:?}\n{screen}",
+        out.status.code()
     );
 }

@@ -1,0 +1,281 @@
+//! The proxy half of the core: who may send, where a request goes, and carrying out what
+//! the response contexts decide (RFC 3261 section 16).
+
+use super::ServerCore;
+use crate::capabilities;
+use crate::forward::Action;
+use crate::routing::{self, Decision, Target};
+use openline_registrar::auth::AuthOutcome;
+use openline_sip::transaction::TransactionId;
+use openline_sip::{Method, Transport};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// A refusal to send instead of routing: status, reason, extra headers.
+type Refusal = (u16, String, Vec<(&'static str, String)>);
+
+impl ServerCore {
+    /// A new request other than REGISTER and CANCEL: answered here, forwarded, or refused.
+    pub(super) fn route(
+        &mut self,
+        now: Instant,
+        wall: u64,
+        id: TransactionId,
+        source: SocketAddr,
+        request: &openline_sip::Message<'_>,
+    ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        if let Some((code, reason, headers)) = self.check_sender(wall, source, request) {
+            let tag = self.endpoint.new_tag();
+            let mut b = openline_sip::message::ResponseBuilder::new(
+                code,
+                &reason,
+                &request.echo(),
+                source,
+                Some(&tag),
+            );
+            for (name, value) in &headers {
+                b = b.header(name, value);
+            }
+            let bytes = b.header("Server", &self.server_header).finish();
+            return self.endpoint.respond(now, id, bytes);
+        }
+        let users = &self.users;
+        match routing::decide(
+            request,
+            &self.us,
+            &self.location,
+            |a| users.contains_key(a),
+            wall,
+        ) {
+            Decision::Answer => {
+                let answer = capabilities::answer(request);
+                let mut headers: Vec<(&str, &str)> = answer
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (*n, v.as_str()))
+                    .collect();
+                headers.push(("Server", &self.server_header));
+                tracing::debug!(method = %request.method(), %source, code = answer.code, "answered");
+                self.endpoint
+                    .reply(now, id, &request.echo(), source, answer.code, &headers)
+            }
+            Decision::Refuse(code, reason) => {
+                tracing::debug!(method = %request.method(), %source, code, reason, "refused");
+                let tag = self.endpoint.new_tag();
+                let bytes = openline_sip::message::ResponseBuilder::new(
+                    code,
+                    reason,
+                    &request.echo(),
+                    source,
+                    Some(&tag),
+                )
+                .header("Server", &self.server_header)
+                .finish();
+                self.endpoint.respond(now, id, bytes)
+            }
+            Decision::Fork {
+                targets, pop_route, ..
+            } => {
+                self.forward(now, Some(id), source, request, targets, pop_route);
+                Ok(())
+            }
+            Decision::Relay { target, pop_route } => {
+                self.forward(now, Some(id), source, request, vec![target], pop_route);
+                Ok(())
+            }
+        }
+    }
+
+    /// Who may use the proxy (issue #4 item 3): a new request whose From names one of our
+    /// domains must carry that user's credentials (407 until it does; RFC 3261 22.3); anyone
+    /// else is a stranger, whom routing only lets reach local users. In-dialog requests, ACK
+    /// and CANCEL are never challenged. Returns the refusal to send, if any.
+    fn check_sender(
+        &mut self,
+        wall: u64,
+        source: SocketAddr,
+        request: &openline_sip::Message<'_>,
+    ) -> Option<Refusal> {
+        if request.to_tag.is_some() || matches!(request.method(), Method::Ack | Method::Cancel) {
+            return None;
+        }
+        let from = request.from()?;
+        let from = from.uri.sip()?;
+        let domain = from.host.to_string().to_ascii_lowercase();
+        if !self.us.domains.contains(&domain) {
+            return None;
+        }
+        let claimed = format!("{}@{domain}", from.user.unwrap_or(""));
+        let users = &self.users;
+        let refuse = |code: u16, reason: &str| Some((code, reason.to_string(), Vec::new()));
+        match self
+            .auth
+            .verify_proxy(wall, request, &domain, source.ip(), |a| users.get(a))
+        {
+            AuthOutcome::Authenticated(who) if who == claimed => None,
+            AuthOutcome::Authenticated(who) => {
+                tracing::warn!(%who, %claimed, %source, "request From another user than authenticated");
+                refuse(403, "Forbidden (From is not the authenticated user)")
+            }
+            AuthOutcome::Challenge { stale } => {
+                let user_agent = request.header(openline_sip::header::HeaderName::UserAgent);
+                let headers = self
+                    .auth
+                    .challenges(wall, &domain, stale, user_agent, self.entropy.as_mut())
+                    .into_iter()
+                    .map(|c| ("Proxy-Authenticate", c))
+                    .collect();
+                Some((407, "Proxy Authentication Required".into(), headers))
+            }
+            AuthOutcome::Failed => refuse(403, "Forbidden (authentication failed)"),
+            AuthOutcome::Malformed(e) => refuse(400, &format!("Bad Request ({e})")),
+            AuthOutcome::Throttled(key) => {
+                tracing::warn!(%key, %source, "authentication throttled after repeated failures");
+                refuse(403, "Forbidden (too many failed attempts, try later)")
+            }
+        }
+    }
+
+    /// Sends `request` to every target: statefully with a branch each when it came in a server
+    /// transaction (`server`), statelessly otherwise (an ACK for a 2xx).
+    pub(super) fn forward(
+        &mut self,
+        now: Instant,
+        server: Option<TransactionId>,
+        source: SocketAddr,
+        request: &openline_sip::Message<'_>,
+        targets: Vec<Target>,
+        pop_route: bool,
+    ) {
+        let prefix = routing::branch_prefix(routing::loop_hash(request));
+        let method = request.method();
+        // Stay on the path of dialogs we help create (16.6 step 4).
+        let record = request.to_tag.is_none()
+            && matches!(method, Method::Invite | Method::Subscribe | Method::Refer);
+        let mut branches = Vec::with_capacity(targets.len());
+        for target in targets {
+            let transport = target.destination.transport;
+            let Some(local) = self.us.address(transport) else {
+                tracing::debug!(%transport, "no socket to forward on");
+                continue;
+            };
+            let suffix = openline_sip::entropy::random_token(self.entropy.as_mut(), 8);
+            let via = format!(
+                "SIP/2.0/{} {local};branch={prefix}.{suffix};rport",
+                transport.as_via()
+            );
+            let record_route = match transport {
+                Transport::Udp => format!("<sip:{local};lr>"),
+                t => format!(
+                    "<sip:{local};transport={};lr>",
+                    t.as_via().to_ascii_lowercase()
+                ),
+            };
+            let bytes = request.forwarded_request(&openline_sip::message::RequestEdits {
+                request_uri: target.request_uri.as_deref(),
+                via: &via,
+                record_route: record.then_some(record_route.as_str()),
+                pop_route,
+            });
+            match server {
+                None => self.endpoint.send_stateless(target.destination, bytes),
+                Some(_) => match self
+                    .endpoint
+                    .send_request(now, bytes.clone(), target.destination)
+                {
+                    Ok(client) => branches.push((client, bytes, target.destination)),
+                    Err(e) => tracing::warn!(error = %e, "could not forward"),
+                },
+            }
+        }
+        let Some(server) = server else { return };
+        let received = request.to_bytes();
+        if branches.is_empty() {
+            self.actions.push(Action::Reply {
+                server,
+                code: 500,
+                request: received,
+                source,
+            });
+            return;
+        }
+        self.forwarding.start(
+            server,
+            (received, source),
+            method == Method::Invite,
+            branches,
+        );
+    }
+
+    /// A response no transaction knows: passed on by its next Via if the top one is ours.
+    pub(super) fn forward_stray(&mut self, response: &openline_sip::Message<'_>) {
+        let top = &response.top_via;
+        let ours =
+            self.us.local.iter().any(|(_, a)| {
+                top.host.ip() == Some(a.ip()) && top.port.unwrap_or(5060) == a.port()
+            });
+        let next = response.vias().nth(1).flatten();
+        let (true, Some(next)) = (ours, next) else {
+            tracing::debug!(
+                status = response.status().unwrap_or(0),
+                "stray response dropped"
+            );
+            return;
+        };
+        let Some(transport) = next.transport() else {
+            return;
+        };
+        let host = next
+            .received()
+            .and_then(|r| r.parse().ok())
+            .or(next.host.ip());
+        let port = next
+            .rport()
+            .flatten()
+            .unwrap_or_else(|| next.sent_by_port());
+        let Some(ip) = host else { return };
+        self.endpoint.send_stateless(
+            openline_sip::transaction::Destination {
+                transport,
+                addr: SocketAddr::new(ip, port),
+            },
+            response.forwarded_response(),
+        );
+    }
+
+    /// Carries out what the response contexts decided.
+    pub(super) fn apply_actions(&mut self, now: Instant) {
+        // In order: a 180 decided before a 200 goes out before it.
+        for action in std::mem::take(&mut self.actions) {
+            let result = match action {
+                Action::Respond { server, response } => {
+                    self.endpoint.respond(now, server, response)
+                }
+                Action::Reply {
+                    server,
+                    code,
+                    request,
+                    source,
+                } => match openline_sip::Message::parse(&request) {
+                    Ok(m) => {
+                        let echo = m.echo();
+                        let headers = [("Server", self.server_header.as_str())];
+                        self.endpoint
+                            .reply(now, server, &echo, source, code, &headers)
+                    }
+                    Err(_) => Ok(()),
+                },
+                Action::Cancel {
+                    request,
+                    destination,
+                } => self
+                    .endpoint
+                    .send_request(now, request, destination)
+                    .map(|_| ()),
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "forwarding step failed");
+            }
+        }
+    }
+}
