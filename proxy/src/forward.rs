@@ -6,6 +6,9 @@
 use openline_sip::Message;
 use openline_sip::table::IdMap;
 use openline_sip::transaction::{Destination, TransactionId};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
 
 /// A branch: one forwarded copy of the request.
 #[derive(Debug)]
@@ -33,6 +36,8 @@ struct Context<Id> {
     best: Option<(u16, Vec<u8>)>,
     /// A final response went upstream (a 2xx, or the best of the rest).
     answered: bool,
+    /// Some branch rang: at the ring time-out the caller hears 480 (nobody answered), not 408.
+    rang: bool,
 }
 
 /// What the core must do after a context changed.
@@ -71,13 +76,16 @@ pub enum Action<Id = TransactionId> {
 pub struct Forwarding<Id = TransactionId> {
     contexts: IdMap<Id, Context<Id>>,
     branch_of: IdMap<Id, (Id, usize)>,
+    /// When each INVITE stops ringing unanswered (the ring time-out), earliest first.
+    deadlines: BinaryHeap<Reverse<(Instant, Id)>>,
 }
 
-impl<Id> Default for Forwarding<Id> {
+impl<Id: Ord> Default for Forwarding<Id> {
     fn default() -> Self {
         Forwarding {
             contexts: IdMap::default(),
             branch_of: IdMap::default(),
+            deadlines: BinaryHeap::new(),
         }
     }
 }
@@ -92,15 +100,20 @@ fn rank(code: u16) -> u16 {
     }
 }
 
-impl<Id: Copy + Eq + std::hash::Hash> Forwarding<Id> {
-    /// Starts a context for server transaction `server`, forwarded on these branches.
+impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
+    /// Starts a context for server transaction `server`, forwarded on these branches; an INVITE
+    /// gives up ringing at `ring_until`.
     pub fn start(
         &mut self,
         server: Id,
         (request, source): (Vec<u8>, std::net::SocketAddr),
-        invite: bool,
+        ring_until: Option<Instant>,
         branches: Vec<(Id, Vec<u8>, Destination)>,
     ) {
+        let invite = ring_until.is_some();
+        if let Some(at) = ring_until {
+            self.deadlines.push(Reverse((at, server)));
+        }
         let mut list = Vec::with_capacity(branches.len());
         for (i, (client, sent, destination)) in branches.into_iter().enumerate() {
             self.branch_of.insert(client, (server, i));
@@ -122,6 +135,7 @@ impl<Id: Copy + Eq + std::hash::Hash> Forwarding<Id> {
                 branches: list,
                 best: None,
                 answered: false,
+                rang: false,
             },
         );
     }
@@ -149,6 +163,7 @@ impl<Id: Copy + Eq + std::hash::Hash> Forwarding<Id> {
             100 => {}
             101..=199 => {
                 ctx.branches[i].ringing = true;
+                ctx.rang = true;
                 if ctx.branches[i].cancel_owed {
                     ctx.branches[i].cancel_owed = false;
                     out.extend(cancel(&ctx.branches[i]));
@@ -195,6 +210,36 @@ impl<Id: Copy + Eq + std::hash::Hash> Forwarding<Id> {
         };
         ctx.branches[i].done = true;
         finish_if_done(server, ctx, out);
+    }
+
+    /// When [`Forwarding::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Ends every INVITE still unanswered at its ring time-out: its branches are cancelled and
+    /// the caller hears 480 if something rang (nobody picked up), else 408.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Action<Id>>) {
+        while let Some(Reverse((at, server))) = self.deadlines.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(ctx) = self.contexts.get_mut(&server) else {
+                continue;
+            };
+            if ctx.answered {
+                continue;
+            }
+            cancel_pending(ctx, out);
+            ctx.answered = true;
+            out.push(Action::Reply {
+                server,
+                code: if ctx.rang { 480 } else { 408 },
+                request: std::mem::take(&mut ctx.request),
+                source: ctx.source,
+            });
+        }
     }
 
     /// The caller cancelled the request of server transaction `server`.
@@ -333,7 +378,7 @@ mod tests {
         f.start(
             SERVER,
             (b"INVITE".to_vec(), SocketAddr::from(([127, 0, 0, 1], 5061))),
-            true,
+            Some(t0() + Duration::from_secs(60)),
             vec![
                 (10, invite("z9hG4bKa"), dest(6001)),
                 (11, invite("z9hG4bKbb"), dest(6002)),
@@ -343,6 +388,15 @@ mod tests {
     }
 
     use std::net::SocketAddr;
+    use std::time::Duration;
+
+    /// A fixed start of (virtual) time.
+    fn t0() -> Instant {
+        use std::sync::OnceLock;
+        static T0: OnceLock<Instant> = OnceLock::new();
+        #[allow(clippy::disallowed_methods)] // a fixed origin; every other instant is derived
+        *T0.get_or_init(Instant::now)
+    }
 
     fn feed(f: &mut Forwarding<u64>, client: u64, code: u16) -> Vec<Action<u64>> {
         let branch = if client == 10 {
@@ -438,5 +492,26 @@ mod tests {
         assert_eq!(codes(&out), ["reply 408"]);
         f.on_terminated(SERVER);
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn nobody_answers_in_time_480_after_ringing_408_before() {
+        let mut f = two_branches();
+        assert_eq!(f.poll_timeout(), Some(t0() + Duration::from_secs(60)));
+        feed(&mut f, 10, 180);
+        let mut out = Vec::new();
+        f.handle_timeout(t0() + Duration::from_secs(59), &mut out);
+        assert!(out.is_empty());
+        f.handle_timeout(t0() + Duration::from_secs(60), &mut out);
+        assert_eq!(codes(&out), ["cancel 6001", "reply 480"]);
+        // The branches end with 487 afterwards: nothing more goes upstream.
+        assert!(feed(&mut f, 10, 487).is_empty());
+        // The branch that never rang is cancelled as soon as it does.
+        assert_eq!(codes(&feed(&mut f, 11, 180)), ["cancel 6002"]);
+
+        let mut f = two_branches();
+        let mut out = Vec::new();
+        f.handle_timeout(t0() + Duration::from_secs(61), &mut out);
+        assert_eq!(codes(&out), ["reply 408"]);
     }
 }

@@ -45,6 +45,9 @@ enum Command {
         /// REGISTER latency and saved a fifth of the CPU per REGISTER at 1,000/s.
         #[arg(long, default_value_t = 10)]
         commit_delay_ms: u64,
+        /// Seconds a forwarded INVITE may ring unanswered before the caller hears 480.
+        #[arg(long, default_value_t = 60)]
+        ring_timeout: u64,
         /// Shortest registration accepted, in seconds (423 below it).
         #[arg(long, default_value_t = 60)]
         min_expires: u32,
@@ -209,6 +212,7 @@ fn main() -> anyhow::Result<()> {
             prefer_sha256,
             md5_only_agents,
             commit_delay_ms,
+            ring_timeout,
         } => {
             let timers = TimerConfig {
                 t1: Duration::from_millis(t1_ms.max(1)),
@@ -227,6 +231,7 @@ fn main() -> anyhow::Result<()> {
                     md5_only_agents,
                     ..Default::default()
                 },
+                ring_timeout: Duration::from_secs(ring_timeout.max(1)),
             };
             let config = ServeConfig {
                 core,

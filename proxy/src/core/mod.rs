@@ -27,6 +27,9 @@ pub struct CoreConfig {
     pub registrar: RegistrarConfig,
     /// Digest policy.
     pub auth: AuthConfig,
+    /// How long a forwarded INVITE may ring unanswered before the caller hears 480 (or 408
+    /// when nothing even rang) and the branches are cancelled.
+    pub ring_timeout: std::time::Duration,
 }
 
 /// A change to make durable before the REGISTER that made it is answered.
@@ -313,6 +316,7 @@ impl ServerCore {
     /// Fires due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
+        self.forwarding.handle_timeout(now, &mut self.actions);
         self.pump(now);
     }
 
@@ -342,6 +346,9 @@ impl ServerCore {
 
     /// When to call [`ServerCore::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.endpoint.poll_timeout()
+        match (self.endpoint.poll_timeout(), self.forwarding.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }

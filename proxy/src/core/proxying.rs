@@ -199,12 +199,9 @@ impl ServerCore {
             });
             return;
         }
-        self.forwarding.start(
-            server,
-            (received, source),
-            method == Method::Invite,
-            branches,
-        );
+        let ring_until = (method == Method::Invite).then(|| now + self.config.ring_timeout);
+        self.forwarding
+            .start(server, (received, source), ring_until, branches);
     }
 
     /// A response no transaction knows: passed on by its next Via if the top one is ours.

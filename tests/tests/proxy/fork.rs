@@ -72,7 +72,7 @@ fn answer(request: &[u8], code: u16, reason: &str, to_tag: &str, extra: &str) ->
 
 /// bob@openline.test with a binding per phone, written before the server starts (it loads
 /// them at start, as after a restart).
-fn server_with_bob(phones: &[&Phone]) -> Subject {
+fn server_with_bob(phones: &[&Phone], extra_args: &[&str]) -> Subject {
     let dir = scratch_dir("fork-db");
     let db = format!("sqlite://{}/openline.db", dir.display());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -108,13 +108,13 @@ fn server_with_bob(phones: &[&Phone]) -> Subject {
             .await
             .unwrap();
     });
-    Subject::start_on(&db, &[])
+    Subject::start_on(&db, extra_args)
 }
 
 #[test]
 fn both_devices_ring_the_answering_one_gets_the_call_the_other_a_cancel() {
     let (desk, mobile, alice) = (Phone::new(), Phone::new(), Phone::new());
-    let server = server_with_bob(&[&desk, &mobile]);
+    let server = server_with_bob(&[&desk, &mobile], &[]);
     let proxy = server.udp;
     let invite = format!(
         "INVITE sip:bob@openline.test SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKalice1;rport\r\n\
@@ -206,4 +206,36 @@ fn both_devices_ring_the_answering_one_gets_the_call_the_other_a_cancel() {
             .any(|m| header(m, "CSeq", None).as_deref() == Some("2 BYE")),
         "{got:?}"
     );
+}
+
+#[test]
+fn a_call_nobody_picks_up_ends_with_480_and_a_cancel_at_the_ring_timeout() {
+    let (desk, alice) = (Phone::new(), Phone::new());
+    let server = server_with_bob(&[&desk], &["--ring-timeout", "1"]);
+    let proxy = server.udp;
+    let invite = format!(
+        "INVITE sip:bob@openline.test SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKring1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@elsewhere.test>;tag=al\r\nTo: <sip:bob@openline.test>\r\n\
+         Call-ID: ring-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        a = alice.addr
+    );
+    alice.send(proxy, invite.as_bytes());
+    let at_desk = desk.expect("INVITE sip:bob@");
+    desk.send(proxy, &answer(&at_desk, 180, "Ringing", "desk", ""));
+    // Nobody picks up: after a second the phone is cancelled and the caller hears 480.
+    let cancel = desk.expect("CANCEL ");
+    desk.send(proxy, &answer(&cancel, 200, "OK", "desk", ""));
+    desk.send(
+        proxy,
+        &answer(&at_desk, 487, "Request Terminated", "desk", ""),
+    );
+    let got = recv_until(&[&alice.socket], WAIT, |m| {
+        status(m).is_some_and(|c| c >= 300)
+    });
+    let finals: Vec<u16> = got
+        .iter()
+        .filter_map(|m| status(m))
+        .filter(|&c| c >= 200)
+        .collect();
+    assert_eq!(finals, [480], "{got:?}");
 }

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Calls through the proxy, Openline against Kamailio in the same run: SIPp uac_call.xml ->
+# server -> SIPp uas_call.xml (shared/bench/signaling/scenarios: INVITE, 100/180, 200, ACK,
+# BYE, 200, record-routed), the same measuring code (shared lib.sh `measure`: the server's
+# process-tree CPU from /proc), runs alternating between the two servers.
+#   bench/scripts/call_rate.sh                # RATE=200 DURATION=10 RUNS=3: CPU per call
+#   SEARCH=1 bench/scripts/call_rate.sh       # each server's highest clean rate (lib.sh search_max)
+#   SERVERS=openline ...                      # one of them
+# Kamailio runs its bench config without call authentication (kam.sh noauth: tm, usrloc in
+# memory, 2 workers). Openline serves bench.test, where bench-uas is registered; the uac's
+# From (caller@127.0.0.1) is then a stranger calling a local user, which needs no credentials,
+# just as Kamailio's config asks none.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SIG=$ROOT/../shared/bench/signaling
+SEARCH=${SEARCH:-0}
+if [ "$SEARCH" = 1 ]; then export RATE=; else export RATE=${RATE:-200}; fi
+export DURATION=${DURATION:-10} RUNS=${RUNS:-3} COOLDOWN=${COOLDOWN:-3}
+W=$(mktemp -d /tmp/openline-callbench.XXXXXX)
+export OUT=$W/results
+PORT=5070
+. "$SIG/lib.sh"
+mkout call
+trap 'uas_stop; kill $(cat "$W"/*.pid 2>/dev/null) 2>/dev/null; rm -f "$W"/*.db*' EXIT
+
+cargo build --release -q -p openline-proxy --manifest-path "$ROOT/Cargo.toml"
+BIN=${OPENLINE_BIN:-$ROOT/target/release/openline}
+"$BIN" user add bench-uas@bench.test --password pwbench-uas --db "sqlite://$W/users.db" >/dev/null
+DB=sqlite://$W/openline.db
+
+start_kamailio() {
+  kamailio -f "$SIG/kamailio.cfg" -DD -E -m 1024 -M 16 -n 2 > "$W/kam.log" 2>&1 &
+  echo $! > "$W/server.pid"; sleep 1.5
+}
+start_openline() {
+  rm -f "$W"/openline.db*; cp "$W/users.db" "$W/openline.db"
+  RUST_LOG=${OPENLINE_LOG:-warn} "$BIN" serve --domain bench.test --listen udp:127.0.0.1:$PORT --db "$DB" ${OPENLINE_ARGS:-} > /dev/null 2> "$W/openline.log" &
+  echo $! > "$W/server.pid"; sleep 1
+}
+stop_server() {
+  [ -s "$W/server.pid" ] || return 0
+  local p; p=$(cat "$W/server.pid"); kill "$p" 2>/dev/null || true
+  while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
+  rm -f "$W/server.pid"; sleep 1
+}
+register_kamailio() { register_aor bench-uas "sip:bench-uas@$LOCAL_IP:$UAS_PORT"; }
+register_openline() {
+  ( cd "$W" && timeout -k 5 20 sipp "$TARGET" -sf "$ROOT/tests/peers/sipp/register-as.xml" -s bench-uas \
+      -key domain bench.test -key contact "sip:bench-uas@$LOCAL_IP:$UAS_PORT" -key pw pwbench-uas \
+      -m 1 -i "$LOCAL_IP" -p "$((UAC_PORT + 1))" -nostdin >/dev/null 2>"$W/reg.err" ) \
+    || { cat "$W/reg.err" >&2; die "could not register bench-uas at openline"; }
+}
+
+export TARGET=127.0.0.1:$PORT SERVER_PID_FILE=$W/server.pid
+set +e # from here a failing SIPp run is a result (lib.sh's verdict), not a reason to stop
+run_at() {
+  stop_server; "start_$server"
+  local d; d=$OUT/uas-$server-r$1-$(date +%H%M%S); mkdir -p "$d"
+  uas_start "$SCEN/uas_call.xml" "$d"
+  "register_$server"
+  measure "call_$server" "$1" "$UAS_PID" -- -sf "$SCEN/uac_call.xml" -s bench-uas -d 0
+  uas_stop
+}
+if [ "$SEARCH" = 1 ]; then
+  for server in ${SERVERS:-kamailio openline}; do
+    search_max
+    read -r p50 p99 cpu us < <(confirm_stats "call_$server")
+    echo "$server: clean rate $MED_ACH calls/s (offered $FOUND_RATE, $NPASS/$RUNS confirmations) invite-200 p50=${p50}ms p99=${p99}ms cpu=${cpu}% ${us}us/call" | tee -a "$W/search.txt"
+    stop_server
+  done
+  cat "$W/search.txt"; echo "details: $RESULTS"; exit 0
+fi
+for i in $(seq "$RUNS"); do
+  for server in ${SERVERS:-kamailio openline}; do
+    run_at "$RATE"
+    stop_server
+  done
+done
+summary() { # test -> median server us/op and the pass count
+  awk -F'\t' -v t="$1" '$2==t {u[++n]=$16; if($21=="pass") p++}
+    function med(a,n,  i,j,x){for(i=1;i<=n;i++)for(j=i+1;j<=n;j++)if(a[j]<a[i]){x=a[i];a[i]=a[j];a[j]=x} return a[int((n+1)/2)]}
+    END{printf "%s %d/%d\n", med(u,n), p, n}' "$RESULTS"
+}
+read -r kus kpass < <(summary call_kamailio)
+read -r ous opass < <(summary call_openline)
+echo "call rate=$RATE/s duration=${DURATION}s kamailio_us_per_call=$kus (passed $kpass) openline_us_per_call=$ous (passed $opass) openline/kamailio=$(awk -v o="$ous" -v k="$kus" 'BEGIN{printf "%.2f", (k>0? o/k : 0)}')"
+echo "details: $RESULTS"
