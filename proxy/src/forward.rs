@@ -150,13 +150,20 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
         self.contexts.is_empty()
     }
 
-    /// A response arrived on client transaction `client`.
-    pub fn on_response(&mut self, client: Id, response: &Message<'_>, out: &mut Vec<Action<Id>>) {
+    /// A response arrived on client transaction `client`. False when no context knows the
+    /// branch any more (it ended): the caller passes the response on by its Via, as a 2xx
+    /// retransmitted by a UAS that has not seen its ACK must still reach the caller.
+    pub fn on_response(
+        &mut self,
+        client: Id,
+        response: &Message<'_>,
+        out: &mut Vec<Action<Id>>,
+    ) -> bool {
         let Some(&(server, i)) = self.branch_of.get(&client) else {
-            return;
+            return false;
         };
         let Some(ctx) = self.contexts.get_mut(&server) else {
-            return;
+            return false;
         };
         let code = response.status().unwrap_or(500);
         match code {
@@ -198,6 +205,21 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
             }
         }
         finish_if_done(server, ctx, out);
+        self.forget_if_over(server);
+        true
+    }
+
+    /// Drops a context once it has answered and every branch has ended: nothing it holds is
+    /// needed any more (at 4,000 calls/s, keeping INVITE and BYE contexts for their
+    /// transactions' 32 s would hold some 250,000 of them).
+    fn forget_if_over(&mut self, server: Id) {
+        let over = self
+            .contexts
+            .get(&server)
+            .is_some_and(|c| c.answered && c.branches.iter().all(|b| b.done));
+        if over {
+            self.on_terminated(server);
+        }
     }
 
     /// Client transaction `client` timed out (Timer B or F): the branch ends as a 408.
@@ -210,6 +232,7 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
         };
         ctx.branches[i].done = true;
         finish_if_done(server, ctx, out);
+        self.forget_if_over(server);
     }
 
     /// When [`Forwarding::handle_timeout`] is next due.

@@ -258,9 +258,16 @@ impl ServerCore {
             Verdict::Response {
                 response,
                 transaction,
-            } => self
-                .forwarding
-                .on_response(transaction, &response, &mut self.actions),
+            } => {
+                if !self
+                    .forwarding
+                    .on_response(transaction, &response, &mut self.actions)
+                {
+                    // Its context ended (a 2xx retransmitted by a UAS still waiting for its
+                    // ACK): pass it on by its Via.
+                    self.forward_stray(&response);
+                }
+            }
             Verdict::Absorbed(_) => {}
             Verdict::StrayResponse(r) => {
                 // A 2xx retransmitted after its client transaction ended still belongs upstream
