@@ -5,6 +5,7 @@
 
 use openline_registrar::{Binding, Location};
 use openline_sip::header::HeaderName;
+use openline_sip::message::RouteEdit;
 use openline_sip::transaction::Destination;
 use openline_sip::uri::{Host, SipUri};
 use openline_sip::{Message, Transport};
@@ -69,21 +70,21 @@ impl Us {
 pub enum Decision {
     /// It is for this server itself (OPTIONS to our address, ...): answer it.
     Answer,
-    /// To these devices of a local user, in parallel; `pop_route` when the top Route was us.
+    /// To these devices of a local user, in parallel.
     Fork {
         /// The address of record.
         aor: String,
         /// Request-URI and where to send, per device.
         targets: Vec<Target>,
-        /// Drop the top Route value (ours).
-        pop_route: bool,
+        /// What happens to Route.
+        route: RouteEdit,
     },
     /// To the next hop of a dialog we record-routed.
     Relay {
         /// Where to send.
         target: Target,
-        /// Drop the top Route value (ours).
-        pop_route: bool,
+        /// What happens to Route.
+        route: RouteEdit,
     },
     /// Refused with this status and reason.
     Refuse(u16, &'static str),
@@ -196,12 +197,41 @@ pub fn decide(
         return Decision::Refuse(416, "Unsupported URI Scheme");
     };
     let in_dialog = request.to_tag.is_some();
+    // A strict router before us (RFC 2543 style) put our Record-Route URI, which has no user
+    // part, in the Request-URI and the rest of the route in Route: the last Route value is the
+    // real Request-URI (16.4).
+    if let Some(ours) = uri.sip().filter(|u| u.user.is_none() && us.is_us(u)) {
+        let last = request.list(HeaderName::Route).last();
+        if let (Some(last), true) = (last, ours.param("lr").is_some()) {
+            if !in_dialog {
+                return Decision::Refuse(403, "Forbidden (relaying not allowed)");
+            }
+            let Some(target) = openline_sip::header::NameAddr::parse(last) else {
+                return Decision::Refuse(400, "Bad Request (malformed Route header)");
+            };
+            return match target.uri.sip().and_then(uri_destination) {
+                Some(destination) => Decision::Relay {
+                    target: Target {
+                        request_uri: Some(target.uri.as_str().to_string()),
+                        destination,
+                    },
+                    route: RouteEdit::DropLast,
+                },
+                None => Decision::Refuse(404, "Not Found (next hop is not an address)"),
+            };
+        }
+    }
     // Loose routing (16.4): our own Route entry goes; the next one, if any, is where it goes.
     let pop_route = request
         .top_route
         .as_ref()
         .and_then(|r| r.uri.sip().map(|u| us.is_us(u)))
         .unwrap_or(false);
+    let edit = if pop_route {
+        RouteEdit::DropFirst
+    } else {
+        RouteEdit::Keep
+    };
     if pop_route {
         let next = request
             .list(HeaderName::Route)
@@ -218,7 +248,7 @@ pub fn decide(
                         request_uri: None,
                         destination,
                     },
-                    pop_route,
+                    route: edit,
                 },
                 None => Decision::Refuse(404, "Not Found (next hop is not an address)"),
             };
@@ -262,7 +292,7 @@ pub fn decide(
         return Decision::Fork {
             aor,
             targets,
-            pop_route,
+            route: edit,
         };
     }
     // Not for us: only the continuation of a dialog we record-routed goes on.
@@ -273,7 +303,7 @@ pub fn decide(
                     request_uri: None,
                     destination,
                 },
-                pop_route,
+                route: edit,
             },
             None => Decision::Refuse(404, "Not Found (no address in the Request-URI)"),
         };
@@ -342,13 +372,13 @@ mod tests {
         let Decision::Fork {
             aor,
             targets,
-            pop_route,
+            route,
         } = decide_on(&request("INVITE sip:bob@club-a.test SIP/2.0", ""))
         else {
             panic!()
         };
         assert_eq!(aor, "bob@club-a.test");
-        assert!(!pop_route);
+        assert_eq!(route, RouteEdit::Keep);
         let got: Vec<_> = targets
             .iter()
             .map(|t| {
@@ -441,12 +471,38 @@ mod tests {
                         addr: "127.0.0.1:5061".parse().unwrap()
                     }
                 },
-                pop_route: true
+                route: RouteEdit::DropFirst
             }
         );
         assert_eq!(
             decide_on(&request("OPTIONS sip:127.0.0.1:5070 SIP/2.0", "")),
             Decision::Answer
+        );
+    }
+
+    #[test]
+    fn a_strict_router_before_us_is_understood() {
+        let bye = String::from_utf8(request(
+            "BYE sip:127.0.0.1:5070;lr SIP/2.0",
+            "Route: <sip:bob@127.0.0.1:6001>\r\n",
+        ))
+        .unwrap()
+        .replace(
+            "To: <sip:bob@club-a.test>",
+            "To: <sip:bob@club-a.test>;tag=9",
+        );
+        assert_eq!(
+            decide_on(bye.as_bytes()),
+            Decision::Relay {
+                target: Target {
+                    request_uri: Some("sip:bob@127.0.0.1:6001".into()),
+                    destination: Destination {
+                        transport: Transport::Udp,
+                        addr: "127.0.0.1:6001".parse().unwrap()
+                    }
+                },
+                route: RouteEdit::DropLast
+            }
         );
     }
 }

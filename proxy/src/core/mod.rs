@@ -235,20 +235,18 @@ impl ServerCore {
                     |a| users.contains_key(a),
                     wall,
                 ) {
-                    Decision::Fork {
-                        targets, pop_route, ..
-                    } => {
+                    Decision::Fork { targets, route, .. } => {
                         self.forward(
                             now,
                             None,
                             source,
                             &request,
                             targets.into_iter().take(1).collect(),
-                            pop_route,
+                            route,
                         );
                     }
-                    Decision::Relay { target, pop_route } => {
-                        self.forward(now, None, source, &request, vec![target], pop_route);
+                    Decision::Relay { target, route } => {
+                        self.forward(now, None, source, &request, vec![target], route);
                     }
                     Decision::Answer | Decision::Refuse(..) => {
                         tracing::debug!(%source, "ACK with nowhere to go dropped");

@@ -73,14 +73,12 @@ impl ServerCore {
                 .finish();
                 self.endpoint.respond(now, id, bytes)
             }
-            Decision::Fork {
-                targets, pop_route, ..
-            } => {
-                self.forward(now, Some(id), source, request, targets, pop_route);
+            Decision::Fork { targets, route, .. } => {
+                self.forward(now, Some(id), source, request, targets, route);
                 Ok(())
             }
-            Decision::Relay { target, pop_route } => {
-                self.forward(now, Some(id), source, request, vec![target], pop_route);
+            Decision::Relay { target, route } => {
+                self.forward(now, Some(id), source, request, vec![target], route);
                 Ok(())
             }
         }
@@ -145,7 +143,7 @@ impl ServerCore {
         source: SocketAddr,
         request: &openline_sip::Message<'_>,
         targets: Vec<Target>,
-        pop_route: bool,
+        route: openline_sip::message::RouteEdit,
     ) {
         let prefix = routing::branch_prefix(routing::loop_hash(request));
         let method = request.method();
@@ -175,7 +173,7 @@ impl ServerCore {
                 request_uri: target.request_uri.as_deref(),
                 via: &via,
                 record_route: record.then_some(record_route.as_str()),
-                pop_route,
+                route,
             });
             match server {
                 None => self.endpoint.send_stateless(target.destination, bytes),

@@ -16,8 +16,20 @@ pub struct RequestEdits<'e> {
     pub via: &'e str,
     /// A Record-Route value to add on top (16.6 step 4), e.g. `<sip:192.0.2.1:5060;lr>`.
     pub record_route: Option<&'e str>,
-    /// Drop the topmost Route value: it named this proxy (16.4, loose routing).
-    pub pop_route: bool,
+    /// What happens to the Route header field.
+    pub route: RouteEdit,
+}
+
+/// The change a proxy makes to Route (RFC 3261 16.4, 16.6 step 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteEdit {
+    /// Left as it is.
+    Keep,
+    /// The topmost value named this proxy (loose routing): it goes.
+    DropFirst,
+    /// A strict router before us put our URI in the Request-URI; the last Route value became the
+    /// new Request-URI and goes.
+    DropLast,
 }
 
 /// The values after the first in a header line, if there are any.
@@ -48,9 +60,25 @@ impl Message<'_> {
             out.extend_from_slice(rr.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        let mut route_popped = !edits.pop_route;
+        let mut route_popped = edits.route != RouteEdit::DropFirst;
+        let last_route = (edits.route == RouteEdit::DropLast)
+            .then(|| {
+                self.headers
+                    .iter()
+                    .rposition(|h| h.name == HeaderName::Route)
+            })
+            .flatten();
         let mut saw_max_forwards = false;
-        for h in &self.headers {
+        for (at, h) in self.headers.iter().enumerate() {
+            if Some(at) == last_route {
+                let values: Vec<&str> = split_list(h.value).collect();
+                if values.len() > 1 {
+                    out.extend_from_slice(b"Route: ");
+                    out.extend_from_slice(values[..values.len() - 1].join(", ").as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                continue;
+            }
             let value = match h.name {
                 HeaderName::MaxForwards => {
                     saw_max_forwards = true;
@@ -154,7 +182,7 @@ mod tests {
             request_uri: Some("sip:bob@127.0.0.1:5070"),
             via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
             record_route: Some("<sip:127.0.0.1:5060;lr>"),
-            pop_route: true,
+            route: RouteEdit::DropFirst,
         });
         let again = Message::parse(&out).unwrap();
         assert_eq!(
@@ -194,7 +222,7 @@ mod tests {
             request_uri: None,
             via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
             record_route: None,
-            pop_route: true,
+            route: RouteEdit::DropFirst,
         });
         let again = Message::parse(&out).unwrap();
         assert_eq!(again.headers_named(HeaderName::Route).count(), 0);
@@ -220,6 +248,30 @@ mod tests {
                 "SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKa",
                 "SIP/2.0/UDP 127.0.0.7;branch=z9hG4bKz"
             ]
+        );
+    }
+
+    #[test]
+    fn strict_routing_drops_the_last_route_value() {
+        let raw = INVITE.replace(
+            "Route: <sip:127.0.0.1:5060;lr>, <sip:127.0.0.9;lr>\r\n",
+            "Route: <sip:127.0.0.8>\r\nRoute: <sip:127.0.0.7>, <sip:bob@127.0.0.1:6000>\r\n",
+        );
+        let m = Message::parse(raw.as_bytes()).unwrap();
+        let out = m.forwarded_request(&RequestEdits {
+            request_uri: Some("sip:bob@127.0.0.1:6000"),
+            via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
+            record_route: None,
+            route: RouteEdit::DropLast,
+        });
+        let again = Message::parse(&out).unwrap();
+        assert_eq!(
+            again.list(HeaderName::Route).collect::<Vec<_>>(),
+            ["<sip:127.0.0.8>", "<sip:127.0.0.7>"]
+        );
+        assert_eq!(
+            again.request_uri().unwrap().as_str(),
+            "sip:bob@127.0.0.1:6000"
         );
     }
 }

@@ -13,7 +13,7 @@ mod print;
 mod salvage;
 
 pub use build::{RequestBuilder, ResponseBuilder, standard_reason};
-pub use forward::RequestEdits;
+pub use forward::{RequestEdits, RouteEdit};
 pub use parse::MAX_MESSAGE_SIZE;
 pub(crate) use parse::find_head_end as parse_head_end;
 pub(crate) use print::write_collapsed as write_collapsed_for_fuzz;
