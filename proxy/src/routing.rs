@@ -97,6 +97,8 @@ pub struct Target {
     pub request_uri: Option<String>,
     /// Where it goes.
     pub destination: Destination,
+    /// The binding's preference (q in thousandths; 1000 when not a binding).
+    pub q: u16,
 }
 
 /// Where the device of `binding` is reached: over a stream, the connection its REGISTER came
@@ -214,6 +216,7 @@ pub fn decide(
                     target: Target {
                         request_uri: Some(target.uri.as_str().to_string()),
                         destination,
+                        q: 1000,
                     },
                     route: RouteEdit::DropLast,
                 },
@@ -247,6 +250,7 @@ pub fn decide(
                     target: Target {
                         request_uri: None,
                         destination,
+                        q: 1000,
                     },
                     route: edit,
                 },
@@ -283,6 +287,7 @@ pub fn decide(
                 Some(Target {
                     request_uri: Some(b.contact.clone()),
                     destination: binding_destination(b)?,
+                    q: b.q,
                 })
             })
             .collect();
@@ -302,6 +307,7 @@ pub fn decide(
                 target: Target {
                     request_uri: None,
                     destination,
+                    q: 1000,
                 },
                 route: edit,
             },
@@ -469,7 +475,8 @@ mod tests {
                     destination: Destination {
                         transport: Transport::Udp,
                         addr: "127.0.0.1:5061".parse().unwrap()
-                    }
+                    },
+                    q: 1000
                 },
                 route: RouteEdit::DropFirst
             }
@@ -499,7 +506,8 @@ mod tests {
                     destination: Destination {
                         transport: Transport::Udp,
                         addr: "127.0.0.1:6001".parse().unwrap()
-                    }
+                    },
+                    q: 1000
                 },
                 route: RouteEdit::DropLast
             }

@@ -335,6 +335,10 @@ impl ServerCore {
     fn pump(&mut self, now: Instant) {
         loop {
             self.apply_actions(now);
+            // Carrying out one decision may lead to another (a next q group with no socket).
+            if !self.actions.is_empty() {
+                continue;
+            }
             match self.endpoint.poll_output() {
                 None => break,
                 Some(Output::Transmit(t)) => self.transmits.push_back(t),

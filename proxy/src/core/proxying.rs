@@ -74,7 +74,18 @@ impl ServerCore {
                 self.endpoint.respond(now, id, bytes)
             }
             Decision::Fork { targets, route, .. } => {
-                self.forward(now, Some(id), source, request, targets, route);
+                // Parallel within a q group, the groups in turn (16.6); targets come best first.
+                let mut groups: Vec<Vec<Target>> = Vec::new();
+                for t in targets {
+                    match groups.last_mut() {
+                        Some(g) if g[0].q == t.q => g.push(t),
+                        _ => groups.push(vec![t]),
+                    }
+                }
+                let mut groups = groups.into_iter();
+                let first = groups.next().unwrap_or_default();
+                self.forward(now, Some(id), source, request, first, route);
+                self.forwarding.queue(id, groups.collect());
                 Ok(())
             }
             Decision::Relay { target, route } => {
@@ -197,9 +208,19 @@ impl ServerCore {
             });
             return;
         }
+        if self.forwarding.has(server) {
+            // The next q group of a context already ringing.
+            self.forwarding.extend(server, branches);
+            return;
+        }
         let ring_until = (method == Method::Invite).then(|| now + self.config.ring_timeout);
-        self.forwarding
-            .start(server, (received, source), ring_until, branches);
+        self.forwarding.start(
+            server,
+            (received, source),
+            ring_until,
+            branches,
+            (Vec::new(), route),
+        );
     }
 
     /// A response no transaction knows: passed on by its next Via if the top one is ours.
@@ -260,6 +281,18 @@ impl ServerCore {
                     }
                     Err(_) => Ok(()),
                 },
+                Action::Forward {
+                    server,
+                    request,
+                    source,
+                    targets,
+                    route,
+                } => {
+                    if let Ok(m) = openline_sip::Message::parse(&request) {
+                        self.forward(now, Some(server), source, &m, targets, route);
+                    }
+                    Ok(())
+                }
                 Action::Cancel {
                     request,
                     destination,

@@ -72,7 +72,7 @@ fn answer(request: &[u8], code: u16, reason: &str, to_tag: &str, extra: &str) ->
 
 /// bob@openline.test with a binding per phone, written before the server starts (it loads
 /// them at start, as after a restart).
-fn server_with_bob(phones: &[&Phone], extra_args: &[&str]) -> Subject {
+fn server_with_bob(phones: &[(&Phone, u16)], extra_args: &[&str]) -> Subject {
     let dir = scratch_dir("fork-db");
     let db = format!("sqlite://{}/openline.db", dir.display());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -87,13 +87,13 @@ fn server_with_bob(phones: &[&Phone], extra_args: &[&str]) -> Subject {
             .unwrap();
         let upserts = phones
             .iter()
-            .map(|p| Binding {
+            .map(|(p, q)| Binding {
                 aor: "bob@openline.test".into(),
                 contact: format!("sip:bob@{}", p.addr),
                 instance: None,
                 reg_id: None,
                 expires_at: u64::MAX / 4,
-                q: 1000,
+                q: *q,
                 call_id: "setup".into(),
                 cseq: 1,
                 source: format!("udp:{}", p.addr),
@@ -114,7 +114,7 @@ fn server_with_bob(phones: &[&Phone], extra_args: &[&str]) -> Subject {
 #[test]
 fn both_devices_ring_the_answering_one_gets_the_call_the_other_a_cancel() {
     let (desk, mobile, alice) = (Phone::new(), Phone::new(), Phone::new());
-    let server = server_with_bob(&[&desk, &mobile], &[]);
+    let server = server_with_bob(&[(&desk, 1000), (&mobile, 1000)], &[]);
     let proxy = server.udp;
     let invite = format!(
         "INVITE sip:bob@openline.test SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKalice1;rport\r\n\
@@ -211,7 +211,7 @@ fn both_devices_ring_the_answering_one_gets_the_call_the_other_a_cancel() {
 #[test]
 fn a_call_nobody_picks_up_ends_with_480_and_a_cancel_at_the_ring_timeout() {
     let (desk, alice) = (Phone::new(), Phone::new());
-    let server = server_with_bob(&[&desk], &["--ring-timeout", "1"]);
+    let server = server_with_bob(&[(&desk, 1000)], &["--ring-timeout", "1"]);
     let proxy = server.udp;
     let invite = format!(
         "INVITE sip:bob@openline.test SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKring1;rport\r\n\
@@ -238,4 +238,34 @@ fn a_call_nobody_picks_up_ends_with_480_and_a_cancel_at_the_ring_timeout() {
         .filter(|&c| c >= 200)
         .collect();
     assert_eq!(finals, [480], "{got:?}");
+}
+
+#[test]
+fn a_lower_q_device_rings_only_after_the_preferred_one_declines() {
+    let (desk, mobile, alice) = (Phone::new(), Phone::new(), Phone::new());
+    let server = server_with_bob(&[(&desk, 1000), (&mobile, 500)], &[]);
+    let proxy = server.udp;
+    let invite = format!(
+        "INVITE sip:bob@openline.test SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKq1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@elsewhere.test>;tag=al\r\nTo: <sip:bob@openline.test>\r\n\
+         Call-ID: q-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        a = alice.addr
+    );
+    alice.send(proxy, invite.as_bytes());
+    let at_desk = desk.expect("INVITE sip:bob@");
+    // The mobile (q=0.5) stays silent while the desk (q=1) rings.
+    std::thread::sleep(Duration::from_millis(200));
+    let early = recv_until(&[&mobile.socket], Duration::from_millis(100), |_| false);
+    assert!(early.is_empty(), "{early:?}");
+    desk.send(proxy, &answer(&at_desk, 486, "Busy Here", "desk", ""));
+    let at_mobile = mobile.expect("INVITE sip:bob@");
+    let contact = format!("Contact: <sip:bob@{}>\r\n", mobile.addr);
+    mobile.send(proxy, &answer(&at_mobile, 200, "OK", "mobile", &contact));
+    let got = recv_until(&[&alice.socket], WAIT, |m| status(m) == Some(200));
+    let finals: Vec<u16> = got
+        .iter()
+        .filter_map(|m| status(m))
+        .filter(|&c| c >= 200)
+        .collect();
+    assert_eq!(finals, [200], "the desk's 486 stays downstream: {got:?}");
 }

@@ -3,11 +3,13 @@
 //! once; of the other finals, the best is sent when every branch has ended; a 2xx (for an
 //! INVITE) or a 6xx cancels the branches still ringing.
 
+use crate::routing::Target;
 use openline_sip::Message;
+use openline_sip::message::RouteEdit;
 use openline_sip::table::IdMap;
 use openline_sip::transaction::{Destination, TransactionId};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 /// A branch: one forwarded copy of the request.
@@ -38,6 +40,11 @@ struct Context<Id> {
     answered: bool,
     /// Some branch rang: at the ring time-out the caller hears 480 (nobody answered), not 408.
     rang: bool,
+    /// Devices of lower q, a group per q, tried in turn when every branch so far failed
+    /// without a 6xx (RFC 3261 16.6: sequential between q groups, parallel within one).
+    later: VecDeque<Vec<Target>>,
+    /// How Route was edited for the first group: the same for the next.
+    route: RouteEdit,
 }
 
 /// What the core must do after a context changed.
@@ -60,6 +67,19 @@ pub enum Action<Id = TransactionId> {
         request: Vec<u8>,
         /// Where it came from.
         source: std::net::SocketAddr,
+    },
+    /// Forward the request to the next q group of devices.
+    Forward {
+        /// The server transaction.
+        server: Id,
+        /// The request as received.
+        request: Vec<u8>,
+        /// Where it came from.
+        source: std::net::SocketAddr,
+        /// The devices of the group.
+        targets: Vec<Target>,
+        /// The Route edit.
+        route: RouteEdit,
     },
     /// Send this CANCEL downstream (a new client transaction).
     Cancel {
@@ -102,22 +122,57 @@ fn rank(code: u16) -> u16 {
 
 impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
     /// Starts a context for server transaction `server`, forwarded on these branches; an INVITE
-    /// gives up ringing at `ring_until`.
+    /// gives up ringing at `ring_until`; `later` are the q groups to try next, in order.
     pub fn start(
         &mut self,
         server: Id,
         (request, source): (Vec<u8>, std::net::SocketAddr),
         ring_until: Option<Instant>,
         branches: Vec<(Id, Vec<u8>, Destination)>,
+        (later, route): (Vec<Vec<Target>>, RouteEdit),
     ) {
         let invite = ring_until.is_some();
         if let Some(at) = ring_until {
             self.deadlines.push(Reverse((at, server)));
         }
-        let mut list = Vec::with_capacity(branches.len());
-        for (i, (client, sent, destination)) in branches.into_iter().enumerate() {
-            self.branch_of.insert(client, (server, i));
-            list.push(Branch {
+        self.contexts.insert(
+            server,
+            Context {
+                invite,
+                request,
+                source,
+                branches: Vec::with_capacity(branches.len()),
+                best: None,
+                answered: false,
+                rang: false,
+                later: later.into(),
+                route,
+            },
+        );
+        self.extend(server, branches);
+    }
+
+    /// Queues lower-q groups of devices for the context of `server`, tried after the current
+    /// branches all decline.
+    pub fn queue(&mut self, server: Id, groups: Vec<Vec<Target>>) {
+        if let Some(ctx) = self.contexts.get_mut(&server) {
+            ctx.later.extend(groups);
+        }
+    }
+
+    /// Whether server transaction `server` has a context.
+    pub fn has(&self, server: Id) -> bool {
+        self.contexts.contains_key(&server)
+    }
+
+    /// Adds branches (the next q group) to the context of `server`.
+    pub fn extend(&mut self, server: Id, branches: Vec<(Id, Vec<u8>, Destination)>) {
+        let Some(ctx) = self.contexts.get_mut(&server) else {
+            return;
+        };
+        for (client, sent, destination) in branches {
+            self.branch_of.insert(client, (server, ctx.branches.len()));
+            ctx.branches.push(Branch {
                 client,
                 sent,
                 destination,
@@ -126,18 +181,6 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
                 cancel_owed: false,
             });
         }
-        self.contexts.insert(
-            server,
-            Context {
-                invite,
-                request,
-                source,
-                branches: list,
-                best: None,
-                answered: false,
-                rang: false,
-            },
-        );
     }
 
     /// Live contexts.
@@ -268,6 +311,7 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
     /// The caller cancelled the request of server transaction `server`.
     pub fn cancel(&mut self, server: Id, out: &mut Vec<Action<Id>>) {
         if let Some(ctx) = self.contexts.get_mut(&server) {
+            ctx.later.clear();
             cancel_pending(ctx, out);
         }
     }
@@ -288,6 +332,20 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
 fn finish_if_done<Id>(server: Id, ctx: &mut Context<Id>, out: &mut Vec<Action<Id>>) {
     if ctx.answered || ctx.branches.iter().any(|b| !b.done) {
         return;
+    }
+    // Every device so far said no (a 6xx means "nowhere"): ring the next q group, if any.
+    let declined_everywhere = ctx.best.as_ref().is_some_and(|(code, _)| *code >= 600);
+    if !declined_everywhere {
+        if let Some(targets) = ctx.later.pop_front() {
+            out.push(Action::Forward {
+                server,
+                request: ctx.request.clone(),
+                source: ctx.source,
+                targets,
+                route: ctx.route,
+            });
+            return;
+        }
     }
     ctx.answered = true;
     match ctx.best.take() {
@@ -365,176 +423,4 @@ fn cancel<Id>(branch: &Branch<Id>) -> Option<Action<Id>> {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-    use openline_sip::Transport;
-
-    const SERVER: u64 = 1;
-
-    fn invite(branch: &str) -> Vec<u8> {
-        format!(
-            "INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKcaller\r\nFrom: <sip:alice@a.test>;tag=1\r\n\
-             To: <sip:bob@a.test>\r\nCall-ID: c\r\nCSeq: 7 INVITE\r\nMax-Forwards: 69\r\nContent-Length: 0\r\n\r\n",
-            port = 6000 + branch.len()
-        )
-        .into_bytes()
-    }
-
-    fn response(code: u16, branch: &str) -> Vec<u8> {
-        format!(
-            "SIP/2.0 {code} X\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKcaller\r\nFrom: <sip:alice@a.test>;tag=1\r\n\
-             To: <sip:bob@a.test>;tag={branch}\r\nCall-ID: c\r\nCSeq: 7 INVITE\r\nContent-Length: 0\r\n\r\n"
-        )
-        .into_bytes()
-    }
-
-    /// A context with two branches (client ids 10 and 11) for an INVITE.
-    fn two_branches() -> Forwarding<u64> {
-        let mut f = Forwarding::default();
-        let dest = |port| Destination {
-            transport: Transport::Udp,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        f.start(
-            SERVER,
-            (b"INVITE".to_vec(), SocketAddr::from(([127, 0, 0, 1], 5061))),
-            Some(t0() + Duration::from_secs(60)),
-            vec![
-                (10, invite("z9hG4bKa"), dest(6001)),
-                (11, invite("z9hG4bKbb"), dest(6002)),
-            ],
-        );
-        f
-    }
-
-    use std::net::SocketAddr;
-    use std::time::Duration;
-
-    /// A fixed start of (virtual) time.
-    fn t0() -> Instant {
-        use std::sync::OnceLock;
-        static T0: OnceLock<Instant> = OnceLock::new();
-        #[allow(clippy::disallowed_methods)] // a fixed origin; every other instant is derived
-        *T0.get_or_init(Instant::now)
-    }
-
-    fn feed(f: &mut Forwarding<u64>, client: u64, code: u16) -> Vec<Action<u64>> {
-        let branch = if client == 10 {
-            "z9hG4bKa"
-        } else {
-            "z9hG4bKbb"
-        };
-        let bytes = response(code, branch);
-        let mut out = Vec::new();
-        f.on_response(client, &Message::parse(&bytes).unwrap(), &mut out);
-        out
-    }
-
-    fn codes(actions: &[Action<u64>]) -> Vec<String> {
-        actions
-            .iter()
-            .map(|a| match a {
-                Action::Respond { response, .. } => {
-                    format!(
-                        "respond {}",
-                        Message::parse(response).unwrap().status().unwrap()
-                    )
-                }
-                Action::Reply { code, .. } => format!("reply {code}"),
-                Action::Cancel { destination, .. } => format!("cancel {}", destination.addr.port()),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn provisionals_pass_and_the_2xx_cancels_the_other_ringing_branch() {
-        let mut f = two_branches();
-        assert_eq!(codes(&feed(&mut f, 10, 100)), Vec::<String>::new());
-        assert_eq!(codes(&feed(&mut f, 10, 180)), ["respond 180"]);
-        assert_eq!(codes(&feed(&mut f, 11, 180)), ["respond 180"]);
-        assert_eq!(
-            codes(&feed(&mut f, 11, 200)),
-            ["respond 200", "cancel 6001"]
-        );
-        // The cancelled branch ends with 487: nothing more goes upstream.
-        assert_eq!(codes(&feed(&mut f, 10, 487)), Vec::<String>::new());
-    }
-
-    #[test]
-    fn the_forwarded_response_loses_our_via_and_cancel_matches_the_branch() {
-        let mut f = two_branches();
-        feed(&mut f, 10, 180);
-        let out = feed(&mut f, 11, 200);
-        let Action::Respond { response, server } = &out[0] else {
-            panic!("{out:?}")
-        };
-        assert_eq!(*server, SERVER);
-        let r = Message::parse(response).unwrap();
-        assert_eq!(r.top_via.branch, Some("z9hG4bKcaller"));
-        let Action::Cancel { request, .. } = &out[1] else {
-            panic!("{out:?}")
-        };
-        let c = Message::parse(request).unwrap();
-        assert_eq!(c.method(), openline_sip::Method::Cancel);
-        assert_eq!(c.top_via.branch, Some("z9hG4bKa"));
-        assert_eq!(c.request_uri().unwrap().as_str(), "sip:bob@127.0.0.1:6008");
-        assert_eq!((c.cseq.seq, c.call_id), (7, "c"));
-        assert_eq!(c.vias().count(), 1);
-    }
-
-    #[test]
-    fn best_final_waits_for_every_branch_and_6xx_wins() {
-        let mut f = two_branches();
-        assert_eq!(codes(&feed(&mut f, 10, 486)), Vec::<String>::new());
-        assert_eq!(codes(&feed(&mut f, 11, 404)), ["respond 404"]);
-        let mut f = two_branches();
-        feed(&mut f, 10, 180);
-        // A 6xx ends the search: the ringing branch is cancelled.
-        assert_eq!(codes(&feed(&mut f, 11, 603)), ["cancel 6001"]);
-        assert_eq!(codes(&feed(&mut f, 10, 487)), ["respond 603"]);
-    }
-
-    #[test]
-    fn a_cancel_waits_for_the_branch_to_ring_and_time_outs_become_408() {
-        let mut f = two_branches();
-        let mut out = Vec::new();
-        f.cancel(SERVER, &mut out);
-        assert!(out.is_empty(), "nothing rang yet: {out:?}");
-        assert_eq!(
-            codes(&feed(&mut f, 11, 180)),
-            ["cancel 6002", "respond 180"]
-        );
-        let mut f = two_branches();
-        let mut out = Vec::new();
-        f.on_timeout(10, &mut out);
-        assert!(out.is_empty());
-        f.on_timeout(11, &mut out);
-        assert_eq!(codes(&out), ["reply 408"]);
-        f.on_terminated(SERVER);
-        assert!(f.is_empty());
-    }
-
-    #[test]
-    fn nobody_answers_in_time_480_after_ringing_408_before() {
-        let mut f = two_branches();
-        assert_eq!(f.poll_timeout(), Some(t0() + Duration::from_secs(60)));
-        feed(&mut f, 10, 180);
-        let mut out = Vec::new();
-        f.handle_timeout(t0() + Duration::from_secs(59), &mut out);
-        assert!(out.is_empty());
-        f.handle_timeout(t0() + Duration::from_secs(60), &mut out);
-        assert_eq!(codes(&out), ["cancel 6001", "reply 480"]);
-        // The branches end with 487 afterwards: nothing more goes upstream.
-        assert!(feed(&mut f, 10, 487).is_empty());
-        // The branch that never rang is cancelled as soon as it does.
-        assert_eq!(codes(&feed(&mut f, 11, 180)), ["cancel 6002"]);
-
-        let mut f = two_branches();
-        let mut out = Vec::new();
-        f.handle_timeout(t0() + Duration::from_secs(61), &mut out);
-        assert_eq!(codes(&out), ["reply 408"]);
-    }
-}
+mod tests;

@@ -1,0 +1,224 @@
+//! The response context in virtual time: which answer goes upstream, and when.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use super::*;
+use crate::routing::Target;
+use openline_sip::Transport;
+
+const SERVER: u64 = 1;
+
+fn invite(branch: &str) -> Vec<u8> {
+    format!(
+        "INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKcaller\r\nFrom: <sip:alice@a.test>;tag=1\r\n\
+         To: <sip:bob@a.test>\r\nCall-ID: c\r\nCSeq: 7 INVITE\r\nMax-Forwards: 69\r\nContent-Length: 0\r\n\r\n",
+        port = 6000 + branch.len()
+    )
+    .into_bytes()
+}
+
+fn response(code: u16, branch: &str) -> Vec<u8> {
+    format!(
+        "SIP/2.0 {code} X\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKcaller\r\nFrom: <sip:alice@a.test>;tag=1\r\n\
+         To: <sip:bob@a.test>;tag={branch}\r\nCall-ID: c\r\nCSeq: 7 INVITE\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// A context with two branches (client ids 10 and 11) for an INVITE.
+fn two_branches() -> Forwarding<u64> {
+    with_later(Vec::new())
+}
+
+/// Like [`two_branches`], with lower-q groups to try afterwards.
+fn with_later(later: Vec<Vec<Target>>) -> Forwarding<u64> {
+    let mut f = Forwarding::default();
+    let dest = |port| Destination {
+        transport: Transport::Udp,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    f.start(
+        SERVER,
+        (b"INVITE".to_vec(), SocketAddr::from(([127, 0, 0, 1], 5061))),
+        Some(t0() + Duration::from_secs(60)),
+        vec![
+            (10, invite("z9hG4bKa"), dest(6001)),
+            (11, invite("z9hG4bKbb"), dest(6002)),
+        ],
+        (later, RouteEdit::Keep),
+    );
+    f
+}
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A fixed start of (virtual) time.
+fn t0() -> Instant {
+    use std::sync::OnceLock;
+    static T0: OnceLock<Instant> = OnceLock::new();
+    #[allow(clippy::disallowed_methods)] // a fixed origin; every other instant is derived
+    *T0.get_or_init(Instant::now)
+}
+
+fn feed(f: &mut Forwarding<u64>, client: u64, code: u16) -> Vec<Action<u64>> {
+    let branch = if client == 10 {
+        "z9hG4bKa"
+    } else {
+        "z9hG4bKbb"
+    };
+    let bytes = response(code, branch);
+    let mut out = Vec::new();
+    f.on_response(client, &Message::parse(&bytes).unwrap(), &mut out);
+    out
+}
+
+fn codes(actions: &[Action<u64>]) -> Vec<String> {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::Respond { response, .. } => {
+                format!(
+                    "respond {}",
+                    Message::parse(response).unwrap().status().unwrap()
+                )
+            }
+            Action::Reply { code, .. } => format!("reply {code}"),
+            Action::Cancel { destination, .. } => format!("cancel {}", destination.addr.port()),
+            Action::Forward { targets, .. } => format!("forward {}", targets.len()),
+        })
+        .collect()
+}
+
+#[test]
+fn provisionals_pass_and_the_2xx_cancels_the_other_ringing_branch() {
+    let mut f = two_branches();
+    assert_eq!(codes(&feed(&mut f, 10, 100)), Vec::<String>::new());
+    assert_eq!(codes(&feed(&mut f, 10, 180)), ["respond 180"]);
+    assert_eq!(codes(&feed(&mut f, 11, 180)), ["respond 180"]);
+    assert_eq!(
+        codes(&feed(&mut f, 11, 200)),
+        ["respond 200", "cancel 6001"]
+    );
+    // The cancelled branch ends with 487: nothing more goes upstream.
+    assert_eq!(codes(&feed(&mut f, 10, 487)), Vec::<String>::new());
+}
+
+#[test]
+fn the_forwarded_response_loses_our_via_and_cancel_matches_the_branch() {
+    let mut f = two_branches();
+    feed(&mut f, 10, 180);
+    let out = feed(&mut f, 11, 200);
+    let Action::Respond { response, server } = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(*server, SERVER);
+    let r = Message::parse(response).unwrap();
+    assert_eq!(r.top_via.branch, Some("z9hG4bKcaller"));
+    let Action::Cancel { request, .. } = &out[1] else {
+        panic!("{out:?}")
+    };
+    let c = Message::parse(request).unwrap();
+    assert_eq!(c.method(), openline_sip::Method::Cancel);
+    assert_eq!(c.top_via.branch, Some("z9hG4bKa"));
+    assert_eq!(c.request_uri().unwrap().as_str(), "sip:bob@127.0.0.1:6008");
+    assert_eq!((c.cseq.seq, c.call_id), (7, "c"));
+    assert_eq!(c.vias().count(), 1);
+}
+
+#[test]
+fn best_final_waits_for_every_branch_and_6xx_wins() {
+    let mut f = two_branches();
+    assert_eq!(codes(&feed(&mut f, 10, 486)), Vec::<String>::new());
+    assert_eq!(codes(&feed(&mut f, 11, 404)), ["respond 404"]);
+    let mut f = two_branches();
+    feed(&mut f, 10, 180);
+    // A 6xx ends the search: the ringing branch is cancelled.
+    assert_eq!(codes(&feed(&mut f, 11, 603)), ["cancel 6001"]);
+    assert_eq!(codes(&feed(&mut f, 10, 487)), ["respond 603"]);
+}
+
+#[test]
+fn a_cancel_waits_for_the_branch_to_ring_and_time_outs_become_408() {
+    let mut f = two_branches();
+    let mut out = Vec::new();
+    f.cancel(SERVER, &mut out);
+    assert!(out.is_empty(), "nothing rang yet: {out:?}");
+    assert_eq!(
+        codes(&feed(&mut f, 11, 180)),
+        ["cancel 6002", "respond 180"]
+    );
+    let mut f = two_branches();
+    let mut out = Vec::new();
+    f.on_timeout(10, &mut out);
+    assert!(out.is_empty());
+    f.on_timeout(11, &mut out);
+    assert_eq!(codes(&out), ["reply 408"]);
+    f.on_terminated(SERVER);
+    assert!(f.is_empty());
+}
+
+#[test]
+fn nobody_answers_in_time_480_after_ringing_408_before() {
+    let mut f = two_branches();
+    assert_eq!(f.poll_timeout(), Some(t0() + Duration::from_secs(60)));
+    feed(&mut f, 10, 180);
+    let mut out = Vec::new();
+    f.handle_timeout(t0() + Duration::from_secs(59), &mut out);
+    assert!(out.is_empty());
+    f.handle_timeout(t0() + Duration::from_secs(60), &mut out);
+    assert_eq!(codes(&out), ["cancel 6001", "reply 480"]);
+    // The branches end with 487 afterwards: nothing more goes upstream.
+    assert!(feed(&mut f, 10, 487).is_empty());
+    // The branch that never rang is cancelled as soon as it does.
+    assert_eq!(codes(&feed(&mut f, 11, 180)), ["cancel 6002"]);
+
+    let mut f = two_branches();
+    let mut out = Vec::new();
+    f.handle_timeout(t0() + Duration::from_secs(61), &mut out);
+    assert_eq!(codes(&out), ["reply 408"]);
+}
+
+#[test]
+fn lower_q_devices_ring_only_when_every_better_one_declined() {
+    let third = Target {
+        request_uri: Some("sip:bob@127.0.0.1:6003".into()),
+        destination: Destination {
+            transport: Transport::Udp,
+            addr: SocketAddr::from(([127, 0, 0, 1], 6003)),
+        },
+        q: 500,
+    };
+    let mut f = with_later(vec![vec![third.clone()]]);
+    assert!(feed(&mut f, 10, 486).is_empty());
+    let out = feed(&mut f, 11, 480);
+    let [
+        Action::Forward {
+            server, targets, ..
+        },
+    ] = out.as_slice()
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        (*server, targets.as_slice()),
+        (SERVER, std::slice::from_ref(&third))
+    );
+    // The next group's branch answers: that is the call.
+    f.extend(SERVER, vec![(12, invite("z9hG4bKccc"), third.destination)]);
+    let bytes = response(200, "z9hG4bKccc");
+    let mut out = Vec::new();
+    assert!(f.on_response(12, &Message::parse(&bytes).unwrap(), &mut out));
+    assert_eq!(codes(&out), ["respond 200"]);
+
+    // A 6xx means nowhere: the next group is not tried. Nor after the caller cancels.
+    let mut f = with_later(vec![vec![third.clone()]]);
+    feed(&mut f, 10, 486);
+    assert_eq!(codes(&feed(&mut f, 11, 603)), ["respond 603"]);
+    let mut f = with_later(vec![vec![third]]);
+    let mut out = Vec::new();
+    f.cancel(SERVER, &mut out);
+    feed(&mut f, 10, 487);
+    assert_eq!(codes(&feed(&mut f, 11, 487)), ["respond 487"]);
+}
