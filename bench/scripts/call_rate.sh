@@ -20,6 +20,7 @@ W=$(mktemp -d /tmp/openline-callbench.XXXXXX)
 export OUT=$W/results
 PORT=5070
 . "$SIG/lib.sh"
+. "$ROOT/bench/scripts/common.sh"
 mkout call
 trap 'uas_stop; kill $(cat "$W"/*.pid 2>/dev/null) 2>/dev/null; rm -f "$W"/*.db*' EXIT
 
@@ -36,12 +37,6 @@ start_openline() {
   rm -f "$W"/openline.db*; cp "$W/users.db" "$W/openline.db"
   RUST_LOG=${OPENLINE_LOG:-warn} "$BIN" serve --domain bench.test --listen udp:127.0.0.1:$PORT --db "$DB" ${OPENLINE_ARGS:-} > /dev/null 2> "$W/openline.log" &
   echo $! > "$W/server.pid"; sleep 1
-}
-stop_server() {
-  [ -s "$W/server.pid" ] || return 0
-  local p; p=$(cat "$W/server.pid"); kill "$p" 2>/dev/null || true
-  while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
-  rm -f "$W/server.pid"; sleep 1
 }
 register_kamailio() { register_aor bench-uas "sip:bench-uas@$LOCAL_IP:$UAS_PORT"; }
 register_openline() {
@@ -76,11 +71,6 @@ for i in $(seq "$RUNS"); do
     stop_server
   done
 done
-summary() { # test -> median server us/op and the pass count
-  awk -F'\t' -v t="$1" '$2==t {u[++n]=$16; if($21=="pass") p++}
-    function med(a,n,  i,j,x){for(i=1;i<=n;i++)for(j=i+1;j<=n;j++)if(a[j]<a[i]){x=a[i];a[i]=a[j];a[j]=x} return a[int((n+1)/2)]}
-    END{printf "%s %d/%d\n", med(u,n), p, n}' "$RESULTS"
-}
 read -r kus kpass < <(summary call_kamailio)
 read -r ous opass < <(summary call_openline)
 echo "call rate=$RATE/s duration=${DURATION}s kamailio_us_per_call=$kus (passed $kpass) openline_us_per_call=$ous (passed $opass) openline/kamailio=$(awk -v o="$ous" -v k="$kus" 'BEGIN{printf "%.2f", (k>0? o/k : 0)}')"

@@ -25,6 +25,7 @@ W=$(mktemp -d /tmp/openline-bench.XXXXXX)
 export OUT=$W/results
 PORT=5070   # the anchors' port; the scenario registers users @127.0.0.1 (the realm)
 . "$SIG/lib.sh"
+. "$ROOT/bench/scripts/common.sh"
 mkout register_auth
 # Keep the results, drop the databases and user lists.
 trap 'kill $(cat "$W"/*.pid 2>/dev/null) 2>/dev/null; cp "$W/openline.log" "$W/results/" 2>/dev/null; rm -f "$W"/*.db* "$W"/users.*' EXIT
@@ -47,12 +48,6 @@ start_openline() {
   rm -f "$W"/openline.db*; cp "$W/users.db" "$W/openline.db"
   RUST_LOG=${OPENLINE_LOG:-warn} $PIN "$BIN" serve --domain 127.0.0.1 --listen udp:127.0.0.1:$PORT --db "$DB" ${OPENLINE_ARGS:-} > /dev/null 2> "$W/openline.log" &
   echo $! > "$W/server.pid"; sleep 1
-}
-stop_server() {
-  [ -s "$W/server.pid" ] || return 0
-  local p; p=$(cat "$W/server.pid"); kill "$p" 2>/dev/null || true
-  while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
-  rm -f "$W/server.pid"; sleep 1
 }
 
 export TARGET=127.0.0.1:$PORT SERVER_PID_FILE=$W/server.pid
@@ -79,11 +74,6 @@ for i in $(seq "$RUNS"); do
   done
 done
 
-summary() { # test -> median server us/op and the pass count
-  awk -F'\t' -v t="$1" '$2==t {u[++n]=$16; if($21=="pass") p++}
-    function med(a,n,  i,j,x){for(i=1;i<=n;i++)for(j=i+1;j<=n;j++)if(a[j]<a[i]){x=a[i];a[i]=a[j];a[j]=x} return a[int((n+1)/2)]}
-    END{printf "%s %d/%d\n", med(u,n), p, n}' "$RESULTS"
-}
 read -r kus kpass < <(summary register_auth_kamailio)
 read -r ous opass < <(summary register_auth_openline)
 echo "register_auth rate=$RATE/s duration=${DURATION}s kamailio_us_per_reg=$kus (passed $kpass) openline_us_per_reg=$ous (passed $opass) openline/kamailio=$(awk -v o="$ous" -v k="$kus" 'BEGIN{printf "%.2f", o/k}')"

@@ -32,6 +32,14 @@ pub enum RouteEdit {
     DropLast,
 }
 
+/// Writes one header line, folds made single spaces.
+fn write_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    super::print::write_collapsed(out, value);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// The values after the first in a header line, if there are any.
 fn without_first_value(value: &str) -> Option<&str> {
     let mut values = split_list(value);
@@ -52,13 +60,9 @@ impl Message<'_> {
         out.push(b' ');
         out.extend_from_slice(edits.request_uri.unwrap_or(uri.as_str()).as_bytes());
         out.extend_from_slice(b" SIP/2.0\r\n");
-        out.extend_from_slice(b"Via: ");
-        out.extend_from_slice(edits.via.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        write_header(&mut out, "Via", edits.via);
         if let Some(rr) = edits.record_route {
-            out.extend_from_slice(b"Record-Route: ");
-            out.extend_from_slice(rr.as_bytes());
-            out.extend_from_slice(b"\r\n");
+            write_header(&mut out, "Record-Route", rr);
         }
         let mut route_popped = edits.route != RouteEdit::DropFirst;
         let last_route = (edits.route == RouteEdit::DropLast)
@@ -73,9 +77,7 @@ impl Message<'_> {
             if Some(at) == last_route {
                 let values: Vec<&str> = split_list(h.value).collect();
                 if values.len() > 1 {
-                    out.extend_from_slice(b"Route: ");
-                    out.extend_from_slice(values[..values.len() - 1].join(", ").as_bytes());
-                    out.extend_from_slice(b"\r\n");
+                    write_header(&mut out, "Route", &values[..values.len() - 1].join(", "));
                 }
                 continue;
             }
@@ -99,23 +101,16 @@ impl Message<'_> {
                 }
                 _ => h.value,
             };
-            out.extend_from_slice(h.name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            super::print::write_collapsed(&mut out, value);
-            out.extend_from_slice(b"\r\n");
+            write_header(&mut out, h.name.as_str(), value);
         }
         if !saw_max_forwards {
             out.extend_from_slice(b"Max-Forwards: 70\r\n");
         }
-        if !self
+        let wrote_length = self
             .headers
             .iter()
-            .any(|h| h.name == HeaderName::ContentLength)
-        {
-            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
-        }
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(self.body);
+            .any(|h| h.name == HeaderName::ContentLength);
+        self.end_with_body(&mut out, wrote_length);
         out
     }
 
@@ -146,17 +141,19 @@ impl Message<'_> {
                 }
                 _ => h.value,
             };
-            out.extend_from_slice(h.name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            super::print::write_collapsed(&mut out, value);
-            out.extend_from_slice(b"\r\n");
+            write_header(&mut out, h.name.as_str(), value);
         }
+        self.end_with_body(&mut out, wrote_length);
+        out
+    }
+
+    /// The end of the head (a Content-Length unless one was written) and the body.
+    fn end_with_body(&self, out: &mut Vec<u8>, wrote_length: bool) {
         if !wrote_length {
             let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(self.body);
-        out
     }
 }
 
