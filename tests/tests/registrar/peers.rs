@@ -56,6 +56,26 @@ fn a_binding_survives_kill_9_right_after_its_200() {
         contacts[0].starts_with("<sip:carol@127.0.0.1:5111>;expires="),
         "{contacts:?}"
     );
+
+    // And a request for carol reaches the registered contact through the restarted server.
+    let device = std::net::UdpSocket::bind("127.0.0.1:5111").unwrap();
+    let caller = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let from = caller.local_addr().unwrap();
+    let options = format!(
+        "OPTIONS sip:carol@openline.test SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKk9;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:someone@elsewhere.test>;tag=k\r\nTo: <sip:carol@openline.test>\r\n\
+         Call-ID: after-kill-9\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    caller.send_to(options.as_bytes(), restarted.udp).unwrap();
+    let got = openline_tests::wire::recv_until(&[&device], Duration::from_secs(5), |m| {
+        openline_tests::wire::first_line(m).starts_with("OPTIONS ")
+    });
+    assert!(
+        got.iter()
+            .any(|m| openline_tests::wire::first_line(m)
+                == "OPTIONS sip:carol@127.0.0.1:5111 SIP/2.0"),
+        "{got:?}"
+    );
 }
 
 #[test]
