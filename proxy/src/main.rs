@@ -7,7 +7,8 @@ use openline_proxy::server::{self, ServeConfig};
 use openline_registrar::store::{Store, UserStore};
 use openline_registrar::{RegistrarConfig, User};
 use openline_sip::EndpointConfig;
-use openline_sip::transaction::TimerConfig;
+use openline_sip::Transport;
+use openline_sip::transaction::{Destination, TimerConfig};
 use openline_sip_net::ListenSpec;
 use std::time::Duration;
 
@@ -48,6 +49,9 @@ enum Command {
         /// Seconds a forwarded INVITE may ring unanswered before the caller hears 480.
         #[arg(long, default_value_t = 60)]
         ring_timeout: u64,
+        /// Another domain's server: DOMAIN=udp:IP:PORT or DOMAIN=tcp:IP:PORT (repeatable).
+        #[arg(long = "peer", value_parser = parse_peer)]
+        peers: Vec<(String, Destination)>,
         /// Shortest registration accepted, in seconds (423 below it).
         #[arg(long, default_value_t = 60)]
         min_expires: u32,
@@ -132,6 +136,26 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
+/// Reads `DOMAIN=TRANSPORT:IP:PORT`.
+fn parse_peer(s: &str) -> Result<(String, Destination), String> {
+    let (domain, spec) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not DOMAIN=udp:IP:PORT"))?;
+    let spec: ListenSpec = spec.parse().map_err(|e| format!("{e}"))?;
+    if !matches!(spec.transport, Transport::Udp | Transport::Tcp) {
+        return Err(format!(
+            "`{s}`: only udp and tcp peers for now; TLS between domains is not built yet"
+        ));
+    }
+    Ok((
+        domain.to_ascii_lowercase(),
+        Destination {
+            transport: spec.transport,
+            addr: spec.addr,
+        },
+    ))
+}
+
 async fn open_store(db: &str) -> anyhow::Result<Store> {
     Store::open(db)
         .await
@@ -213,6 +237,7 @@ fn main() -> anyhow::Result<()> {
             md5_only_agents,
             commit_delay_ms,
             ring_timeout,
+            peers,
         } => {
             let timers = TimerConfig {
                 t1: Duration::from_millis(t1_ms.max(1)),
@@ -232,6 +257,7 @@ fn main() -> anyhow::Result<()> {
                     ..Default::default()
                 },
                 ring_timeout: Duration::from_secs(ring_timeout.max(1)),
+                peers,
             };
             let config = ServeConfig {
                 core,

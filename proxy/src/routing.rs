@@ -19,6 +19,8 @@ pub struct Us {
     pub domains: Vec<String>,
     /// Bound sockets.
     pub local: Vec<(Transport, SocketAddr)>,
+    /// Other domains' servers, configured (`--peer DOMAIN=udp:IP:PORT`); DNS comes later.
+    pub peers: Vec<(String, Destination)>,
 }
 
 impl Us {
@@ -170,13 +172,15 @@ pub fn branch_prefix(hash: u64) -> String {
     format!("z9hG4bK{hash:016x}")
 }
 
-/// Decides where `request` (received over `transport`) goes, at wall-clock `now`.
+/// Decides where `request` goes, at wall-clock `now`; `local_sender` when it comes from a local
+/// user who authenticated (who alone may reach other domains).
 pub fn decide(
     request: &Message<'_>,
     us: &Us,
     location: &Location,
     known_user: impl Fn(&str) -> bool,
     now: u64,
+    local_sender: bool,
 ) -> Decision {
     if request.max_forwards == Some(0) {
         return Decision::Refuse(483, "Too Many Hops");
@@ -314,6 +318,26 @@ pub fn decide(
             None => Decision::Refuse(404, "Not Found (no address in the Request-URI)"),
         };
     }
+    // A local user calling another domain: to that domain's server.
+    if local_sender {
+        if let Host::Name(domain) = sip.host {
+            let peer = us
+                .peers
+                .iter()
+                .find(|(d, _)| d.eq_ignore_ascii_case(domain));
+            return match peer {
+                Some((_, destination)) => Decision::Relay {
+                    target: Target {
+                        request_uri: None,
+                        destination: *destination,
+                        q: 1000,
+                    },
+                    route: edit,
+                },
+                None => Decision::Refuse(404, "Not Found (no server known for that domain)"),
+            };
+        }
+    }
     Decision::Refuse(403, "Forbidden (relaying not allowed)")
 }
 
@@ -328,6 +352,7 @@ mod tests {
         Us {
             domains: vec!["club-a.test".into()],
             local: vec![(Transport::Udp, "127.0.0.1:5070".parse().unwrap())],
+            peers: vec![],
         }
     }
 
@@ -363,13 +388,27 @@ mod tests {
     }
 
     fn decide_on(raw: &[u8]) -> Decision {
+        decide_as(raw, false)
+    }
+
+    /// `local_sender`: the request comes from a local user who authenticated.
+    fn decide_as(raw: &[u8], local_sender: bool) -> Decision {
         let m = Message::parse(raw).unwrap();
+        let mut us = us();
+        us.peers = vec![(
+            "club-b.test".into(),
+            Destination {
+                transport: Transport::Udp,
+                addr: "127.0.0.1:5080".parse().unwrap(),
+            },
+        )];
         decide(
             &m,
-            &us(),
+            &us,
             &location(),
             |a| a == "carol@club-a.test" || a == "bob@club-a.test",
             NOW,
+            local_sender,
         )
     }
 
@@ -512,5 +551,23 @@ mod tests {
                 route: RouteEdit::DropLast
             }
         );
+    }
+
+    #[test]
+    fn only_an_authenticated_local_user_reaches_another_domain() {
+        let invite = request("INVITE sip:dan@club-b.test SIP/2.0", "");
+        assert_eq!(
+            decide_as(&invite, false),
+            Decision::Refuse(403, "Forbidden (relaying not allowed)")
+        );
+        let Decision::Relay { target, route } = decide_as(&invite, true) else {
+            panic!()
+        };
+        assert_eq!(target.destination.addr, "127.0.0.1:5080".parse().unwrap());
+        assert_eq!((target.request_uri, route), (None, RouteEdit::Keep));
+        assert!(matches!(
+            decide_as(&request("INVITE sip:dan@club-c.test SIP/2.0", ""), true),
+            Decision::Refuse(404, _)
+        ));
     }
 }

@@ -30,6 +30,8 @@ pub struct CoreConfig {
     /// How long a forwarded INVITE may ring unanswered before the caller hears 480 (or 408
     /// when nothing even rang) and the branches are cancelled.
     pub ring_timeout: std::time::Duration,
+    /// Servers of other domains (`--peer`), until RFC 3263 look-ups arrive.
+    pub peers: Vec<(String, openline_sip::transaction::Destination)>,
 }
 
 /// A change to make durable before the REGISTER that made it is answered.
@@ -90,6 +92,7 @@ impl ServerCore {
         entropy.fill(&mut secret);
         let endpoint = Endpoint::new(config.endpoint.clone(), endpoint_entropy);
         let domains = config.domains.clone();
+        let peers = config.peers.clone();
         ServerCore {
             endpoint,
             auth: Authenticator::new(config.auth.clone(), secret),
@@ -104,6 +107,7 @@ impl ServerCore {
             us: Us {
                 domains,
                 local: Vec::new(),
+                peers,
             },
             forwarding: Forwarding::default(),
             actions: Vec::new(),
@@ -234,6 +238,7 @@ impl ServerCore {
                     &self.location,
                     |a| users.contains_key(a),
                     wall,
+                    false,
                 ) {
                     Decision::Fork { targets, route, .. } => {
                         self.forward(

@@ -24,21 +24,10 @@ impl ServerCore {
         source: SocketAddr,
         request: &openline_sip::Message<'_>,
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
-        if let Some((code, reason, headers)) = self.check_sender(wall, source, request) {
-            let tag = self.endpoint.new_tag();
-            let mut b = openline_sip::message::ResponseBuilder::new(
-                code,
-                &reason,
-                &request.echo(),
-                source,
-                Some(&tag),
-            );
-            for (name, value) in &headers {
-                b = b.header(name, value);
-            }
-            let bytes = b.header("Server", &self.server_header).finish();
-            return self.endpoint.respond(now, id, bytes);
-        }
+        let local_sender = match self.check_sender(wall, source, request) {
+            Ok(local) => local,
+            Err(refusal) => return self.refuse_sender(now, id, source, request, refusal),
+        };
         let users = &self.users;
         match routing::decide(
             request,
@@ -46,6 +35,7 @@ impl ServerCore {
             &self.location,
             |a| users.contains_key(a),
             wall,
+            local_sender,
         ) {
             Decision::Answer => {
                 let answer = capabilities::answer(request);
@@ -95,33 +85,62 @@ impl ServerCore {
         }
     }
 
+    /// Answers a sender that may not use the proxy as it is (407 with challenges, 403, 400).
+    fn refuse_sender(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        source: SocketAddr,
+        request: &openline_sip::Message<'_>,
+        (code, reason, headers): Refusal,
+    ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        let tag = self.endpoint.new_tag();
+        let mut b = openline_sip::message::ResponseBuilder::new(
+            code,
+            &reason,
+            &request.echo(),
+            source,
+            Some(&tag),
+        );
+        for (name, value) in &headers {
+            b = b.header(name, value);
+        }
+        let bytes = b.header("Server", &self.server_header).finish();
+        self.endpoint.respond(now, id, bytes)
+    }
+
     /// Who may use the proxy (issue #4 item 3): a new request whose From names one of our
     /// domains must carry that user's credentials (407 until it does; RFC 3261 22.3); anyone
     /// else is a stranger, whom routing only lets reach local users. In-dialog requests, ACK
-    /// and CANCEL are never challenged. Returns the refusal to send, if any.
+    /// and CANCEL are never challenged. Ok(true) for a local user who authenticated; the
+    /// refusal to send otherwise.
     fn check_sender(
         &mut self,
         wall: u64,
         source: SocketAddr,
         request: &openline_sip::Message<'_>,
-    ) -> Option<Refusal> {
+    ) -> Result<bool, Refusal> {
         if request.to_tag.is_some() || matches!(request.method(), Method::Ack | Method::Cancel) {
-            return None;
+            return Ok(false);
         }
-        let from = request.from()?;
-        let from = from.uri.sip()?;
+        let Some(from) = request.from() else {
+            return Ok(false);
+        };
+        let Some(from) = from.uri.sip() else {
+            return Ok(false);
+        };
         let domain = from.host.to_string().to_ascii_lowercase();
         if !self.us.domains.contains(&domain) {
-            return None;
+            return Ok(false);
         }
         let claimed = format!("{}@{domain}", from.user.unwrap_or(""));
         let users = &self.users;
-        let refuse = |code: u16, reason: &str| Some((code, reason.to_string(), Vec::new()));
+        let refuse = |code: u16, reason: &str| Err((code, reason.to_string(), Vec::new()));
         match self
             .auth
             .verify_proxy(wall, request, &domain, source.ip(), |a| users.get(a))
         {
-            AuthOutcome::Authenticated(who) if who == claimed => None,
+            AuthOutcome::Authenticated(who) if who == claimed => Ok(true),
             AuthOutcome::Authenticated(who) => {
                 tracing::warn!(%who, %claimed, %source, "request From another user than authenticated");
                 refuse(403, "Forbidden (From is not the authenticated user)")
@@ -134,7 +153,7 @@ impl ServerCore {
                     .into_iter()
                     .map(|c| ("Proxy-Authenticate", c))
                     .collect();
-                Some((407, "Proxy Authentication Required".into(), headers))
+                Err((407, "Proxy Authentication Required".into(), headers))
             }
             AuthOutcome::Failed => refuse(403, "Forbidden (authentication failed)"),
             AuthOutcome::Malformed(e) => refuse(400, &format!("Bad Request ({e})")),

@@ -174,6 +174,9 @@ fn a_local_user_is_challenged_then_calls_with_credentials() {
             "domain",
             &server.domain,
             "-key",
+            "callee_domain",
+            &server.domain,
+            "-key",
             "pw",
             "s3cret",
             "-m",
@@ -198,6 +201,108 @@ fn a_local_user_is_challenged_then_calls_with_credentials() {
     assert_eq!(
         openline_tests::sipp_successful_calls(&screen),
         Some(20),
+        "sipp exit {:?}\n{screen}",
+        out.status.code()
+    );
+}
+
+#[test]
+fn alice_at_club_a_calls_bob_at_club_b_through_both_servers() {
+    // club-b first: club-a is told where club-b's server is (a static peer; DNS comes later).
+    let b = Subject::start_with_users(
+        &[("bob@club-b.test", "s3cret")],
+        &["--domain", "club-b.test"],
+    );
+    let peer = format!("club-b.test=udp:{}", b.udp);
+    let a = Subject::start_with_users(
+        &[("alice@club-a.test", "s3cret")],
+        &["--domain", "club-a.test", "--peer", &peer],
+    );
+    let dir = scratch_dir("proxy-federated");
+    let mut uas = start_uas(&dir, 5187, true);
+    let scenario = crate::peer_file("register-as.xml");
+    let target = b.udp.to_string();
+    let reg = openline_tests::run_peer(
+        &dir,
+        "sipp",
+        [
+            target.as_str(),
+            "-sf",
+            scenario.to_str().unwrap(),
+            "-s",
+            "bob",
+            "-key",
+            "domain",
+            "club-b.test",
+            "-key",
+            "contact",
+            "sip:bob@127.0.0.1:5187",
+            "-key",
+            "pw",
+            "s3cret",
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "5188",
+            "-nostdin",
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(
+        reg.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reg.stderr)
+    );
+
+    // alice authenticates to club-a (407), which relays to club-b, which rings bob; ACK and BYE
+    // follow both Record-Routes.
+    let scenario = crate::peer_file("uac-auth.xml");
+    let target = a.udp.to_string();
+    let out = openline_tests::run_peer(
+        &dir,
+        "sipp",
+        [
+            target.as_str(),
+            "-sf",
+            scenario.to_str().unwrap(),
+            "-s",
+            "bob",
+            "-key",
+            "user",
+            "alice",
+            "-key",
+            "domain",
+            "club-a.test",
+            "-key",
+            "callee_domain",
+            "club-b.test",
+            "-m",
+            "10",
+            "-r",
+            "10",
+            "-key",
+            "pw",
+            "s3cret",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "5189",
+            "-nostdin",
+            "-trace_screen",
+            "-trace_err",
+            "-timeout",
+            "60",
+        ],
+        Duration::from_secs(90),
+    );
+    let _ = uas.kill();
+    let _ = uas.wait();
+    let screen = screen(&dir);
+    assert_eq!(
+        openline_tests::sipp_successful_calls(&screen),
+        Some(10),
         "sipp exit {:?}\n{screen}",
         out.status.code()
     );
