@@ -267,12 +267,19 @@ fn main() -> anyhow::Result<()> {
             };
             runtime()?.block_on(async {
                 server::run(config, shutdown_signal(), |bound| {
-                    // One line per socket on stdout, for whoever started us with port 0.
+                    // One line per socket on stdout, for whoever started us with port 0. A
+                    // reader that went away after the lines it wanted is no reason to stop
+                    // (println! would panic on the broken pipe).
+                    use std::io::Write as _;
+                    let mut out = std::io::stdout().lock();
                     for (transport, addr) in bound {
-                        println!(
+                        let line = format!(
                             "listening on {}:{addr}",
                             transport.as_via().to_ascii_lowercase()
                         );
+                        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                            tracing::debug!(%line, "stdout is closed");
+                        }
                     }
                 })
                 .await

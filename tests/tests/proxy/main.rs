@@ -3,6 +3,7 @@
 
 mod baresip;
 mod fork;
+mod kamailio;
 mod sipp;
 
 /// A file under `tests/peers/sipp`.

@@ -9,7 +9,7 @@ use std::time::Duration;
 /// The responder on `port`, bounded in time: SIPp's built-in uas, or the bench's uas_call.xml
 /// (which, unlike the built-in one, copies Record-Route into its answers as RFC 3261 12.1.1
 /// asks, so the caller's ACK and BYE can follow the route).
-fn start_uas(dir: &std::path::Path, port: u16, copies_record_route: bool) -> Child {
+pub(crate) fn start_uas(dir: &std::path::Path, port: u16, copies_record_route: bool) -> Child {
     let scenario = openline_tests::corpora().join("../bench/signaling/scenarios/uas_call.xml");
     let which: Vec<String> = if copies_record_route {
         vec!["-sf".into(), scenario.to_string_lossy().into_owned()]
@@ -68,6 +68,110 @@ fn register(server: &Subject, dir: &std::path::Path, user: &str, contact: &str, 
         "registering {user}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Registers `user@domain` at `server` (IP:PORT) with `contact`, answering the digest
+/// challenge (password s3cret), from `port`.
+pub(crate) fn register_at(
+    server: &str,
+    dir: &std::path::Path,
+    user: &str,
+    domain: &str,
+    contact: &str,
+    port: u16,
+) {
+    let scenario = crate::peer_file("register-as.xml");
+    let port = port.to_string();
+    let out = openline_tests::run_peer(
+        dir,
+        "sipp",
+        [
+            server,
+            "-sf",
+            scenario.to_str().unwrap(),
+            "-s",
+            user,
+            "-key",
+            "domain",
+            domain,
+            "-key",
+            "contact",
+            contact,
+            "-key",
+            "pw",
+            "s3cret",
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-nostdin",
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(
+        out.status.success(),
+        "registering {user}@{domain} at {server}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `calls` calls of `scenario` (uac-auth.xml or uac-call.xml) from `caller` (user, domain,
+/// password s3cret) to `callee` through `server`, from `port`, in `dir`: SIPp's count of
+/// successful calls and its final screen.
+pub(crate) fn run_calls(
+    dir: &std::path::Path,
+    server: &str,
+    scenario: &str,
+    caller: (&str, &str),
+    callee: (&str, &str),
+    calls: usize,
+    port: u16,
+) -> (Option<usize>, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    let scenario = crate::peer_file(scenario);
+    let (calls, port) = (calls.to_string(), port.to_string());
+    let out = openline_tests::run_peer(
+        dir,
+        "sipp",
+        [
+            server,
+            "-sf",
+            scenario.to_str().unwrap(),
+            "-s",
+            callee.0,
+            "-key",
+            "callee_domain",
+            callee.1,
+            "-key",
+            "user",
+            caller.0,
+            "-key",
+            "domain",
+            caller.1,
+            "-key",
+            "pw",
+            "s3cret",
+            "-m",
+            &calls,
+            "-r",
+            "10",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-nostdin",
+            "-trace_screen",
+            "-trace_err",
+            "-timeout",
+            "60",
+        ],
+        Duration::from_secs(90),
+    );
+    let screen = screen(dir);
+    let ok = openline_tests::sipp_successful_calls(&screen);
+    (ok, format!("sipp exit {:?}\n{screen}", out.status.code()))
 }
 
 /// SIPp's final screen in `dir`.
