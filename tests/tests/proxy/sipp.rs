@@ -31,42 +31,15 @@ pub(crate) fn start_uas(dir: &std::path::Path, port: u16, copies_record_route: b
     child
 }
 
-/// Registers `user@openline.test` with `contact`, answering the digest challenge, from `port`.
+/// Registers `user` in the server's domain with `contact`, from `port`.
 fn register(server: &Subject, dir: &std::path::Path, user: &str, contact: &str, port: u16) {
-    let scenario = crate::peer_file("register-as.xml");
-    let (target, port) = (server.udp.to_string(), port.to_string());
-    let out = openline_tests::run_peer(
+    register_at(
+        &server.udp.to_string(),
         dir,
-        "sipp",
-        [
-            target.as_str(),
-            "-sf",
-            scenario.to_str().unwrap(),
-            "-s",
-            user,
-            "-key",
-            "domain",
-            &server.domain,
-            "-key",
-            "contact",
-            contact,
-            "-key",
-            "pw",
-            "s3cret",
-            "-m",
-            "1",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-nostdin",
-        ],
-        Duration::from_secs(20),
-    );
-    assert!(
-        out.status.success(),
-        "registering {user}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        user,
+        &server.domain,
+        contact,
+        port,
     );
 }
 
@@ -260,54 +233,18 @@ fn a_local_user_is_challenged_then_calls_with_credentials() {
     let dir = scratch_dir("proxy-auth");
     let mut uas = start_uas(&dir, 5193, true);
     register(&server, &dir, "bob", "sip:bob@127.0.0.1:5193", 5194);
-    let scenario = crate::peer_file("uac-auth.xml");
-    let target = server.udp.to_string();
-    let out = openline_tests::run_peer(
-        &dir,
-        "sipp",
-        [
-            target.as_str(),
-            "-sf",
-            scenario.to_str().unwrap(),
-            "-s",
-            "bob",
-            "-key",
-            "user",
-            "alice",
-            "-key",
-            "domain",
-            &server.domain,
-            "-key",
-            "callee_domain",
-            &server.domain,
-            "-key",
-            "pw",
-            "s3cret",
-            "-m",
-            "20",
-            "-r",
-            "20",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "5195",
-            "-nostdin",
-            "-trace_screen",
-            "-trace_err",
-            "-timeout",
-            "60",
-        ],
-        Duration::from_secs(90),
+    let calls = run_calls(
+        &dir.join("calls"),
+        &server.udp.to_string(),
+        "uac-auth.xml",
+        ("alice", &server.domain),
+        ("bob", &server.domain),
+        20,
+        5195,
     );
     let _ = uas.kill();
     let _ = uas.wait();
-    let screen = screen(&dir);
-    assert_eq!(
-        openline_tests::sipp_successful_calls(&screen),
-        Some(20),
-        "sipp exit {:?}\n{screen}",
-        out.status.code()
-    );
+    assert_eq!(calls.0, Some(20), "{}", calls.1);
 }
 
 #[test]
@@ -324,90 +261,26 @@ fn alice_at_club_a_calls_bob_at_club_b_through_both_servers() {
     );
     let dir = scratch_dir("proxy-federated");
     let mut uas = start_uas(&dir, 5187, true);
-    let scenario = crate::peer_file("register-as.xml");
-    let target = b.udp.to_string();
-    let reg = openline_tests::run_peer(
+    register_at(
+        &b.udp.to_string(),
         &dir,
-        "sipp",
-        [
-            target.as_str(),
-            "-sf",
-            scenario.to_str().unwrap(),
-            "-s",
-            "bob",
-            "-key",
-            "domain",
-            "club-b.test",
-            "-key",
-            "contact",
-            "sip:bob@127.0.0.1:5187",
-            "-key",
-            "pw",
-            "s3cret",
-            "-m",
-            "1",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "5188",
-            "-nostdin",
-        ],
-        Duration::from_secs(20),
+        "bob",
+        "club-b.test",
+        "sip:bob@127.0.0.1:5187",
+        5188,
     );
-    assert!(
-        reg.status.success(),
-        "{}",
-        String::from_utf8_lossy(&reg.stderr)
-    );
-
     // alice authenticates to club-a (407), which relays to club-b, which rings bob; ACK and BYE
     // follow both Record-Routes.
-    let scenario = crate::peer_file("uac-auth.xml");
-    let target = a.udp.to_string();
-    let out = openline_tests::run_peer(
-        &dir,
-        "sipp",
-        [
-            target.as_str(),
-            "-sf",
-            scenario.to_str().unwrap(),
-            "-s",
-            "bob",
-            "-key",
-            "user",
-            "alice",
-            "-key",
-            "domain",
-            "club-a.test",
-            "-key",
-            "callee_domain",
-            "club-b.test",
-            "-m",
-            "10",
-            "-r",
-            "10",
-            "-key",
-            "pw",
-            "s3cret",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "5189",
-            "-nostdin",
-            "-trace_screen",
-            "-trace_err",
-            "-timeout",
-            "60",
-        ],
-        Duration::from_secs(90),
+    let calls = run_calls(
+        &dir.join("calls"),
+        &a.udp.to_string(),
+        "uac-auth.xml",
+        ("alice", "club-a.test"),
+        ("bob", "club-b.test"),
+        10,
+        5189,
     );
     let _ = uas.kill();
     let _ = uas.wait();
-    let screen = screen(&dir);
-    assert_eq!(
-        openline_tests::sipp_successful_calls(&screen),
-        Some(10),
-        "sipp exit {:?}\n{screen}",
-        out.status.code()
-    );
+    assert_eq!(calls.0, Some(10), "{}", calls.1);
 }
