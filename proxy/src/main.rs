@@ -136,6 +136,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
+/// One line on stdout; a reader that went away (`openline user list | head -1`) is not an
+/// error worth a panic, which println! would make of it.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 /// Reads `DOMAIN=TRANSPORT:IP:PORT`.
 fn parse_peer(s: &str) -> Result<(String, Destination), String> {
     let (domain, spec) = s
@@ -178,7 +185,7 @@ async fn user_command(action: UserAction) -> anyhow::Result<()> {
             let store = open_store(&db).await?;
             store.put_user(&user).await?;
             finish_writes(&store).await?;
-            println!("{}", user.aor);
+            say(&user.aor);
         }
         UserAction::Import { file, db } => {
             let text = if file == "-" {
@@ -202,12 +209,12 @@ async fn user_command(action: UserAction) -> anyhow::Result<()> {
             let store = open_store(&db).await?;
             store.put_users(&users).await?;
             finish_writes(&store).await?;
-            println!("{} users", users.len());
+            say(&format!("{} users", users.len()));
         }
         UserAction::List { db } => {
             let store = open_store(&db).await?;
             for u in store.users().await? {
-                println!("{}", u.aor);
+                say(&u.aor);
             }
         }
         UserAction::Del { aor, db } => {

@@ -269,3 +269,51 @@ fn a_lower_q_device_rings_only_after_the_preferred_one_declines() {
         .collect();
     assert_eq!(finals, [200], "the desk's 486 stays downstream: {got:?}");
 }
+
+#[test]
+fn the_callers_cancel_reaches_every_ringing_device_and_one_487_comes_back() {
+    let (desk, mobile, alice) = (Phone::new(), Phone::new(), Phone::new());
+    let server = server_with_bob(&[(&desk, 1000), (&mobile, 1000)], &[]);
+    let proxy = server.udp;
+    let head = |method: &str| {
+        format!(
+            "{method} sip:bob@openline.test SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKcx1;rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:alice@elsewhere.test>;tag=al\r\nTo: <sip:bob@openline.test>\r\n\
+             Call-ID: cancel-1\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n",
+            a = alice.addr
+        )
+    };
+    alice.send(proxy, head("INVITE").as_bytes());
+    let at_desk = desk.expect("INVITE sip:bob@");
+    let at_mobile = mobile.expect("INVITE sip:bob@");
+    desk.send(proxy, &answer(&at_desk, 180, "Ringing", "desk", ""));
+    mobile.send(proxy, &answer(&at_mobile, 180, "Ringing", "mobile", ""));
+    std::thread::sleep(Duration::from_millis(100));
+
+    // Alice gives up: her CANCEL is answered, and each ringing device is cancelled.
+    alice.send(proxy, head("CANCEL").as_bytes());
+    for (phone, invite, tag) in [(&desk, &at_desk, "desk"), (&mobile, &at_mobile, "mobile")] {
+        let cancel = phone.expect("CANCEL ");
+        assert_eq!(vias(&cancel), vias(invite)[..1].to_vec());
+        phone.send(proxy, &answer(&cancel, 200, "OK", tag, ""));
+        phone.send(proxy, &answer(invite, 487, "Request Terminated", tag, ""));
+    }
+    let mut got = recv_until(&[&alice.socket], WAIT, |m| status(m) == Some(487));
+    // A second 487 (one per branch) would be a bug: give it time to show.
+    got.extend(recv_until(
+        &[&alice.socket],
+        Duration::from_millis(300),
+        |_| false,
+    ));
+    let cancel_ok = got
+        .iter()
+        .any(|m| status(m) == Some(200) && header(m, "CSeq", None).as_deref() == Some("1 CANCEL"));
+    assert!(cancel_ok, "{got:?}");
+    let invite_finals: Vec<u16> = got
+        .iter()
+        .filter(|m| header(m, "CSeq", None).as_deref() == Some("1 INVITE"))
+        .filter_map(|m| status(m))
+        .filter(|&c| c >= 200)
+        .collect();
+    assert_eq!(invite_finals, [487], "{got:?}");
+}
