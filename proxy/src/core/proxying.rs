@@ -26,7 +26,7 @@ impl ServerCore {
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
         let local_sender = match self.check_sender(wall, source, request) {
             Ok(local) => local,
-            Err(refusal) => return self.refuse_sender(now, id, source, request, refusal),
+            Err(refusal) => return self.refuse(now, id, source, request, refusal),
         };
         let users = &self.users;
         match routing::decide(
@@ -51,17 +51,7 @@ impl ServerCore {
             }
             Decision::Refuse(code, reason) => {
                 tracing::debug!(method = %request.method(), %source, code, reason, "refused");
-                let tag = self.endpoint.new_tag();
-                let bytes = openline_sip::message::ResponseBuilder::new(
-                    code,
-                    reason,
-                    &request.echo(),
-                    source,
-                    Some(&tag),
-                )
-                .header("Server", &self.server_header)
-                .finish();
-                self.endpoint.respond(now, id, bytes)
+                self.refuse(now, id, source, request, (code, reason.into(), Vec::new()))
             }
             Decision::Fork { targets, route, .. } => {
                 // Parallel within a q group, the groups in turn (16.6); targets come best first.
@@ -85,8 +75,9 @@ impl ServerCore {
         }
     }
 
-    /// Answers a sender that may not use the proxy as it is (407 with challenges, 403, 400).
-    fn refuse_sender(
+    /// Answers with a refusal: its status, reason and headers (407 with its challenges, 403,
+    /// 404, ...).
+    fn refuse(
         &mut self,
         now: Instant,
         id: TransactionId,
