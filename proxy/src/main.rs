@@ -9,7 +9,7 @@ use openline_registrar::{RegistrarConfig, User};
 use openline_sip::EndpointConfig;
 use openline_sip::Transport;
 use openline_sip::transaction::{Destination, TimerConfig};
-use openline_sip_net::ListenSpec;
+use openline_sip_net::{ListenSpec, TlsFiles};
 use std::time::Duration;
 
 /// Openline: a federated SIP server for voice and text.
@@ -32,7 +32,8 @@ enum Command {
         /// A domain this server is responsible for (repeatable).
         #[arg(long = "domain", default_value = "localhost")]
         domains: Vec<String>,
-        /// Where to listen: udp:IP:PORT or tcp:IP:PORT (repeatable).
+        /// Where to listen: udp:IP:PORT, tcp:IP:PORT or tls:IP:PORT (repeatable; TLS needs
+        /// --tls-cert and --tls-key).
         #[arg(long = "listen", default_values = ["udp:0.0.0.0:5060", "tcp:0.0.0.0:5060"])]
         listen: Vec<ListenSpec>,
         /// Database: sqlite://FILE or postgres://...
@@ -49,9 +50,24 @@ enum Command {
         /// Seconds a forwarded INVITE may ring unanswered before the caller hears 480.
         #[arg(long, default_value_t = 60)]
         ring_timeout: u64,
-        /// Another domain's server: DOMAIN=udp:IP:PORT or DOMAIN=tcp:IP:PORT (repeatable).
+        /// Another domain's server, instead of looking it up in DNS: DOMAIN=tls:IP:PORT (or
+        /// udp:, tcp:; repeatable).
         #[arg(long = "peer", value_parser = parse_peer)]
         peers: Vec<(String, Destination)>,
+        /// The DNS server to ask for other domains' SIP servers (IP:PORT); default: the
+        /// system's (/etc/resolv.conf).
+        #[arg(long)]
+        dns: Option<std::net::SocketAddr>,
+        /// PEM certificate chain naming every served domain (for tls: listeners, and presented
+        /// to other domains' servers).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
+        /// PEM roots that other domains' certificates must chain to.
+        #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
+        tls_ca: std::path::PathBuf,
         /// Shortest registration accepted, in seconds (423 below it).
         #[arg(long, default_value_t = 60)]
         min_expires: u32,
@@ -149,10 +165,11 @@ fn parse_peer(s: &str) -> Result<(String, Destination), String> {
         .split_once('=')
         .ok_or_else(|| format!("`{s}` is not DOMAIN=udp:IP:PORT"))?;
     let spec: ListenSpec = spec.parse().map_err(|e| format!("{e}"))?;
-    if !matches!(spec.transport, Transport::Udp | Transport::Tcp) {
-        return Err(format!(
-            "`{s}`: only udp and tcp peers for now; TLS between domains is not built yet"
-        ));
+    if !matches!(
+        spec.transport,
+        Transport::Udp | Transport::Tcp | Transport::Tls
+    ) {
+        return Err(format!("`{s}`: a peer is reached over udp, tcp or tls"));
     }
     Ok((
         domain.to_ascii_lowercase(),
@@ -245,6 +262,10 @@ fn main() -> anyhow::Result<()> {
             commit_delay_ms,
             ring_timeout,
             peers,
+            dns,
+            tls_cert,
+            tls_key,
+            tls_ca,
         } => {
             let timers = TimerConfig {
                 t1: Duration::from_millis(t1_ms.max(1)),
@@ -271,6 +292,12 @@ fn main() -> anyhow::Result<()> {
                 listen,
                 db,
                 commit_delay: Duration::from_millis(commit_delay_ms),
+                tls: tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles {
+                    cert,
+                    key,
+                    roots: tls_ca,
+                }),
+                dns,
             };
             runtime()?.block_on(async {
                 server::run(config, shutdown_signal(), |bound| {

@@ -4,7 +4,7 @@ use crate::core::{CoreConfig, ServerCore, StoreOp};
 use anyhow::Context as _;
 use openline_registrar::store::{BindingStore, Store, UserStore};
 use openline_sip::Entropy;
-use openline_sip_net::{Limits, ListenSpec};
+use openline_sip_net::{Limits, ListenSpec, LocateError, Locator, Tls, TlsFiles};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -21,6 +21,10 @@ pub struct ServeConfig {
     pub db: String,
     /// How long the store gathers changes before committing them together.
     pub commit_delay: Duration,
+    /// Our certificate and the roots we trust, for TLS.
+    pub tls: Option<TlsFiles>,
+    /// The DNS server for other domains' look-ups; None: the system's.
+    pub dns: Option<SocketAddr>,
 }
 
 /// Randomness from the operating system, fetched 1 KiB at a time: one getrandom call per tag or
@@ -159,7 +163,18 @@ pub async fn run(
         .await
         .context("loading bindings")?;
     tracing::info!(users = users.len(), bindings = bindings.len(), db = %config.db, "store loaded");
-    let mut network = openline_sip_net::bind(&config.listen, Limits::default()).await?;
+    let tls = match &config.tls {
+        Some(files) => Some(Tls::load(files).context("loading the TLS certificate")?),
+        None => None,
+    };
+    let mut network = openline_sip_net::bind(&config.listen, Limits::default(), tls).await?;
+    // Without a resolver only configured peers are reachable; the server still serves its own.
+    let locator = Locator::new(config.dns)
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "no DNS resolver: other domains only by --peer"),
+        )
+        .ok();
+    let (located_tx, mut located_rx) = mpsc::channel(256);
     for (transport, addr) in &network.local {
         tracing::info!(%transport, %addr, "listening");
     }
@@ -206,8 +221,10 @@ pub async fn run(
             _ = &mut shutdown => break,
             received = network.inbound.recv() => {
                 let Some(r) = received else { break };
-                core.handle_received(now(), wall_clock(), r.transport, r.source, &r.data);
+                core.handle_received(now(), wall_clock(), (r.transport, r.source), &r.data, r.peer.as_deref());
             }
+            Some(t) = network.failed.recv() => core.handle_send_failure(now(), &t),
+            Some((id, found)) = located_rx.recv() => core.handle_located(now(), id, found),
             Some((ids, ok)) = done_rx.recv() => {
                 for id in ids {
                     core.handle_persisted(now(), id, ok);
@@ -228,9 +245,25 @@ pub async fn run(
                 anyhow::bail!("the store worker stopped");
             }
         }
+        while let Some(lookup) = core.poll_lookup() {
+            let answer = located_tx.clone();
+            let locator = locator.clone();
+            tokio::spawn(async move {
+                let found = match locator {
+                    Some(l) => l.locate(&lookup.uri, &lookup.transports).await,
+                    None => Err(LocateError::Failed("no resolver".into())),
+                };
+                let _ = answer.send((lookup.id, found)).await;
+            });
+        }
         while let Some(t) = core.poll_transmit() {
-            if let Err(e) = network.sender.send(&t).await {
+            let name = match t.destination.transport {
+                openline_sip::Transport::Tls => core.tls_name(&t.destination.addr),
+                _ => None,
+            };
+            if let Err(e) = network.sender.send(&t, name).await {
                 tracing::debug!(error = %e, "send failed");
+                core.handle_send_failure(now(), &t);
             }
         }
     }

@@ -2,11 +2,15 @@
 //! a [`Sender`] that puts the endpoint's transmits on the right socket or connection.
 //! All protocol decisions stay in the sans-IO core; this crate only moves bytes.
 
+mod dns;
 mod listen;
-mod tcp;
+mod stream;
+mod tls;
 mod udp;
 
+pub use dns::{LocateError, Locator};
 pub use listen::{ListenSpec, ListenSpecError};
+pub use tls::{PeerIdentity, Tls, TlsError, TlsFiles};
 
 use openline_sip::Transport;
 use openline_sip::endpoint::Transmit;
@@ -26,6 +30,8 @@ pub struct Received {
     pub source: SocketAddr,
     /// The bytes.
     pub data: Vec<u8>,
+    /// Over TLS, the certificate the peer proved (another domain's server), if it gave one.
+    pub peer: Option<Arc<PeerIdentity>>,
 }
 
 /// Limits that keep one peer from hurting the others.
@@ -54,17 +60,32 @@ impl Default for Limits {
     }
 }
 
-/// Stream connections by peer address: each holds the sending half of its writer task.
-pub(crate) type Connections = Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Arc<[u8]>>>>>;
+/// A stream connection: the sending half of its writer task, and over TLS who the peer proved
+/// to be.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) writer: mpsc::Sender<Arc<[u8]>>,
+    pub(crate) identity: Option<Arc<PeerIdentity>>,
+}
+
+/// Stream connections by transport and peer address.
+pub(crate) type Connections = Arc<Mutex<HashMap<(Transport, SocketAddr), Connection>>>;
 
 /// Sends transmits; cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Sender {
     /// UDP sockets with whether each is IPv4, learnt once at bind time.
     udp: Vec<(bool, Arc<UdpSocket>)>,
-    connections: Connections,
-    inbound: mpsc::Sender<Received>,
-    limits: Limits,
+    shared: stream::Shared,
+    tls: Option<Tls>,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("udp", &self.udp.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The bound sockets.
@@ -74,6 +95,9 @@ pub struct Network {
     pub inbound: mpsc::Receiver<Received>,
     /// Sends what the endpoint emits.
     pub sender: Sender,
+    /// Stream transmits that could not be sent after all (the connection could not be opened),
+    /// for the transaction layer to hear of (RFC 3261 17.1.4).
+    pub failed: mpsc::Receiver<Transmit>,
     /// The addresses actually bound (port 0 resolved), in the order given.
     pub local: Vec<(Transport, SocketAddr)>,
 }
@@ -91,12 +115,22 @@ pub enum SendError {
     /// The connection's queue is full or it just closed.
     #[error("connection to {0} is gone or congested")]
     Connection(SocketAddr),
+    /// A TLS connection must be opened, and nobody said what name the peer must prove.
+    #[error("no domain name to verify the TLS server at {0} against")]
+    NoName(SocketAddr),
 }
 
-/// Binds every listen address and starts the receive tasks on the current runtime.
-pub async fn bind(specs: &[ListenSpec], limits: Limits) -> io::Result<Network> {
+/// Binds every listen address and starts the receive tasks on the current runtime; `tls` is
+/// needed for TLS listeners and for connecting to TLS servers.
+pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io::Result<Network> {
     let (tx, rx) = mpsc::channel(limits.queue);
-    let connections: Connections = Arc::default();
+    let (failed_tx, failed_rx) = mpsc::channel(1024);
+    let shared = stream::Shared {
+        inbound: tx.clone(),
+        connections: Arc::default(),
+        failed: failed_tx,
+        limits,
+    };
     let mut udp_sockets = Vec::new();
     let mut local = Vec::new();
     for spec in specs {
@@ -110,15 +144,19 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits) -> io::Result<Network> {
                 tokio::spawn(udp::receive(Arc::clone(&socket), tx.clone()));
                 udp_sockets.push((bound.is_ipv4(), socket));
             }
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
+                let tls = match spec.transport {
+                    Transport::Tls => Some(tls.clone().ok_or_else(|| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("listening on tls:{} needs a certificate and key", spec.addr),
+                        )
+                    })?),
+                    _ => None,
+                };
                 let listener = tokio::net::TcpListener::bind(spec.addr).await?;
-                local.push((Transport::Tcp, listener.local_addr()?));
-                tokio::spawn(tcp::accept(
-                    listener,
-                    tx.clone(),
-                    Arc::clone(&connections),
-                    limits,
-                ));
+                local.push((spec.transport, listener.local_addr()?));
+                tokio::spawn(stream::accept(listener, tls, shared.clone()));
             }
             other => {
                 return Err(io::Error::new(
@@ -130,21 +168,23 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits) -> io::Result<Network> {
     }
     let sender = Sender {
         udp: udp_sockets,
-        connections,
-        inbound: tx,
-        limits,
+        shared,
+        tls,
     };
     Ok(Network {
         inbound: rx,
         sender,
+        failed: failed_rx,
         local,
     })
 }
 
 impl Sender {
     /// Sends one transmit: UDP from a socket of the same family, streams over the connection
-    /// to that peer (opening one if there is none).
-    pub async fn send(&self, transmit: &Transmit) -> Result<(), SendError> {
+    /// to that peer (opening one if there is none: over TLS, to a server that proves
+    /// `tls_name`). A new connection is opened in the background; if that fails, the transmit
+    /// comes back on [`Network::failed`].
+    pub async fn send(&self, transmit: &Transmit, tls_name: Option<&str>) -> Result<(), SendError> {
         let to = transmit.destination.addr;
         match transmit.destination.transport {
             Transport::Udp => {
@@ -160,14 +200,16 @@ impl Sender {
                     .map_err(|e| SendError::Io(to, e))?;
                 Ok(())
             }
-            Transport::Tcp => tcp::send(self, to, Arc::clone(&transmit.payload)).await,
+            t @ (Transport::Tcp | Transport::Tls) => {
+                stream::send(self, t, to, Arc::clone(&transmit.payload), tls_name)
+            }
             other => Err(SendError::NoSocket(other, to)),
         }
     }
 
     /// Closes every stream connection's writer, so their tasks end.
     pub fn close_connections(&self) {
-        if let Ok(mut c) = self.connections.lock() {
+        if let Ok(mut c) = self.shared.connections.lock() {
             c.clear();
         }
     }

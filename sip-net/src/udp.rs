@@ -31,6 +31,7 @@ pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Receiv
             transport: Transport::Udp,
             source,
             data: buf[..len].to_vec(),
+            peer: None,
         };
         match inbound.try_send(message) {
             Ok(()) => {}

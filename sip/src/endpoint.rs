@@ -451,6 +451,27 @@ impl Endpoint {
         }));
     }
 
+    /// The network could not send `transmit`: when it carried a request of a client
+    /// transaction still waiting for an answer, that transaction reports
+    /// [`TransactionEvent::TransportError`] and ends (RFC 3261 17.1.4).
+    pub fn handle_transport_error(&mut self, now: Instant, transmit: &Transmit) {
+        let Ok(parsed) = Message::parse(&transmit.payload) else {
+            return;
+        };
+        if !parsed.is_request() || parsed.method() == Method::Ack {
+            return;
+        }
+        key::client_key(
+            &mut self.key_buf,
+            parsed.top_via.branch.unwrap_or(""),
+            parsed.method(),
+        );
+        let Some(&id) = self.client_index.get(self.key_buf.as_str()) else {
+            return;
+        };
+        self.step(now, id, |t, step| t.handle_transport_error(step));
+    }
+
     /// The INVITE server transaction a CANCEL refers to (RFC 3261 section 9.2).
     pub fn find_invite_for_cancel(&mut self, cancel: &Message<'_>) -> Option<TransactionId> {
         key::server_key(&mut self.key_buf, cancel);

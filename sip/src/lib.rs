@@ -10,6 +10,7 @@ pub mod framing;
 pub mod fuzz;
 pub mod header;
 mod lex;
+pub mod locate;
 pub mod message;
 pub mod method;
 pub mod table;

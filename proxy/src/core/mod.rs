@@ -1,7 +1,10 @@
 //! The server's sans-IO core: bytes and time in; transmits and store operations out. The tokio
 //! loop in [`crate::server`] only feeds and drains it.
 
+mod locating;
 mod proxying;
+
+pub use locating::Lookup;
 
 use crate::forward::{Action, Forwarding};
 use crate::register::{RegisterAction, Registrar};
@@ -30,7 +33,7 @@ pub struct CoreConfig {
     /// How long a forwarded INVITE may ring unanswered before the caller hears 480 (or 408
     /// when nothing even rang) and the branches are cancelled.
     pub ring_timeout: std::time::Duration,
-    /// Servers of other domains (`--peer`), until RFC 3263 look-ups arrive.
+    /// Servers of other domains (`--peer`), used instead of DNS for those domains.
     pub peers: Vec<(String, openline_sip::transaction::Destination)>,
 }
 
@@ -67,6 +70,8 @@ pub struct ServerCore {
     forwarding: Forwarding,
     actions: Vec<Action>,
     transmits: VecDeque<Transmit>,
+    lookups: locating::Lookups,
+    tls_names: locating::TlsNames,
 }
 
 impl std::fmt::Debug for ServerCore {
@@ -112,6 +117,8 @@ impl ServerCore {
             forwarding: Forwarding::default(),
             actions: Vec::new(),
             transmits: VecDeque::new(),
+            lookups: locating::Lookups::default(),
+            tls_names: locating::TlsNames::default(),
         }
     }
 
@@ -146,14 +153,14 @@ impl ServerCore {
     }
 
     /// One message from the network, at monotonic `now` and wall-clock `wall` (seconds since
-    /// the epoch, for what is persisted).
+    /// the epoch, for what is persisted); `peer` is the certificate a TLS peer proved.
     pub fn handle_received(
         &mut self,
         now: Instant,
         wall: u64,
-        transport: Transport,
-        source: SocketAddr,
+        (transport, source): (Transport, SocketAddr),
         data: &[u8],
+        peer: Option<&openline_sip_net::PeerIdentity>,
     ) {
         let inbound = Inbound {
             transport,
@@ -171,7 +178,9 @@ impl ServerCore {
                         // RFC 3261 9.2: 200 if the INVITE is known (whatever its state), else 481.
                         let invite = self.endpoint.find_invite_for_cancel(&request);
                         if let Some(invite) = invite {
-                            self.forwarding.cancel(invite, &mut self.actions);
+                            if !self.cancel_lookup(now, invite) {
+                                self.forwarding.cancel(invite, &mut self.actions);
+                            }
                         }
                         let code = if invite.is_some() { 200 } else { 481 };
                         self.endpoint.reply(
@@ -220,7 +229,7 @@ impl ServerCore {
                             }
                         }
                     }
-                    _ => self.route(now, wall, id, source, &request),
+                    _ => self.route(now, wall, id, source, &request, peer),
                 };
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "could not answer");
@@ -253,7 +262,7 @@ impl ServerCore {
                     Decision::Relay { target, route } => {
                         self.forward(now, None, source, &request, vec![target], route);
                     }
-                    Decision::Answer | Decision::Refuse(..) => {
+                    Decision::Answer | Decision::Refuse(..) | Decision::Locate { .. } => {
                         tracing::debug!(%source, "ACK with nowhere to go dropped");
                     }
                 }
@@ -349,6 +358,9 @@ impl ServerCore {
                 Some(Output::Transmit(t)) => self.transmits.push_back(t),
                 Some(Output::Event(TransactionEvent::TimedOut(id))) => {
                     self.forwarding.on_timeout(id, &mut self.actions)
+                }
+                Some(Output::Event(TransactionEvent::TransportError(id))) => {
+                    self.forwarding.on_transport_error(id, &mut self.actions)
                 }
                 Some(Output::Event(TransactionEvent::Terminated(id))) => {
                     self.forwarding.on_terminated(id)

@@ -3,11 +3,12 @@
 
 use super::ServerCore;
 use crate::capabilities;
-use crate::forward::Action;
+use crate::forward::{Action, NewBranch};
 use crate::routing::{self, Decision, Target};
 use openline_registrar::auth::AuthOutcome;
 use openline_sip::transaction::TransactionId;
 use openline_sip::{Method, Transport};
+use openline_sip_net::PeerIdentity;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -23,7 +24,11 @@ impl ServerCore {
         id: TransactionId,
         source: SocketAddr,
         request: &openline_sip::Message<'_>,
+        peer: Option<&PeerIdentity>,
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        if let Some(refusal) = check_peer_domain(request, peer) {
+            return self.refuse(now, id, source, request, refusal);
+        }
         let local_sender = match self.check_sender(wall, source, request) {
             Ok(local) => local,
             Err(refusal) => return self.refuse(now, id, source, request, refusal),
@@ -72,12 +77,15 @@ impl ServerCore {
                 self.forward(now, Some(id), source, request, vec![target], route);
                 Ok(())
             }
+            Decision::Locate { domain, uri, route } => {
+                self.locate(now, id, source, request, (domain, uri, route))
+            }
         }
     }
 
     /// Answers with a refusal: its status, reason and headers (407 with its challenges, 403,
     /// 404, ...).
-    fn refuse(
+    pub(super) fn refuse(
         &mut self,
         now: Instant,
         id: TransactionId,
@@ -172,7 +180,7 @@ impl ServerCore {
         let record = request.to_tag.is_none()
             && matches!(method, Method::Invite | Method::Subscribe | Method::Refer);
         let mut branches = Vec::with_capacity(targets.len());
-        for target in targets {
+        for mut target in targets {
             let transport = target.destination.transport;
             let Some(local) = self.us.address(transport) else {
                 tracing::debug!(%transport, "no socket to forward on");
@@ -196,18 +204,38 @@ impl ServerCore {
                 record_route: record.then_some(record_route.as_str()),
                 route,
             });
+            if let Some(name) = &target.tls_name {
+                self.tls_names.remember(target.destination.addr, name);
+            }
             match server {
                 None => self.endpoint.send_stateless(target.destination, bytes),
                 Some(_) => match self
                     .endpoint
                     .send_request(now, bytes.clone(), target.destination)
                 {
-                    Ok(client) => branches.push((client, bytes, target.destination)),
+                    Ok(client) => {
+                        let destination = target.destination;
+                        let fallback = (!target.fallbacks.is_empty()).then(|| {
+                            target.destination = target.fallbacks.remove(0);
+                            target
+                        });
+                        branches.push(NewBranch {
+                            client,
+                            sent: bytes,
+                            destination,
+                            fallback,
+                        });
+                    }
                     Err(e) => tracing::warn!(error = %e, "could not forward"),
                 },
             }
         }
         let Some(server) = server else { return };
+        if branches.is_empty() && self.forwarding.has(server) {
+            // The next group or server had nowhere to go: the context decides what now.
+            self.forwarding.forward_failed(server, &mut self.actions);
+            return;
+        }
         let received = request.to_bytes();
         if branches.is_empty() {
             self.actions.push(Action::Reply {
@@ -219,7 +247,7 @@ impl ServerCore {
             return;
         }
         if self.forwarding.has(server) {
-            // The next q group of a context already ringing.
+            // The next q group, or the next server, of a context already under way.
             self.forwarding.extend(server, branches);
             return;
         }
@@ -298,8 +326,9 @@ impl ServerCore {
                     targets,
                     route,
                 } => {
-                    if let Ok(m) = openline_sip::Message::parse(&request) {
-                        self.forward(now, Some(server), source, &m, targets, route);
+                    match openline_sip::Message::parse(&request) {
+                        Ok(m) => self.forward(now, Some(server), source, &m, targets, route),
+                        Err(_) => self.forwarding.forward_failed(server, &mut self.actions),
                     }
                     Ok(())
                 }
@@ -316,4 +345,27 @@ impl ServerCore {
             }
         }
     }
+}
+
+/// A request over TLS from a peer that proved a certificate (another domain's server) must come
+/// from that domain: its From domain must be one the certificate names (RFC 5922 section 7.1;
+/// issue #4 item 4). Phones over TLS have no client certificate and are not checked here.
+fn check_peer_domain(
+    request: &openline_sip::Message<'_>,
+    peer: Option<&PeerIdentity>,
+) -> Option<Refusal> {
+    let peer = peer?;
+    let domain = request
+        .from()
+        .and_then(|f| f.uri.sip().map(|u| u.host.to_string()))
+        .unwrap_or_default();
+    if peer.covers(domain.trim_end_matches('.')) {
+        return None;
+    }
+    tracing::warn!(%domain, "request over TLS whose From domain is not the peer's certificate's");
+    Some((
+        403,
+        "Forbidden (From domain does not match the TLS peer)".into(),
+        Vec::new(),
+    ))
 }

@@ -24,6 +24,22 @@ struct Branch<Id> {
     ringing: bool,
     /// A CANCEL is owed once it rings.
     cancel_owed: bool,
+    /// The same request to the next server of the domain, should this one fail (RFC 3263 4.3).
+    fallback: Option<Target>,
+}
+
+/// A branch just created by the core: its client transaction, the request as sent, where it
+/// went, and where to try next if that server fails.
+#[derive(Debug)]
+pub struct NewBranch<Id> {
+    /// The client transaction.
+    pub client: Id,
+    /// The request as sent.
+    pub sent: Vec<u8>,
+    /// Where.
+    pub destination: Destination,
+    /// The next server, for a time-out, a transport error or a 503.
+    pub fallback: Option<Target>,
 }
 
 /// The response context of one forwarded request.
@@ -45,6 +61,11 @@ struct Context<Id> {
     later: VecDeque<Vec<Target>>,
     /// How Route was edited for the first group: the same for the next.
     route: RouteEdit,
+    /// Forwards asked of the core and not yet come back as branches: the context is not done
+    /// while one is under way.
+    awaiting: usize,
+    /// The caller cancelled: no further servers or groups are tried.
+    cancelled: bool,
 }
 
 /// What the core must do after a context changed.
@@ -68,7 +89,8 @@ pub enum Action<Id = TransactionId> {
         /// Where it came from.
         source: std::net::SocketAddr,
     },
-    /// Forward the request to the next q group of devices.
+    /// Forward the request to the next q group of devices, or to the next server of a domain;
+    /// the core answers with [`Forwarding::extend`] or [`Forwarding::forward_failed`].
     Forward {
         /// The server transaction.
         server: Id,
@@ -128,7 +150,7 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
         server: Id,
         (request, source): (Vec<u8>, std::net::SocketAddr),
         ring_until: Option<Instant>,
-        branches: Vec<(Id, Vec<u8>, Destination)>,
+        branches: Vec<NewBranch<Id>>,
         (later, route): (Vec<Vec<Target>>, RouteEdit),
     ) {
         let invite = ring_until.is_some();
@@ -147,9 +169,11 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
                 rang: false,
                 later: later.into(),
                 route,
+                awaiting: 0,
+                cancelled: false,
             },
         );
-        self.extend(server, branches);
+        self.add_branches(server, branches);
     }
 
     /// Queues lower-q groups of devices for the context of `server`, tried after the current
@@ -165,20 +189,40 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
         self.contexts.contains_key(&server)
     }
 
-    /// Adds branches (the next q group) to the context of `server`.
-    pub fn extend(&mut self, server: Id, branches: Vec<(Id, Vec<u8>, Destination)>) {
+    /// Adds the branches of a [`Action::Forward`] (the next q group, or the next server).
+    pub fn extend(&mut self, server: Id, branches: Vec<NewBranch<Id>>) {
+        if let Some(ctx) = self.contexts.get_mut(&server) {
+            ctx.awaiting = ctx.awaiting.saturating_sub(1);
+        }
+        self.add_branches(server, branches);
+    }
+
+    /// An [`Action::Forward`] made no branch (no socket for that transport): the context goes
+    /// on as if those targets had failed.
+    pub fn forward_failed(&mut self, server: Id, out: &mut Vec<Action<Id>>) {
         let Some(ctx) = self.contexts.get_mut(&server) else {
             return;
         };
-        for (client, sent, destination) in branches {
-            self.branch_of.insert(client, (server, ctx.branches.len()));
+        ctx.awaiting = ctx.awaiting.saturating_sub(1);
+        finish_if_done(server, ctx, out);
+        self.forget_if_over(server);
+    }
+
+    fn add_branches(&mut self, server: Id, branches: Vec<NewBranch<Id>>) {
+        let Some(ctx) = self.contexts.get_mut(&server) else {
+            return;
+        };
+        for b in branches {
+            self.branch_of
+                .insert(b.client, (server, ctx.branches.len()));
             ctx.branches.push(Branch {
-                client,
-                sent,
-                destination,
+                client: b.client,
+                sent: b.sent,
+                destination: b.destination,
                 done: false,
                 ringing: false,
                 cancel_owed: false,
+                fallback: b.fallback,
             });
         }
     }
@@ -244,6 +288,8 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
                 }
                 if code >= 600 && ctx.invite {
                     cancel_pending(ctx, out);
+                } else if code == 503 {
+                    try_next_server(server, ctx, i, out);
                 }
             }
         }
@@ -265,8 +311,19 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
         }
     }
 
-    /// Client transaction `client` timed out (Timer B or F): the branch ends as a 408.
+    /// Client transaction `client` timed out (Timer B or F): the branch ends as a 408, and the
+    /// next server of its domain, if any, gets the request (RFC 3263 4.3).
     pub fn on_timeout(&mut self, client: Id, out: &mut Vec<Action<Id>>) {
+        self.on_failure(client, None, out);
+    }
+
+    /// The request of client transaction `client` could not be sent (connection refused): as
+    /// a 503 (RFC 3261 8.1.3.1), the next server of its domain, if any, gets it.
+    pub fn on_transport_error(&mut self, client: Id, out: &mut Vec<Action<Id>>) {
+        self.on_failure(client, Some(503), out);
+    }
+
+    fn on_failure(&mut self, client: Id, code: Option<u16>, out: &mut Vec<Action<Id>>) {
         let Some(&(server, i)) = self.branch_of.get(&client) else {
             return;
         };
@@ -274,6 +331,13 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
             return;
         };
         ctx.branches[i].done = true;
+        if let Some(code) = code {
+            // Ours to word, not a response to pass on: kept without bytes.
+            if ctx.best.as_ref().is_none_or(|(b, _)| rank(code) < rank(*b)) {
+                ctx.best = Some((code, Vec::new()));
+            }
+        }
+        try_next_server(server, ctx, i, out);
         finish_if_done(server, ctx, out);
         self.forget_if_over(server);
     }
@@ -312,6 +376,7 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
     pub fn cancel(&mut self, server: Id, out: &mut Vec<Action<Id>>) {
         if let Some(ctx) = self.contexts.get_mut(&server) {
             ctx.later.clear();
+            ctx.cancelled = true;
             cancel_pending(ctx, out);
         }
     }
@@ -328,15 +393,39 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
     }
 }
 
+/// Branch `i` failed with a time-out, a transport error or a 503: the request goes to the next
+/// server of the same domain, as a new branch, unless the caller is already answered or gone.
+fn try_next_server<Id: Copy>(
+    server: Id,
+    ctx: &mut Context<Id>,
+    i: usize,
+    out: &mut Vec<Action<Id>>,
+) {
+    if ctx.answered || ctx.cancelled || ctx.branches[i].cancel_owed {
+        return;
+    }
+    if let Some(next) = ctx.branches[i].fallback.take() {
+        ctx.awaiting += 1;
+        out.push(Action::Forward {
+            server,
+            request: ctx.request.clone(),
+            source: ctx.source,
+            targets: vec![next],
+            route: ctx.route,
+        });
+    }
+}
+
 /// Sends the best response upstream once every branch has ended (16.7 step 6).
 fn finish_if_done<Id>(server: Id, ctx: &mut Context<Id>, out: &mut Vec<Action<Id>>) {
-    if ctx.answered || ctx.branches.iter().any(|b| !b.done) {
+    if ctx.answered || ctx.awaiting > 0 || ctx.branches.iter().any(|b| !b.done) {
         return;
     }
     // Every device so far said no (a 6xx means "nowhere"): ring the next q group, if any.
     let declined_everywhere = ctx.best.as_ref().is_some_and(|(code, _)| *code >= 600);
     if !declined_everywhere {
         if let Some(targets) = ctx.later.pop_front() {
+            ctx.awaiting += 1;
             out.push(Action::Forward {
                 server,
                 request: ctx.request.clone(),
@@ -349,6 +438,14 @@ fn finish_if_done<Id>(server: Id, ctx: &mut Context<Id>, out: &mut Vec<Action<Id
     }
     ctx.answered = true;
     match ctx.best.take() {
+        // A failure we noted ourselves (a transport error): a 503 goes upstream as 500, lest
+        // the caller's side take this server itself for unavailable (16.7 step 6).
+        Some((code, response)) if response.is_empty() || code == 503 => out.push(Action::Reply {
+            server,
+            code: if code == 503 { 500 } else { code },
+            request: std::mem::take(&mut ctx.request),
+            source: ctx.source,
+        }),
         Some((_, response)) => out.push(Action::Respond { server, response }),
         // Only time-outs: nobody answered.
         None => out.push(Action::Reply {

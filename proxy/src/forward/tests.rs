@@ -43,8 +43,8 @@ fn with_later(later: Vec<Vec<Target>>) -> Forwarding<u64> {
         (b"INVITE".to_vec(), SocketAddr::from(([127, 0, 0, 1], 5061))),
         Some(t0() + Duration::from_secs(60)),
         vec![
-            (10, invite("z9hG4bKa"), dest(6001)),
-            (11, invite("z9hG4bKbb"), dest(6002)),
+            branch(10, invite("z9hG4bKa"), dest(6001)),
+            branch(11, invite("z9hG4bKbb"), dest(6002)),
         ],
         (later, RouteEdit::Keep),
     );
@@ -53,6 +53,15 @@ fn with_later(later: Vec<Vec<Target>>) -> Forwarding<u64> {
 
 use std::net::SocketAddr;
 use std::time::Duration;
+
+fn branch(client: u64, sent: Vec<u8>, destination: Destination) -> NewBranch<u64> {
+    NewBranch {
+        client,
+        sent,
+        destination,
+        fallback: None,
+    }
+}
 
 /// A fixed start of (virtual) time.
 fn t0() -> Instant {
@@ -189,6 +198,8 @@ fn lower_q_devices_ring_only_when_every_better_one_declined() {
             addr: SocketAddr::from(([127, 0, 0, 1], 6003)),
         },
         q: 500,
+        tls_name: None,
+        fallbacks: Vec::new(),
     };
     let mut f = with_later(vec![vec![third.clone()]]);
     assert!(feed(&mut f, 10, 486).is_empty());
@@ -206,7 +217,10 @@ fn lower_q_devices_ring_only_when_every_better_one_declined() {
         (SERVER, std::slice::from_ref(&third))
     );
     // The next group's branch answers: that is the call.
-    f.extend(SERVER, vec![(12, invite("z9hG4bKccc"), third.destination)]);
+    f.extend(
+        SERVER,
+        vec![branch(12, invite("z9hG4bKccc"), third.destination)],
+    );
     let bytes = response(200, "z9hG4bKccc");
     let mut out = Vec::new();
     assert!(f.on_response(12, &Message::parse(&bytes).unwrap(), &mut out));
@@ -221,4 +235,93 @@ fn lower_q_devices_ring_only_when_every_better_one_declined() {
     f.cancel(SERVER, &mut out);
     feed(&mut f, 10, 487);
     assert_eq!(codes(&feed(&mut f, 11, 487)), ["respond 487"]);
+}
+
+/// One branch to the first server of a domain, with a second one to fall back on.
+fn with_second_server() -> (Forwarding<u64>, Target) {
+    let udp = |port| Destination {
+        transport: Transport::Tls,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    let second = Target {
+        request_uri: None,
+        destination: udp(7002),
+        q: 1000,
+        tls_name: Some("club-b.test".into()),
+        fallbacks: Vec::new(),
+    };
+    let mut f = Forwarding::default();
+    f.start(
+        SERVER,
+        (b"INVITE".to_vec(), SocketAddr::from(([127, 0, 0, 1], 5061))),
+        Some(t0() + Duration::from_secs(60)),
+        vec![NewBranch {
+            client: 10,
+            sent: invite("z9hG4bKa"),
+            destination: udp(7001),
+            fallback: Some(second.clone()),
+        }],
+        (Vec::new(), RouteEdit::Keep),
+    );
+    (f, second)
+}
+
+#[test]
+fn a_server_that_fails_hands_the_request_to_the_next_one() {
+    // Connection refused: the second server gets the request, and its 200 is the answer.
+    let (mut f, second) = with_second_server();
+    let mut out = Vec::new();
+    f.on_transport_error(10, &mut out);
+    let [Action::Forward { targets, .. }] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(targets.as_slice(), std::slice::from_ref(&second));
+    f.extend(
+        SERVER,
+        vec![branch(11, invite("z9hG4bKbb"), second.destination)],
+    );
+    assert_eq!(codes(&feed(&mut f, 11, 200)), ["respond 200"]);
+
+    // A 503 and a time-out also move on.
+    let (mut f, _) = with_second_server();
+    assert_eq!(codes(&feed(&mut f, 10, 503)), ["forward 1"]);
+    let (mut f, _) = with_second_server();
+    let mut out = Vec::new();
+    f.on_timeout(10, &mut out);
+    assert!(matches!(out.as_slice(), [Action::Forward { .. }]));
+
+    // A 486 is an answer, not a failure: no second try.
+    let (mut f, _) = with_second_server();
+    assert_eq!(codes(&feed(&mut f, 10, 486)), ["respond 486"]);
+}
+
+#[test]
+fn when_every_server_fails_the_caller_hears_500_not_503() {
+    let (mut f, second) = with_second_server();
+    let mut out = Vec::new();
+    f.on_transport_error(10, &mut out);
+    f.extend(
+        SERVER,
+        vec![branch(11, invite("z9hG4bKbb"), second.destination)],
+    );
+    let mut out = Vec::new();
+    f.on_transport_error(11, &mut out);
+    assert_eq!(codes(&out), ["reply 500"]);
+    assert!(f.is_empty(), "the context is forgotten once answered");
+
+    // A forward that found no socket counts as failed too.
+    let (mut f, _) = with_second_server();
+    let mut out = Vec::new();
+    f.on_transport_error(10, &mut out);
+    let mut out = Vec::new();
+    f.forward_failed(SERVER, &mut out);
+    assert_eq!(codes(&out), ["reply 500"]);
+
+    // The caller cancelled: the next server is not tried.
+    let (mut f, _) = with_second_server();
+    let mut out = Vec::new();
+    f.cancel(SERVER, &mut out);
+    let mut out = Vec::new();
+    f.on_transport_error(10, &mut out);
+    assert_eq!(codes(&out), ["reply 500"]);
 }

@@ -68,6 +68,9 @@ pub enum State {
 pub enum TransactionEvent {
     /// No final response in time (Timer B or F): the user acts as on a 408.
     TimedOut(TransactionId),
+    /// The request could not be sent (connection refused, no route; RFC 3261 17.1.4): the
+    /// user acts as on a 503, and the transaction is over.
+    TransportError(TransactionId),
     /// An INVITE server transaction never got its ACK (Timer H).
     AckNotReceived(TransactionId),
     /// The transaction ended and was removed.
@@ -159,6 +162,20 @@ impl Transaction {
             Transaction::ServerInvite(t) => t.on_request(step, is_ack),
             Transaction::Server(t) => t.on_request(step),
             _ => {}
+        }
+    }
+
+    /// Sending the request failed (RFC 3261 17.1.4): a client transaction still waiting for
+    /// its final response tells the user and ends; anything else ignores it.
+    pub(crate) fn handle_transport_error(&mut self, step: &mut Step<'_>) {
+        let (state, timers) = match self {
+            Transaction::ClientInvite(t) => (&mut t.state, &mut t.timers),
+            Transaction::Client(t) => (&mut t.state, &mut t.timers),
+            _ => return,
+        };
+        if matches!(*state, State::Calling | State::Trying | State::Proceeding) {
+            step.event(TransactionEvent::TransportError(step.id));
+            terminate(state, timers, step);
         }
     }
 

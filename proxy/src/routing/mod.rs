@@ -19,7 +19,7 @@ pub struct Us {
     pub domains: Vec<String>,
     /// Bound sockets.
     pub local: Vec<(Transport, SocketAddr)>,
-    /// Other domains' servers, configured (`--peer DOMAIN=udp:IP:PORT`); DNS comes later.
+    /// Other domains' servers, configured (`--peer DOMAIN=tls:IP:PORT`): they override DNS.
     pub peers: Vec<(String, Destination)>,
 }
 
@@ -81,6 +81,15 @@ pub enum Decision {
         /// What happens to Route.
         route: RouteEdit,
     },
+    /// To another domain's servers, to be located by DNS (RFC 3263) first.
+    Locate {
+        /// The domain: what the servers' certificates must name (RFC 5922).
+        domain: String,
+        /// The URI to locate (the Request-URI).
+        uri: String,
+        /// What happens to Route.
+        route: RouteEdit,
+    },
     /// To the next hop of a dialog we record-routed.
     Relay {
         /// Where to send.
@@ -101,6 +110,27 @@ pub struct Target {
     pub destination: Destination,
     /// The binding's preference (q in thousandths; 1000 when not a binding).
     pub q: u16,
+    /// Over TLS: the domain the server's certificate must be valid for (RFC 5922).
+    pub tls_name: Option<std::sync::Arc<str>>,
+    /// Servers of the same domain to try in turn should this one fail (RFC 3263 4.3).
+    pub fallbacks: Vec<Destination>,
+}
+
+impl Target {
+    /// A single next hop with no fallback.
+    pub fn hop(
+        request_uri: Option<String>,
+        destination: Destination,
+        tls_name: Option<&str>,
+    ) -> Self {
+        Target {
+            request_uri,
+            destination,
+            q: 1000,
+            tls_name: tls_name.map(Into::into),
+            fallbacks: Vec::new(),
+        }
+    }
 }
 
 /// Where the device of `binding` is reached: over a stream, the connection its REGISTER came
@@ -135,17 +165,41 @@ pub fn binding_destination(binding: &Binding) -> Option<Destination> {
     })
 }
 
-/// Where a URI with an IP host points (no DNS here: federation is another step).
+/// Where a URI with an IP host points (a Record-Route entry): no DNS inside a dialog.
 fn uri_destination(uri: &SipUri<'_>) -> Option<Destination> {
-    let transport = match uri.transport() {
-        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
-        Some(t) if !t.eq_ignore_ascii_case("udp") => return None,
-        _ => Transport::Udp,
-    };
-    Some(Destination {
-        transport,
-        addr: SocketAddr::new(uri.host.ip()?, uri.port.unwrap_or(5060)),
-    })
+    match openline_sip::locate::start(uri, &openline_sip::locate::PREFERENCE)? {
+        openline_sip::locate::Start::Address(transport, ip, port) => Some(Destination {
+            transport,
+            addr: SocketAddr::new(ip, port),
+        }),
+        _ => None,
+    }
+}
+
+/// A hop along a dialog's route: over TLS its certificate must name the other party's domain,
+/// the one of From and To that is not ours (a Record-Route entry names an address, and the
+/// dialog is between our domain and theirs).
+fn dialog_hop(
+    request: &Message<'_>,
+    us: &Us,
+    request_uri: Option<String>,
+    destination: Destination,
+) -> Target {
+    let name = (destination.transport == Transport::Tls)
+        .then(|| {
+            [request.to(), request.from()]
+                .into_iter()
+                .flatten()
+                .filter_map(|na| na.uri.sip().map(|u| u.host))
+                .find_map(|h| match h {
+                    Host::Name(n) if !us.domains.iter().any(|d| d.eq_ignore_ascii_case(n)) => {
+                        Some(n.to_ascii_lowercase())
+                    }
+                    _ => None,
+                })
+        })
+        .flatten();
+    Target::hop(request_uri, destination, name.as_deref())
 }
 
 /// A hash of what makes a request the same request on a second pass (RFC 3261 16.6 step 8):
@@ -217,11 +271,12 @@ pub fn decide(
             };
             return match target.uri.sip().and_then(uri_destination) {
                 Some(destination) => Decision::Relay {
-                    target: Target {
-                        request_uri: Some(target.uri.as_str().to_string()),
+                    target: dialog_hop(
+                        request,
+                        us,
+                        Some(target.uri.as_str().to_string()),
                         destination,
-                        q: 1000,
-                    },
+                    ),
                     route: RouteEdit::DropLast,
                 },
                 None => Decision::Refuse(404, "Not Found (next hop is not an address)"),
@@ -251,11 +306,7 @@ pub fn decide(
             }
             return match next.uri.sip().and_then(uri_destination) {
                 Some(destination) => Decision::Relay {
-                    target: Target {
-                        request_uri: None,
-                        destination,
-                        q: 1000,
-                    },
+                    target: dialog_hop(request, us, None, destination),
                     route: edit,
                 },
                 None => Decision::Refuse(404, "Not Found (next hop is not an address)"),
@@ -292,6 +343,8 @@ pub fn decide(
                     request_uri: Some(b.contact.clone()),
                     destination: binding_destination(b)?,
                     q: b.q,
+                    tls_name: None,
+                    fallbacks: Vec::new(),
                 })
             })
             .collect();
@@ -308,33 +361,27 @@ pub fn decide(
     if in_dialog && pop_route {
         return match uri_destination(sip) {
             Some(destination) => Decision::Relay {
-                target: Target {
-                    request_uri: None,
-                    destination,
-                    q: 1000,
-                },
+                target: dialog_hop(request, us, None, destination),
                 route: edit,
             },
             None => Decision::Refuse(404, "Not Found (no address in the Request-URI)"),
         };
     }
-    // A local user calling another domain: to that domain's server.
+    // A local user calling another domain: to that domain's servers, configured or located.
     if local_sender {
         if let Host::Name(domain) = sip.host {
-            let peer = us
-                .peers
-                .iter()
-                .find(|(d, _)| d.eq_ignore_ascii_case(domain));
+            let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+            let peer = us.peers.iter().find(|(d, _)| *d == domain);
             return match peer {
                 Some((_, destination)) => Decision::Relay {
-                    target: Target {
-                        request_uri: None,
-                        destination: *destination,
-                        q: 1000,
-                    },
+                    target: Target::hop(None, *destination, Some(&domain)),
                     route: edit,
                 },
-                None => Decision::Refuse(404, "Not Found (no server known for that domain)"),
+                None => Decision::Locate {
+                    domain,
+                    uri: uri.as_str().to_string(),
+                    route: edit,
+                },
             };
         }
     }
@@ -342,232 +389,4 @@ pub fn decide(
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    const NOW: u64 = 1_800_000_000;
-
-    fn us() -> Us {
-        Us {
-            domains: vec!["club-a.test".into()],
-            local: vec![(Transport::Udp, "127.0.0.1:5070".parse().unwrap())],
-            peers: vec![],
-        }
-    }
-
-    fn binding(contact: &str, source: &str, q: u16) -> Binding {
-        Binding {
-            aor: "bob@club-a.test".into(),
-            contact: contact.into(),
-            instance: None,
-            reg_id: None,
-            expires_at: NOW + 60,
-            q,
-            call_id: "r".into(),
-            cseq: 1,
-            source: source.into(),
-        }
-    }
-
-    fn location() -> Location {
-        Location::load([
-            binding("sip:bob@127.0.0.1:6001", "udp:127.0.0.1:6001", 500),
-            // Behind NAT: the contact names a private address; the flow is what reaches it.
-            binding("sip:bob@10.0.0.7:5060", "udp:127.0.0.2:40000", 1000),
-        ])
-    }
-
-    fn request(first_line: &str, extra: &str) -> Vec<u8> {
-        let method = first_line.split(' ').next().unwrap();
-        format!(
-            "{first_line}\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKa\r\nFrom: <sip:alice@b.test>;tag=1\r\n\
-             To: <sip:bob@club-a.test>\r\nCall-ID: c\r\nCSeq: 1 {method}\r\n{extra}Content-Length: 0\r\n\r\n"
-        )
-        .into_bytes()
-    }
-
-    fn decide_on(raw: &[u8]) -> Decision {
-        decide_as(raw, false)
-    }
-
-    /// `local_sender`: the request comes from a local user who authenticated.
-    fn decide_as(raw: &[u8], local_sender: bool) -> Decision {
-        let m = Message::parse(raw).unwrap();
-        let mut us = us();
-        us.peers = vec![(
-            "club-b.test".into(),
-            Destination {
-                transport: Transport::Udp,
-                addr: "127.0.0.1:5080".parse().unwrap(),
-            },
-        )];
-        decide(
-            &m,
-            &us,
-            &location(),
-            |a| a == "carol@club-a.test" || a == "bob@club-a.test",
-            NOW,
-            local_sender,
-        )
-    }
-
-    #[test]
-    fn a_local_user_rings_every_device_best_first_by_their_flows() {
-        let Decision::Fork {
-            aor,
-            targets,
-            route,
-        } = decide_on(&request("INVITE sip:bob@club-a.test SIP/2.0", ""))
-        else {
-            panic!()
-        };
-        assert_eq!(aor, "bob@club-a.test");
-        assert_eq!(route, RouteEdit::Keep);
-        let got: Vec<_> = targets
-            .iter()
-            .map(|t| {
-                (
-                    t.request_uri.clone().unwrap(),
-                    t.destination.addr.to_string(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (
-                    "sip:bob@10.0.0.7:5060".to_string(),
-                    "127.0.0.2:40000".to_string()
-                ),
-                (
-                    "sip:bob@127.0.0.1:6001".to_string(),
-                    "127.0.0.1:6001".to_string()
-                ),
-            ]
-        );
-    }
-
-    #[test]
-    fn unknown_offline_looping_and_exhausted_requests_are_refused() {
-        assert_eq!(
-            decide_on(&request("INVITE sip:nobody@club-a.test SIP/2.0", "")),
-            Decision::Refuse(404, "Not Found")
-        );
-        assert!(matches!(
-            decide_on(&request("INVITE sip:carol@club-a.test SIP/2.0", "")),
-            Decision::Refuse(480, _)
-        ));
-        assert_eq!(
-            decide_on(&request(
-                "INVITE sip:bob@club-a.test SIP/2.0",
-                "Max-Forwards: 0\r\n"
-            )),
-            Decision::Refuse(483, "Too Many Hops")
-        );
-        // Our own Via with this request's hash: it came back unchanged.
-        let first = request("INVITE sip:bob@club-a.test SIP/2.0", "");
-        let hash = loop_hash(&Message::parse(&first).unwrap());
-        let looped = String::from_utf8(first).unwrap().replacen(
-            "Via:",
-            &format!(
-                "Via: SIP/2.0/UDP 127.0.0.1:5070;branch={}.x\r\nVia:",
-                branch_prefix(hash)
-            ),
-            1,
-        );
-        assert_eq!(
-            decide_on(looped.as_bytes()),
-            Decision::Refuse(482, "Loop Detected")
-        );
-    }
-
-    #[test]
-    fn never_a_relay_for_strangers_but_dialogs_we_record_routed_go_on() {
-        assert_eq!(
-            decide_on(&request("INVITE sip:bob@b.test SIP/2.0", "")),
-            Decision::Refuse(403, "Forbidden (relaying not allowed)")
-        );
-        // A preloaded route through us to elsewhere, outside a dialog: refused too.
-        assert_eq!(
-            decide_on(&request(
-                "INVITE sip:bob@b.test SIP/2.0",
-                "Route: <sip:127.0.0.1:5070;lr>, <sip:127.0.0.9;lr>\r\n"
-            )),
-            Decision::Refuse(403, "Forbidden (relaying not allowed)")
-        );
-        let bye = request(
-            "BYE sip:alice@127.0.0.1:5061 SIP/2.0",
-            "Route: <sip:127.0.0.1:5070;lr>\r\n",
-        )
-        .into_iter()
-        .collect::<Vec<u8>>();
-        let bye = String::from_utf8(bye).unwrap().replace(
-            "To: <sip:bob@club-a.test>",
-            "To: <sip:bob@club-a.test>;tag=9",
-        );
-        assert_eq!(
-            decide_on(bye.as_bytes()),
-            Decision::Relay {
-                target: Target {
-                    request_uri: None,
-                    destination: Destination {
-                        transport: Transport::Udp,
-                        addr: "127.0.0.1:5061".parse().unwrap()
-                    },
-                    q: 1000
-                },
-                route: RouteEdit::DropFirst
-            }
-        );
-        assert_eq!(
-            decide_on(&request("OPTIONS sip:127.0.0.1:5070 SIP/2.0", "")),
-            Decision::Answer
-        );
-    }
-
-    #[test]
-    fn a_strict_router_before_us_is_understood() {
-        let bye = String::from_utf8(request(
-            "BYE sip:127.0.0.1:5070;lr SIP/2.0",
-            "Route: <sip:bob@127.0.0.1:6001>\r\n",
-        ))
-        .unwrap()
-        .replace(
-            "To: <sip:bob@club-a.test>",
-            "To: <sip:bob@club-a.test>;tag=9",
-        );
-        assert_eq!(
-            decide_on(bye.as_bytes()),
-            Decision::Relay {
-                target: Target {
-                    request_uri: Some("sip:bob@127.0.0.1:6001".into()),
-                    destination: Destination {
-                        transport: Transport::Udp,
-                        addr: "127.0.0.1:6001".parse().unwrap()
-                    },
-                    q: 1000
-                },
-                route: RouteEdit::DropLast
-            }
-        );
-    }
-
-    #[test]
-    fn only_an_authenticated_local_user_reaches_another_domain() {
-        let invite = request("INVITE sip:dan@club-b.test SIP/2.0", "");
-        assert_eq!(
-            decide_as(&invite, false),
-            Decision::Refuse(403, "Forbidden (relaying not allowed)")
-        );
-        let Decision::Relay { target, route } = decide_as(&invite, true) else {
-            panic!()
-        };
-        assert_eq!(target.destination.addr, "127.0.0.1:5080".parse().unwrap());
-        assert_eq!((target.request_uri, route), (None, RouteEdit::Keep));
-        assert!(matches!(
-            decide_as(&request("INVITE sip:dan@club-c.test SIP/2.0", ""), true),
-            Decision::Refuse(404, _)
-        ));
-    }
-}
+mod tests;

@@ -1,0 +1,205 @@
+//! Requests for other domains wait here while DNS locates the domain's servers (RFC 3263): the
+//! core asks for a look-up as an output and takes the answer as an input, like a packet.
+
+use super::ServerCore;
+use crate::routing::Target;
+use openline_sip::Transport;
+use openline_sip::message::RouteEdit;
+use openline_sip::transaction::{Destination, TransactionId};
+use openline_sip_net::LocateError;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Most look-ups under way at once: beyond it a request for another domain gets 503, so a
+/// flood of requests for unresolvable domains holds a bounded amount of state.
+const MOST_LOOKUPS: usize = 1024;
+
+/// A look-up for the driver to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// Names the answer in [`ServerCore::handle_located`].
+    pub id: u64,
+    /// The URI whose servers are wanted.
+    pub uri: String,
+    /// The transports we can reach them over, best first.
+    pub transports: Vec<Transport>,
+}
+
+/// A request waiting for its look-up.
+#[derive(Debug)]
+pub(super) struct Waiting {
+    server: TransactionId,
+    request: Vec<u8>,
+    source: SocketAddr,
+    domain: String,
+    route: RouteEdit,
+}
+
+/// The look-ups under way.
+#[derive(Debug, Default)]
+pub(super) struct Lookups {
+    next: u64,
+    waiting: HashMap<u64, Waiting>,
+    asked: Vec<Lookup>,
+}
+
+/// Domain names of TLS destinations, for the driver to verify certificates against (RFC 5922):
+/// the transaction layer deals in addresses only.
+#[derive(Debug, Default)]
+pub(super) struct TlsNames {
+    by_address: HashMap<SocketAddr, std::sync::Arc<str>>,
+}
+
+impl TlsNames {
+    /// Bounds the table: a server is rarely told of more peers than this, and a forgotten name
+    /// only means a new connection is refused until the next request names it again.
+    const MOST: usize = 4096;
+
+    pub(super) fn remember(&mut self, addr: SocketAddr, name: &std::sync::Arc<str>) {
+        if self.by_address.len() >= Self::MOST && !self.by_address.contains_key(&addr) {
+            self.by_address.clear();
+        }
+        self.by_address.insert(addr, std::sync::Arc::clone(name));
+    }
+
+    pub(super) fn get(&self, addr: &SocketAddr) -> Option<&std::sync::Arc<str>> {
+        self.by_address.get(addr)
+    }
+}
+
+impl ServerCore {
+    /// Parks `request` until the servers of `domain` are known.
+    pub(super) fn locate(
+        &mut self,
+        now: Instant,
+        server: TransactionId,
+        source: SocketAddr,
+        request: &openline_sip::Message<'_>,
+        (domain, uri, route): (String, String, RouteEdit),
+    ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        if self.lookups.waiting.len() >= MOST_LOOKUPS {
+            tracing::warn!(%domain, "too many DNS look-ups under way");
+            let refusal = (
+                503,
+                "Service Unavailable (too many look-ups under way)".to_string(),
+                vec![("Retry-After", "5".to_string())],
+            );
+            return self.refuse(now, server, source, request, refusal);
+        }
+        let transports: Vec<Transport> = openline_sip::locate::PREFERENCE
+            .into_iter()
+            .filter(|t| self.us.address(*t).is_some())
+            .collect();
+        let id = self.lookups.next;
+        self.lookups.next += 1;
+        self.lookups.waiting.insert(
+            id,
+            Waiting {
+                server,
+                request: request.to_bytes(),
+                source,
+                domain,
+                route,
+            },
+        );
+        self.lookups.asked.push(Lookup {
+            id,
+            uri,
+            transports,
+        });
+        Ok(())
+    }
+
+    /// The next DNS look-up to make.
+    pub fn poll_lookup(&mut self) -> Option<Lookup> {
+        self.lookups.asked.pop()
+    }
+
+    /// The servers look-up `id` found, best first, or why there are none: the waiting request
+    /// goes to the first, with the others to fall back on; or is answered 404 (the domain has
+    /// no SIP servers) or 504 (DNS did not answer).
+    pub fn handle_located(
+        &mut self,
+        now: Instant,
+        id: u64,
+        found: Result<Vec<Destination>, LocateError>,
+    ) {
+        let Some(w) = self.lookups.waiting.remove(&id) else {
+            return; // cancelled meanwhile
+        };
+        let Ok(request) = openline_sip::Message::parse(&w.request) else {
+            return;
+        };
+        let result = match found {
+            Ok(mut servers) if !servers.is_empty() => {
+                tracing::debug!(domain = %w.domain, ?servers, "located");
+                let first = servers.remove(0);
+                let mut target = Target::hop(None, first, Some(&w.domain));
+                target.fallbacks = servers;
+                self.forward(
+                    now,
+                    Some(w.server),
+                    w.source,
+                    &request,
+                    vec![target],
+                    w.route,
+                );
+                Ok(())
+            }
+            Ok(_) | Err(LocateError::NotFound) => {
+                let reason = "Not Found (no SIP server for that domain)".to_string();
+                self.refuse(now, w.server, w.source, &request, (404, reason, Vec::new()))
+            }
+            Err(e) => {
+                tracing::warn!(domain = %w.domain, error = %e, "DNS look-up failed");
+                let reason = "Server Time-out (DNS look-up failed)".to_string();
+                self.refuse(now, w.server, w.source, &request, (504, reason, Vec::new()))
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "could not go on after a look-up");
+        }
+        self.pump(now);
+    }
+
+    /// The caller cancelled a request still waiting for its look-up: true if there was one,
+    /// which is then answered 487.
+    pub(super) fn cancel_lookup(&mut self, now: Instant, server: TransactionId) -> bool {
+        let Some(id) = self
+            .lookups
+            .waiting
+            .iter()
+            .find(|(_, w)| w.server == server)
+            .map(|(id, _)| *id)
+        else {
+            return false;
+        };
+        let Some(w) = self.lookups.waiting.remove(&id) else {
+            return false;
+        };
+        if let Ok(request) = openline_sip::Message::parse(&w.request) {
+            let refusal = (487, "Request Terminated".to_string(), Vec::new());
+            if let Err(e) = self.refuse(now, server, w.source, &request, refusal) {
+                tracing::debug!(error = %e, "could not answer a cancelled request");
+            }
+        }
+        true
+    }
+
+    /// The domain a TLS connection to `addr` must prove, when the core sent something there.
+    pub fn tls_name(&self, addr: &SocketAddr) -> Option<&str> {
+        self.tls_names.get(addr).map(|n| &**n)
+    }
+
+    /// The network could not send `transmit` (connection refused, certificate not valid for the
+    /// domain): its transaction ends as on a 503, so the next server is tried.
+    pub fn handle_send_failure(
+        &mut self,
+        now: Instant,
+        transmit: &openline_sip::endpoint::Transmit,
+    ) {
+        self.endpoint.handle_transport_error(now, transmit);
+        self.pump(now);
+    }
+}

@@ -1,0 +1,321 @@
+//! Stream transports, TCP and TLS: one reader task and one writer task per connection; the
+//! framer cuts the stream. A connection that breaks the framing (garbage, an over-long message)
+//! is closed alone. Outgoing connections are opened by their writer task, so a slow or dead
+//! peer never holds up the caller: what could not be sent comes back on the failure channel.
+
+use crate::tls::{PeerIdentity, Tls};
+use crate::{Connection, Connections, Limits, Received, SendError, Sender};
+use openline_sip::Transport;
+use openline_sip::endpoint::Transmit;
+use openline_sip::framing::{Frame, StreamFramer};
+use openline_sip::transaction::Destination;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// How many outgoing messages may wait for one connection before sends fail.
+const WRITE_QUEUE: usize = 256;
+/// How long a connection whose peer stopped sending stays writable for pending answers.
+const LINGER: Duration = Duration::from_secs(2);
+/// Longest wait for a TCP connect or a TLS handshake.
+const SETUP: Duration = Duration::from_secs(5);
+
+/// What a new connection's tasks share with the rest of the network.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) inbound: mpsc::Sender<Received>,
+    pub(crate) connections: Connections,
+    pub(crate) failed: mpsc::Sender<Transmit>,
+    pub(crate) limits: Limits,
+}
+
+/// Accepts connections on `listener`, with TLS when `tls` is given.
+pub(crate) async fn accept(listener: TcpListener, tls: Option<Tls>, shared: Shared) {
+    let transport = if tls.is_some() {
+        Transport::Tls
+    } else {
+        Transport::Tcp
+    };
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let count = shared
+            .connections
+            .lock()
+            .map(|c| c.len())
+            .unwrap_or(usize::MAX);
+        if count >= shared.limits.max_connections {
+            tracing::warn!(%peer, count, "connection limit reached: refusing");
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let Some(tls) = &tls else {
+            let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+            register(&shared, (transport, peer), tx.clone(), None);
+            run(stream, (transport, peer), None, rx, tx, shared.clone());
+            continue;
+        };
+        // The handshake runs on its own task: a client that never finishes it holds up no one.
+        let acceptor = tls.acceptor.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(SETUP, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::info!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            // Verified against our roots by rustls if presented: another domain's server.
+            let identity = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| Arc::new(PeerIdentity::new(c.clone().into_owned())));
+            let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+            register(&shared, (transport, peer), tx.clone(), identity.clone());
+            run(stream, (transport, peer), identity, rx, tx, shared);
+        });
+    }
+}
+
+fn register(
+    shared: &Shared,
+    key: (Transport, SocketAddr),
+    writer: mpsc::Sender<Arc<[u8]>>,
+    identity: Option<Arc<PeerIdentity>>,
+) {
+    if let Ok(mut c) = shared.connections.lock() {
+        c.insert(key, Connection { writer, identity });
+    }
+}
+
+/// Starts the reader and writer of an established connection.
+fn run<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
+    key: (Transport, SocketAddr),
+    identity: Option<Arc<PeerIdentity>>,
+    rx: mpsc::Receiver<Arc<[u8]>>,
+    tx: mpsc::Sender<Arc<[u8]>>,
+    shared: Shared,
+) {
+    let (reader, writer) = tokio::io::split(stream);
+    tokio::spawn(write_loop(writer, rx, key.1));
+    tokio::spawn(read_loop(reader, key, identity, tx, shared));
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut rx: mpsc::Receiver<Arc<[u8]>>,
+    peer: SocketAddr,
+) {
+    while let Some(bytes) = rx.recv().await {
+        if let Err(e) = writer.write_all(&bytes).await {
+            tracing::debug!(%peer, error = %e, "stream write failed");
+            break;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut reader: R,
+    (transport, peer): (Transport, SocketAddr),
+    identity: Option<Arc<PeerIdentity>>,
+    writer: mpsc::Sender<Arc<[u8]>>,
+    shared: Shared,
+) {
+    let mut framer = StreamFramer::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let pong: Arc<[u8]> = Arc::from(&b"\r\n"[..]);
+    let idle = shared.limits.idle_timeout;
+    'read: loop {
+        let n = match tokio::time::timeout(idle, reader.read(&mut buf)).await {
+            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "stream read failed");
+                break;
+            }
+        };
+        framer.push(&buf[..n]);
+        loop {
+            match framer.next_frame() {
+                Ok(None) => break,
+                Ok(Some(Frame::Ping)) => {
+                    // RFC 5626 4.4.1: answer a CRLFCRLF ping with a CRLF pong.
+                    let _ = writer.try_send(Arc::clone(&pong));
+                }
+                Ok(Some(Frame::Pong)) => {}
+                Ok(Some(Frame::Message(data))) => {
+                    let received = Received {
+                        transport,
+                        source: peer,
+                        data,
+                        peer: identity.clone(),
+                    };
+                    if shared.inbound.send(received).await.is_err() {
+                        break 'read;
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(%peer, error = %e, "closing connection");
+                    break 'read;
+                }
+            }
+        }
+    }
+    // A peer that half-closed still gets the answers to what it sent: keep the writer
+    // registered a moment before forgetting the connection.
+    tokio::time::sleep(LINGER).await;
+    forget(&shared.connections, (transport, peer), &writer);
+}
+
+/// Forgets the connection only if the map still holds this one (not a newer one to the peer).
+fn forget(
+    connections: &Connections,
+    key: (Transport, SocketAddr),
+    writer: &mpsc::Sender<Arc<[u8]>>,
+) {
+    if let Ok(mut c) = connections.lock() {
+        if c.get(&key).is_some_and(|w| w.writer.same_channel(writer)) {
+            c.remove(&key);
+        }
+    }
+}
+
+/// Sends over the connection to `to`, opening one if there is none. Over TLS, a connection
+/// must have proved `tls_name` (RFC 5922): one that did not is not used, and a new one is
+/// opened to verify it.
+pub(crate) fn send(
+    sender: &Sender,
+    transport: Transport,
+    to: SocketAddr,
+    payload: Arc<[u8]>,
+    tls_name: Option<&str>,
+) -> Result<(), SendError> {
+    let key = (transport, to);
+    let existing = sender.shared.connections.lock().ok().and_then(|c| {
+        c.get(&key)
+            .filter(|conn| match (tls_name, &conn.identity) {
+                (Some(name), Some(id)) => id.covers(name),
+                (Some(_), None) => false,
+                (None, _) => true,
+            })
+            .map(|conn| conn.writer.clone())
+    });
+    let writer = match existing {
+        Some(w) => w,
+        None => open(sender, key, tls_name)?,
+    };
+    writer
+        .try_send(payload)
+        .map_err(|_| SendError::Connection(to))
+}
+
+/// Registers a connection about to be opened and opens it on its own task: what is queued
+/// meanwhile is written once it is up, or handed back as failed.
+fn open(
+    sender: &Sender,
+    key: (Transport, SocketAddr),
+    tls_name: Option<&str>,
+) -> Result<mpsc::Sender<Arc<[u8]>>, SendError> {
+    let (transport, to) = key;
+    let tls = match transport {
+        Transport::Tcp => None,
+        Transport::Tls => {
+            let tls = sender
+                .tls
+                .clone()
+                .ok_or(SendError::NoSocket(transport, to))?;
+            let name = tls_name.ok_or(SendError::NoName(to))?;
+            let name = rustls::pki_types::ServerName::try_from(name.to_string())
+                .map_err(|_| SendError::NoName(to))?;
+            Some((tls, name))
+        }
+        other => return Err(SendError::NoSocket(other, to)),
+    };
+    let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+    register(&sender.shared, key, tx.clone(), None);
+    let shared = sender.shared.clone();
+    let writer = tx.clone();
+    tokio::spawn(async move {
+        match tokio::time::timeout(SETUP, TcpStream::connect(to)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                match tls {
+                    None => run(stream, key, None, rx, tx, shared),
+                    Some((tls, name)) => {
+                        let shake = tls.connector.connect(name.clone(), stream);
+                        match tokio::time::timeout(SETUP, shake).await {
+                            Ok(Ok(stream)) => {
+                                let identity = stream
+                                    .get_ref()
+                                    .1
+                                    .peer_certificates()
+                                    .and_then(|c| c.first())
+                                    .map(|c| Arc::new(PeerIdentity::new(c.clone().into_owned())));
+                                register(&shared, key, tx.clone(), identity.clone());
+                                run(stream, key, identity, rx, tx, shared);
+                            }
+                            Ok(Err(e)) => {
+                                tracing::warn!(%to, server = ?name, error = %e, "TLS handshake failed");
+                                fail(rx, key, &tx, &shared).await;
+                            }
+                            Err(_) => {
+                                tracing::warn!(%to, "TLS handshake timed out");
+                                fail(rx, key, &tx, &shared).await;
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%to, error = %e, "connect failed");
+                fail(rx, key, &tx, &shared).await;
+            }
+            Err(_) => {
+                tracing::debug!(%to, "connect timed out");
+                fail(rx, key, &tx, &shared).await;
+            }
+        }
+    });
+    Ok(writer)
+}
+
+/// The connection could not be opened: everything queued for it goes back as failed.
+async fn fail(
+    mut rx: mpsc::Receiver<Arc<[u8]>>,
+    key: (Transport, SocketAddr),
+    tx: &mpsc::Sender<Arc<[u8]>>,
+    shared: &Shared,
+) {
+    forget(&shared.connections, key, tx);
+    rx.close();
+    while let Ok(payload) = rx.try_recv() {
+        let transmit = Transmit {
+            destination: Destination {
+                transport: key.0,
+                addr: key.1,
+            },
+            payload,
+        };
+        if shared.failed.send(transmit).await.is_err() {
+            return;
+        }
+    }
+}

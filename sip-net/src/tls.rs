@@ -1,0 +1,122 @@
+//! TLS for SIP between domains (RFC 5922): our certificate for the domains we serve, the roots we
+//! trust for other domains, and the identity a peer proved. Connections themselves are the
+//! stream code in `stream.rs`; this is only what TLS adds.
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where our certificate, its key and the trusted roots are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM: our certificate chain, naming every domain we serve.
+    pub cert: PathBuf,
+    /// PEM: its private key.
+    pub key: PathBuf,
+    /// PEM: the roots other domains' certificates must chain to.
+    pub roots: PathBuf,
+}
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A file could not be read as PEM.
+    #[error("{0}: {1}")]
+    Pem(PathBuf, String),
+    /// The file held nothing usable.
+    #[error("{0}: no {1} found")]
+    Empty(PathBuf, &'static str),
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+    /// The client-certificate verifier could not be built.
+    #[error("TLS client verifier: {0}")]
+    Verifier(String),
+}
+
+/// Both sides of TLS, ready for connections.
+#[derive(Clone)]
+pub struct Tls {
+    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
+    pub(crate) connector: tokio_rustls::TlsConnector,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| TlsError::Pem(path.to_path_buf(), e.to_string()))?;
+    if certs.is_empty() {
+        return Err(TlsError::Empty(path.to_path_buf(), "certificate"));
+    }
+    Ok(certs)
+}
+
+impl Tls {
+    /// Loads the files: servers present the certificate and ask clients for theirs (optional:
+    /// phones have none); as a client we present it too, so the other domain can tell who we are.
+    pub fn load(files: &TlsFiles) -> Result<Self, TlsError> {
+        let chain = certificates(&files.cert)?;
+        let key = PrivateKeyDer::from_pem_file(&files.key)
+            .map_err(|e| TlsError::Pem(files.key.clone(), e.to_string()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        let (added, _ignored) = roots.add_parsable_certificates(certificates(&files.roots)?);
+        if added == 0 {
+            return Err(TlsError::Empty(
+                files.roots.clone(),
+                "usable root certificate",
+            ));
+        }
+        let roots = Arc::new(roots);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::clone(&roots),
+            Arc::clone(&provider),
+        )
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| TlsError::Verifier(e.to_string()))?;
+        let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain.clone(), key.clone_key())?;
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)?;
+        Ok(Tls {
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+            connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+        })
+    }
+}
+
+/// The certificate a TLS peer proved it holds, verified against our roots: a server we
+/// connected to, or a client that presented one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    certificate: CertificateDer<'static>,
+}
+
+impl PeerIdentity {
+    pub(crate) fn new(certificate: CertificateDer<'static>) -> Self {
+        PeerIdentity { certificate }
+    }
+
+    /// Whether the certificate is valid for `domain` (its subjectAltName DNS entries, RFC 5922
+    /// section 7.1): the check that a request's From domain is the peer's own.
+    pub fn covers(&self, domain: &str) -> bool {
+        let Ok(name) = ServerName::try_from(domain) else {
+            return false;
+        };
+        webpki::EndEntityCert::try_from(&self.certificate)
+            .is_ok_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok())
+    }
+}
