@@ -4,6 +4,8 @@
 // Test support: a broken expectation is a failed test, said loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod certs;
+pub mod dns;
 pub mod sim;
 pub mod subject;
 pub mod wire;

@@ -15,6 +15,14 @@ use std::time::Instant;
 /// flood of requests for unresolvable domains holds a bounded amount of state.
 const MOST_LOOKUPS: usize = 1024;
 
+/// Most requests under way to one other domain: a domain that never answers costs at most this
+/// many contexts (each with its transaction and timers), and the caller beyond it hears 503.
+pub(super) const MOST_PER_DOMAIN: usize = 2000;
+
+/// How long a server that timed out or refused the connection goes to the end of its domain's
+/// list, so that each new call does not wait on it first.
+const DOWN_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A look-up for the driver to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lookup {
@@ -68,7 +76,52 @@ impl TlsNames {
     }
 }
 
+/// Servers that failed lately (RFC 3263 leaves the memory of failures to the client).
+#[derive(Debug, Default)]
+pub(super) struct DownServers {
+    until: HashMap<Destination, Instant>,
+}
+
+impl DownServers {
+    pub(super) fn note(&mut self, server: Destination, now: Instant) {
+        if self.until.len() >= 4096 {
+            self.until.retain(|_, until| *until > now);
+        }
+        self.until.insert(server, now + DOWN_FOR);
+    }
+
+    /// Puts the servers that failed lately last, keeping the order otherwise.
+    fn reorder(&self, servers: &mut [Destination], now: Instant) {
+        servers.sort_by_key(|s| self.until.get(s).is_some_and(|until| *until > now));
+    }
+}
+
 impl ServerCore {
+    /// Whether `domain` already has as many requests under way as it may; refuses the request
+    /// with 503 if so.
+    pub(super) fn domain_busy(
+        &mut self,
+        now: Instant,
+        server: TransactionId,
+        source: SocketAddr,
+        request: &openline_sip::Message<'_>,
+        domain: &str,
+    ) -> bool {
+        if self.forwarding.in_flight(domain) < MOST_PER_DOMAIN {
+            return false;
+        }
+        tracing::warn!(%domain, "too many requests under way to one domain");
+        let refusal = (
+            503,
+            "Service Unavailable (too many requests under way to that domain)".to_string(),
+            vec![("Retry-After", "10".to_string())],
+        );
+        if let Err(e) = self.refuse(now, server, source, request, refusal) {
+            tracing::debug!(error = %e, "could not refuse");
+        }
+        true
+    }
+
     /// Parks `request` until the servers of `domain` are known.
     pub(super) fn locate(
         &mut self,
@@ -78,6 +131,9 @@ impl ServerCore {
         request: &openline_sip::Message<'_>,
         (domain, uri, route): (String, String, RouteEdit),
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        if self.domain_busy(now, server, source, request, &domain) {
+            return Ok(());
+        }
         if self.lookups.waiting.len() >= MOST_LOOKUPS {
             tracing::warn!(%domain, "too many DNS look-ups under way");
             let refusal = (
@@ -133,6 +189,7 @@ impl ServerCore {
         };
         let result = match found {
             Ok(mut servers) if !servers.is_empty() => {
+                self.down.reorder(&mut servers, now);
                 tracing::debug!(domain = %w.domain, ?servers, "located");
                 let first = servers.remove(0);
                 let mut target = Target::hop(None, first, Some(&w.domain));

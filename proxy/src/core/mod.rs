@@ -72,6 +72,7 @@ pub struct ServerCore {
     transmits: VecDeque<Transmit>,
     lookups: locating::Lookups,
     tls_names: locating::TlsNames,
+    down: locating::DownServers,
 }
 
 impl std::fmt::Debug for ServerCore {
@@ -119,6 +120,7 @@ impl ServerCore {
             transmits: VecDeque::new(),
             lookups: locating::Lookups::default(),
             tls_names: locating::TlsNames::default(),
+            down: locating::DownServers::default(),
         }
     }
 
@@ -357,9 +359,15 @@ impl ServerCore {
                 None => break,
                 Some(Output::Transmit(t)) => self.transmits.push_back(t),
                 Some(Output::Event(TransactionEvent::TimedOut(id))) => {
+                    if let Some(d) = self.forwarding.destination_of(id) {
+                        self.down.note(d, now);
+                    }
                     self.forwarding.on_timeout(id, &mut self.actions)
                 }
                 Some(Output::Event(TransactionEvent::TransportError(id))) => {
+                    if let Some(d) = self.forwarding.destination_of(id) {
+                        self.down.note(d, now);
+                    }
                     self.forwarding.on_transport_error(id, &mut self.actions)
                 }
                 Some(Output::Event(TransactionEvent::Terminated(id))) => {

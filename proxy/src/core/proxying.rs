@@ -74,7 +74,13 @@ impl ServerCore {
                 Ok(())
             }
             Decision::Relay { target, route } => {
-                self.forward(now, Some(id), source, request, vec![target], route);
+                let busy = target
+                    .tls_name
+                    .as_deref()
+                    .is_some_and(|domain| self.domain_busy(now, id, source, request, domain));
+                if !busy {
+                    self.forward(now, Some(id), source, request, vec![target], route);
+                }
                 Ok(())
             }
             Decision::Locate { domain, uri, route } => {
@@ -179,6 +185,8 @@ impl ServerCore {
         // Stay on the path of dialogs we help create (16.6 step 4).
         let record = request.to_tag.is_none()
             && matches!(method, Method::Invite | Method::Subscribe | Method::Refer);
+        // Requests to another domain are counted against it.
+        let domain = targets.first().and_then(|t| t.tls_name.clone());
         let mut branches = Vec::with_capacity(targets.len());
         for mut target in targets {
             let transport = target.destination.transport;
@@ -259,6 +267,9 @@ impl ServerCore {
             branches,
             (Vec::new(), route),
         );
+        if let Some(domain) = domain {
+            self.forwarding.tag_domain(server, &domain);
+        }
     }
 
     /// A response no transaction knows: passed on by its next Via if the top one is ours.

@@ -9,7 +9,8 @@ use openline_sip::message::RouteEdit;
 use openline_sip::table::IdMap;
 use openline_sip::transaction::{Destination, TransactionId};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A branch: one forwarded copy of the request.
@@ -66,6 +67,8 @@ struct Context<Id> {
     awaiting: usize,
     /// The caller cancelled: no further servers or groups are tried.
     cancelled: bool,
+    /// The other domain it went to, counted in [`Forwarding::in_flight`].
+    domain: Option<Arc<str>>,
 }
 
 /// What the core must do after a context changed.
@@ -120,6 +123,8 @@ pub struct Forwarding<Id = TransactionId> {
     branch_of: IdMap<Id, (Id, usize)>,
     /// When each INVITE stops ringing unanswered (the ring time-out), earliest first.
     deadlines: BinaryHeap<Reverse<(Instant, Id)>>,
+    /// Contexts per other domain: what a domain that never answers may cost is bounded by it.
+    per_domain: HashMap<Arc<str>, usize>,
 }
 
 impl<Id: Ord> Default for Forwarding<Id> {
@@ -128,6 +133,7 @@ impl<Id: Ord> Default for Forwarding<Id> {
             contexts: IdMap::default(),
             branch_of: IdMap::default(),
             deadlines: BinaryHeap::new(),
+            per_domain: HashMap::new(),
         }
     }
 }
@@ -171,6 +177,7 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
                 route,
                 awaiting: 0,
                 cancelled: false,
+                domain: None,
             },
         );
         self.add_branches(server, branches);
@@ -381,9 +388,38 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
         }
     }
 
+    /// Counts the context of `server` against another domain, once.
+    pub fn tag_domain(&mut self, server: Id, domain: &Arc<str>) {
+        if let Some(ctx) = self.contexts.get_mut(&server) {
+            if ctx.domain.is_none() {
+                ctx.domain = Some(Arc::clone(domain));
+                *self.per_domain.entry(Arc::clone(domain)).or_default() += 1;
+            }
+        }
+    }
+
+    /// Requests under way to another domain.
+    pub fn in_flight(&self, domain: &str) -> usize {
+        self.per_domain.get(domain).copied().unwrap_or(0)
+    }
+
+    /// Where the branch of client transaction `client` went.
+    pub fn destination_of(&self, client: Id) -> Option<Destination> {
+        let (server, i) = self.branch_of.get(&client)?;
+        Some(self.contexts.get(server)?.branches.get(*i)?.destination)
+    }
+
     /// A transaction ended: forget what pointed at it.
     pub fn on_terminated(&mut self, id: Id) {
         if let Some(ctx) = self.contexts.remove(&id) {
+            if let Some(d) = &ctx.domain {
+                if let Some(n) = self.per_domain.get_mut(d) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.per_domain.remove(d);
+                    }
+                }
+            }
             for b in ctx.branches {
                 self.branch_of.remove(&b.client);
             }

@@ -325,3 +325,19 @@ fn when_every_server_fails_the_caller_hears_500_not_503() {
     f.on_transport_error(10, &mut out);
     assert_eq!(codes(&out), ["reply 500"]);
 }
+
+#[test]
+fn requests_to_another_domain_are_counted_until_their_context_ends() {
+    let (mut f, _) = with_second_server();
+    let domain: Arc<str> = "club-b.test".into();
+    f.tag_domain(SERVER, &domain);
+    f.tag_domain(SERVER, &domain); // once per context
+    assert_eq!(f.in_flight("club-b.test"), 1);
+    assert_eq!(f.destination_of(10).map(|d| d.addr.port()), Some(7001));
+    assert_eq!(codes(&feed(&mut f, 10, 486)), ["respond 486"]);
+    assert_eq!(
+        f.in_flight("club-b.test"),
+        0,
+        "answered and over: not counted"
+    );
+}

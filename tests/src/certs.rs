@@ -1,0 +1,65 @@
+//! Certificates for TLS tests: a test CA, and a certificate per domain signed by it, written as
+//! PEM files the way a server operator would have them.
+
+use std::path::{Path, PathBuf};
+
+/// PEM files for one domain.
+#[derive(Debug, Clone)]
+pub struct DomainCert {
+    /// The certificate.
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
+}
+
+/// A CA and the certificates it signed, in a directory.
+#[derive(Debug)]
+pub struct TestPki {
+    /// The CA certificate (what `--tls-ca` names).
+    pub ca: PathBuf,
+    dir: PathBuf,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestPki {
+    /// A new CA in `dir`.
+    pub fn new(dir: &Path) -> TestPki {
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Openline test CA");
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let cert = params.self_signed(&key).expect("CA certificate");
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, cert.pem()).expect("write CA");
+        TestPki {
+            ca,
+            dir: dir.to_path_buf(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A certificate for `names` (subjectAltName DNS entries), usable as server and client.
+    pub fn issue(&self, file_stem: &str, names: &[&str]) -> DomainCert {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names).expect("params");
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = params.signed_by(&key, &self.issuer).expect("sign");
+        let out = DomainCert {
+            cert: self.dir.join(format!("{file_stem}.pem")),
+            key: self.dir.join(format!("{file_stem}.key")),
+        };
+        std::fs::write(&out.cert, cert.pem()).expect("write cert");
+        std::fs::write(&out.key, key.serialize_pem()).expect("write key");
+        out
+    }
+}

@@ -1,0 +1,235 @@
+//! Two openline domains, club-a.test and club-b.test, find each other through a DNS server the
+//! test runs on loopback (RFC 3263) and talk over TLS, each checking the other's certificate
+//! against the domain (RFC 5922). club-b.test has two SRV targets and the first one is down.
+
+use crate::sipp::{register_at, run_calls, start_uas};
+use openline_tests::certs::{DomainCert, TestPki};
+use openline_tests::dns::{Rr, TestDns};
+use openline_tests::subject::{Subject, scratch_dir};
+use std::io::{Read, Write};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+const A_TLS: u16 = 5261;
+/// club-b.test's first SRV target: nothing listens there.
+const B_DOWN: u16 = 5262;
+const B_TLS: u16 = 5263;
+const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+fn zone() -> Vec<Rr> {
+    vec![
+        // club-b.test: NAPTR to its TLS SRV name, two servers by priority, the first down.
+        Rr::Naptr("club-b.test", 10, 10, "SIPS+D2T", "_sips._tcp.club-b.test"),
+        Rr::Srv("_sips._tcp.club-b.test", 10, 10, B_DOWN, "sip1.club-b.test"),
+        Rr::Srv("_sips._tcp.club-b.test", 20, 10, B_TLS, "sip2.club-b.test"),
+        Rr::A("sip1.club-b.test", LOOPBACK),
+        Rr::A("sip2.club-b.test", LOOPBACK),
+        // club-a.test has no NAPTR: it is found by its _sips._tcp SRV record.
+        Rr::Srv("_sips._tcp.club-a.test", 10, 10, A_TLS, "sip.club-a.test"),
+        Rr::A("sip.club-a.test", LOOPBACK),
+    ]
+}
+
+/// An openline serving `domain` with these users, listening on TLS at `tls_port`.
+fn server(
+    domain: &str,
+    users: &[(&str, &str)],
+    tls_port: u16,
+    cert: &DomainCert,
+    pki: &TestPki,
+    dns: &TestDns,
+) -> Subject {
+    let listen = format!("tls:127.0.0.1:{tls_port}");
+    let dns = dns.addr.to_string();
+    Subject::start_with_users(
+        users,
+        &[
+            "--domain",
+            domain,
+            "--listen",
+            &listen,
+            "--tls-cert",
+            cert.cert.to_str().unwrap(),
+            "--tls-key",
+            cert.key.to_str().unwrap(),
+            "--tls-ca",
+            pki.ca.to_str().unwrap(),
+            "--dns",
+            &dns,
+        ],
+    )
+}
+
+#[test]
+fn two_domains_call_each_other_over_tls_located_by_dns() {
+    let dir = scratch_dir("proxy-federation");
+    let pki = TestPki::new(&dir);
+    let a_cert = pki.issue("club-a", &["club-a.test"]);
+    let b_cert = pki.issue("club-b", &["club-b.test"]);
+    let dns = TestDns::start("test", &zone());
+    let a = server(
+        "club-a.test",
+        &[
+            ("alice@club-a.test", "s3cret"),
+            ("dave@club-a.test", "s3cret"),
+        ],
+        A_TLS,
+        &a_cert,
+        &pki,
+        &dns,
+    );
+    let b = server(
+        "club-b.test",
+        &[
+            ("bob@club-b.test", "s3cret"),
+            ("carol@club-b.test", "s3cret"),
+        ],
+        B_TLS,
+        &b_cert,
+        &pki,
+        &dns,
+    );
+
+    // alice@club-a.test calls bob@club-b.test: club-a finds sip1 down and goes on to sip2.
+    let mut bob = start_uas(&dir, 5280, true);
+    register_at(
+        &b.udp.to_string(),
+        &dir,
+        "bob",
+        "club-b.test",
+        "sip:bob@127.0.0.1:5280",
+        5281,
+    );
+    let calls = run_calls(
+        &dir.join("a-to-b"),
+        &a.udp.to_string(),
+        "uac-auth.xml",
+        ("alice", "club-a.test"),
+        ("bob", "club-b.test"),
+        3,
+        5282,
+    );
+    let _ = bob.kill();
+    let _ = bob.wait();
+    assert_eq!(calls.0, Some(3), "{}", calls.1);
+
+    // carol@club-b.test calls dave@club-a.test: the reverse direction.
+    let mut dave = start_uas(&dir, 5283, true);
+    register_at(
+        &a.udp.to_string(),
+        &dir,
+        "dave",
+        "club-a.test",
+        "sip:dave@127.0.0.1:5283",
+        5284,
+    );
+    let calls = run_calls(
+        &dir.join("b-to-a"),
+        &b.udp.to_string(),
+        "uac-auth.xml",
+        ("carol", "club-b.test"),
+        ("dave", "club-a.test"),
+        3,
+        5285,
+    );
+    let _ = dave.kill();
+    let _ = dave.wait();
+    assert_eq!(calls.0, Some(3), "{}", calls.1);
+}
+
+/// Sends `request` to 127.0.0.1:`port` over TLS, presenting `client` and expecting the server
+/// to prove `server_name`: the status of the first final response.
+fn tls_status(
+    port: u16,
+    pki: &TestPki,
+    client: &DomainCert,
+    server_name: &str,
+    request: &str,
+) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(&pki.ca).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let chain: Vec<_> = CertificateDer::pem_file_iter(&client.cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&client.key).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    let name = ServerName::try_from(server_name.to_string()).unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(request.as_bytes()).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tls.read(&mut buf).expect("a response before the time-out");
+        assert!(
+            n > 0,
+            "connection closed: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        let finals: Vec<u16> = text
+            .split("SIP/2.0 ")
+            .skip(1)
+            .filter_map(|s| s.get(..3)?.parse().ok())
+            .filter(|code| *code >= 200)
+            .collect();
+        if let Some(code) = finals.first() {
+            return *code;
+        }
+    }
+}
+
+fn options(from: &str, to: &str) -> String {
+    format!(
+        "OPTIONS sip:{to} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK{}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{from}>;tag=1\r\nTo: <sip:{to}>\r\n\
+         Call-ID: peer-check-{}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        from.len(),
+        from.len()
+    )
+}
+
+#[test]
+fn a_tls_peer_may_only_speak_for_its_own_domain() {
+    let dir = scratch_dir("proxy-tls-peer");
+    let pki = TestPki::new(&dir);
+    let a_cert = pki.issue("club-a", &["club-a.test"]);
+    let b_cert = pki.issue("club-b", &["club-b.test"]);
+    let dns = TestDns::start("test", &zone());
+    // Its own port, so it runs beside the call test.
+    let b = server("club-b.test", &[], 5264, &b_cert, &pki, &dns);
+    // club-a's certificate, From club-a.test: routed (nobody@club-b.test does not exist: 404).
+    let own = tls_status(
+        5264,
+        &pki,
+        &a_cert,
+        "club-b.test",
+        &options("alice@club-a.test", "nobody@club-b.test"),
+    );
+    assert_eq!(own, 404);
+    // The same certificate speaking for club-c.test: refused.
+    let other = tls_status(
+        5264,
+        &pki,
+        &a_cert,
+        "club-b.test",
+        &options("mallory@club-c.test", "nobody@club-b.test"),
+    );
+    assert_eq!(other, 403);
+    drop(b);
+}
