@@ -166,10 +166,23 @@ impl Registrar<'_> {
                 request, source, code, &reason, &headers, &tag, server,
             )),
             Ok(registration) => {
-                let contacts: Vec<(&str, String)> = contact_values(&registration.bindings, now)
+                let mut contacts: Vec<(&str, String)> = contact_values(&registration.bindings, now)
                     .into_iter()
                     .map(|c| ("Contact", c))
                     .collect();
+                // RFC 5626 section 6: a device that asked for outbound (instance and reg-id, and
+                // "outbound" in Supported) learns that its flow will be used.
+                let asked_outbound = request
+                    .list(openline_sip::header::HeaderName::Supported)
+                    .any(|t| t.trim().eq_ignore_ascii_case("outbound"));
+                let flow_bound = registration
+                    .change
+                    .upserts
+                    .iter()
+                    .any(|b| b.instance.is_some() && b.reg_id.is_some());
+                if asked_outbound && flow_bound {
+                    contacts.push(("Require", "outbound".to_string()));
+                }
                 let ok = reply(
                     request,
                     source,

@@ -257,11 +257,8 @@ pub async fn run(
             });
         }
         while let Some(t) = core.poll_transmit() {
-            let name = match t.destination.transport {
-                openline_sip::Transport::Tls => core.tls_name(&t.destination.addr),
-                _ => None,
-            };
-            if let Err(e) = network.sender.send(&t, name).await {
+            let (name, connect) = core.send_policy(&t.destination);
+            if let Err(e) = network.sender.send(&t, name, connect).await {
                 tracing::debug!(error = %e, "send failed");
                 core.handle_send_failure(now(), &t);
             }

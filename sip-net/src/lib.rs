@@ -115,6 +115,9 @@ pub enum SendError {
     /// The connection's queue is full or it just closed.
     #[error("connection to {0} is gone or congested")]
     Connection(SocketAddr),
+    /// The device's connection is gone, and it is not ours to open again.
+    #[error("the connection from {0} is gone")]
+    FlowGone(SocketAddr),
     /// A TLS connection must be opened, and nobody said what name the peer must prove.
     #[error("no domain name to verify the TLS server at {0} against")]
     NoName(SocketAddr),
@@ -182,9 +185,15 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io:
 impl Sender {
     /// Sends one transmit: UDP from a socket of the same family, streams over the connection
     /// to that peer (opening one if there is none: over TLS, to a server that proves
-    /// `tls_name`). A new connection is opened in the background; if that fails, the transmit
-    /// comes back on [`Network::failed`].
-    pub async fn send(&self, transmit: &Transmit, tls_name: Option<&str>) -> Result<(), SendError> {
+    /// `tls_name`), unless `connect` is false (a device's own connection, which cannot be
+    /// opened from here). A new connection is opened in the background; if that fails, the
+    /// transmit comes back on [`Network::failed`].
+    pub async fn send(
+        &self,
+        transmit: &Transmit,
+        tls_name: Option<&str>,
+        connect: bool,
+    ) -> Result<(), SendError> {
         let to = transmit.destination.addr;
         match transmit.destination.transport {
             Transport::Udp => {
@@ -201,7 +210,8 @@ impl Sender {
                 Ok(())
             }
             t @ (Transport::Tcp | Transport::Tls) => {
-                stream::send(self, t, to, Arc::clone(&transmit.payload), tls_name)
+                let payload = Arc::clone(&transmit.payload);
+                stream::send(self, (t, to), payload, tls_name, connect)
             }
             other => Err(SendError::NoSocket(other, to)),
         }

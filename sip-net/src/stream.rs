@@ -203,12 +203,12 @@ fn forget(
 /// opened to verify it.
 pub(crate) fn send(
     sender: &Sender,
-    transport: Transport,
-    to: SocketAddr,
+    key: (Transport, SocketAddr),
     payload: Arc<[u8]>,
     tls_name: Option<&str>,
+    connect: bool,
 ) -> Result<(), SendError> {
-    let key = (transport, to);
+    let to = key.1;
     let existing = sender.shared.connections.lock().ok().and_then(|c| {
         c.get(&key)
             .filter(|conn| match (tls_name, &conn.identity) {
@@ -220,6 +220,7 @@ pub(crate) fn send(
     });
     let writer = match existing {
         Some(w) => w,
+        None if !connect => return Err(SendError::FlowGone(to)),
         None => open(sender, key, tls_name)?,
     };
     writer

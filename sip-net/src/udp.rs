@@ -3,44 +3,221 @@
 use crate::Received;
 use openline_sip::Transport;
 use openline_sip::message::MAX_MESSAGE_SIZE;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 /// Reads datagrams until the core goes away. When the core is behind, datagrams are dropped
-/// rather than queued without bound: the sender's retransmissions will bring them again.
+/// rather than queued without bound: the sender's retransmissions will bring them again. Under
+/// that pressure the heaviest sources are dropped first ([`Fairness`]), so a flood from one
+/// source does not starve the others.
 pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Received>) {
     let mut buf = vec![0u8; MAX_MESSAGE_SIZE + 1];
+    let mut fairness = Fairness::default();
+    // Whether the last batch left datagrams behind: we are not keeping up with the senders.
+    let mut behind = false;
     loop {
-        let (len, source) = match socket.recv_from(&mut buf).await {
-            Ok(r) => r,
-            Err(e) => {
-                // ICMP errors from earlier sends surface here on some systems; keep reading.
-                tracing::debug!(error = %e, "udp receive error");
-                continue;
-            }
-        };
-        if len == 0
-            || buf[..len]
-                .iter()
-                .all(|&b| b == b'\r' || b == b'\n' || b == 0)
-        {
-            continue; // keep-alive or padding
+        if let Err(e) = socket.readable().await {
+            tracing::warn!(error = %e, "udp socket failed");
+            return;
         }
-        let message = Received {
-            transport: Transport::Udp,
-            source,
-            data: buf[..len].to_vec(),
-            peer: None,
-        };
-        match inbound.try_send(message) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(%source, "core busy: datagram dropped")
+        // Drain what the kernel holds, a bounded batch per wake-up, so the core gets its turn.
+        // When we fall behind, the heaviest sources are dropped here, cheaply, before the
+        // socket buffer overflows and every sender loses alike.
+        let mut drained = false;
+        for _ in 0..BATCH {
+            let (len, source) = match socket.try_recv_from(&mut buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
+                Err(e) => {
+                    // ICMP errors from earlier sends surface here on some systems; keep reading.
+                    tracing::debug!(error = %e, "udp receive error");
+                    continue;
+                }
+            };
+            let pressure = if inbound.max_capacity() - inbound.capacity() > DEEP {
+                Pressure::Deep
+            } else if behind {
+                Pressure::Behind
+            } else {
+                Pressure::None
+            };
+            if !handle(
+                &socket,
+                &buf[..len],
+                source,
+                &inbound,
+                (&mut fairness, pressure),
+            )
+            .await
+            {
+                return;
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return,
         }
+        behind = !drained;
+        tokio::task::yield_now().await;
     }
+}
+
+/// Messages waiting for the core beyond which the heaviest sources are dropped (each waiting
+/// request delays the next answer: pressure is a matter of latency long before the queue is full).
+const DEEP: usize = 1024;
+
+/// Datagrams read per wake-up before the core gets its turn.
+const BATCH: usize = 256;
+
+/// One datagram: keep-alives answered, the rest queued for the core unless dropped for
+/// fairness. False once the core is gone.
+async fn handle(
+    socket: &UdpSocket,
+    data: &[u8],
+    source: SocketAddr,
+    inbound: &mpsc::Sender<Received>,
+    (fairness, pressure): (&mut Fairness, Pressure),
+) -> bool {
+    if data.is_empty() || data.iter().all(|&b| b == b'\r' || b == b'\n' || b == 0) {
+        return true; // keep-alive or padding
+    }
+    if let Some(answer) = stun_binding_answer(data, source) {
+        // RFC 5626 4.4.2: a STUN keep-alive on the SIP port learns its flow is alive.
+        let _ = socket.send_to(&answer, source).await;
+        return true;
+    }
+    if !fairness.admit(source.ip(), pressure) {
+        return true;
+    }
+    let message = Received {
+        transport: Transport::Udp,
+        source,
+        data: data.to_vec(),
+        peer: None,
+    };
+    match inbound.try_send(message) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::warn!(%source, "core busy: datagram dropped");
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+/// How hard pressed the receiver is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pressure {
+    /// Keeping up.
+    None,
+    /// Datagrams wait in the kernel after a whole batch: the socket buffer is filling.
+    Behind,
+    /// Many messages wait for the core: each one delays every answer behind it.
+    Deep,
+}
+
+/// Per-source counts over short windows, to drop the heaviest senders first when pressed.
+/// Behind, a source above the average share is dropped (a lone heavy sender, a load test, is
+/// not); with a deep queue, a source at or above it is, even alone, so the queue stays short and
+/// a newcomer, below any share, is answered promptly.
+#[derive(Default)]
+struct Fairness {
+    window: Option<tokio::time::Instant>,
+    counts: HashMap<IpAddr, u32>,
+    total: u32,
+    dropped: u32,
+}
+
+impl Fairness {
+    const WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+
+    fn admit(&mut self, ip: IpAddr, pressure: Pressure) -> bool {
+        let now = tokio::time::Instant::now();
+        if self
+            .window
+            .is_none_or(|w| now.duration_since(w) >= Self::WINDOW)
+        {
+            if self.dropped > 0 {
+                tracing::warn!(
+                    dropped = self.dropped,
+                    sources = self.counts.len(),
+                    "datagrams from the heaviest sources dropped under load"
+                );
+            }
+            self.window = Some(now);
+            self.counts.clear();
+            self.total = 0;
+            self.dropped = 0;
+        }
+        let count = {
+            let c = self.counts.entry(ip).or_default();
+            *c += 1;
+            u64::from(*c)
+        };
+        self.total += 1;
+        // count against the average share total / sources, without dividing.
+        let sources = self.counts.len() as u64;
+        let share = u64::from(self.total);
+        let drop = match pressure {
+            Pressure::None => false,
+            Pressure::Behind => count * sources > share,
+            Pressure::Deep => count * sources >= share,
+        };
+        if drop {
+            self.dropped += 1;
+        }
+        !drop
+    }
+}
+
+/// The STUN magic cookie (RFC 8489 section 5).
+const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
+
+/// The Binding success response to a STUN Binding request (RFC 8489), with the source as
+/// XOR-MAPPED-ADDRESS; None for anything else. Only this one exchange is needed on a SIP port
+/// (RFC 5626 keep-alives): the STUN server proper lives in the media relay.
+fn stun_binding_answer(data: &[u8], source: SocketAddr) -> Option<Vec<u8>> {
+    let is_binding_request = data.len() >= 20
+        && data[0] == 0x00
+        && data[1] == 0x01
+        && data[4..8] == MAGIC_COOKIE
+        && usize::from(u16::from_be_bytes([data[2], data[3]])) + 20 == data.len();
+    if !is_binding_request {
+        return None;
+    }
+    let transaction = &data[8..20];
+    let port = (source.port() ^ 0x2112).to_be_bytes();
+    let (family, address): (u8, Vec<u8>) = match source.ip() {
+        IpAddr::V4(ip) => (
+            0x01,
+            ip.octets()
+                .iter()
+                .zip(MAGIC_COOKIE)
+                .map(|(a, k)| a ^ k)
+                .collect(),
+        ),
+        IpAddr::V6(ip) => {
+            let key: Vec<u8> = MAGIC_COOKIE.iter().chain(transaction).copied().collect();
+            (
+                0x02,
+                ip.octets().iter().zip(key).map(|(a, k)| a ^ k).collect(),
+            )
+        }
+    };
+    let value_len = 4 + address.len();
+    let mut out = Vec::with_capacity(20 + 4 + value_len);
+    out.extend_from_slice(&[0x01, 0x01]);
+    out.extend_from_slice(&((4 + value_len) as u16).to_be_bytes());
+    out.extend_from_slice(&MAGIC_COOKIE);
+    out.extend_from_slice(transaction);
+    out.extend_from_slice(&[0x00, 0x20]);
+    out.extend_from_slice(&(value_len as u16).to_be_bytes());
+    out.extend_from_slice(&[0x00, family]);
+    out.extend_from_slice(&port);
+    out.extend_from_slice(&address);
+    Some(out)
 }
 
 /// Asks for larger socket buffers; what the kernel grants is logged, a refusal only warned about.
@@ -53,4 +230,51 @@ pub(crate) fn enlarge_buffers(socket: &UdpSocket, bytes: usize) {
         tracing::warn!(error = %e, "could not enlarge UDP socket buffers");
     }
     tracing::debug!(recv = ?s.recv_buffer_size().ok(), send = ?s.send_buffer_size().ok(), "UDP socket buffers");
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_stun_binding_request_is_answered_with_the_source_address() {
+        // RFC 5769 2.1's request header (no attributes), from 192.0.2.1:32853.
+        let mut request = vec![0x00, 0x01, 0x00, 0x00];
+        request.extend_from_slice(&MAGIC_COOKIE);
+        request.extend_from_slice(&[
+            0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
+        ]);
+        let source: SocketAddr = "192.0.2.1:32853".parse().unwrap();
+        let answer = stun_binding_answer(&request, source).unwrap();
+        assert_eq!(&answer[..2], &[0x01, 0x01], "Binding success");
+        assert_eq!(&answer[8..20], &request[8..20], "same transaction");
+        // RFC 5769 2.2: XOR-MAPPED-ADDRESS of 192.0.2.1:32853 is a1 47 e1 12 a6 43.
+        assert_eq!(
+            &answer[20..],
+            &[
+                0x00, 0x20, 0x00, 0x08, 0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43
+            ]
+        );
+        assert!(stun_binding_answer(b"OPTIONS sip:x SIP/2.0\r\n\r\n", source).is_none());
+        assert!(stun_binding_answer(&request[..19], source).is_none());
+    }
+
+    #[tokio::test]
+    async fn under_pressure_the_heaviest_source_is_dropped() {
+        let mut f = Fairness::default();
+        let flood: IpAddr = "127.0.0.2".parse().unwrap();
+        let quiet: IpAddr = "127.0.0.3".parse().unwrap();
+        // A lone heavy sender is not dropped for being behind, only when the queue is deep.
+        assert!((0..1000).all(|_| f.admit(flood, Pressure::Behind)));
+        assert!(!f.admit(flood, Pressure::Deep));
+        // A quiet sender joins: it gets through; the flood does not while pressed.
+        assert!(f.admit(quiet, Pressure::Deep));
+        assert!(!f.admit(flood, Pressure::Behind));
+        assert!(
+            f.admit(flood, Pressure::None),
+            "nothing is dropped without pressure"
+        );
+        assert!((0..5).all(|_| f.admit(quiet, Pressure::Behind)));
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -87,6 +87,26 @@ impl Subject {
         s
     }
 
+    /// Like [`Subject::start`], running the release build (`target/release/openline`, built by
+    /// scripts/test): for tests whose outcome depends on how fast the server is, as a flood's.
+    pub fn start_release(extra_args: &[&str]) -> Subject {
+        let dir = scratch_dir("db");
+        let db = format!("sqlite://{}/openline.db", dir.display());
+        let bin = std::env::var_os("OPENLINE_RELEASE_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/openline")
+            });
+        assert!(
+            bin.exists(),
+            "{} is missing: build it first (cargo build --release -p openline-proxy)",
+            bin.display()
+        );
+        let mut s = Subject::start_bin(&bin, &db, extra_args);
+        s.scratch = Some(dir);
+        s
+    }
+
     /// Like [`Subject::start`] on a given database (to restart a server on the same one).
     pub fn start_on(db: &str, extra_args: &[&str]) -> Subject {
         if let Ok(spec) = std::env::var("OPENLINE_SUBJECT") {
@@ -107,7 +127,12 @@ impl Subject {
                 scratch: None,
             };
         }
-        let mut child = Command::new(openline_bin())
+        Subject::start_bin(&openline_bin(), db, extra_args)
+    }
+
+    /// `bin serve` on loopback with `db`.
+    fn start_bin(bin: &Path, db: &str, extra_args: &[&str]) -> Subject {
+        let mut child = Command::new(bin)
             .args([
                 "serve",
                 "--domain",

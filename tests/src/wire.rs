@@ -162,3 +162,15 @@ pub fn tcp_options_status(target: SocketAddr, call_id: &str) -> Option<u16> {
     });
     got.last().and_then(|m| status(m))
 }
+
+/// Sends an OPTIONS in one datagram and returns the final status, for liveness checks.
+pub fn udp_options_status(target: SocketAddr, call_id: &str) -> Option<u16> {
+    let s = UdpSocket::bind("127.0.0.1:0").ok()?;
+    let local = s.local_addr().ok()?;
+    s.send_to(&options(target, local, "UDP", call_id), target)
+        .ok()?;
+    let got = recv_until(&[&s], Duration::from_secs(3), |m| {
+        status(m).is_some_and(|c| c >= 200)
+    });
+    got.last().and_then(|m| status(m))
+}

@@ -2,7 +2,7 @@
 //! core asks for a look-up as an output and takes the answer as an input, like a packet.
 
 use super::ServerCore;
-use crate::routing::Target;
+use crate::routing::{Flow, Target};
 use openline_sip::Transport;
 use openline_sip::message::RouteEdit;
 use openline_sip::transaction::{Destination, TransactionId};
@@ -52,27 +52,41 @@ pub(super) struct Lookups {
     asked: Vec<Lookup>,
 }
 
-/// Domain names of TLS destinations, for the driver to verify certificates against (RFC 5922):
-/// the transaction layer deals in addresses only.
+/// What the driver must know of a destination the transaction layer only knows by address: the
+/// domain a TLS server must prove (RFC 5922), and whether it is a device's own connection that
+/// must not be opened anew.
 #[derive(Debug, Default)]
-pub(super) struct TlsNames {
-    by_address: HashMap<SocketAddr, std::sync::Arc<str>>,
+pub(super) struct Destinations {
+    notes: HashMap<Destination, Note>,
 }
 
-impl TlsNames {
-    /// Bounds the table: a server is rarely told of more peers than this, and a forgotten name
-    /// only means a new connection is refused until the next request names it again.
-    const MOST: usize = 4096;
+#[derive(Debug, Clone)]
+struct Note {
+    tls_name: Option<std::sync::Arc<str>>,
+    flow: Flow,
+}
 
-    pub(super) fn remember(&mut self, addr: SocketAddr, name: &std::sync::Arc<str>) {
-        if self.by_address.len() >= Self::MOST && !self.by_address.contains_key(&addr) {
-            self.by_address.clear();
+impl Destinations {
+    /// Bounds the table: a forgotten note only means a new connection is refused (TLS) or tried
+    /// in vain (a device's port) until the next request names it again.
+    const MOST: usize = 8192;
+
+    pub(super) fn remember(&mut self, target: &Target) {
+        if target.tls_name.is_none() && target.flow == Flow::No {
+            return;
         }
-        self.by_address.insert(addr, std::sync::Arc::clone(name));
+        if self.notes.len() >= Self::MOST && !self.notes.contains_key(&target.destination) {
+            self.notes.clear();
+        }
+        let note = Note {
+            tls_name: target.tls_name.clone(),
+            flow: target.flow,
+        };
+        self.notes.insert(target.destination, note);
     }
 
-    pub(super) fn get(&self, addr: &SocketAddr) -> Option<&std::sync::Arc<str>> {
-        self.by_address.get(addr)
+    fn get(&self, d: &Destination) -> Option<&Note> {
+        self.notes.get(d)
     }
 }
 
@@ -244,9 +258,25 @@ impl ServerCore {
         true
     }
 
-    /// The domain a TLS connection to `addr` must prove, when the core sent something there.
-    pub fn tls_name(&self, addr: &SocketAddr) -> Option<&str> {
-        self.tls_names.get(addr).map(|n| &**n)
+    /// How the driver may send to `destination`: the domain a TLS server there must prove, and
+    /// whether a connection may be opened to it (not to a device's own, now lost, flow).
+    pub fn send_policy(&self, destination: &Destination) -> (Option<&str>, bool) {
+        match self.destinations.get(destination) {
+            Some(note) => (note.tls_name.as_deref(), note.flow == Flow::No),
+            None => (None, true),
+        }
+    }
+
+    /// The status a failed send to `destination` counts as: 430 for a lost outbound flow
+    /// (RFC 5626 section 5.3), 480 for another device's lost connection (the device is not
+    /// reachable now), else 503 (RFC 3261 8.1.3.1).
+    pub(super) fn failure_code(&self, destination: Option<Destination>) -> u16 {
+        let note = destination.and_then(|d| self.destinations.get(&d));
+        match note.map(|n| n.flow) {
+            Some(Flow::Outbound) => 430,
+            Some(Flow::Connection) => 480,
+            _ => 503,
+        }
     }
 
     /// The network could not send `transmit` (connection refused, certificate not valid for the

@@ -71,7 +71,7 @@ pub struct ServerCore {
     actions: Vec<Action>,
     transmits: VecDeque<Transmit>,
     lookups: locating::Lookups,
-    tls_names: locating::TlsNames,
+    destinations: locating::Destinations,
     down: locating::DownServers,
 }
 
@@ -119,7 +119,7 @@ impl ServerCore {
             actions: Vec::new(),
             transmits: VecDeque::new(),
             lookups: locating::Lookups::default(),
-            tls_names: locating::TlsNames::default(),
+            destinations: locating::Destinations::default(),
             down: locating::DownServers::default(),
         }
     }
@@ -365,10 +365,13 @@ impl ServerCore {
                     self.forwarding.on_timeout(id, &mut self.actions)
                 }
                 Some(Output::Event(TransactionEvent::TransportError(id))) => {
-                    if let Some(d) = self.forwarding.destination_of(id) {
+                    let destination = self.forwarding.destination_of(id);
+                    if let Some(d) = destination {
                         self.down.note(d, now);
                     }
-                    self.forwarding.on_transport_error(id, &mut self.actions)
+                    let code = self.failure_code(destination);
+                    self.forwarding
+                        .on_transport_error(id, code, &mut self.actions)
                 }
                 Some(Output::Event(TransactionEvent::Terminated(id))) => {
                     self.forwarding.on_terminated(id)

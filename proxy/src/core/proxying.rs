@@ -212,9 +212,7 @@ impl ServerCore {
                 record_route: record.then_some(record_route.as_str()),
                 route,
             });
-            if let Some(name) = &target.tls_name {
-                self.tls_names.remember(target.destination.addr, name);
-            }
+            self.destinations.remember(&target);
             match server {
                 None => self.endpoint.send_stateless(target.destination, bytes),
                 Some(_) => match self

@@ -325,9 +325,10 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
     }
 
     /// The request of client transaction `client` could not be sent (connection refused): as
-    /// a 503 (RFC 3261 8.1.3.1), the next server of its domain, if any, gets it.
-    pub fn on_transport_error(&mut self, client: Id, out: &mut Vec<Action<Id>>) {
-        self.on_failure(client, Some(503), out);
+    /// a 503 (RFC 3261 8.1.3.1), or a 430 for a device's lost outbound flow (RFC 5626), the
+    /// next server of its domain, if any, gets it.
+    pub fn on_transport_error(&mut self, client: Id, code: u16, out: &mut Vec<Action<Id>>) {
+        self.on_failure(client, Some(code), out);
     }
 
     fn on_failure(&mut self, client: Id, code: Option<u16>, out: &mut Vec<Action<Id>>) {

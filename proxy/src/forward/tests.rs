@@ -200,6 +200,7 @@ fn lower_q_devices_ring_only_when_every_better_one_declined() {
         q: 500,
         tls_name: None,
         fallbacks: Vec::new(),
+        flow: Default::default(),
     };
     let mut f = with_later(vec![vec![third.clone()]]);
     assert!(feed(&mut f, 10, 486).is_empty());
@@ -249,6 +250,7 @@ fn with_second_server() -> (Forwarding<u64>, Target) {
         q: 1000,
         tls_name: Some("club-b.test".into()),
         fallbacks: Vec::new(),
+        flow: Default::default(),
     };
     let mut f = Forwarding::default();
     f.start(
@@ -271,7 +273,7 @@ fn a_server_that_fails_hands_the_request_to_the_next_one() {
     // Connection refused: the second server gets the request, and its 200 is the answer.
     let (mut f, second) = with_second_server();
     let mut out = Vec::new();
-    f.on_transport_error(10, &mut out);
+    f.on_transport_error(10, 503, &mut out);
     let [Action::Forward { targets, .. }] = out.as_slice() else {
         panic!("{out:?}")
     };
@@ -299,20 +301,20 @@ fn a_server_that_fails_hands_the_request_to_the_next_one() {
 fn when_every_server_fails_the_caller_hears_500_not_503() {
     let (mut f, second) = with_second_server();
     let mut out = Vec::new();
-    f.on_transport_error(10, &mut out);
+    f.on_transport_error(10, 503, &mut out);
     f.extend(
         SERVER,
         vec![branch(11, invite("z9hG4bKbb"), second.destination)],
     );
     let mut out = Vec::new();
-    f.on_transport_error(11, &mut out);
+    f.on_transport_error(11, 503, &mut out);
     assert_eq!(codes(&out), ["reply 500"]);
     assert!(f.is_empty(), "the context is forgotten once answered");
 
     // A forward that found no socket counts as failed too.
     let (mut f, _) = with_second_server();
     let mut out = Vec::new();
-    f.on_transport_error(10, &mut out);
+    f.on_transport_error(10, 503, &mut out);
     let mut out = Vec::new();
     f.forward_failed(SERVER, &mut out);
     assert_eq!(codes(&out), ["reply 500"]);
@@ -322,7 +324,7 @@ fn when_every_server_fails_the_caller_hears_500_not_503() {
     let mut out = Vec::new();
     f.cancel(SERVER, &mut out);
     let mut out = Vec::new();
-    f.on_transport_error(10, &mut out);
+    f.on_transport_error(10, 503, &mut out);
     assert_eq!(codes(&out), ["reply 500"]);
 }
 

@@ -114,6 +114,21 @@ pub struct Target {
     pub tls_name: Option<std::sync::Arc<str>>,
     /// Servers of the same domain to try in turn should this one fail (RFC 3263 4.3).
     pub fallbacks: Vec<Destination>,
+    /// Whether the destination is a connection the device opened, never to be opened by us.
+    pub flow: Flow,
+}
+
+/// Whether a destination is a device's own connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flow {
+    /// An address we may send to or connect to.
+    #[default]
+    No,
+    /// The connection a device registered over: its port is the device's ephemeral one, so
+    /// when it is gone there is nothing to connect to.
+    Connection,
+    /// The same, for a device that asked for outbound (RFC 5626): its loss answers 430.
+    Outbound,
 }
 
 impl Target {
@@ -129,6 +144,7 @@ impl Target {
             q: 1000,
             tls_name: tls_name.map(Into::into),
             fallbacks: Vec::new(),
+            flow: Flow::No,
         }
     }
 }
@@ -136,7 +152,8 @@ impl Target {
 /// Where the device of `binding` is reached: over a stream, the connection its REGISTER came
 /// on; over UDP, the address the REGISTER came from (NAT: rport/received) unless the Contact
 /// names that same IP, in which case no NAT sits between and the Contact's port is meant (a
-/// contact registered on another process's behalf, as SIPp's bench does).
+/// contact registered on another process's behalf, as SIPp's bench does). A device that asked
+/// for outbound (RFC 5626: instance and reg-id) is always reached over its flow.
 pub fn binding_destination(binding: &Binding) -> Option<Destination> {
     let (transport, addr) = binding.source.split_once(':')?;
     let transport = match transport {
@@ -146,7 +163,9 @@ pub fn binding_destination(binding: &Binding) -> Option<Destination> {
         _ => return None,
     };
     let source: SocketAddr = addr.parse().ok()?;
-    if transport == Transport::Udp {
+    // A device that asked for outbound (RFC 5626) is reached over its flow, always.
+    let outbound = binding.instance.is_some() && binding.reg_id.is_some();
+    if transport == Transport::Udp && !outbound {
         let contact = openline_sip::Uri::parse(&binding.contact).ok();
         if let Some(c) = contact.as_ref().and_then(|u| u.sip()) {
             if c.host.ip() == Some(source.ip())
@@ -339,12 +358,19 @@ pub fn decide(
             .iter()
             .take(take)
             .filter_map(|b| {
+                let destination = binding_destination(b)?;
+                let flow = match destination.transport {
+                    Transport::Udp => Flow::No,
+                    _ if b.instance.is_some() && b.reg_id.is_some() => Flow::Outbound,
+                    _ => Flow::Connection,
+                };
                 Some(Target {
                     request_uri: Some(b.contact.clone()),
-                    destination: binding_destination(b)?,
+                    destination,
                     q: b.q,
                     tls_name: None,
                     fallbacks: Vec::new(),
+                    flow,
                 })
             })
             .collect();

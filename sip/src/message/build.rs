@@ -37,6 +37,7 @@ pub fn standard_reason(code: u16) -> &'static str {
         420 => "Bad Extension",
         421 => "Extension Required",
         423 => "Interval Too Brief",
+        430 => "Flow Failed",
         480 => "Temporarily Unavailable",
         481 => "Call/Transaction Does Not Exist",
         482 => "Loop Detected",

@@ -3,6 +3,7 @@
 //! fails the test rather than skipping it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod keepalive;
 mod options;
 
 use std::path::PathBuf;

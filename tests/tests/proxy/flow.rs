@@ -18,20 +18,21 @@ fn param(challenge: &str, name: &str) -> String {
     }
 }
 
-#[test]
-fn a_device_registered_over_tcp_is_called_over_that_connection() {
-    let server = Subject::start_with_users(&[("erin@openline.test", "s3cret")], &[]);
-    // The Contact names a port where something listens, to see that it is never dialled.
-    let decoy = TcpListener::bind("127.0.0.1:0").unwrap();
-    decoy.set_nonblocking(true).unwrap();
-    let contact = format!("<sip:erin@{};transport=tcp>", decoy.local_addr().unwrap());
+/// Registers `user`@openline.test (password s3cret) over a new TCP connection with `contact`
+/// and `extra` header lines, answering the digest challenge: the connection and the 200.
+fn register_over_tcp(
+    server: &Subject,
+    user: &str,
+    contact: &str,
+    extra: &str,
+) -> (TcpStream, Vec<u8>) {
     let mut phone = TcpStream::connect(server.tcp).unwrap();
     let me = phone.local_addr().unwrap();
     let register = |cseq: u32, authorization: &str| {
         format!(
             "REGISTER sip:openline.test SIP/2.0\r\nVia: SIP/2.0/TCP {me};branch=z9hG4bKreg{cseq}\r\n\
-             Max-Forwards: 70\r\nFrom: <sip:erin@openline.test>;tag=e\r\nTo: <sip:erin@openline.test>\r\n\
-             Call-ID: flow-1\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\n{authorization}\
+             Max-Forwards: 70\r\nFrom: <sip:{user}@openline.test>;tag=e\r\nTo: <sip:{user}@openline.test>\r\n\
+             Call-ID: flow-{user}\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\n{extra}{authorization}\
              Content-Length: 0\r\n\r\n"
         )
     };
@@ -48,11 +49,11 @@ fn a_device_registered_over_tcp_is_called_over_that_connection() {
     // RFC 7616 3.4.1 with qop=auth, computed here (MD5, the first challenge).
     let (realm, nonce) = (param(&challenge, "realm"), param(&challenge, "nonce"));
     let md5 = |parts: &[&str]| Algorithm::Md5.hash_hex(parts);
-    let ha1 = md5(&["erin", &realm, "s3cret"]);
+    let ha1 = md5(&[user, &realm, "s3cret"]);
     let ha2 = md5(&["REGISTER", "sip:openline.test"]);
     let response = md5(&[&ha1, &nonce, "00000001", "c0ffee", "auth", &ha2]);
     let authorization = format!(
-        "Authorization: Digest username=\"erin\", realm=\"{realm}\", nonce=\"{nonce}\", \
+        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", \
          uri=\"sip:openline.test\", response=\"{response}\", algorithm=MD5, qop=auth, \
          nc=00000001, cnonce=\"c0ffee\"\r\n"
     );
@@ -62,17 +63,56 @@ fn a_device_registered_over_tcp_is_called_over_that_connection() {
     let (got, _) = read_responses(&mut phone, Duration::from_secs(5), |m| {
         status(m) == Some(200)
     });
-    assert!(got.iter().any(|m| status(m) == Some(200)), "{got:?}");
+    let ok = got
+        .into_iter()
+        .find(|m| status(m) == Some(200))
+        .expect("a 200 to the REGISTER");
+    (phone, ok)
+}
 
-    // A call for erin arrives over UDP from elsewhere; it reaches her over her connection.
+/// An INVITE for `user`@openline.test from a stranger over UDP: the caller's socket.
+fn call(server: &Subject, user: &str) -> UdpSocket {
     let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
     let invite = format!(
-        "INVITE sip:erin@openline.test SIP/2.0\r\nVia: SIP/2.0/UDP {c};branch=z9hG4bKfl1;rport\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:frank@elsewhere.test>;tag=f\r\nTo: <sip:erin@openline.test>\r\n\
-         Call-ID: flow-call\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        "INVITE sip:{user}@openline.test SIP/2.0\r\nVia: SIP/2.0/UDP {c};branch=z9hG4bKfl{user};rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:frank@elsewhere.test>;tag=f\r\nTo: <sip:{user}@openline.test>\r\n\
+         Call-ID: flow-call-{user}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
         c = caller.local_addr().unwrap()
     );
     caller.send_to(invite.as_bytes(), server.udp).unwrap();
+    caller
+}
+
+/// The first final status `caller` hears within five seconds.
+fn final_status(caller: &UdpSocket) -> Option<u16> {
+    caller
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = caller.recv(&mut buf) {
+        match status(&buf[..n]) {
+            Some(code) if code >= 200 => return Some(code),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[test]
+fn a_device_registered_over_tcp_is_called_over_that_connection() {
+    let server = Subject::start_with_users(&[("erin@openline.test", "s3cret")], &[]);
+    // The Contact names a port where something listens, to see that it is never dialled.
+    let decoy = TcpListener::bind("127.0.0.1:0").unwrap();
+    decoy.set_nonblocking(true).unwrap();
+    let contact = format!("<sip:erin@{};transport=tcp>", decoy.local_addr().unwrap());
+    let (mut phone, ok) = register_over_tcp(&server, "erin", &contact, "");
+    assert!(
+        header(&ok, "Require", None).is_none(),
+        "outbound was not asked for"
+    );
+
+    // A call for erin arrives over UDP from elsewhere; it reaches her over her connection.
+    let _caller = call(&server, "erin");
     let (got, _) = read_responses(&mut phone, Duration::from_secs(5), |m| {
         first_line(m).starts_with("INVITE ")
     });
@@ -91,4 +131,33 @@ fn a_device_registered_over_tcp_is_called_over_that_connection() {
         decoy.accept().is_err(),
         "the proxy dialled the Contact instead of using the connection"
     );
+}
+
+#[test]
+fn a_lost_flow_is_never_redialled_and_an_outbound_one_answers_430() {
+    let server = Subject::start_with_users(
+        &[
+            ("gina@openline.test", "s3cret"),
+            ("hank@openline.test", "s3cret"),
+        ],
+        &[],
+    );
+    // gina asks for outbound (RFC 5626): instance, reg-id, Supported: outbound.
+    let (phone, ok) = register_over_tcp(
+        &server,
+        "gina",
+        "<sip:gina@127.0.0.1:9;transport=tcp;ob>;+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-00000000000a>\";reg-id=1",
+        "Supported: outbound, path\r\n",
+    );
+    assert_eq!(header(&ok, "Require", None).as_deref(), Some("outbound"));
+    // hank registers over TCP without outbound.
+    let (hank_phone, _) =
+        register_over_tcp(&server, "hank", "<sip:hank@127.0.0.1:9;transport=tcp>", "");
+    // Both connections close; once the server has let go of them (it lingers 2 s for answers),
+    // a call finds no flow: gina's caller hears 430 Flow Failed, hank's 480, and nothing is dialled.
+    drop(phone);
+    drop(hank_phone);
+    std::thread::sleep(Duration::from_millis(2600));
+    assert_eq!(final_status(&call(&server, "gina")), Some(430));
+    assert_eq!(final_status(&call(&server, "hank")), Some(480));
 }

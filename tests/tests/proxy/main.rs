@@ -3,6 +3,7 @@
 
 mod baresip;
 mod federation;
+mod flood;
 mod flow;
 mod fork;
 mod kamailio;
