@@ -2,6 +2,7 @@
 //! SIP core to the network.
 
 pub mod capabilities;
+pub mod config;
 pub mod core;
 pub mod forward;
 pub mod register;

@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use openline_proxy::config;
 use openline_proxy::core::CoreConfig;
 use openline_proxy::server::{self, ServeConfig};
 use openline_registrar::store::{Store, UserStore};
@@ -28,65 +29,157 @@ const DEFAULT_DB: &str = "sqlite://openline.db";
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server.
-    Serve {
-        /// A domain this server is responsible for (repeatable).
-        #[arg(long = "domain", default_value = "localhost")]
-        domains: Vec<String>,
-        /// Where to listen: udp:IP:PORT, tcp:IP:PORT or tls:IP:PORT (repeatable; TLS needs
-        /// --tls-cert and --tls-key).
-        #[arg(long = "listen", default_values = ["udp:0.0.0.0:5060", "tcp:0.0.0.0:5060"])]
-        listen: Vec<ListenSpec>,
-        /// Database: sqlite://FILE or postgres://...
-        #[arg(long, default_value = DEFAULT_DB)]
-        db: String,
-        /// RFC 3261 T1 in milliseconds (T2 and T4 keep their defaults).
-        #[arg(long, default_value_t = 500)]
-        t1_ms: u64,
-        /// Milliseconds the store gathers binding changes to commit them together (each commit
-        /// is an fsync; a REGISTER's 200 waits for its commit). 10 rather than 5 cost 4 ms of
-        /// REGISTER latency and saved a fifth of the CPU per REGISTER at 1,000/s.
-        #[arg(long, default_value_t = 10)]
-        commit_delay_ms: u64,
-        /// Seconds a forwarded INVITE may ring unanswered before the caller hears 480.
-        #[arg(long, default_value_t = 60)]
-        ring_timeout: u64,
-        /// Another domain's server, instead of looking it up in DNS: DOMAIN=tls:IP:PORT (or
-        /// udp:, tcp:; repeatable).
-        #[arg(long = "peer", value_parser = parse_peer)]
-        peers: Vec<(String, Destination)>,
-        /// The DNS server to ask for other domains' SIP servers (IP:PORT); default: the
-        /// system's (/etc/resolv.conf).
-        #[arg(long)]
-        dns: Option<std::net::SocketAddr>,
-        /// PEM certificate chain naming every served domain (for tls: listeners, and presented
-        /// to other domains' servers).
-        #[arg(long, requires = "tls_key")]
-        tls_cert: Option<std::path::PathBuf>,
-        /// PEM private key of --tls-cert.
-        #[arg(long, requires = "tls_cert")]
-        tls_key: Option<std::path::PathBuf>,
-        /// PEM roots that other domains' certificates must chain to.
-        #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
-        tls_ca: std::path::PathBuf,
-        /// Shortest registration accepted, in seconds (423 below it).
-        #[arg(long, default_value_t = 60)]
-        min_expires: u32,
-        /// Seconds a source or user is refused after repeated authentication failures.
-        #[arg(long, default_value_t = 60)]
-        auth_throttle: u64,
-        /// Put the SHA-256 challenge above MD5 (only when every client supports SHA-256).
-        #[arg(long)]
-        prefer_sha256: bool,
-        /// User-Agent prefix of clients to challenge with MD5 only, because they fail on a
-        /// second challenge (repeatable; default: baresip).
-        #[arg(long = "md5-only-agent", default_values = ["baresip"])]
-        md5_only_agents: Vec<String>,
+    Serve(Box<ServeArgs>),
+    /// Check a config file without starting: errors name the file, line and column.
+    CheckConfig {
+        /// The file.
+        file: std::path::PathBuf,
     },
     /// Manage users.
     User {
         #[command(subcommand)]
         action: UserAction,
     },
+}
+
+/// `openline serve`: each setting from the command line, else the config file, else its default.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// A TOML config file with any of the settings below (command-line flags win).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// A domain this server is responsible for (repeatable; default: localhost).
+    #[arg(long = "domain")]
+    domains: Vec<String>,
+    /// Where to listen: udp:IP:PORT, tcp:IP:PORT or tls:IP:PORT (repeatable; TLS needs
+    /// --tls-cert and --tls-key; default: udp and tcp on 0.0.0.0:5060).
+    #[arg(long = "listen")]
+    listen: Vec<ListenSpec>,
+    /// Database: sqlite://FILE or postgres://... (default: sqlite://openline.db).
+    #[arg(long)]
+    db: Option<String>,
+    /// RFC 3261 T1 in milliseconds (T2 and T4 keep their defaults; default 500).
+    #[arg(long)]
+    t1_ms: Option<u64>,
+    /// Milliseconds the store gathers binding changes to commit them together (each commit
+    /// is an fsync; a REGISTER's 200 waits for its commit). 10 (the default) rather than 5 cost
+    /// 4 ms of REGISTER latency and saved a fifth of the CPU per REGISTER at 1,000/s.
+    #[arg(long)]
+    commit_delay_ms: Option<u64>,
+    /// Seconds a forwarded INVITE may ring unanswered before the caller hears 480 (default 60).
+    #[arg(long)]
+    ring_timeout: Option<u64>,
+    /// Another domain's server, instead of looking it up in DNS: DOMAIN=tls:IP:PORT (or
+    /// udp:, tcp:; repeatable; added to the config file's, replacing the same domain's).
+    #[arg(long = "peer", value_parser = parse_peer)]
+    peers: Vec<(String, Destination)>,
+    /// The DNS server to ask for other domains' SIP servers (IP:PORT); default: the
+    /// system's (/etc/resolv.conf).
+    #[arg(long)]
+    dns: Option<std::net::SocketAddr>,
+    /// PEM certificate chain naming every served domain (for tls: listeners, and presented
+    /// to other domains' servers).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// PEM roots that other domains' certificates must chain to (default: the system bundle,
+    /// /etc/ssl/certs/ca-certificates.crt).
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Shortest registration accepted, in seconds (423 below it; default 60).
+    #[arg(long)]
+    min_expires: Option<u32>,
+    /// Seconds a source or user is refused after repeated authentication failures (default 60).
+    #[arg(long)]
+    auth_throttle: Option<u64>,
+    /// Put the SHA-256 challenge above MD5 (only when every client supports SHA-256).
+    #[arg(long)]
+    prefer_sha256: bool,
+    /// User-Agent prefix of clients to challenge with MD5 only, because they fail on a
+    /// second challenge (repeatable; default: baresip).
+    #[arg(long = "md5-only-agent")]
+    md5_only_agents: Vec<String>,
+}
+
+/// The server's settings: the command line over the config file over the defaults.
+fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
+    let file = match &args.config {
+        Some(path) => config::load(path)?,
+        None => config::FileConfig::default(),
+    };
+    let or_file = |cli: Vec<String>, file: Option<Vec<String>>, default: &[&str]| {
+        if !cli.is_empty() {
+            cli
+        } else {
+            file.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect())
+        }
+    };
+    let domains = or_file(args.domains, file.domains, &["localhost"]);
+    let listen = if !args.listen.is_empty() {
+        args.listen
+    } else if let Some(l) = file.listen {
+        l
+    } else {
+        vec!["udp:0.0.0.0:5060".parse()?, "tcp:0.0.0.0:5060".parse()?]
+    };
+    let mut peers: Vec<(String, Destination)> = file
+        .peers
+        .into_iter()
+        .map(|(d, p)| (d.to_ascii_lowercase(), p))
+        .filter(|(d, _)| !args.peers.iter().any(|(c, _)| c == d))
+        .collect();
+    peers.extend(args.peers);
+    let file_tls = file.tls;
+    let tls_ca = args
+        .tls_ca
+        .or(file_tls.as_ref().and_then(|t| t.ca.clone()))
+        .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
+    let tls = match (args.tls_cert, args.tls_key, file_tls) {
+        (Some(cert), Some(key), _) => Some((cert, key)),
+        (_, _, Some(t)) => Some((t.cert, t.key)),
+        _ => None,
+    };
+    let timers = TimerConfig {
+        t1: Duration::from_millis(args.t1_ms.or(file.t1_ms).unwrap_or(500).max(1)),
+        ..TimerConfig::default()
+    };
+    let core = CoreConfig {
+        domains: domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+        endpoint: EndpointConfig { timers },
+        registrar: RegistrarConfig {
+            min_expires: args.min_expires.or(file.min_expires).unwrap_or(60),
+            ..RegistrarConfig::default()
+        },
+        auth: openline_registrar::auth::AuthConfig {
+            throttle_for: args.auth_throttle.or(file.auth_throttle).unwrap_or(60),
+            prefer_sha256: args.prefer_sha256 || file.prefer_sha256.unwrap_or(false),
+            md5_only_agents: or_file(args.md5_only_agents, file.md5_only_agents, &["baresip"]),
+            ..Default::default()
+        },
+        ring_timeout: Duration::from_secs(
+            args.ring_timeout.or(file.ring_timeout).unwrap_or(60).max(1),
+        ),
+        peers,
+    };
+    Ok(ServeConfig {
+        core,
+        listen,
+        db: args
+            .db
+            .or(file.db)
+            .unwrap_or_else(|| DEFAULT_DB.to_string()),
+        commit_delay: Duration::from_millis(
+            args.commit_delay_ms.or(file.commit_delay_ms).unwrap_or(10),
+        ),
+        tls: tls.map(|(cert, key)| TlsFiles {
+            cert,
+            key,
+            roots: tls_ca,
+        }),
+        dns: args.dns.or(file.dns),
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,55 +343,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
     match cli.command {
-        Command::Serve {
-            domains,
-            listen,
-            db,
-            t1_ms,
-            min_expires,
-            auth_throttle,
-            prefer_sha256,
-            md5_only_agents,
-            commit_delay_ms,
-            ring_timeout,
-            peers,
-            dns,
-            tls_cert,
-            tls_key,
-            tls_ca,
-        } => {
-            let timers = TimerConfig {
-                t1: Duration::from_millis(t1_ms.max(1)),
-                ..TimerConfig::default()
-            };
-            let core = CoreConfig {
-                domains: domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
-                endpoint: EndpointConfig { timers },
-                registrar: RegistrarConfig {
-                    min_expires,
-                    ..RegistrarConfig::default()
-                },
-                auth: openline_registrar::auth::AuthConfig {
-                    throttle_for: auth_throttle,
-                    prefer_sha256,
-                    md5_only_agents,
-                    ..Default::default()
-                },
-                ring_timeout: Duration::from_secs(ring_timeout.max(1)),
-                peers,
-            };
-            let config = ServeConfig {
-                core,
-                listen,
-                db,
-                commit_delay: Duration::from_millis(commit_delay_ms),
-                tls: tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles {
-                    cert,
-                    key,
-                    roots: tls_ca,
-                }),
-                dns,
-            };
+        Command::Serve(args) => {
+            let config = serve_config(*args)?;
             runtime()?.block_on(async {
                 server::run(config, shutdown_signal(), |bound| {
                     // One line per socket on stdout, for whoever started us with port 0. A
@@ -321,6 +367,11 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::User { action } => runtime()?.block_on(user_command(action)),
+        Command::CheckConfig { file } => {
+            config::load(&file)?;
+            say(&format!("{}: ok", file.display()));
+            Ok(())
+        }
     }
 }
 

@@ -37,6 +37,29 @@ where
     out
 }
 
+/// A peer running in the background under `timeout` (so a hung test cannot leave it running
+/// for ever), stopped on drop. It is stopped with SIGTERM, which `timeout` passes on to the peer:
+/// SIGKILL would end `timeout` alone and leave the peer running (28 SIPp responders were found
+/// orphaned after a day of test runs, skewing benchmarks).
+#[derive(Debug)]
+pub struct Background(pub std::process::Child);
+
+impl Background {
+    /// Stops the peer and waits for it.
+    pub fn stop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// How many calls SIPp's final screen reports as successful.
 pub fn sipp_successful_calls(screen: &str) -> Option<usize> {
     let line = screen.lines().rfind(|l| l.contains("Successful call"))?;

@@ -110,8 +110,7 @@ fn two_domains_call_each_other_over_tls_located_by_dns() {
         3,
         5282,
     );
-    let _ = bob.kill();
-    let _ = bob.wait();
+    bob.stop();
     assert_eq!(calls.0, Some(3), "{}", calls.1);
 
     // carol@club-b.test calls dave@club-a.test: the reverse direction.
@@ -133,8 +132,7 @@ fn two_domains_call_each_other_over_tls_located_by_dns() {
         3,
         5285,
     );
-    let _ = dave.kill();
-    let _ = dave.wait();
+    dave.stop();
     assert_eq!(calls.0, Some(3), "{}", calls.1);
 }
 

@@ -42,19 +42,26 @@ fn openline_and_kamailio_users_call_each_other() {
     let dir = scratch_dir("proxy-kamailio");
     let kamailio = Kamailio::start(&dir);
     let kamailio_addr = "127.0.0.1:5070";
-    // Openline listens on 5072 as well: Kamailio's config sends club-a.test there.
+    // Openline listens on 5072 as well: Kamailio's config sends club-a.test there. Its peer
+    // table comes from a config file; the command line adds what the Subject needs.
+    let config = dir.join("openline.toml");
+    std::fs::write(
+        &config,
+        "domains = [\"club-a.test\"]\n\n[peers]\n\"club-c.test\" = \"udp:127.0.0.1:5070\"\n",
+    )
+    .unwrap();
     let openline = Subject::start_with_users(
         &[
             ("alice@club-a.test", "s3cret"),
             ("dave@club-a.test", "s3cret"),
         ],
         &[
+            "--config",
+            config.to_str().unwrap(),
             "--domain",
             "club-a.test",
             "--listen",
             "udp:127.0.0.1:5072",
-            "--peer",
-            "club-c.test=udp:127.0.0.1:5070",
         ],
     );
 
@@ -77,8 +84,7 @@ fn openline_and_kamailio_users_call_each_other() {
         5,
         5185,
     );
-    let _ = bob.kill();
-    let _ = bob.wait();
+    bob.stop();
     assert_eq!(calls.0, Some(5), "{}", calls.1);
 
     // carol@club-c.test calls dave@club-a.test: Kamailio relays to openline, which rings dave.
@@ -100,8 +106,7 @@ fn openline_and_kamailio_users_call_each_other() {
         5,
         5182,
     );
-    let _ = dave.kill();
-    let _ = dave.wait();
+    dave.stop();
     drop(kamailio);
     assert_eq!(calls.0, Some(5), "{}", calls.1);
 }

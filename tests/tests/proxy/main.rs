@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod baresip;
+mod config;
 mod federation;
 mod flood;
 mod flow;

@@ -3,13 +3,17 @@
 //! so its ACK and BYE arrive addressed to the AOR, without a Route: they still reach the uas.
 
 use openline_tests::subject::{Subject, scratch_dir};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The responder on `port`, bounded in time: SIPp's built-in uas, or the bench's uas_call.xml
 /// (which, unlike the built-in one, copies Record-Route into its answers as RFC 3261 12.1.1
 /// asks, so the caller's ACK and BYE can follow the route).
-pub(crate) fn start_uas(dir: &std::path::Path, port: u16, copies_record_route: bool) -> Child {
+pub(crate) fn start_uas(
+    dir: &std::path::Path,
+    port: u16,
+    copies_record_route: bool,
+) -> openline_tests::Background {
     let scenario = openline_tests::corpora().join("../bench/signaling/scenarios/uas_call.xml");
     let which: Vec<String> = if copies_record_route {
         vec!["-sf".into(), scenario.to_string_lossy().into_owned()]
@@ -28,7 +32,7 @@ pub(crate) fn start_uas(dir: &std::path::Path, port: u16, copies_record_route: b
         .spawn()
         .expect("start sipp (sip-tester is installed by scripts/install-test-deps)");
     std::thread::sleep(Duration::from_millis(300));
-    child
+    openline_tests::Background(child)
 }
 
 /// Registers `user` in the server's domain with `contact`, from `port`.
@@ -203,8 +207,7 @@ fn sipp_uac_calls_sipp_uas_ten_thousand_times_through_the_proxy() {
         ],
         Duration::from_secs(150),
     );
-    let _ = uas.kill();
-    let _ = uas.wait();
+    uas.stop();
     let screen = screen(&dir);
     assert_eq!(
         openline_tests::sipp_successful_calls(&screen),
@@ -242,8 +245,7 @@ fn a_local_user_is_challenged_then_calls_with_credentials() {
         20,
         5195,
     );
-    let _ = uas.kill();
-    let _ = uas.wait();
+    uas.stop();
     assert_eq!(calls.0, Some(20), "{}", calls.1);
 }
 
@@ -280,7 +282,6 @@ fn alice_at_club_a_calls_bob_at_club_b_through_both_servers() {
         10,
         5189,
     );
-    let _ = uas.kill();
-    let _ = uas.wait();
+    uas.stop();
     assert_eq!(calls.0, Some(10), "{}", calls.1);
 }

@@ -1,0 +1,230 @@
+//! The config file (`openline serve --config FILE`, `openline check-config FILE`): TOML naming
+//! any of the settings the command line has; a flag given on the command line wins. Unknown
+//! keys, wrong types and bad values are refused with the file, line and column.
+
+use openline_sip::Transport;
+use openline_sip::transaction::Destination;
+use openline_sip_net::ListenSpec;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// What a config file may say; every key is optional.
+#[derive(Debug, Default)]
+pub struct FileConfig {
+    /// Domains served.
+    pub domains: Option<Vec<String>>,
+    /// Listeners: `udp:IP:PORT`, `tcp:IP:PORT`, `tls:IP:PORT`.
+    pub listen: Option<Vec<ListenSpec>>,
+    /// Database URL.
+    pub db: Option<String>,
+    /// RFC 3261 T1, milliseconds.
+    pub t1_ms: Option<u64>,
+    /// Group-commit window, milliseconds.
+    pub commit_delay_ms: Option<u64>,
+    /// Seconds an INVITE may ring unanswered.
+    pub ring_timeout: Option<u64>,
+    /// Shortest registration accepted, seconds.
+    pub min_expires: Option<u32>,
+    /// Seconds a source or user is refused after repeated authentication failures.
+    pub auth_throttle: Option<u64>,
+    /// SHA-256 challenge above MD5.
+    pub prefer_sha256: Option<bool>,
+    /// User-Agent prefixes challenged with MD5 only.
+    pub md5_only_agents: Option<Vec<String>>,
+    /// The DNS server for other domains (`IP:PORT`).
+    pub dns: Option<SocketAddr>,
+    /// Our certificate, its key, and the roots other domains' certificates must chain to.
+    pub tls: Option<TlsSection>,
+    /// Other domains' servers, instead of DNS: `"club-b.test" = "tls:192.0.2.10:5061"`.
+    pub peers: BTreeMap<String, Destination>,
+}
+
+/// The file as TOML gives it: values that need reading keep their place in the file, so a bad
+/// one is reported where it is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    domains: Option<Vec<String>>,
+    listen: Option<Vec<Spanned<String>>>,
+    db: Option<String>,
+    t1_ms: Option<u64>,
+    commit_delay_ms: Option<u64>,
+    ring_timeout: Option<u64>,
+    min_expires: Option<u32>,
+    auth_throttle: Option<u64>,
+    prefer_sha256: Option<bool>,
+    md5_only_agents: Option<Vec<String>>,
+    dns: Option<SocketAddr>,
+    tls: Option<TlsSection>,
+    #[serde(default)]
+    peers: BTreeMap<String, Spanned<String>>,
+}
+
+/// The `[tls]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// PEM roots; the system bundle when absent.
+    pub ca: Option<PathBuf>,
+}
+
+/// Reads another domain's server: `udp:IP:PORT`, `tcp:IP:PORT` or `tls:IP:PORT`.
+fn peer(s: &str) -> Result<Destination, String> {
+    let spec: ListenSpec = s.parse().map_err(|e| format!("{e}"))?;
+    match spec.transport {
+        Transport::Udp | Transport::Tcp | Transport::Tls => Ok(Destination {
+            transport: spec.transport,
+            addr: spec.addr,
+        }),
+        _ => Err(format!("`{s}`: a peer is reached over udp, tcp or tls")),
+    }
+}
+
+/// Why a config file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// It could not be read.
+    #[error("{0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    /// It is not what we expect, at this line and column (1-based).
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The line.
+        line: usize,
+        /// The column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads and checks the config file at `path`.
+pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.into(), e))?;
+    parse(path, &text)
+}
+
+/// Checks `text` as the config file `path`.
+pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    let invalid = |at: usize, message: String| {
+        let before = &text[..at.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        ConfigError::Invalid {
+            path: path.into(),
+            line,
+            column,
+            message,
+        }
+    };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start);
+        invalid(at, e.message().trim().to_string())
+    })?;
+    let listen = match raw.listen {
+        None => None,
+        Some(list) => Some(
+            list.iter()
+                .map(|l| {
+                    l.get_ref()
+                        .parse::<ListenSpec>()
+                        .map_err(|e| invalid(l.span().start, e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let mut peers = BTreeMap::new();
+    for (domain, p) in &raw.peers {
+        let destination = peer(p.get_ref()).map_err(|e| invalid(p.span().start, e))?;
+        peers.insert(domain.to_ascii_lowercase(), destination);
+    }
+    Ok(FileConfig {
+        domains: raw.domains,
+        listen,
+        db: raw.db,
+        t1_ms: raw.t1_ms,
+        commit_delay_ms: raw.commit_delay_ms,
+        ring_timeout: raw.ring_timeout,
+        min_expires: raw.min_expires,
+        auth_throttle: raw.auth_throttle,
+        prefer_sha256: raw.prefer_sha256,
+        md5_only_agents: raw.md5_only_agents,
+        dns: raw.dns,
+        tls: raw.tls,
+        peers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_complete_file_reads() {
+        let text = r#"
+domains = ["club-a.test"]
+listen = ["udp:127.0.0.1:5060", "tls:127.0.0.1:5061"]
+db = "sqlite://openline.db"
+dns = "127.0.0.1:5353"
+ring_timeout = 30
+
+[tls]
+cert = "cert.pem"
+key = "key.pem"
+
+[peers]
+"club-b.test" = "tls:127.0.0.2:5061"
+"#;
+        let c = parse(Path::new("openline.toml"), text).unwrap();
+        assert_eq!(c.domains.unwrap(), ["club-a.test"]);
+        assert_eq!(c.listen.unwrap()[1].transport, Transport::Tls);
+        assert_eq!(c.ring_timeout, Some(30));
+        assert_eq!(c.tls.unwrap().ca, None);
+        let peer = c.peers["club-b.test"];
+        assert_eq!(peer.transport, Transport::Tls);
+        assert_eq!(peer.addr, "127.0.0.2:5061".parse().unwrap());
+    }
+
+    #[test]
+    fn mistakes_are_refused_at_their_line_and_column() {
+        let at = |text: &str| match parse(Path::new("f.toml"), text) {
+            Err(ConfigError::Invalid {
+                line,
+                column,
+                message,
+                ..
+            }) => (line, column, message),
+            other => panic!("{other:?}"),
+        };
+        // An unknown key.
+        let (line, _, message) = at("domains = [\"a\"]\nring_timeot = 3\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("ring_timeot"), "{message}");
+        // A wrong type.
+        let (line, column, _) = at("\n\nring_timeout = \"soon\"\n");
+        assert_eq!((line, column), (3, 16));
+        // A bad value inside a list.
+        let (line, _, message) =
+            at("listen = [\n  \"udp:127.0.0.1:5060\",\n  \"sctp:1.2.3.4:5\",\n]\n");
+        assert_eq!(line, 3);
+        assert!(message.contains("sctp:1.2.3.4:5"), "{message}");
+        // A peer over a transport we do not speak between domains.
+        let (line, column, message) = at("[peers]\n\"x.test\" = \"ws:127.0.0.1:80\"\n");
+        assert_eq!((line, column), (2, 12));
+        assert!(message.contains("udp, tcp or tls"), "{message}");
+        // Not TOML at all.
+        let (line, _, _) = at("domains = [\n");
+        assert!(line >= 1);
+    }
+}

@@ -1,0 +1,47 @@
+//! The config file: `openline check-config` refuses a mistake naming its file, line and column,
+//! and `openline serve` refuses to start on one (its peer table is used on the wire by the
+//! Kamailio test).
+
+use openline_tests::subject::{openline_bin, scratch_dir};
+use std::process::Command;
+
+#[test]
+fn a_config_mistake_is_named_by_file_line_and_column() {
+    let dir = scratch_dir("config");
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "domains = [\"club-a.test\"]\nlisten = [\"udp:127.0.0.1:0\"]\n\n[peers]\n\"club-b.test\" = \"tls:127.0.0.1:5061\"\n",
+    )
+    .unwrap();
+    let out = Command::new(openline_bin())
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "domains = [\"club-a.test\"]\n\nring_timeout = \"soon\"\n",
+    )
+    .unwrap();
+    for args in [vec!["check-config"], vec!["serve", "--config"]] {
+        let out = Command::new(openline_bin())
+            .args(&args)
+            .arg(&bad)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} accepted a bad file");
+        assert!(
+            stderr.contains(&format!("{}:3:16:", bad.display())),
+            "{args:?}: {stderr}"
+        );
+    }
+}
