@@ -8,6 +8,7 @@ mod flood;
 mod flow;
 mod fork;
 mod kamailio;
+mod relay;
 mod sipp;
 
 /// A file under `tests/peers/sipp`.
