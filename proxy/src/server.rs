@@ -215,8 +215,19 @@ pub async fn run(
     bound(&network.local);
 
     tokio::pin!(shutdown);
+    // One timer, moved when the core's next deadline moves: a new one per loop turn cost a
+    // timer-wheel insertion and removal per datagram.
+    let timer = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
     loop {
         let wake = core.poll_timeout();
+        if wake != armed {
+            if let Some(at) = wake {
+                timer.as_mut().reset(at.into());
+            }
+            armed = wake;
+        }
         tokio::select! {
             _ = &mut shutdown => break,
             received = network.inbound.recv() => {
@@ -238,7 +249,11 @@ pub async fn run(
                     tracing::warn!(error = %e, "could not purge expired bindings");
                 }
             }
-            _ = sleep_until(wake) => core.handle_timeout(now()),
+            _ = &mut timer, if armed.is_some() => {
+                core.handle_timeout(now());
+                // Fired: re-arm even if the next deadline is the same instant.
+                armed = None;
+            }
         }
         while let Some(op) = core.poll_store_op() {
             if op_tx.send(op).await.is_err() {
@@ -276,13 +291,6 @@ pub async fn run(
     }
     network.sender.close_connections();
     Ok(())
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

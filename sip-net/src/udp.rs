@@ -63,7 +63,10 @@ pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Receiv
             }
         }
         behind = !drained;
-        tokio::task::yield_now().await;
+        if behind {
+            // More is waiting: let the core work through this batch first.
+            tokio::task::yield_now().await;
+        }
     }
 }
 
