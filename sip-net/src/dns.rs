@@ -112,16 +112,19 @@ impl Locator {
         search.finish()
     }
 
+    /// The records of `kind` at `name`; none when there are none or DNS failed (noted).
+    async fn records(&self, name: &str, kind: RecordType, search: &mut Search) -> Vec<RData> {
+        search
+            .note(self.resolver.lookup(fqdn(name), kind).await)
+            .map(|found| found.answers().iter().map(|r| r.data.clone()).collect())
+            .unwrap_or_default()
+    }
+
     async fn naptr(&self, domain: &str, search: &mut Search) -> Vec<Naptr> {
-        let Some(answers) =
-            search.note(self.resolver.lookup(fqdn(domain), RecordType::NAPTR).await)
-        else {
-            return Vec::new();
-        };
-        answers
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
+        let records = self.records(domain, RecordType::NAPTR, search).await;
+        records
+            .into_iter()
+            .filter_map(|r| match r {
                 RData::NAPTR(n) => Some(Naptr {
                     order: n.order,
                     preference: n.preference,
@@ -136,15 +139,10 @@ impl Locator {
 
     async fn follow_srv(&self, names: &[(Transport, String)], search: &mut Search) {
         for (transport, name) in names {
-            let Some(answers) =
-                search.note(self.resolver.lookup(fqdn(name), RecordType::SRV).await)
-            else {
-                continue;
-            };
-            let records: Vec<Srv> = answers
-                .answers()
-                .iter()
-                .filter_map(|r| match &r.data {
+            let records = self.records(name, RecordType::SRV, search).await;
+            let records: Vec<Srv> = records
+                .into_iter()
+                .filter_map(|r| match r {
                     RData::SRV(s) => Some(Srv {
                         priority: s.priority,
                         weight: s.weight,

@@ -2,7 +2,7 @@
 //! test runs on loopback (RFC 3263) and talk over TLS, each checking the other's certificate
 //! against the domain (RFC 5922). club-b.test has two SRV targets and the first one is down.
 
-use crate::sipp::{register_at, run_calls, start_uas};
+use crate::sipp::{Callee, call_callee};
 use openline_tests::certs::{DomainCert, TestPki};
 use openline_tests::dns::{Rr, TestDns};
 use openline_tests::subject::{Subject, scratch_dir};
@@ -92,47 +92,38 @@ fn two_domains_call_each_other_over_tls_located_by_dns() {
     );
 
     // alice@club-a.test calls bob@club-b.test: club-a finds sip1 down and goes on to sip2.
-    let mut bob = start_uas(&dir, 5280, true);
-    register_at(
-        &b.udp.to_string(),
+    let (a_udp, b_udp) = (a.udp.to_string(), b.udp.to_string());
+    let bob = Callee {
+        registrar: &b_udp,
+        user: "bob",
+        domain: "club-b.test",
+        port: 5280,
+    };
+    let calls = call_callee(
         &dir,
-        "bob",
-        "club-b.test",
-        "sip:bob@127.0.0.1:5280",
-        5281,
-    );
-    let calls = run_calls(
-        &dir.join("a-to-b"),
-        &a.udp.to_string(),
-        "uac-auth.xml",
+        "a-to-b",
+        bob,
+        (&a_udp, "uac-auth.xml"),
         ("alice", "club-a.test"),
-        ("bob", "club-b.test"),
         3,
-        5282,
     );
-    bob.stop();
     assert_eq!(calls.0, Some(3), "{}", calls.1);
 
     // carol@club-b.test calls dave@club-a.test: the reverse direction.
-    let mut dave = start_uas(&dir, 5283, true);
-    register_at(
-        &a.udp.to_string(),
+    let dave = Callee {
+        registrar: &a_udp,
+        user: "dave",
+        domain: "club-a.test",
+        port: 5283,
+    };
+    let calls = call_callee(
         &dir,
-        "dave",
-        "club-a.test",
-        "sip:dave@127.0.0.1:5283",
-        5284,
-    );
-    let calls = run_calls(
-        &dir.join("b-to-a"),
-        &b.udp.to_string(),
-        "uac-auth.xml",
+        "b-to-a",
+        dave,
+        (&b_udp, "uac-auth.xml"),
         ("carol", "club-b.test"),
-        ("dave", "club-a.test"),
         3,
-        5285,
     );
-    dave.stop();
     assert_eq!(calls.0, Some(3), "{}", calls.1);
 }
 

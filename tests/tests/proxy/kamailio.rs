@@ -2,7 +2,7 @@
 //! an openline user calls a Kamailio user and a Kamailio user calls an openline user, each
 //! registered at their own server, with SIPp at both ends.
 
-use crate::sipp::{register_at, run_calls, start_uas};
+use crate::sipp::{Callee, call_callee};
 use openline_tests::subject::{Subject, scratch_dir};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -66,47 +66,38 @@ fn openline_and_kamailio_users_call_each_other() {
     );
 
     // alice@club-a.test (authenticating to openline) calls bob@club-c.test at Kamailio.
-    let mut bob = start_uas(&dir, 5183, true);
-    register_at(
-        kamailio_addr,
+    let openline_addr = openline.udp.to_string();
+    let bob = Callee {
+        registrar: kamailio_addr,
+        user: "bob",
+        domain: "club-c.test",
+        port: 5183,
+    };
+    let calls = call_callee(
         &dir,
-        "bob",
-        "club-c.test",
-        "sip:bob@127.0.0.1:5183",
-        5184,
-    );
-    let calls = run_calls(
-        &dir.join("to-kamailio"),
-        &openline.udp.to_string(),
-        "uac-auth.xml",
+        "to-kamailio",
+        bob,
+        (&openline_addr, "uac-auth.xml"),
         ("alice", "club-a.test"),
-        ("bob", "club-c.test"),
         5,
-        5185,
     );
-    bob.stop();
     assert_eq!(calls.0, Some(5), "{}", calls.1);
 
     // carol@club-c.test calls dave@club-a.test: Kamailio relays to openline, which rings dave.
-    let mut dave = start_uas(&dir, 5180, true);
-    register_at(
-        &openline.udp.to_string(),
+    let dave = Callee {
+        registrar: &openline_addr,
+        user: "dave",
+        domain: "club-a.test",
+        port: 5180,
+    };
+    let calls = call_callee(
         &dir,
-        "dave",
-        "club-a.test",
-        "sip:dave@127.0.0.1:5180",
-        5181,
-    );
-    let calls = run_calls(
-        &dir.join("from-kamailio"),
-        kamailio_addr,
-        "uac-call.xml",
+        "from-kamailio",
+        dave,
+        (kamailio_addr, "uac-call.xml"),
         ("carol", "club-c.test"),
-        ("dave", "club-a.test"),
         5,
-        5182,
     );
-    dave.stop();
     drop(kamailio);
     assert_eq!(calls.0, Some(5), "{}", calls.1);
 }

@@ -151,6 +151,49 @@ pub(crate) fn run_calls(
     (ok, format!("sipp exit {:?}\n{screen}", out.status.code()))
 }
 
+/// Who answers a call: `user@domain`, a SIPp responder on `port` (copying Record-Route),
+/// registered at `registrar` (IP:PORT) from `port + 1`.
+pub(crate) struct Callee<'a> {
+    pub(crate) registrar: &'a str,
+    pub(crate) user: &'a str,
+    pub(crate) domain: &'a str,
+    pub(crate) port: u16,
+}
+
+/// Starts and registers `callee`, then `caller` (user, domain; password s3cret) places `calls`
+/// calls of `scenario` to it through `server`, from `callee.port + 2`, in `dir/name`; the
+/// responder is stopped after. SIPp's count of successful calls and its final screen.
+pub(crate) fn call_callee(
+    dir: &std::path::Path,
+    name: &str,
+    callee: Callee<'_>,
+    (server, scenario): (&str, &str),
+    caller: (&str, &str),
+    calls: usize,
+) -> (Option<usize>, String) {
+    let mut uas = start_uas(dir, callee.port, true);
+    let contact = format!("sip:{}@127.0.0.1:{}", callee.user, callee.port);
+    register_at(
+        callee.registrar,
+        dir,
+        callee.user,
+        callee.domain,
+        &contact,
+        callee.port + 1,
+    );
+    let result = run_calls(
+        &dir.join(name),
+        server,
+        scenario,
+        caller,
+        (callee.user, callee.domain),
+        calls,
+        callee.port + 2,
+    );
+    uas.stop();
+    result
+}
+
 /// SIPp's final screen in `dir`.
 fn screen(dir: &std::path::Path) -> String {
     std::fs::read_dir(dir)
@@ -262,26 +305,23 @@ fn alice_at_club_a_calls_bob_at_club_b_through_both_servers() {
         &["--domain", "club-a.test", "--peer", &peer],
     );
     let dir = scratch_dir("proxy-federated");
-    let mut uas = start_uas(&dir, 5187, true);
-    register_at(
-        &b.udp.to_string(),
-        &dir,
-        "bob",
-        "club-b.test",
-        "sip:bob@127.0.0.1:5187",
-        5188,
-    );
     // alice authenticates to club-a (407), which relays to club-b, which rings bob; ACK and BYE
     // follow both Record-Routes.
-    let calls = run_calls(
-        &dir.join("calls"),
-        &a.udp.to_string(),
-        "uac-auth.xml",
+    let registrar = b.udp.to_string();
+    let bob = Callee {
+        registrar: &registrar,
+        user: "bob",
+        domain: "club-b.test",
+        port: 5187,
+    };
+    let server = a.udp.to_string();
+    let calls = call_callee(
+        &dir,
+        "calls",
+        bob,
+        (&server, "uac-auth.xml"),
         ("alice", "club-a.test"),
-        ("bob", "club-b.test"),
         10,
-        5189,
     );
-    uas.stop();
     assert_eq!(calls.0, Some(10), "{}", calls.1);
 }
