@@ -25,6 +25,8 @@ fn zone() -> Vec<Rr> {
         Rr::Srv("_sips._tcp.club-b.test", 20, 10, B_TLS, "sip2.club-b.test"),
         Rr::A("sip1.club-b.test", LOOPBACK),
         Rr::A("sip2.club-b.test", LOOPBACK),
+        // club-c.test points at club-b's server, whose certificate does not name club-c.test.
+        Rr::Srv("_sips._tcp.club-c.test", 10, 10, B_TLS, "sip2.club-b.test"),
         // club-a.test has no NAPTR: it is found by its _sips._tcp SRV record.
         Rr::Srv("_sips._tcp.club-a.test", 10, 10, A_TLS, "sip.club-a.test"),
         Rr::A("sip.club-a.test", LOOPBACK),
@@ -109,6 +111,20 @@ fn two_domains_call_each_other_over_tls_located_by_dns() {
     );
     assert_eq!(calls.0, Some(3), "{}", calls.1);
 
+    // bob@club-c.test is served (says DNS) by a server that cannot prove club-c.test: club-a
+    // refuses the TLS connection, so nothing is sent, and alice hears 500 (no server).
+    let calls = call_club_c(&dir, &a_udp);
+    assert_ne!(
+        calls.0,
+        Some(1),
+        "a call reached a server not proved to be club-c.test"
+    );
+    assert!(
+        calls.1.contains("500"),
+        "alice did not hear 500: {}",
+        calls.1
+    );
+
     // carol@club-b.test calls dave@club-a.test: the reverse direction.
     let dave = Callee {
         registrar: &a_udp,
@@ -125,6 +141,28 @@ fn two_domains_call_each_other_over_tls_located_by_dns() {
         3,
     );
     assert_eq!(calls.0, Some(3), "{}", calls.1);
+}
+
+/// alice@club-a.test calls bob@club-c.test once through `server`: SIPp's count of successful
+/// calls, and its error log (what it received instead of a ringing call).
+fn call_club_c(dir: &std::path::Path, server: &str) -> (Option<usize>, String) {
+    let run = dir.join("a-to-c");
+    let (calls, _) = crate::sipp::run_calls(
+        &run,
+        server,
+        "uac-auth.xml",
+        ("alice", "club-a.test"),
+        ("bob", "club-c.test"),
+        1,
+        5286,
+    );
+    let errors = std::fs::read_dir(&run)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    (calls, errors)
 }
 
 /// Sends `request` to 127.0.0.1:`port` over TLS, presenting `client` and expecting the server
