@@ -54,6 +54,17 @@ struct Pending {
     previous: Vec<Binding>,
 }
 
+/// How we name ourselves when forwarding over one transport, written once at start: formatting
+/// the address for every forwarded request was 3 % of the CPU at 1,000 calls/s.
+#[derive(Debug)]
+struct Hop {
+    transport: Transport,
+    /// `SIP/2.0/UDP IP:PORT;branch=`, the branch to follow.
+    via: String,
+    /// `<sip:IP:PORT;lr>` (with the transport when not UDP).
+    record_route: String,
+}
+
 /// The server: transaction layer plus what it decides.
 pub struct ServerCore {
     endpoint: Endpoint,
@@ -73,6 +84,7 @@ pub struct ServerCore {
     lookups: locating::Lookups,
     destinations: locating::Destinations,
     down: locating::DownServers,
+    hops: Vec<Hop>,
 }
 
 impl std::fmt::Debug for ServerCore {
@@ -121,12 +133,32 @@ impl ServerCore {
             lookups: locating::Lookups::default(),
             destinations: locating::Destinations::default(),
             down: locating::DownServers::default(),
+            hops: Vec::new(),
         }
     }
 
     /// The addresses bound, which go into Via and Record-Route and identify us in Route.
     pub fn set_local(&mut self, local: &[(Transport, SocketAddr)]) {
         self.us.local = local.to_vec();
+        // The first socket of each transport is the one we forward from.
+        self.hops.clear();
+        for (transport, addr) in local {
+            if self.hops.iter().any(|h| h.transport == *transport) {
+                continue;
+            }
+            let record_route = match transport {
+                Transport::Udp => format!("<sip:{addr};lr>"),
+                t => format!(
+                    "<sip:{addr};transport={};lr>",
+                    t.as_via().to_ascii_lowercase()
+                ),
+            };
+            self.hops.push(Hop {
+                transport: *transport,
+                via: format!("SIP/2.0/{} {addr};branch=", transport.as_via()),
+                record_route,
+            });
+        }
     }
 
     /// Requests being forwarded and waiting for answers.

@@ -6,8 +6,8 @@ use crate::capabilities;
 use crate::forward::{Action, NewBranch};
 use crate::routing::{self, Decision, Target};
 use openline_registrar::auth::AuthOutcome;
+use openline_sip::Method;
 use openline_sip::transaction::TransactionId;
-use openline_sip::{Method, Transport};
 use openline_sip_net::PeerIdentity;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -190,26 +190,19 @@ impl ServerCore {
         let mut branches = Vec::with_capacity(targets.len());
         for mut target in targets {
             let transport = target.destination.transport;
-            let Some(local) = self.us.address(transport) else {
+            let Some(hop) = self.hops.iter().find(|h| h.transport == transport) else {
                 tracing::debug!(%transport, "no socket to forward on");
                 continue;
             };
             let suffix = openline_sip::entropy::random_token(self.entropy.as_mut(), 8);
-            let via = format!(
-                "SIP/2.0/{} {local};branch={prefix}.{suffix};rport",
-                transport.as_via()
-            );
-            let record_route = match transport {
-                Transport::Udp => format!("<sip:{local};lr>"),
-                t => format!(
-                    "<sip:{local};transport={};lr>",
-                    t.as_via().to_ascii_lowercase()
-                ),
-            };
+            let mut via = String::with_capacity(hop.via.len() + prefix.len() + 16);
+            for part in [hop.via.as_str(), &prefix, ".", &suffix, ";rport"] {
+                via.push_str(part);
+            }
             let bytes = request.forwarded_request(&openline_sip::message::RequestEdits {
                 request_uri: target.request_uri.as_deref(),
                 via: &via,
-                record_route: record.then_some(record_route.as_str()),
+                record_route: record.then_some(hop.record_route.as_str()),
                 route,
             });
             self.destinations.remember(&target);
