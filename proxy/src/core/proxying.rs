@@ -204,6 +204,7 @@ impl ServerCore {
                 via: &via,
                 record_route: record.then_some(hop.record_route.as_str()),
                 route,
+                received_from: Some(source),
             });
             self.destinations.remember(&target);
             match server {

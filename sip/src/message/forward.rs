@@ -18,6 +18,10 @@ pub struct RequestEdits<'e> {
     pub record_route: Option<&'e str>,
     /// What happens to the Route header field.
     pub route: RouteEdit,
+    /// Where the request came from: the sender's Via gets `received` and `rport` (RFC 3261
+    /// 18.2.1, RFC 3581 4), so a response passed on by Via alone (a retransmitted 2xx) finds
+    /// it behind NAT. None leaves it as it is (an ACK forwarded statelessly, tests).
+    pub received_from: Option<std::net::SocketAddr>,
 }
 
 /// The change a proxy makes to Route (RFC 3261 16.4, 16.6 step 6).
@@ -73,6 +77,7 @@ impl Message<'_> {
             })
             .flatten();
         let mut saw_max_forwards = false;
+        let mut stamp_via = edits.received_from;
         for (at, h) in self.headers.iter().enumerate() {
             if Some(at) == last_route {
                 let values: Vec<&str> = split_list(h.value).collect();
@@ -80,6 +85,19 @@ impl Message<'_> {
                     write_header(&mut out, "Route", &values[..values.len() - 1].join(", "));
                 }
                 continue;
+            }
+            if h.name == HeaderName::Via {
+                if let Some(source) = stamp_via.take() {
+                    // The first Via value is the sender's, parsed already as top_via.
+                    let mut first = String::with_capacity(h.value.len() + 32);
+                    self.top_via.write_received(&mut first, source);
+                    if let Some(rest) = without_first_value(h.value) {
+                        first.push_str(", ");
+                        first.push_str(rest.trim_start());
+                    }
+                    write_header(&mut out, "Via", &first);
+                    continue;
+                }
             }
             let value = match h.name {
                 HeaderName::MaxForwards => {
@@ -180,6 +198,7 @@ mod tests {
             via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
             record_route: Some("<sip:127.0.0.1:5060;lr>"),
             route: RouteEdit::DropFirst,
+            received_from: None,
         });
         let again = Message::parse(&out).unwrap();
         assert_eq!(
@@ -207,6 +226,34 @@ mod tests {
     }
 
     #[test]
+    fn the_senders_via_learns_where_the_request_came_from() {
+        // Behind NAT: the Via says 127.0.0.1:5061 with rport, the datagram came from 10.1.1.1:40000;
+        // a second Via value on the same line stays as it was.
+        let raw = INVITE.replace(
+            "Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKa\r\n",
+            "Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKa;rport, SIP/2.0/UDP 127.0.0.2;branch=z9hG4bKb\r\n",
+        );
+        let m = Message::parse(raw.as_bytes()).unwrap();
+        let out = m.forwarded_request(&RequestEdits {
+            request_uri: None,
+            via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
+            record_route: None,
+            route: RouteEdit::DropFirst,
+            received_from: Some("10.1.1.1:40000".parse().unwrap()),
+        });
+        let again = Message::parse(&out).unwrap();
+        let vias: Vec<_> = again.list(HeaderName::Via).collect();
+        assert_eq!(
+            vias,
+            [
+                "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
+                "SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKa;received=10.1.1.1;rport=40000",
+                "SIP/2.0/UDP 127.0.0.2;branch=z9hG4bKb"
+            ]
+        );
+    }
+
+    #[test]
     fn a_lone_route_goes_and_a_missing_max_forwards_is_added() {
         let raw = INVITE
             .replace(
@@ -220,6 +267,7 @@ mod tests {
             via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
             record_route: None,
             route: RouteEdit::DropFirst,
+            received_from: None,
         });
         let again = Message::parse(&out).unwrap();
         assert_eq!(again.headers_named(HeaderName::Route).count(), 0);
@@ -260,6 +308,7 @@ mod tests {
             via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
             record_route: None,
             route: RouteEdit::DropLast,
+            received_from: None,
         });
         let again = Message::parse(&out).unwrap();
         assert_eq!(
