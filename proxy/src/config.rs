@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub commit_delay_ms: Option<u64>,
     /// Seconds an INVITE may ring unanswered.
     pub ring_timeout: Option<u64>,
+    /// Most requests under way to one other domain.
+    pub max_per_domain: Option<usize>,
     /// Shortest registration accepted, seconds.
     pub min_expires: Option<u32>,
     /// Seconds a source or user is refused after repeated authentication failures.
@@ -53,6 +55,7 @@ struct RawConfig {
     t1_ms: Option<u64>,
     commit_delay_ms: Option<u64>,
     ring_timeout: Option<u64>,
+    max_per_domain: Option<usize>,
     min_expires: Option<u32>,
     auth_throttle: Option<u64>,
     prefer_sha256: Option<bool>,
@@ -155,6 +158,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         t1_ms: raw.t1_ms,
         commit_delay_ms: raw.commit_delay_ms,
         ring_timeout: raw.ring_timeout,
+        max_per_domain: raw.max_per_domain,
         min_expires: raw.min_expires,
         auth_throttle: raw.auth_throttle,
         prefer_sha256: raw.prefer_sha256,

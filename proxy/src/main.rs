@@ -69,6 +69,10 @@ struct ServeArgs {
     /// Seconds a forwarded INVITE may ring unanswered before the caller hears 480 (default 60).
     #[arg(long)]
     ring_timeout: Option<u64>,
+    /// Most requests under way to one other domain (503 beyond; default 2000): what a domain
+    /// that never answers may cost.
+    #[arg(long)]
+    max_per_domain: Option<usize>,
     /// Another domain's server, instead of looking it up in DNS: DOMAIN=tls:IP:PORT (or
     /// udp:, tcp:; repeatable; added to the config file's, replacing the same domain's).
     #[arg(long = "peer", value_parser = parse_peer)]
@@ -161,6 +165,11 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         ring_timeout: Duration::from_secs(
             args.ring_timeout.or(file.ring_timeout).unwrap_or(60).max(1),
         ),
+        max_per_domain: args
+            .max_per_domain
+            .or(file.max_per_domain)
+            .unwrap_or(2000)
+            .max(1),
         peers,
     };
     Ok(ServeConfig {

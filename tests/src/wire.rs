@@ -174,3 +174,35 @@ pub fn udp_options_status(target: SocketAddr, call_id: &str) -> Option<u16> {
     });
     got.last().and_then(|m| status(m))
 }
+
+/// The `name="value"` (or bare) parameter of a digest challenge.
+pub fn challenge_param(challenge: &str, name: &str) -> Option<String> {
+    let at = challenge.find(&format!("{name}="))? + name.len() + 1;
+    let rest = &challenge[at..];
+    Some(match rest.strip_prefix('"') {
+        Some(q) => q[..q.find('"')?].to_string(),
+        None => rest.split([',', ' ']).next()?.to_string(),
+    })
+}
+
+/// The credentials answering an MD5 digest `challenge` for `method` on `uri` (RFC 7616 3.4.1,
+/// qop=auth, nc 00000001), computed here rather than by the code under test.
+pub fn md5_credentials(
+    challenge: &str,
+    user: &str,
+    password: &str,
+    method: &str,
+    uri: &str,
+) -> String {
+    use openline_sip::digest::Algorithm;
+    let realm = challenge_param(challenge, "realm").expect("realm");
+    let nonce = challenge_param(challenge, "nonce").expect("nonce");
+    let md5 = |parts: &[&str]| Algorithm::Md5.hash_hex(parts);
+    let ha1 = md5(&[user, &realm, password]);
+    let ha2 = md5(&[method, uri]);
+    let response = md5(&[&ha1, &nonce, "00000001", "c0ffee", "auth", &ha2]);
+    format!(
+        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\""
+    )
+}

@@ -15,10 +15,6 @@ use std::time::Instant;
 /// flood of requests for unresolvable domains holds a bounded amount of state.
 const MOST_LOOKUPS: usize = 1024;
 
-/// Most requests under way to one other domain: a domain that never answers costs at most this
-/// many contexts (each with its transaction and timers), and the caller beyond it hears 503.
-pub(super) const MOST_PER_DOMAIN: usize = 2000;
-
 /// How long a server that timed out or refused the connection goes to the end of its domain's
 /// list, so that each new call does not wait on it first.
 const DOWN_FOR: std::time::Duration = std::time::Duration::from_secs(30);
@@ -121,7 +117,7 @@ impl ServerCore {
         request: &openline_sip::Message<'_>,
         domain: &str,
     ) -> bool {
-        if self.forwarding.in_flight(domain) < MOST_PER_DOMAIN {
+        if self.forwarding.in_flight(domain) < self.config.max_per_domain {
             return false;
         }
         tracing::warn!(%domain, "too many requests under way to one domain");

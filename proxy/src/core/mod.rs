@@ -33,6 +33,9 @@ pub struct CoreConfig {
     /// How long a forwarded INVITE may ring unanswered before the caller hears 480 (or 408
     /// when nothing even rang) and the branches are cancelled.
     pub ring_timeout: std::time::Duration,
+    /// Most requests under way to one other domain: a domain that never answers costs at
+    /// most this many contexts (each with its transactions and timers); beyond it, 503.
+    pub max_per_domain: usize,
     /// Servers of other domains (`--peer`), used instead of DNS for those domains.
     pub peers: Vec<(String, openline_sip::transaction::Destination)>,
 }

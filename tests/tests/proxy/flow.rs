@@ -1,22 +1,11 @@
 //! NAT over TCP: a device that registered over a TCP connection is reached over that same
 //! connection (RFC 3261 18.2.2's reasoning, RFC 5626 flows), never by dialling its Contact.
 
-use openline_sip::digest::Algorithm;
 use openline_tests::subject::Subject;
-use openline_tests::wire::{first_line, header, read_responses, status};
+use openline_tests::wire::{first_line, header, md5_credentials, read_responses, status};
 use std::io::Write;
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
-
-/// The `name="value"` (or bare) parameter of a challenge.
-fn param(challenge: &str, name: &str) -> String {
-    let at = challenge.find(&format!("{name}=")).unwrap() + name.len() + 1;
-    let rest = &challenge[at..];
-    match rest.strip_prefix('"') {
-        Some(q) => q[..q.find('"').unwrap()].to_string(),
-        None => rest.split([',', ' ']).next().unwrap().to_string(),
-    }
-}
 
 /// Registers `user`@openline.test (password s3cret) over a new TCP connection with `contact`
 /// and `extra` header lines, answering the digest challenge: the connection and the 200.
@@ -46,16 +35,9 @@ fn register_over_tcp(
         .and_then(|m| header(m, "WWW-Authenticate", None))
         .expect("a 401 with a challenge");
     assert!(challenge.contains("algorithm=MD5"), "{challenge}");
-    // RFC 7616 3.4.1 with qop=auth, computed here (MD5, the first challenge).
-    let (realm, nonce) = (param(&challenge, "realm"), param(&challenge, "nonce"));
-    let md5 = |parts: &[&str]| Algorithm::Md5.hash_hex(parts);
-    let ha1 = md5(&[user, &realm, "s3cret"]);
-    let ha2 = md5(&["REGISTER", "sip:openline.test"]);
-    let response = md5(&[&ha1, &nonce, "00000001", "c0ffee", "auth", &ha2]);
     let authorization = format!(
-        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", \
-         uri=\"sip:openline.test\", response=\"{response}\", algorithm=MD5, qop=auth, \
-         nc=00000001, cnonce=\"c0ffee\"\r\n"
+        "Authorization: {}\r\n",
+        md5_credentials(&challenge, user, "s3cret", "REGISTER", "sip:openline.test")
     );
     phone
         .write_all(register(2, &authorization).as_bytes())

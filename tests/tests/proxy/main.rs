@@ -10,6 +10,7 @@ mod fork;
 mod kamailio;
 mod relay;
 mod sipp;
+mod unanswered;
 
 /// A file under `tests/peers/sipp`.
 pub(crate) fn peer_file(name: &str) -> std::path::PathBuf {
