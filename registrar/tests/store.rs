@@ -2,7 +2,9 @@
 //! scripts/test and named by OPENLINE_TEST_POSTGRES; the test fails rather than skips without it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use openline_registrar::store::{BindingStore, Store, UserStore};
+use openline_registrar::store::{
+    ANY_DEVICE, BindingStore, MailboxStore, NewMessage, Store, UserStore,
+};
 use openline_registrar::{Binding, BindingKey, ChangeSet, User};
 
 const NOW: u64 = 1_800_000_000;
@@ -185,6 +187,144 @@ async fn suite(store: &Store, reopen: impl AsyncFn() -> Store) {
     assert_eq!(stored, many);
 }
 
+fn text(recipient: &str, body: &str, accepted_at: u64) -> NewMessage {
+    NewMessage {
+        recipient: recipient.into(),
+        sender: "sip:alice@club-a.test".into(),
+        content_type: "text/plain;charset=utf-8".into(),
+        body: body.as_bytes().to_vec(),
+        accepted_at,
+        expires_at: accepted_at + 30 * 86_400,
+    }
+}
+
+fn bodies(pending: &[openline_registrar::store::StoredMessage]) -> Vec<String> {
+    pending
+        .iter()
+        .map(|m| String::from_utf8(m.message.body.clone()).unwrap())
+        .collect()
+}
+
+/// The mailbox (issue #5): owed per device, in order, gone once every device got it.
+async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
+    let (phone, laptop) = ("urn:uuid:phone".to_string(), "urn:uuid:laptop".to_string());
+    let devices = [phone.clone(), laptop.clone()];
+    let first = store
+        .accept(&text("bob@club-a.test", "one", NOW), &devices)
+        .await
+        .unwrap();
+    let second = store
+        .accept(&text("bob@club-a.test", "two", NOW + 1), &devices)
+        .await
+        .unwrap();
+    assert!(second > first, "ids grow in the order accepted");
+    // Nobody known for carol: whichever device comes first.
+    let carols = store
+        .accept(&text("carol@club-a.test", "hi carol", NOW), &[])
+        .await
+        .unwrap();
+    assert_eq!(store.stored_for("bob@club-a.test").await.unwrap(), 2);
+
+    // Durable: a store opened afresh sees the same, whole, in order.
+    let again = reopen().await;
+    let owed = again.pending("bob@club-a.test", &phone, NOW).await.unwrap();
+    assert_eq!(bodies(&owed), ["one", "two"]);
+    assert_eq!(owed[0].message, text("bob@club-a.test", "one", NOW));
+    // The phone gets both; the laptop is still owed them, and they stay until it gets them.
+    again.delivered(first, &phone).await.unwrap();
+    again.delivered(second, &phone).await.unwrap();
+    assert!(
+        again
+            .pending("bob@club-a.test", &phone, NOW)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        bodies(
+            &again
+                .pending("bob@club-a.test", &laptop, NOW)
+                .await
+                .unwrap()
+        ),
+        ["one", "two"]
+    );
+    again.delivered(first, &laptop).await.unwrap();
+    assert_eq!(again.stored_for("bob@club-a.test").await.unwrap(), 1);
+    again.delivered(second, &laptop).await.unwrap();
+    assert_eq!(again.stored_for("bob@club-a.test").await.unwrap(), 0);
+
+    // carol's first device takes it; then it is gone for every other.
+    let owed = again
+        .pending("carol@club-a.test", "urn:uuid:tablet", NOW)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&owed), ["hi carol"]);
+    again.delivered(carols, "urn:uuid:tablet").await.unwrap();
+    assert!(
+        again
+            .pending("carol@club-a.test", "urn:uuid:other", NOW)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(again.stored_for("carol@club-a.test").await.unwrap(), 0);
+    assert!(
+        again
+            .pending("carol@club-a.test", ANY_DEVICE, NOW)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Expiry: not handed out once expired, and purged.
+    let mut old = text("dave@club-a.test", "stale", NOW);
+    old.expires_at = NOW + 10;
+    again
+        .accept(&old, std::slice::from_ref(&phone))
+        .await
+        .unwrap();
+    assert_eq!(
+        again
+            .pending("dave@club-a.test", &phone, NOW)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        again
+            .pending("dave@club-a.test", &phone, NOW + 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(again.purge_expired_messages(NOW + 10).await.unwrap(), 1);
+    assert_eq!(again.stored_for("dave@club-a.test").await.unwrap(), 0);
+
+    // Many, in order, with a body that is not text.
+    for i in 0..200u64 {
+        let mut m = text("erin@club-a.test", &format!("m{i:03}"), NOW + i);
+        if i == 7 {
+            m.body = vec![0, 159, 146, 150];
+        }
+        again
+            .accept(&m, std::slice::from_ref(&phone))
+            .await
+            .unwrap();
+    }
+    let owed = again
+        .pending("erin@club-a.test", &phone, NOW)
+        .await
+        .unwrap();
+    assert_eq!(owed.len(), 200);
+    assert_eq!(owed[7].message.body, vec![0, 159, 146, 150]);
+    assert!(
+        owed.windows(2)
+            .all(|w| w[0].id < w[1].id && w[0].message.accepted_at < w[1].message.accepted_at)
+    );
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let dir = std::env::temp_dir().join(format!("openline-store-{}", std::process::id()));
@@ -193,6 +333,7 @@ async fn sqlite_store() {
     let _ = std::fs::remove_file(dir.join("test.db"));
     let store = Store::open(&url).await.unwrap();
     suite(&store, async || Store::open(&url).await.unwrap()).await;
+    mailbox_suite(&store, async || Store::open(&url).await.unwrap()).await;
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -203,12 +344,13 @@ async fn postgres_store() {
     let store = Store::open(&url).await.unwrap();
     // A clean slate: earlier runs share the cluster only if scripts/test was interrupted.
     if let Store::Sql(openline_registrar::store::SqlStore::Postgres(pool)) = &store {
-        sqlx::query("TRUNCATE users, bindings")
+        sqlx::query("TRUNCATE users, bindings, deliveries, messages")
             .execute(pool)
             .await
             .unwrap();
     }
     suite(&store, async || Store::open(&url).await.unwrap()).await;
+    mailbox_suite(&store, async || Store::open(&url).await.unwrap()).await;
 }
 
 #[tokio::test]
@@ -216,4 +358,5 @@ async fn memory_store() {
     let store = Store::open("memory:").await.unwrap();
     let shared = store.clone();
     suite(&store, async || shared.clone()).await;
+    mailbox_suite(&store, async || shared.clone()).await;
 }

@@ -1,6 +1,8 @@
 //! The in-memory store, for tests and for `--db memory:`.
 
-use super::{BindingStore, StoreError, UserStore};
+use super::{
+    ANY_DEVICE, BindingStore, MailboxStore, NewMessage, StoreError, StoredMessage, UserStore,
+};
 use crate::binding::{Binding, ChangeSet};
 use crate::location::Location;
 use crate::user::User;
@@ -12,6 +14,9 @@ struct Inner {
     users: BTreeMap<String, User>,
     version: i64,
     location: Location,
+    /// Messages by id, with the devices still owed each.
+    messages: BTreeMap<i64, (NewMessage, Vec<String>)>,
+    next_message: i64,
 }
 
 /// Users and bindings in memory; clones share the same data.
@@ -80,5 +85,67 @@ impl BindingStore for MemoryStore {
     }
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         Ok(self.lock().location.purge(now) as u64)
+    }
+}
+
+impl MailboxStore for MemoryStore {
+    async fn accept(&self, message: &NewMessage, devices: &[String]) -> Result<i64, StoreError> {
+        let mut g = self.lock();
+        g.next_message += 1;
+        let id = g.next_message;
+        let owed = if devices.is_empty() {
+            vec![ANY_DEVICE.to_string()]
+        } else {
+            devices.to_vec()
+        };
+        g.messages.insert(id, (message.clone(), owed));
+        Ok(id)
+    }
+
+    async fn pending(
+        &self,
+        recipient: &str,
+        device: &str,
+        now: u64,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let g = self.lock();
+        Ok(g.messages
+            .iter()
+            .filter(|(_, (m, owed))| {
+                m.recipient == recipient
+                    && m.expires_at > now
+                    && owed.iter().any(|d| d == device || d == ANY_DEVICE)
+            })
+            .map(|(id, (m, _))| StoredMessage {
+                id: *id,
+                message: m.clone(),
+            })
+            .collect())
+    }
+
+    async fn delivered(&self, id: i64, device: &str) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if let Some((_, owed)) = g.messages.get_mut(&id) {
+            owed.retain(|d| d != device && d != ANY_DEVICE);
+            if owed.is_empty() {
+                g.messages.remove(&id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn stored_for(&self, recipient: &str) -> Result<u64, StoreError> {
+        let g = self.lock();
+        Ok(g.messages
+            .values()
+            .filter(|(m, _)| m.recipient == recipient)
+            .count() as u64)
+    }
+
+    async fn purge_expired_messages(&self, now: u64) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let before = g.messages.len();
+        g.messages.retain(|_, (m, _)| m.expires_at > now);
+        Ok((before - g.messages.len()) as u64)
     }
 }

@@ -1,4 +1,4 @@
-//! Persistence behind two narrow seams, [`UserStore`] and [`BindingStore`]: SQLite by default
+//! Persistence behind narrow seams, [`UserStore`], [`BindingStore`] and [`MailboxStore`]: SQLite by default
 //! (`sqlite://openline.db`, WAL, synchronous=FULL), PostgreSQL for several nodes
 //! (`postgres://...`), memory for tests. Migrations run when a store opens. A batch of changes
 //! commits in one transaction, whole or not at all.
@@ -62,6 +62,68 @@ pub trait BindingStore {
     fn purge_expired(&self, now: u64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
+/// A text message as accepted, before it has an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// The recipient's address of record.
+    pub recipient: String,
+    /// Who sent it (the From URI).
+    pub sender: String,
+    /// Its Content-Type.
+    pub content_type: String,
+    /// The body, as received.
+    pub body: Vec<u8>,
+    /// When it was accepted (seconds since the epoch): its Date when delivered later.
+    pub accepted_at: u64,
+    /// When it is dropped undelivered.
+    pub expires_at: u64,
+}
+
+/// A stored message, owed to some device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Order of acceptance (increasing).
+    pub id: i64,
+    /// The message.
+    pub message: NewMessage,
+}
+
+/// The device name that stands for whichever device of the recipient comes first.
+pub const ANY_DEVICE: &str = "*";
+
+/// Text messages waiting for devices (issue #5): accepted durably, handed to each device owed
+/// one in the order accepted, removed once every such device got it or when it expires.
+pub trait MailboxStore {
+    /// Stores `message`, owed to `devices` (none known: [`ANY_DEVICE`]); durable on return.
+    fn accept(
+        &self,
+        message: &NewMessage,
+        devices: &[String],
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// The unexpired messages owed to `device` of `recipient` (or to any of its devices), in
+    /// the order accepted.
+    fn pending(
+        &self,
+        recipient: &str,
+        device: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<Vec<StoredMessage>, StoreError>> + Send;
+    /// `device` got message `id`: it is no longer owed to it (nor to "any device"); the message
+    /// goes once no device is owed it.
+    fn delivered(
+        &self,
+        id: i64,
+        device: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Messages stored for `recipient` (the quota counts them).
+    fn stored_for(&self, recipient: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Drops expired messages; returns how many.
+    fn purge_expired_messages(
+        &self,
+        now: u64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
 /// Any of the back-ends.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -122,5 +184,28 @@ impl BindingStore for Store {
     }
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         delegate!(self, s => s.purge_expired(now))
+    }
+}
+
+impl MailboxStore for Store {
+    async fn accept(&self, message: &NewMessage, devices: &[String]) -> Result<i64, StoreError> {
+        delegate!(self, s => s.accept(message, devices))
+    }
+    async fn pending(
+        &self,
+        recipient: &str,
+        device: &str,
+        now: u64,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        delegate!(self, s => s.pending(recipient, device, now))
+    }
+    async fn delivered(&self, id: i64, device: &str) -> Result<(), StoreError> {
+        delegate!(self, s => s.delivered(id, device))
+    }
+    async fn stored_for(&self, recipient: &str) -> Result<u64, StoreError> {
+        delegate!(self, s => s.stored_for(recipient))
+    }
+    async fn purge_expired_messages(&self, now: u64) -> Result<u64, StoreError> {
+        delegate!(self, s => s.purge_expired_messages(now))
     }
 }
