@@ -66,6 +66,9 @@ impl Default for Limits {
 pub(crate) struct Connection {
     pub(crate) writer: mpsc::Sender<Arc<[u8]>>,
     pub(crate) identity: Option<Arc<PeerIdentity>>,
+    /// An outgoing TLS connection still shaking hands, and the name it is verifying: what is
+    /// sent for that name meanwhile queues on it rather than opening another.
+    pub(crate) verifying: Option<Arc<str>>,
 }
 
 /// Stream connections by transport and peer address.

@@ -60,7 +60,7 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<Tls>, shared: Shar
         let _ = stream.set_nodelay(true);
         let Some(tls) = &tls else {
             let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-            register(&shared, (transport, peer), tx.clone(), None);
+            register(&shared, (transport, peer), tx.clone(), (None, None));
             run(stream, (transport, peer), None, rx, tx, shared.clone());
             continue;
         };
@@ -87,7 +87,12 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<Tls>, shared: Shar
                 .and_then(|c| c.first())
                 .map(|c| Arc::new(PeerIdentity::new(c.clone().into_owned())));
             let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-            register(&shared, (transport, peer), tx.clone(), identity.clone());
+            register(
+                &shared,
+                (transport, peer),
+                tx.clone(),
+                (identity.clone(), None),
+            );
             run(stream, (transport, peer), identity, rx, tx, shared);
         });
     }
@@ -97,10 +102,15 @@ fn register(
     shared: &Shared,
     key: (Transport, SocketAddr),
     writer: mpsc::Sender<Arc<[u8]>>,
-    identity: Option<Arc<PeerIdentity>>,
+    (identity, verifying): (Option<Arc<PeerIdentity>>, Option<Arc<str>>),
 ) {
     if let Ok(mut c) = shared.connections.lock() {
-        c.insert(key, Connection { writer, identity });
+        let connection = Connection {
+            writer,
+            identity,
+            verifying,
+        };
+        c.insert(key, connection);
     }
 }
 
@@ -213,7 +223,7 @@ pub(crate) fn send(
         c.get(&key)
             .filter(|conn| match (tls_name, &conn.identity) {
                 (Some(name), Some(id)) => id.covers(name),
-                (Some(_), None) => false,
+                (Some(name), None) => conn.verifying.as_deref() == Some(name),
                 (None, _) => true,
             })
             .map(|conn| conn.writer.clone())
@@ -251,7 +261,8 @@ fn open(
         other => return Err(SendError::NoSocket(other, to)),
     };
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-    register(&sender.shared, key, tx.clone(), None);
+    let verifying = tls.as_ref().and(tls_name).map(Arc::from);
+    register(&sender.shared, key, tx.clone(), (None, verifying));
     let shared = sender.shared.clone();
     let writer = tx.clone();
     tokio::spawn(async move {
@@ -270,7 +281,7 @@ fn open(
                                     .peer_certificates()
                                     .and_then(|c| c.first())
                                     .map(|c| Arc::new(PeerIdentity::new(c.clone().into_owned())));
-                                register(&shared, key, tx.clone(), identity.clone());
+                                register(&shared, key, tx.clone(), (identity.clone(), None));
                                 run(stream, key, identity, rx, tx, shared);
                             }
                             Ok(Err(e)) => {
