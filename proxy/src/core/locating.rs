@@ -45,7 +45,7 @@ pub(super) struct Waiting {
 pub(super) struct Lookups {
     next: u64,
     waiting: HashMap<u64, Waiting>,
-    asked: Vec<Lookup>,
+    asked: std::collections::VecDeque<Lookup>,
 }
 
 /// What the driver must know of a destination the transaction layer only knows by address: the
@@ -169,7 +169,7 @@ impl ServerCore {
                 route,
             },
         );
-        self.lookups.asked.push(Lookup {
+        self.lookups.asked.push_back(Lookup {
             id,
             uri,
             transports,
@@ -179,7 +179,7 @@ impl ServerCore {
 
     /// The next DNS look-up to make.
     pub fn poll_lookup(&mut self) -> Option<Lookup> {
-        self.lookups.asked.pop()
+        self.lookups.asked.pop_front()
     }
 
     /// The servers look-up `id` found, best first, or why there are none: the waiting request
