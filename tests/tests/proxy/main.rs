@@ -4,7 +4,6 @@
 mod baresip;
 mod config;
 mod federation;
-mod flood;
 mod flow;
 mod fork;
 mod kamailio;
