@@ -8,3 +8,4 @@ pub mod forward;
 pub mod register;
 pub mod routing;
 pub mod server;
+pub mod text;
