@@ -67,6 +67,13 @@ impl Binding {
         }
     }
 
+    /// The device it belongs to, as the mailbox names devices owed a message: its
+    /// `+sip.instance` (one device, whatever flows or contacts it registers), else its contact.
+    /// Two flows (reg-ids) of one device are one device.
+    pub fn device(&self) -> &str {
+        self.instance.as_deref().unwrap_or(&self.contact)
+    }
+
     /// Whether this binding has `key`, without building its own (no allocation).
     pub fn has_key(&self, key: &BindingKey) -> bool {
         match (key, &self.instance) {
@@ -162,5 +169,9 @@ mod tests {
         };
         assert!(change.touches(&plain) && change.touches(&device));
         assert!(!change.touches(&other_flow));
+        // Devices: an instance is one device across flows and contacts; else the contact.
+        assert_eq!(device.device(), "<urn:x>");
+        assert_eq!(other_flow.device(), moved.device());
+        assert_eq!(plain.device(), "sip:a@h:1");
     }
 }
