@@ -3,9 +3,7 @@
 
 use openline_registrar::auth::{AuthOutcome, Authenticator};
 use openline_registrar::register::contact_values;
-use openline_registrar::{
-    Binding, ChangeSet, Location, RegistrarConfig, Rejection, User, register,
-};
+use openline_registrar::{Binding, ChangeSet, Location, RegistrarConfig, User, register};
 use openline_sip::message::{ResponseBuilder, standard_reason};
 use openline_sip::{Entropy, Message, Transport};
 use std::collections::HashMap;
@@ -158,7 +156,7 @@ impl Registrar<'_> {
             self.location.bindings(&aor),
             self.config,
         ) {
-            Err(Rejection {
+            Err(openline_sip::message::Refusal {
                 code,
                 reason,
                 headers,

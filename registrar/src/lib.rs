@@ -16,5 +16,5 @@ pub mod user;
 
 pub use binding::{Binding, BindingKey, ChangeSet};
 pub use location::Location;
-pub use register::{RegistrarConfig, Registration, Rejection, register};
+pub use register::{RegistrarConfig, Registration, register};
 pub use user::User;

@@ -43,26 +43,8 @@ pub struct Registration {
     pub bindings: Vec<Binding>,
 }
 
-/// A refused REGISTER: nothing changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// Status code.
-    pub code: u16,
-    /// Reason phrase naming the problem.
-    pub reason: String,
-    /// Extra headers (Min-Expires for a 423).
-    pub headers: Vec<(&'static str, String)>,
-}
-
-impl Rejection {
-    fn new(code: u16, reason: impl Into<String>) -> Self {
-        Rejection {
-            code,
-            reason: reason.into(),
-            headers: Vec::new(),
-        }
-    }
-}
+/// A refused REGISTER changes nothing: [`Refusal`] says why.
+pub use openline_sip::message::Refusal;
 
 /// Decides a REGISTER for `aor` (already authenticated and checked to be ours) received from
 /// `source` at `now` (seconds since the epoch), against the `current` bindings of that aor.
@@ -73,12 +55,12 @@ pub fn register(
     now: u64,
     current: &[Binding],
     config: &RegistrarConfig,
-) -> Result<Registration, Rejection> {
+) -> Result<Registration, Refusal> {
     let contacts = request
         .contacts()
-        .ok_or_else(|| Rejection::new(400, "Bad Request (malformed Contact header)"))?;
+        .ok_or_else(|| Refusal::new(400, "Bad Request (malformed Contact header)"))?;
     if contacts.len() > config.max_contacts_per_request {
-        return Err(Rejection::new(
+        return Err(Refusal::new(
             400,
             format!(
                 "Bad Request (more than {} contacts)",
@@ -89,10 +71,7 @@ pub fn register(
     let header_expires = match request.expires() {
         Some(Some(e)) => Some(e),
         Some(None) => {
-            return Err(Rejection::new(
-                400,
-                "Bad Request (malformed Expires header)",
-            ));
+            return Err(Refusal::new(400, "Bad Request (malformed Expires header)"));
         }
         None => None,
     };
@@ -107,13 +86,13 @@ pub fn register(
 
     if contacts.iter().any(|c| matches!(c, Contact::Wildcard)) {
         if contacts.len() != 1 || header_expires != Some(0) {
-            return Err(Rejection::new(
+            return Err(Refusal::new(
                 400,
                 "Bad Request (Contact: * must stand alone with Expires: 0)",
             ));
         }
         if current.iter().any(out_of_order) {
-            return Err(Rejection::new(
+            return Err(Refusal::new(
                 400,
                 "Bad Request (CSeq not higher than the binding's)",
             ));
@@ -131,18 +110,18 @@ pub fn register(
         };
         let requested = match addr.params.get("expires") {
             Some(_) => expires_param(addr)
-                .ok_or_else(|| Rejection::new(400, "Bad Request (malformed expires parameter)"))?,
+                .ok_or_else(|| Refusal::new(400, "Bad Request (malformed expires parameter)"))?,
             None => header_expires.unwrap_or(config.default_expires),
         };
         if requested != 0 && requested < config.min_expires {
-            let mut r = Rejection::new(423, "Interval Too Brief");
+            let mut r = Refusal::new(423, "Interval Too Brief");
             r.headers
                 .push(("Min-Expires", config.min_expires.to_string()));
             return Err(r);
         }
         let q = match addr.params.get("q") {
             Some(_) => q_param(addr)
-                .ok_or_else(|| Rejection::new(400, "Bad Request (malformed q parameter)"))?,
+                .ok_or_else(|| Refusal::new(400, "Bad Request (malformed q parameter)"))?,
             None => 1000,
         };
         let instance = addr
@@ -153,7 +132,7 @@ pub fn register(
         let reg_id = match addr.params.get("reg-id").flatten() {
             Some(r) => Some(
                 r.parse::<u32>()
-                    .map_err(|_| Rejection::new(400, "Bad Request (malformed reg-id parameter)"))?,
+                    .map_err(|_| Refusal::new(400, "Bad Request (malformed reg-id parameter)"))?,
             ),
             None => None,
         };
@@ -170,7 +149,7 @@ pub fn register(
         };
         let key = binding.key();
         if current.iter().any(|b| b.has_key(&key) && out_of_order(b)) {
-            return Err(Rejection::new(
+            return Err(Refusal::new(
                 400,
                 "Bad Request (CSeq not higher than the binding's)",
             ));
@@ -195,7 +174,7 @@ pub fn register(
         .chain(change.upserts.iter().cloned())
         .collect();
     if bindings.len() > config.max_bindings_per_aor {
-        return Err(Rejection::new(
+        return Err(Refusal::new(
             403,
             format!(
                 "Forbidden (more than {} registered contacts)",
@@ -257,7 +236,7 @@ mod tests {
         s.into_bytes()
     }
 
-    fn run(raw: &[u8], current: &[Binding]) -> Result<Registration, Rejection> {
+    fn run(raw: &[u8], current: &[Binding]) -> Result<Registration, Refusal> {
         let m = Message::parse(raw).unwrap();
         register(
             &m,

@@ -4,7 +4,7 @@
 use super::ServerCore;
 use crate::routing::{Flow, Target};
 use openline_sip::Transport;
-use openline_sip::message::RouteEdit;
+use openline_sip::message::{Refusal, RouteEdit};
 use openline_sip::transaction::{Destination, TransactionId};
 use openline_sip_net::LocateError;
 use std::collections::HashMap;
@@ -121,11 +121,11 @@ impl ServerCore {
             return false;
         }
         tracing::warn!(%domain, "too many requests under way to one domain");
-        let refusal = (
+        let refusal = Refusal::new(
             503,
-            "Service Unavailable (too many requests under way to that domain)".to_string(),
-            vec![("Retry-After", "10".to_string())],
-        );
+            "Service Unavailable (too many requests under way to that domain)",
+        )
+        .with("Retry-After", "10");
         if let Err(e) = self.refuse(now, server, source, request, refusal) {
             tracing::debug!(error = %e, "could not refuse");
         }
@@ -146,11 +146,8 @@ impl ServerCore {
         }
         if self.lookups.waiting.len() >= MOST_LOOKUPS {
             tracing::warn!(%domain, "too many DNS look-ups under way");
-            let refusal = (
-                503,
-                "Service Unavailable (too many look-ups under way)".to_string(),
-                vec![("Retry-After", "5".to_string())],
-            );
+            let refusal = Refusal::new(503, "Service Unavailable (too many look-ups under way)")
+                .with("Retry-After", "5");
             return self.refuse(now, server, source, request, refusal);
         }
         let transports: Vec<Transport> = openline_sip::locate::PREFERENCE
@@ -215,13 +212,13 @@ impl ServerCore {
                 Ok(())
             }
             Ok(_) | Err(LocateError::NotFound) => {
-                let reason = "Not Found (no SIP server for that domain)".to_string();
-                self.refuse(now, w.server, w.source, &request, (404, reason, Vec::new()))
+                let refusal = Refusal::new(404, "Not Found (no SIP server for that domain)");
+                self.refuse(now, w.server, w.source, &request, refusal)
             }
             Err(e) => {
                 tracing::warn!(domain = %w.domain, error = %e, "DNS look-up failed");
-                let reason = "Server Time-out (DNS look-up failed)".to_string();
-                self.refuse(now, w.server, w.source, &request, (504, reason, Vec::new()))
+                let refusal = Refusal::new(504, "Server Time-out (DNS look-up failed)");
+                self.refuse(now, w.server, w.source, &request, refusal)
             }
         };
         if let Err(e) = result {
@@ -246,7 +243,7 @@ impl ServerCore {
             return false;
         };
         if let Ok(request) = openline_sip::Message::parse(&w.request) {
-            let refusal = (487, "Request Terminated".to_string(), Vec::new());
+            let refusal = Refusal::new(487, "Request Terminated");
             if let Err(e) = self.refuse(now, server, w.source, &request, refusal) {
                 tracing::debug!(error = %e, "could not answer a cancelled request");
             }

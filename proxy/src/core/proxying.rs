@@ -12,8 +12,7 @@ use openline_sip_net::PeerIdentity;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// A refusal to send instead of routing: status, reason, extra headers.
-type Refusal = (u16, String, Vec<(&'static str, String)>);
+use openline_sip::message::Refusal;
 
 impl ServerCore {
     /// A new request other than REGISTER and CANCEL: answered here, forwarded, or refused.
@@ -56,7 +55,7 @@ impl ServerCore {
             }
             Decision::Refuse(code, reason) => {
                 tracing::debug!(method = %request.method(), %source, code, reason, "refused");
-                self.refuse(now, id, source, request, (code, reason.into(), Vec::new()))
+                self.refuse(now, id, source, request, Refusal::new(code, reason))
             }
             Decision::Fork { targets, route, .. } => {
                 // Parallel within a q group, the groups in turn (16.6); targets come best first.
@@ -97,8 +96,13 @@ impl ServerCore {
         id: TransactionId,
         source: SocketAddr,
         request: &openline_sip::Message<'_>,
-        (code, reason, headers): Refusal,
+        refusal: Refusal,
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        let Refusal {
+            code,
+            reason,
+            headers,
+        } = refusal;
         let tag = self.endpoint.new_tag();
         let mut b = openline_sip::message::ResponseBuilder::new(
             code,
@@ -140,7 +144,7 @@ impl ServerCore {
         }
         let claimed = format!("{}@{domain}", from.user.unwrap_or(""));
         let users = &self.users;
-        let refuse = |code: u16, reason: &str| Err((code, reason.to_string(), Vec::new()));
+        let refuse = |code: u16, reason: &str| Err(Refusal::new(code, reason));
         match self
             .auth
             .verify_proxy(wall, request, &domain, source.ip(), |a| users.get(a))
@@ -158,7 +162,10 @@ impl ServerCore {
                     .into_iter()
                     .map(|c| ("Proxy-Authenticate", c))
                     .collect();
-                Err((407, "Proxy Authentication Required".into(), headers))
+                Err(Refusal {
+                    headers,
+                    ..Refusal::new(407, "Proxy Authentication Required")
+                })
             }
             AuthOutcome::Failed => refuse(403, "Forbidden (authentication failed)"),
             AuthOutcome::Malformed(e) => refuse(400, &format!("Bad Request ({e})")),
@@ -366,9 +373,8 @@ fn check_peer_domain(
         return None;
     }
     tracing::warn!(%domain, "request over TLS whose From domain is not the peer's certificate's");
-    Some((
+    Some(Refusal::new(
         403,
-        "Forbidden (From domain does not match the TLS peer)".into(),
-        Vec::new(),
+        "Forbidden (From domain does not match the TLS peer)",
     ))
 }

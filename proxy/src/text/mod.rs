@@ -3,6 +3,7 @@
 //! still to come.
 
 use openline_sip::Message;
+use openline_sip::message::Refusal;
 
 /// The body types accepted: plain text (any charset) and CPIM (RFC 3862), which carries the
 /// sender and time a device shows.
@@ -12,35 +13,11 @@ pub const ACCEPTED_TYPES: &str = "text/plain, message/cpim";
 /// controlled transport).
 pub const UDP_MESSAGE_LIMIT: usize = 1300;
 
-/// Why a MESSAGE is not accepted: status, reason, extra headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextRefusal {
-    /// The status.
-    pub code: u16,
-    /// The reason phrase, saying what is wrong.
-    pub reason: String,
-    /// Extra headers (Accept with a 415).
-    pub headers: Vec<(&'static str, String)>,
-}
-
-impl TextRefusal {
-    fn new(code: u16, reason: impl Into<String>) -> Self {
-        TextRefusal {
-            code,
-            reason: reason.into(),
-            headers: Vec::new(),
-        }
-    }
-}
-
 /// Checks a MESSAGE for delivery: a body of an accepted type no larger than `max_body` bytes.
 /// 415 with Accept for another type, 413 for a body over the limit, 400 for none.
-pub fn check(request: &Message<'_>, max_body: usize) -> Result<(), TextRefusal> {
+pub fn check(request: &Message<'_>, max_body: usize) -> Result<(), Refusal> {
     if request.body.is_empty() {
-        return Err(TextRefusal::new(
-            400,
-            "Bad Request (MESSAGE without a body)",
-        ));
+        return Err(Refusal::new(400, "Bad Request (MESSAGE without a body)"));
     }
     let accepted = match request.content_type() {
         Some(Some(t)) => t.is("text", "plain") || t.is("message", "cpim"),
@@ -48,13 +25,12 @@ pub fn check(request: &Message<'_>, max_body: usize) -> Result<(), TextRefusal> 
         Some(None) | None => false,
     };
     if !accepted {
-        let mut refusal =
-            TextRefusal::new(415, "Unsupported Media Type (text/plain or message/cpim)");
+        let mut refusal = Refusal::new(415, "Unsupported Media Type (text/plain or message/cpim)");
         refusal.headers.push(("Accept", ACCEPTED_TYPES.to_string()));
         return Err(refusal);
     }
     if request.body.len() > max_body {
-        return Err(TextRefusal::new(
+        return Err(Refusal::new(
             413,
             format!("Request Entity Too Large (MESSAGE bodies are limited to {max_body} bytes)"),
         ));
@@ -64,9 +40,9 @@ pub fn check(request: &Message<'_>, max_body: usize) -> Result<(), TextRefusal> 
 
 /// The refusal for a MESSAGE of `size` bytes that could only go on over UDP (RFC 3428 section
 /// 4), if it is too large for it.
-pub fn udp_refusal(size: usize) -> Option<TextRefusal> {
+pub fn udp_refusal(size: usize) -> Option<Refusal> {
     (size > UDP_MESSAGE_LIMIT).then(|| {
-        TextRefusal::new(
+        Refusal::new(
             513,
             format!(
                 "Message Too Large ({size} bytes; over UDP at most {UDP_MESSAGE_LIMIT}: use TCP or TLS)"
@@ -91,7 +67,7 @@ mod tests {
         .into_bytes()
     }
 
-    fn checked(content_type: Option<&str>, body: &str, max: usize) -> Result<(), TextRefusal> {
+    fn checked(content_type: Option<&str>, body: &str, max: usize) -> Result<(), Refusal> {
         let raw = message(content_type, body);
         check(&Message::parse(&raw).unwrap(), max)
     }

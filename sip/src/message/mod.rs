@@ -10,6 +10,7 @@ mod check;
 mod forward;
 mod parse;
 mod print;
+mod refusal;
 mod salvage;
 
 pub use build::{RequestBuilder, ResponseBuilder, standard_reason};
@@ -17,6 +18,7 @@ pub use forward::{RequestEdits, RouteEdit};
 pub use parse::MAX_MESSAGE_SIZE;
 pub(crate) use parse::find_head_end as parse_head_end;
 pub(crate) use print::write_collapsed as write_collapsed_for_fuzz;
+pub use refusal::Refusal;
 pub use salvage::Salvaged;
 
 use crate::header::{CSeq, Contact, Header, HeaderName, MediaType, NameAddr, Via};
