@@ -45,3 +45,30 @@ fn a_config_mistake_is_named_by_file_line_and_column() {
         );
     }
 }
+
+#[test]
+fn a_tls_listener_without_a_certificate_is_refused_at_start() {
+    let dir = scratch_dir("config-tls");
+    let db = format!("sqlite://{}/openline.db", dir.display());
+    let out = Command::new(openline_bin())
+        .args(["serve", "--listen", "tls:127.0.0.1:0", "--db", &db])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started without a certificate");
+    assert!(stderr.contains("needs a certificate and key"), "{stderr}");
+    // A certificate file that is not there is named.
+    let out = Command::new(openline_bin())
+        .args(["serve", "--listen", "tls:127.0.0.1:0", "--db", &db])
+        .args([
+            "--tls-cert",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            "/nonexistent/key.pem",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("/nonexistent/cert.pem"), "{stderr}");
+}
