@@ -254,3 +254,32 @@ fn a_tls_hop_of_a_dialog_must_prove_the_other_partys_domain() {
     assert_eq!(target.destination.addr, "127.0.0.9:5061".parse().unwrap());
     assert_eq!(target.tls_name.as_deref(), Some("club-b.test"));
 }
+
+#[test]
+fn an_outbound_device_is_reached_over_its_flow_even_when_its_contact_names_its_ip() {
+    // A contact on the source's own IP means "that port" for a plain binding (no NAT between)...
+    let plain = binding("sip:bob@127.0.0.1:6001", "udp:127.0.0.1:40000", 1000);
+    assert_eq!(
+        binding_destination(&plain).unwrap().addr,
+        "127.0.0.1:6001".parse().unwrap()
+    );
+    // ...but a device that asked for outbound (RFC 5626) is always reached over its flow.
+    let mut outbound = plain.clone();
+    outbound.instance = Some("<urn:uuid:00000000-0000-0000-0000-000000000001>".into());
+    outbound.reg_id = Some(1);
+    assert_eq!(
+        binding_destination(&outbound).unwrap().addr,
+        "127.0.0.1:40000".parse().unwrap()
+    );
+    // Over a stream, the connection it registered on, whatever the contact says.
+    let tcp = binding(
+        "sip:bob@127.0.0.9:5060;transport=tcp",
+        "tcp:127.0.0.1:40001",
+        1000,
+    );
+    let d = binding_destination(&tcp).unwrap();
+    assert_eq!(
+        (d.transport, d.addr),
+        (Transport::Tcp, "127.0.0.1:40001".parse().unwrap())
+    );
+}
