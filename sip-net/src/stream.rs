@@ -253,10 +253,10 @@ fn open(
                 .tls
                 .clone()
                 .ok_or(SendError::NoSocket(transport, to))?;
-            let name = tls_name.ok_or(SendError::NoName(to))?;
-            let name = rustls::pki_types::ServerName::try_from(name.to_string())
+            let domain = tls_name.ok_or(SendError::NoName(to))?;
+            let name = rustls::pki_types::ServerName::try_from(domain.to_string())
                 .map_err(|_| SendError::NoName(to))?;
-            Some((tls, name))
+            Some((tls, name, domain.to_string()))
         }
         other => return Err(SendError::NoSocket(other, to)),
     };
@@ -271,7 +271,7 @@ fn open(
                 let _ = stream.set_nodelay(true);
                 match tls {
                     None => run(stream, key, None, rx, tx, shared),
-                    Some((tls, name)) => {
+                    Some((tls, name, domain)) => {
                         let shake = tls.connector.connect(name.clone(), stream);
                         match tokio::time::timeout(SETUP, shake).await {
                             Ok(Ok(stream)) => {
@@ -281,8 +281,14 @@ fn open(
                                     .peer_certificates()
                                     .and_then(|c| c.first())
                                     .map(|c| Arc::new(PeerIdentity::new(c.clone().into_owned())));
-                                register(&shared, key, tx.clone(), (identity.clone(), None));
-                                run(stream, key, identity, rx, tx, shared);
+                                // rustls accepts wildcards; RFC 5922 7.2 does not.
+                                if identity.as_ref().is_some_and(|i| i.covers(&domain)) {
+                                    register(&shared, key, tx.clone(), (identity.clone(), None));
+                                    run(stream, key, identity, rx, tx, shared);
+                                } else {
+                                    tracing::warn!(%to, %domain, "certificate names the domain only by a wildcard");
+                                    fail(rx, key, &tx, &shared).await;
+                                }
                             }
                             Ok(Err(e)) => {
                                 tracing::warn!(%to, server = ?name, error = %e, "TLS handshake failed");

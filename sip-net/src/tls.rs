@@ -3,7 +3,7 @@
 //! stream code in `stream.rs`; this is only what TLS adds.
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -110,13 +110,22 @@ impl PeerIdentity {
         PeerIdentity { certificate }
     }
 
-    /// Whether the certificate is valid for `domain` (its subjectAltName DNS entries, RFC 5922
-    /// section 7.1): the check that a request's From domain is the peer's own.
+    /// Whether the certificate names `domain` as RFC 5922 section 7 says: by its `sip:` URI
+    /// subjectAltNames when it has any, else by its DNS ones, compared whole and without case;
+    /// a wildcard matches nothing (7.2). The chain was verified when the connection was made.
     pub fn covers(&self, domain: &str) -> bool {
-        let Ok(name) = ServerName::try_from(domain) else {
+        let domain = domain.trim_end_matches('.');
+        let Ok(ee) = webpki::EndEntityCert::try_from(&self.certificate) else {
             return false;
         };
-        webpki::EndEntityCert::try_from(&self.certificate)
-            .is_ok_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok())
+        let sip_uris: Vec<&str> = ee
+            .valid_uri_names()
+            .filter_map(|u| u.strip_prefix("sip:"))
+            .collect();
+        if !sip_uris.is_empty() {
+            return sip_uris.iter().any(|u| u.eq_ignore_ascii_case(domain));
+        }
+        ee.valid_dns_names()
+            .any(|n| !n.contains('*') && n.trim_end_matches('.').eq_ignore_ascii_case(domain))
     }
 }

@@ -15,6 +15,8 @@ const A_TLS: u16 = 5261;
 /// club-b.test's first SRV target: nothing listens there.
 const B_DOWN: u16 = 5262;
 const B_TLS: u16 = 5263;
+/// w.clubs.test's server, whose certificate names only `*.clubs.test`.
+const W_TLS: u16 = 5265;
 const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 fn zone() -> Vec<Rr> {
@@ -25,6 +27,10 @@ fn zone() -> Vec<Rr> {
         Rr::Srv("_sips._tcp.club-b.test", 20, 10, B_TLS, "sip2.club-b.test"),
         Rr::A("sip1.club-b.test", LOOPBACK),
         Rr::A("sip2.club-b.test", LOOPBACK),
+        // w.clubs.test's server has a certificate for *.clubs.test only: a wildcard, which
+        // rustls accepts and RFC 5922 7.2 does not.
+        Rr::Srv("_sips._tcp.w.clubs.test", 10, 10, W_TLS, "sip.w.clubs.test"),
+        Rr::A("sip.w.clubs.test", LOOPBACK),
         // club-c.test points at club-b's server, whose certificate does not name club-c.test.
         Rr::Srv("_sips._tcp.club-c.test", 10, 10, B_TLS, "sip2.club-b.test"),
         // club-a.test has no NAPTR: it is found by its _sips._tcp SRV record.
@@ -113,7 +119,7 @@ fn two_domains_call_each_other_over_tls_located_by_dns() {
 
     // bob@club-c.test is served (says DNS) by a server that cannot prove club-c.test: club-a
     // refuses the TLS connection, so nothing is sent, and alice hears 500 (no server).
-    let calls = call_club_c(&dir, &a_udp);
+    let calls = call_failing(&dir, &a_udp, "club-c.test", 5286);
     assert_ne!(
         calls.0,
         Some(1),
@@ -121,6 +127,22 @@ fn two_domains_call_each_other_over_tls_located_by_dns() {
     );
     assert!(
         calls.1.contains("500"),
+        "alice did not hear 500: {}",
+        calls.1
+    );
+
+    // bob@w.clubs.test: its server's certificate names *.clubs.test, which rustls accepts for
+    // w.clubs.test; RFC 5922 does not, so nothing is sent there either.
+    let w_cert = pki.issue("clubs", &["*.clubs.test"]);
+    let _w = server("w.clubs.test", &[], W_TLS, &w_cert, &pki, &dns);
+    let calls = call_failing(&dir, &a_udp, "w.clubs.test", 5287);
+    assert_ne!(
+        calls.0,
+        Some(1),
+        "a call reached a server proved only by a wildcard"
+    );
+    assert!(
+        calls.1.contains("received 'SIP/2.0 500"),
         "alice did not hear 500: {}",
         calls.1
     );
@@ -143,18 +165,23 @@ fn two_domains_call_each_other_over_tls_located_by_dns() {
     assert_eq!(calls.0, Some(3), "{}", calls.1);
 }
 
-/// alice@club-a.test calls bob@club-c.test once through `server`: SIPp's count of successful
-/// calls, and its error log (what it received instead of a ringing call).
-fn call_club_c(dir: &std::path::Path, server: &str) -> (Option<usize>, String) {
-    let run = dir.join("a-to-c");
+/// alice@club-a.test calls bob@`domain` once through `server`, from `port`: SIPp's count of
+/// successful calls, and its error log (what it received instead of a ringing call).
+fn call_failing(
+    dir: &std::path::Path,
+    server: &str,
+    domain: &str,
+    port: u16,
+) -> (Option<usize>, String) {
+    let run = dir.join(format!("a-to-{domain}"));
     let (calls, _) = crate::sipp::run_calls(
         &run,
         server,
         "uac-auth.xml",
         ("alice", "club-a.test"),
-        ("bob", "club-c.test"),
+        ("bob", domain),
         1,
-        5286,
+        port,
     );
     let errors = std::fs::read_dir(&run)
         .unwrap()
