@@ -80,12 +80,7 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<Tls>, shared: Shar
                 }
             };
             // Verified against our roots by rustls if presented: another domain's server.
-            let identity = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|c| Arc::new(PeerIdentity::new(c.clone().into_owned())));
+            let identity = PeerIdentity::of(stream.get_ref().1.peer_certificates());
             let (tx, rx) = mpsc::channel(WRITE_QUEUE);
             register(
                 &shared,
@@ -263,56 +258,54 @@ fn open(
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     let verifying = tls.as_ref().and(tls_name).map(Arc::from);
     register(&sender.shared, key, tx.clone(), (None, verifying));
-    let shared = sender.shared.clone();
-    let writer = tx.clone();
-    tokio::spawn(async move {
-        match tokio::time::timeout(SETUP, TcpStream::connect(to)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                match tls {
-                    None => run(stream, key, None, rx, tx, shared),
-                    Some((tls, name, domain)) => {
-                        let shake = tls.connector.connect(name.clone(), stream);
-                        match tokio::time::timeout(SETUP, shake).await {
-                            Ok(Ok(stream)) => {
-                                let identity = stream
-                                    .get_ref()
-                                    .1
-                                    .peer_certificates()
-                                    .and_then(|c| c.first())
-                                    .map(|c| Arc::new(PeerIdentity::new(c.clone().into_owned())));
-                                // rustls accepts wildcards; RFC 5922 7.2 does not.
-                                if identity.as_ref().is_some_and(|i| i.covers(&domain)) {
-                                    register(&shared, key, tx.clone(), (identity.clone(), None));
-                                    run(stream, key, identity, rx, tx, shared);
-                                } else {
-                                    tracing::warn!(%to, %domain, "certificate names the domain only by a wildcard");
-                                    fail(rx, key, &tx, &shared).await;
-                                }
-                            }
-                            Ok(Err(e)) => {
-                                tracing::warn!(%to, server = ?name, error = %e, "TLS handshake failed");
-                                fail(rx, key, &tx, &shared).await;
-                            }
-                            Err(_) => {
-                                tracing::warn!(%to, "TLS handshake timed out");
-                                fail(rx, key, &tx, &shared).await;
-                            }
-                        }
-                    }
-                }
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(%to, error = %e, "connect failed");
-                fail(rx, key, &tx, &shared).await;
-            }
-            Err(_) => {
-                tracing::debug!(%to, "connect timed out");
-                fail(rx, key, &tx, &shared).await;
-            }
+    tokio::spawn(dial(key, tls, rx, tx.clone(), sender.shared.clone()));
+    Ok(tx)
+}
+
+/// Opens the connection registered by [`open`] (TCP, then TLS when asked, the server proving
+/// `domain`) and runs it; or hands back what was queued, as failed.
+async fn dial(
+    key: (Transport, SocketAddr),
+    tls: Option<(Tls, rustls::pki_types::ServerName<'static>, String)>,
+    rx: mpsc::Receiver<Arc<[u8]>>,
+    tx: mpsc::Sender<Arc<[u8]>>,
+    shared: Shared,
+) {
+    let to = key.1;
+    let stream = match tokio::time::timeout(SETUP, TcpStream::connect(to)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(%to, error = %e, "connect failed");
+            return fail(rx, key, &tx, &shared).await;
         }
-    });
-    Ok(writer)
+        Err(_) => {
+            tracing::debug!(%to, "connect timed out");
+            return fail(rx, key, &tx, &shared).await;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let Some((tls, name, domain)) = tls else {
+        return run(stream, key, None, rx, tx, shared);
+    };
+    let stream = match tokio::time::timeout(SETUP, tls.connector.connect(name, stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::warn!(%to, %domain, error = %e, "TLS handshake failed");
+            return fail(rx, key, &tx, &shared).await;
+        }
+        Err(_) => {
+            tracing::warn!(%to, %domain, "TLS handshake timed out");
+            return fail(rx, key, &tx, &shared).await;
+        }
+    };
+    let identity = PeerIdentity::of(stream.get_ref().1.peer_certificates());
+    // rustls accepts wildcards; RFC 5922 7.2 does not.
+    if !identity.as_ref().is_some_and(|i| i.covers(&domain)) {
+        tracing::warn!(%to, %domain, "certificate names the domain only by a wildcard");
+        return fail(rx, key, &tx, &shared).await;
+    }
+    register(&shared, key, tx.clone(), (identity.clone(), None));
+    run(stream, key, identity, rx, tx, shared);
 }
 
 /// The connection could not be opened: everything queued for it goes back as failed.

@@ -106,8 +106,11 @@ pub struct PeerIdentity {
 }
 
 impl PeerIdentity {
-    pub(crate) fn new(certificate: CertificateDer<'static>) -> Self {
-        PeerIdentity { certificate }
+    /// The identity a peer proved with `chain` (verified by rustls during the handshake): its
+    /// end-entity certificate, if it presented one.
+    pub(crate) fn of(chain: Option<&[CertificateDer<'_>]>) -> Option<Arc<Self>> {
+        let certificate = chain?.first()?.clone().into_owned();
+        Some(Arc::new(PeerIdentity { certificate }))
     }
 
     /// Whether the certificate names `domain` as RFC 5922 section 7 says: by its `sip:` URI

@@ -28,6 +28,8 @@ pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Receiv
         // When we fall behind, the heaviest sources are dropped here, cheaply, before the
         // socket buffer overflows and every sender loses alike.
         let mut drained = false;
+        // One clock read per batch: the windows are 100 ms.
+        fairness.tick(tokio::time::Instant::now());
         for _ in 0..BATCH {
             let (len, source) = match socket.try_recv_from(&mut buf) {
                 Ok(r) => r,
@@ -154,8 +156,8 @@ struct Fairness {
 impl Fairness {
     const WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 
-    fn admit(&mut self, ip: IpAddr, pressure: Pressure) -> bool {
-        let now = tokio::time::Instant::now();
+    /// Starts a new window when the current one is over (logging what it dropped).
+    fn tick(&mut self, now: tokio::time::Instant) {
         if self
             .window
             .is_none_or(|w| now.duration_since(w) >= Self::WINDOW)
@@ -172,6 +174,10 @@ impl Fairness {
             self.total = 0;
             self.dropped = 0;
         }
+    }
+
+    /// Counts a datagram from `ip`; false when `pressure` says it is to be dropped.
+    fn admit(&mut self, ip: IpAddr, pressure: Pressure) -> bool {
         let count = {
             let c = self.counts.entry(ip).or_default();
             *c += 1;
