@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use openline_registrar::store::{
-    ANY_DEVICE, BindingStore, MailboxStore, NewMessage, Store, UserStore,
+    ANY_DEVICE, BindingStore, MailOutcome, MailWrite, MailboxStore, NewMessage, Store, UserStore,
 };
 use openline_registrar::{Binding, BindingKey, ChangeSet, User};
 
@@ -195,6 +195,7 @@ fn text(recipient: &str, body: &str, accepted_at: u64) -> NewMessage {
         body: body.as_bytes().to_vec(),
         accepted_at,
         expires_at: accepted_at + 30 * 86_400,
+        sent_to: None,
     }
 }
 
@@ -203,6 +204,14 @@ fn bodies(pending: &[openline_registrar::store::StoredMessage]) -> Vec<String> {
         .iter()
         .map(|m| String::from_utf8(m.message.body.clone()).unwrap())
         .collect()
+}
+
+async fn stored_for(store: &Store, recipient: &str) -> u64 {
+    let counts = store.mailbox_counts().await.unwrap();
+    counts
+        .iter()
+        .find(|(r, _)| r == recipient)
+        .map_or(0, |(_, n)| *n)
 }
 
 /// The mailbox (issue #5): owed per device, in order, gone once every device got it.
@@ -223,19 +232,25 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
         .accept(&text("carol@club-a.test", "hi carol", NOW), &[])
         .await
         .unwrap();
-    assert_eq!(store.stored_for("bob@club-a.test").await.unwrap(), 2);
+    assert_eq!(stored_for(store, "bob@club-a.test").await, 2);
 
     // Durable: a store opened afresh sees the same, whole, in order.
     let again = reopen().await;
-    let owed = again.pending("bob@club-a.test", &phone, NOW).await.unwrap();
+    let owed = again
+        .pending("bob@club-a.test", &phone, NOW, 1000)
+        .await
+        .unwrap();
     assert_eq!(bodies(&owed), ["one", "two"]);
     assert_eq!(owed[0].message, text("bob@club-a.test", "one", NOW));
     // The phone gets both; the laptop is still owed them, and they stay until it gets them.
-    again.delivered(first, &phone).await.unwrap();
-    again.delivered(second, &phone).await.unwrap();
+    assert!(
+        !again.delivered(first, &phone).await.unwrap(),
+        "the laptop is still owed it"
+    );
+    assert!(!again.delivered(second, &phone).await.unwrap());
     assert!(
         again
-            .pending("bob@club-a.test", &phone, NOW)
+            .pending("bob@club-a.test", &phone, NOW, 1000)
             .await
             .unwrap()
             .is_empty()
@@ -243,35 +258,38 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
     assert_eq!(
         bodies(
             &again
-                .pending("bob@club-a.test", &laptop, NOW)
+                .pending("bob@club-a.test", &laptop, NOW, 1000)
                 .await
                 .unwrap()
         ),
         ["one", "two"]
     );
     again.delivered(first, &laptop).await.unwrap();
-    assert_eq!(again.stored_for("bob@club-a.test").await.unwrap(), 1);
-    again.delivered(second, &laptop).await.unwrap();
-    assert_eq!(again.stored_for("bob@club-a.test").await.unwrap(), 0);
+    assert_eq!(stored_for(&again, "bob@club-a.test").await, 1);
+    assert!(
+        again.delivered(second, &laptop).await.unwrap(),
+        "nobody owed: gone"
+    );
+    assert_eq!(stored_for(&again, "bob@club-a.test").await, 0);
 
     // carol's first device takes it; then it is gone for every other.
     let owed = again
-        .pending("carol@club-a.test", "urn:uuid:tablet", NOW)
+        .pending("carol@club-a.test", "urn:uuid:tablet", NOW, 1000)
         .await
         .unwrap();
     assert_eq!(bodies(&owed), ["hi carol"]);
-    again.delivered(carols, "urn:uuid:tablet").await.unwrap();
+    assert!(again.delivered(carols, "urn:uuid:tablet").await.unwrap());
     assert!(
         again
-            .pending("carol@club-a.test", "urn:uuid:other", NOW)
+            .pending("carol@club-a.test", "urn:uuid:other", NOW, 1000)
             .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(again.stored_for("carol@club-a.test").await.unwrap(), 0);
+    assert_eq!(stored_for(&again, "carol@club-a.test").await, 0);
     assert!(
         again
-            .pending("carol@club-a.test", ANY_DEVICE, NOW)
+            .pending("carol@club-a.test", ANY_DEVICE, NOW, 1000)
             .await
             .unwrap()
             .is_empty()
@@ -286,7 +304,7 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
         .unwrap();
     assert_eq!(
         again
-            .pending("dave@club-a.test", &phone, NOW)
+            .pending("dave@club-a.test", &phone, NOW, 1000)
             .await
             .unwrap()
             .len(),
@@ -294,13 +312,13 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
     );
     assert!(
         again
-            .pending("dave@club-a.test", &phone, NOW + 10)
+            .pending("dave@club-a.test", &phone, NOW + 10, 1000)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(again.purge_expired_messages(NOW + 10).await.unwrap(), 1);
-    assert_eq!(again.stored_for("dave@club-a.test").await.unwrap(), 0);
+    assert_eq!(stored_for(&again, "dave@club-a.test").await, 0);
 
     // Many, in order, with a body that is not text.
     for i in 0..200u64 {
@@ -314,7 +332,7 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
             .unwrap();
     }
     let owed = again
-        .pending("erin@club-a.test", &phone, NOW)
+        .pending("erin@club-a.test", &phone, NOW, 1000)
         .await
         .unwrap();
     assert_eq!(owed.len(), 200);
@@ -323,6 +341,73 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
         owed.windows(2)
             .all(|w| w[0].id < w[1].id && w[0].message.accepted_at < w[1].message.accepted_at)
     );
+    let first_ten = again
+        .pending("erin@club-a.test", &phone, NOW, 10)
+        .await
+        .unwrap();
+    assert_eq!(first_ten[..], owed[..10], "a limit takes the oldest");
+
+    // A batch: a copy of what frank sent (sent_to), a delivery, a device seen; one transaction.
+    let mut copy = text("frank@club-a.test", "sent from my phone", NOW);
+    copy.sender = "\"Frank\" <sip:frank@club-a.test>".into();
+    copy.sent_to = Some("<sip:bob@club-b.test>".into());
+    let outcomes = again
+        .write(&[
+            MailWrite::Accept(copy.clone(), vec![laptop.clone()]),
+            MailWrite::Delivered(owed[0].id, phone.clone()),
+            MailWrite::DeviceSeen {
+                aor: "frank@club-a.test".into(),
+                device: laptop.clone(),
+                at: NOW,
+            },
+            MailWrite::DeviceSeen {
+                aor: "frank@club-a.test".into(),
+                device: phone.clone(),
+                at: NOW - 100,
+            },
+        ])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            outcomes[..],
+            [
+                MailOutcome::Accepted(_),
+                MailOutcome::Delivered { removed: true },
+                MailOutcome::Seen,
+                MailOutcome::Seen
+            ]
+        ),
+        "{outcomes:?}"
+    );
+    let again = reopen().await;
+    let owed = again
+        .pending("frank@club-a.test", &laptop, NOW, 10)
+        .await
+        .unwrap();
+    assert_eq!(owed.len(), 1);
+    assert_eq!(owed[0].message, copy);
+    assert_eq!(stored_for(&again, "erin@club-a.test").await, 199);
+    let mut devices = again.devices(0).await.unwrap();
+    devices.retain(|d| d.aor == "frank@club-a.test");
+    devices.sort_by_key(|d| d.seen_at);
+    assert_eq!(
+        devices
+            .iter()
+            .map(|d| (d.device.as_str(), d.seen_at))
+            .collect::<Vec<_>>(),
+        [(phone.as_str(), NOW - 100), (laptop.as_str(), NOW)]
+    );
+    assert_eq!(again.forget_devices(NOW - 50).await.unwrap(), 1);
+    let left: Vec<_> = again
+        .devices(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.aor == "frank@club-a.test")
+        .collect();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].device, laptop);
 }
 
 #[tokio::test]
@@ -344,7 +429,7 @@ async fn postgres_store() {
     let store = Store::open(&url).await.unwrap();
     // A clean slate: earlier runs share the cluster only if scripts/test was interrupted.
     if let Store::Sql(openline_registrar::store::SqlStore::Postgres(pool)) = &store {
-        sqlx::query("TRUNCATE users, bindings, deliveries, messages")
+        sqlx::query("TRUNCATE users, bindings, deliveries, messages, devices")
             .execute(pool)
             .await
             .unwrap();

@@ -1,7 +1,8 @@
 //! The in-memory store, for tests and for `--db memory:`.
 
 use super::{
-    ANY_DEVICE, BindingStore, MailboxStore, NewMessage, StoreError, StoredMessage, UserStore,
+    ANY_DEVICE, BindingStore, KnownDevice, MailOutcome, MailWrite, MailboxStore, NewMessage,
+    StoreError, StoredMessage, UserStore,
 };
 use crate::binding::{Binding, ChangeSet};
 use crate::location::Location;
@@ -17,6 +18,8 @@ struct Inner {
     /// Messages by id, with the devices still owed each.
     messages: BTreeMap<i64, (NewMessage, Vec<String>)>,
     next_message: i64,
+    /// Devices by (user, device): when last noted.
+    devices: BTreeMap<(String, String), u64>,
 }
 
 /// Users and bindings in memory; clones share the same data.
@@ -89,17 +92,40 @@ impl BindingStore for MemoryStore {
 }
 
 impl MailboxStore for MemoryStore {
-    async fn accept(&self, message: &NewMessage, devices: &[String]) -> Result<i64, StoreError> {
+    async fn write(&self, writes: &[MailWrite]) -> Result<Vec<MailOutcome>, StoreError> {
         let mut g = self.lock();
-        g.next_message += 1;
-        let id = g.next_message;
-        let owed = if devices.is_empty() {
-            vec![ANY_DEVICE.to_string()]
-        } else {
-            devices.to_vec()
-        };
-        g.messages.insert(id, (message.clone(), owed));
-        Ok(id)
+        let mut outcomes = Vec::with_capacity(writes.len());
+        for w in writes {
+            outcomes.push(match w {
+                MailWrite::Accept(message, devices) => {
+                    g.next_message += 1;
+                    let id = g.next_message;
+                    let owed = if devices.is_empty() {
+                        vec![ANY_DEVICE.to_string()]
+                    } else {
+                        devices.clone()
+                    };
+                    g.messages.insert(id, (message.clone(), owed));
+                    MailOutcome::Accepted(id)
+                }
+                MailWrite::Delivered(id, device) => {
+                    let mut removed = false;
+                    if let Some((_, owed)) = g.messages.get_mut(id) {
+                        owed.retain(|d| d != device && d != ANY_DEVICE);
+                        removed = owed.is_empty();
+                    }
+                    if removed {
+                        g.messages.remove(id);
+                    }
+                    MailOutcome::Delivered { removed }
+                }
+                MailWrite::DeviceSeen { aor, device, at } => {
+                    g.devices.insert((aor.clone(), device.clone()), *at);
+                    MailOutcome::Seen
+                }
+            });
+        }
+        Ok(outcomes)
     }
 
     async fn pending(
@@ -107,6 +133,7 @@ impl MailboxStore for MemoryStore {
         recipient: &str,
         device: &str,
         now: u64,
+        limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let g = self.lock();
         Ok(g.messages
@@ -116,6 +143,7 @@ impl MailboxStore for MemoryStore {
                     && m.expires_at > now
                     && owed.iter().any(|d| d == device || d == ANY_DEVICE)
             })
+            .take(limit)
             .map(|(id, (m, _))| StoredMessage {
                 id: *id,
                 message: m.clone(),
@@ -123,23 +151,12 @@ impl MailboxStore for MemoryStore {
             .collect())
     }
 
-    async fn delivered(&self, id: i64, device: &str) -> Result<(), StoreError> {
-        let mut g = self.lock();
-        if let Some((_, owed)) = g.messages.get_mut(&id) {
-            owed.retain(|d| d != device && d != ANY_DEVICE);
-            if owed.is_empty() {
-                g.messages.remove(&id);
-            }
+    async fn mailbox_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut counts = BTreeMap::<String, u64>::new();
+        for (m, _) in self.lock().messages.values() {
+            *counts.entry(m.recipient.clone()).or_default() += 1;
         }
-        Ok(())
-    }
-
-    async fn stored_for(&self, recipient: &str) -> Result<u64, StoreError> {
-        let g = self.lock();
-        Ok(g.messages
-            .values()
-            .filter(|(m, _)| m.recipient == recipient)
-            .count() as u64)
+        Ok(counts.into_iter().collect())
     }
 
     async fn purge_expired_messages(&self, now: u64) -> Result<u64, StoreError> {
@@ -147,5 +164,26 @@ impl MailboxStore for MemoryStore {
         let before = g.messages.len();
         g.messages.retain(|_, (m, _)| m.expires_at > now);
         Ok((before - g.messages.len()) as u64)
+    }
+
+    async fn devices(&self, since: u64) -> Result<Vec<KnownDevice>, StoreError> {
+        Ok(self
+            .lock()
+            .devices
+            .iter()
+            .filter(|(_, at)| **at >= since)
+            .map(|((aor, device), at)| KnownDevice {
+                aor: aor.clone(),
+                device: device.clone(),
+                seen_at: *at,
+            })
+            .collect())
+    }
+
+    async fn forget_devices(&self, before: u64) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let n = g.devices.len();
+        g.devices.retain(|_, at| *at >= before);
+        Ok((n - g.devices.len()) as u64)
     }
 }

@@ -65,9 +65,9 @@ pub trait BindingStore {
 /// A text message as accepted, before it has an id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
-    /// The recipient's address of record.
+    /// The mailbox's owner: the recipient, or for a copy the user who sent it.
     pub recipient: String,
-    /// Who sent it (the From URI).
+    /// Who sent it: the From header's name-addr, without tag.
     pub sender: String,
     /// Its Content-Type.
     pub content_type: String,
@@ -77,6 +77,9 @@ pub struct NewMessage {
     pub accepted_at: u64,
     /// When it is dropped undelivered.
     pub expires_at: u64,
+    /// For a copy of what `recipient` sent from another device (multi-device sync): the
+    /// To it was sent to.
+    pub sent_to: Option<String>,
 }
 
 /// A stored message, owed to some device.
@@ -91,37 +94,113 @@ pub struct StoredMessage {
 /// The device name that stands for whichever device of the recipient comes first.
 pub const ANY_DEVICE: &str = "*";
 
+/// A change to the mailbox; a batch of them commits in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailWrite {
+    /// Stores the message, owed to these devices (none: [`ANY_DEVICE`]).
+    Accept(NewMessage, Vec<String>),
+    /// This device got message `id`: no longer owed to it (nor to "any device"); the message
+    /// goes once no device is owed it.
+    Delivered(i64, String),
+    /// A user's device registered at this time (seconds since the epoch).
+    DeviceSeen {
+        /// The user.
+        aor: String,
+        /// The device ([`crate::Binding::device`]).
+        device: String,
+        /// When.
+        at: u64,
+    },
+}
+
+/// What one [`MailWrite`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailOutcome {
+    /// The message's id.
+    Accepted(i64),
+    /// Whether the message is gone (no device is owed it any more).
+    Delivered {
+        /// Gone.
+        removed: bool,
+    },
+    /// Recorded.
+    Seen,
+}
+
+/// A device a user registered lately.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownDevice {
+    /// The user.
+    pub aor: String,
+    /// The device.
+    pub device: String,
+    /// Last noted (seconds since the epoch).
+    pub seen_at: u64,
+}
+
 /// Text messages waiting for devices (issue #5): accepted durably, handed to each device owed
 /// one in the order accepted, removed once every such device got it or when it expires.
-pub trait MailboxStore {
+pub trait MailboxStore: Sync {
+    /// Applies `writes` in order in one transaction, durable on return; one outcome each.
+    fn write(
+        &self,
+        writes: &[MailWrite],
+    ) -> impl Future<Output = Result<Vec<MailOutcome>, StoreError>> + Send;
     /// Stores `message`, owed to `devices` (none known: [`ANY_DEVICE`]); durable on return.
     fn accept(
         &self,
         message: &NewMessage,
         devices: &[String],
-    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
-    /// The unexpired messages owed to `device` of `recipient` (or to any of its devices), in
-    /// the order accepted.
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send {
+        let write = [MailWrite::Accept(message.clone(), devices.to_vec())];
+        async move {
+            match self.write(&write).await?.first() {
+                Some(MailOutcome::Accepted(id)) => Ok(*id),
+                _ => Err(StoreError::Corrupt {
+                    table: "messages",
+                    why: "no id for an accepted message".into(),
+                }),
+            }
+        }
+    }
+    /// `device` got message `id`; true when the message is gone.
+    fn delivered(
+        &self,
+        id: i64,
+        device: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let write = [MailWrite::Delivered(id, device.to_string())];
+        async move {
+            Ok(matches!(
+                self.write(&write).await?.first(),
+                Some(MailOutcome::Delivered { removed: true })
+            ))
+        }
+    }
+    /// The first `limit` unexpired messages owed to `device` of `recipient` (or to any of its
+    /// devices), in the order accepted.
     fn pending(
         &self,
         recipient: &str,
         device: &str,
         now: u64,
+        limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredMessage>, StoreError>> + Send;
-    /// `device` got message `id`: it is no longer owed to it (nor to "any device"); the message
-    /// goes once no device is owed it.
-    fn delivered(
-        &self,
-        id: i64,
-        device: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Messages stored for `recipient` (the quota counts them).
-    fn stored_for(&self, recipient: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Messages stored per recipient (the quota counts them), for recipients with any.
+    fn mailbox_counts(&self)
+    -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send;
     /// Drops expired messages; returns how many.
     fn purge_expired_messages(
         &self,
         now: u64,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Every device noted at or after `since`.
+    fn devices(
+        &self,
+        since: u64,
+    ) -> impl Future<Output = Result<Vec<KnownDevice>, StoreError>> + Send;
+    /// Forgets devices last noted before `before`; returns how many.
+    fn forget_devices(&self, before: u64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Any of the back-ends.
@@ -188,24 +267,28 @@ impl BindingStore for Store {
 }
 
 impl MailboxStore for Store {
-    async fn accept(&self, message: &NewMessage, devices: &[String]) -> Result<i64, StoreError> {
-        delegate!(self, s => s.accept(message, devices))
+    async fn write(&self, writes: &[MailWrite]) -> Result<Vec<MailOutcome>, StoreError> {
+        delegate!(self, s => s.write(writes))
     }
     async fn pending(
         &self,
         recipient: &str,
         device: &str,
         now: u64,
+        limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        delegate!(self, s => s.pending(recipient, device, now))
+        delegate!(self, s => s.pending(recipient, device, now, limit))
     }
-    async fn delivered(&self, id: i64, device: &str) -> Result<(), StoreError> {
-        delegate!(self, s => s.delivered(id, device))
-    }
-    async fn stored_for(&self, recipient: &str) -> Result<u64, StoreError> {
-        delegate!(self, s => s.stored_for(recipient))
+    async fn mailbox_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        delegate!(self, s => s.mailbox_counts())
     }
     async fn purge_expired_messages(&self, now: u64) -> Result<u64, StoreError> {
         delegate!(self, s => s.purge_expired_messages(now))
+    }
+    async fn devices(&self, since: u64) -> Result<Vec<KnownDevice>, StoreError> {
+        delegate!(self, s => s.devices(since))
+    }
+    async fn forget_devices(&self, before: u64) -> Result<u64, StoreError> {
+        delegate!(self, s => s.forget_devices(before))
     }
 }

@@ -1,9 +1,10 @@
 //! SQLite and PostgreSQL through sqlx, with each statement written once: `$n` placeholders
-//! become `?n` for SQLite, and a macro runs the same body on either pool.
+//! become `?n` for SQLite, and a macro runs the same body on either pool. The mailbox is in
+//! `mailbox.rs`.
 
-use super::{
-    ANY_DEVICE, BindingStore, MailboxStore, NewMessage, StoreError, StoredMessage, UserStore,
-};
+mod mailbox;
+
+use super::{BindingStore, StoreError, UserStore};
 use crate::binding::{Binding, ChangeSet};
 use crate::user::User;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -41,6 +42,7 @@ macro_rules! on_pool {
         }
     };
 }
+use on_pool;
 
 impl SqlStore {
     /// Connects and applies migrations.
@@ -310,120 +312,5 @@ impl BindingStore for SqlStore {
         let q = self.sql("DELETE FROM bindings WHERE expires_at <= $1");
         let now = to_i64(now, "bindings")?;
         on_pool!(self, pool => Ok(sqlx::query(q.get()).bind(now).execute(pool).await?.rows_affected()))
-    }
-}
-
-impl MailboxStore for SqlStore {
-    async fn accept(&self, message: &NewMessage, devices: &[String]) -> Result<i64, StoreError> {
-        let insert = self.sql(
-            "INSERT INTO messages (recipient, sender, content_type, body, accepted_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        );
-        let owe = self.sql("INSERT INTO deliveries (message_id, device) VALUES ($1, $2)");
-        let accepted_at = to_i64(message.accepted_at, "messages")?;
-        let expires_at = to_i64(message.expires_at, "messages")?;
-        let any = [ANY_DEVICE.to_string()];
-        let devices = if devices.is_empty() {
-            &any[..]
-        } else {
-            devices
-        };
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let id: i64 = sqlx::query(insert.get())
-                .bind(&message.recipient)
-                .bind(&message.sender)
-                .bind(&message.content_type)
-                .bind(&message.body)
-                .bind(accepted_at)
-                .bind(expires_at)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("id")?;
-            for device in devices {
-                sqlx::query(owe.get()).bind(id).bind(device).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(id)
-        })
-    }
-
-    async fn pending(
-        &self,
-        recipient: &str,
-        device: &str,
-        now: u64,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
-        let q = self.sql(
-            "SELECT DISTINCT m.id, m.sender, m.content_type, m.body, m.accepted_at, m.expires_at \
-             FROM messages m JOIN deliveries d ON d.message_id = m.id \
-             WHERE m.recipient = $1 AND (d.device = $2 OR d.device = $3) AND m.expires_at > $4 \
-             ORDER BY m.id",
-        );
-        let now = to_i64(now, "messages")?;
-        on_pool!(self, pool => {
-            let rows = sqlx::query(q.get())
-                .bind(recipient)
-                .bind(device)
-                .bind(ANY_DEVICE)
-                .bind(now)
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(|r| {
-                let corrupt = |why: &str| StoreError::Corrupt { table: "messages", why: why.to_string() };
-                let time = |name: &str| -> Result<u64, StoreError> {
-                    u64::try_from(r.try_get::<i64, _>(name)?).map_err(|_| corrupt(name))
-                };
-                Ok(StoredMessage {
-                    id: r.try_get("id")?,
-                    message: NewMessage {
-                        recipient: recipient.to_string(),
-                        sender: r.try_get("sender")?,
-                        content_type: r.try_get("content_type")?,
-                        body: r.try_get("body")?,
-                        accepted_at: time("accepted_at")?,
-                        expires_at: time("expires_at")?,
-                    },
-                })
-            }).collect()
-        })
-    }
-
-    async fn delivered(&self, id: i64, device: &str) -> Result<(), StoreError> {
-        let settle = self
-            .sql("DELETE FROM deliveries WHERE message_id = $1 AND (device = $2 OR device = $3)");
-        let drop_done = self.sql(
-            "DELETE FROM messages WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = $1)",
-        );
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(settle.get()).bind(id).bind(device).bind(ANY_DEVICE).execute(&mut *tx).await?;
-            sqlx::query(drop_done.get()).bind(id).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(())
-        })
-    }
-
-    async fn stored_for(&self, recipient: &str) -> Result<u64, StoreError> {
-        let q = self.sql("SELECT COUNT(*) AS n FROM messages WHERE recipient = $1");
-        on_pool!(self, pool => {
-            let n: i64 = sqlx::query(q.get()).bind(recipient).fetch_one(pool).await?.try_get("n")?;
-            Ok(u64::try_from(n).unwrap_or(0))
-        })
-    }
-
-    async fn purge_expired_messages(&self, now: u64) -> Result<u64, StoreError> {
-        let owed = self.sql(
-            "DELETE FROM deliveries WHERE message_id IN (SELECT id FROM messages WHERE expires_at <= $1)",
-        );
-        let expired = self.sql("DELETE FROM messages WHERE expires_at <= $1");
-        let now = to_i64(now, "messages")?;
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(owed.get()).bind(now).execute(&mut *tx).await?;
-            let n = sqlx::query(expired.get()).bind(now).execute(&mut *tx).await?.rows_affected();
-            tx.commit().await?;
-            Ok(n)
-        })
     }
 }
