@@ -42,6 +42,22 @@ pub struct FileConfig {
     pub tls: Option<TlsSection>,
     /// Other domains' servers, instead of DNS: `"club-b.test" = "tls:192.0.2.10:5061"`.
     pub peers: BTreeMap<String, Destination>,
+    /// Text messages.
+    pub text: Option<TextSection>,
+}
+
+/// The `[text]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextSection {
+    /// Largest MESSAGE body accepted, bytes.
+    pub max_body: Option<usize>,
+    /// Most messages stored for one user.
+    pub quota: Option<u64>,
+    /// Days a stored message waits for its devices.
+    pub expiry_days: Option<u64>,
+    /// Milliseconds a MESSAGE waits for registered devices before storing it for them.
+    pub device_wait_ms: Option<u64>,
 }
 
 /// The file as TOML gives it: values that need reading keep their place in the file, so a bad
@@ -64,6 +80,7 @@ struct RawConfig {
     tls: Option<TlsSection>,
     #[serde(default)]
     peers: BTreeMap<String, Spanned<String>>,
+    text: Option<TextSection>,
 }
 
 /// The `[tls]` table.
@@ -166,6 +183,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         dns: raw.dns,
         tls: raw.tls,
         peers,
+        text: raw.text,
     })
 }
 

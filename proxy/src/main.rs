@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use openline_proxy::config;
 use openline_proxy::core::CoreConfig;
 use openline_proxy::server::{self, ServeConfig};
+use openline_proxy::text::TextConfig;
 use openline_registrar::store::{Store, UserStore};
 use openline_registrar::{RegistrarConfig, User};
 use openline_sip::EndpointConfig;
@@ -73,6 +74,16 @@ struct ServeArgs {
     /// that never answers may cost.
     #[arg(long)]
     max_per_domain: Option<usize>,
+    /// Largest MESSAGE body accepted, bytes (413 beyond; default 16384).
+    #[arg(long)]
+    max_message_body: Option<usize>,
+    /// Most messages stored for one user (a MESSAGE that would need storing beyond it gets
+    /// 480; default 10000).
+    #[arg(long)]
+    message_quota: Option<u64>,
+    /// Days a stored message waits for its devices (default 30).
+    #[arg(long)]
+    message_expiry_days: Option<u64>,
     /// Another domain's server, instead of looking it up in DNS: DOMAIN=tls:IP:PORT (or
     /// udp:, tcp:; repeatable; added to the config file's, replacing the same domain's).
     #[arg(long = "peer", value_parser = parse_peer)]
@@ -120,6 +131,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             file.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect())
         }
     };
+    let text = text_config(&args, file.text.clone().unwrap_or_default());
     let domains = or_file(args.domains, file.domains, &["localhost"]);
     let listen = if !args.listen.is_empty() {
         args.listen
@@ -171,6 +183,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             .unwrap_or(2000)
             .max(1),
         peers,
+        text,
     };
     Ok(ServeConfig {
         core,
@@ -189,6 +202,25 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         }),
         dns: args.dns.or(file.dns),
     })
+}
+
+/// The text settings: the command line over the file over the defaults.
+fn text_config(args: &ServeArgs, file: openline_proxy::config::TextSection) -> TextConfig {
+    let default = TextConfig::default();
+    TextConfig {
+        max_body: args
+            .max_message_body
+            .or(file.max_body)
+            .unwrap_or(default.max_body),
+        quota: args.message_quota.or(file.quota).unwrap_or(default.quota),
+        expiry: args
+            .message_expiry_days
+            .or(file.expiry_days)
+            .map_or(default.expiry, |d| Duration::from_secs(d.max(1) * 86_400)),
+        device_wait: file
+            .device_wait_ms
+            .map_or(default.device_wait, Duration::from_millis),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,8 +1,9 @@
 //! The composition root: opens the store, binds the network, runs the core, stops on request.
 
-use crate::core::{CoreConfig, ServerCore, StoreOp};
+use crate::core::{CoreConfig, ServerCore, StoreOp, StoreOutcome, StoreWork};
+use crate::text::outbox::PAGE;
 use anyhow::Context as _;
-use openline_registrar::store::{BindingStore, Store, UserStore};
+use openline_registrar::store::{BindingStore, MailboxStore, Store, UserStore};
 use openline_sip::Entropy;
 use openline_sip_net::{Limits, ListenSpec, LocateError, Locator, Tls, TlsFiles};
 use std::future::Future;
@@ -83,13 +84,15 @@ pub fn wall_clock() -> u64 {
 /// the rate at 256 per (delay + commit), about 8,000 REGISTER/s with p99 above 100 ms.
 const BATCH: usize = 4096;
 
-/// Applies store operations in order, one transaction per batch: after the first change it
-/// gathers more for up to `delay` (group commit), so a durable commit (an fsync with SQLite)
-/// is paid once per batch rather than once per REGISTER.
+/// Applies store operations in order, one transaction per batch: after the first operation
+/// it gathers more for up to `delay` (group commit), so a durable commit (an fsync with SQLite)
+/// is paid once per batch rather than once per REGISTER or MESSAGE. A batch's binding changes
+/// commit together, then its mailbox writes; its reads run after both, so a read sees every
+/// write queued before it.
 async fn store_worker(
     store: Store,
     mut ops: mpsc::Receiver<StoreOp>,
-    done: mpsc::Sender<(Vec<u64>, bool)>,
+    done: mpsc::Sender<Vec<(u64, StoreOutcome)>>,
     delay: Duration,
 ) {
     while let Some(first) = ops.recv().await {
@@ -101,23 +104,86 @@ async fn store_worker(
                 Ok(None) | Err(_) => break,
             }
         }
-        let ids: Vec<u64> = batch.iter().map(|op| op.id).collect();
-        let changes: Vec<_> = batch.into_iter().map(|op| op.change).collect();
-        let started = now();
-        let ok = match store.apply(&changes).await {
-            Ok(()) => {
-                tracing::debug!(changes = changes.len(), took = ?now().duration_since(started), "committed");
-                true
-            }
-            Err(e) => {
-                tracing::error!(error = %e, changes = changes.len(), "could not store bindings");
-                false
-            }
-        };
-        if done.send((ids, ok)).await.is_err() {
+        if done.send(run_batch(&store, batch).await).await.is_err() {
             return;
         }
     }
+}
+
+/// One batch of store operations, each with its outcome.
+async fn run_batch(store: &Store, batch: Vec<StoreOp>) -> Vec<(u64, StoreOutcome)> {
+    let mut binding_ids = Vec::new();
+    let mut changes = Vec::new();
+    let mut mail_ids = Vec::new();
+    let mut writes = Vec::new();
+    let mut reads = Vec::new();
+    for op in batch {
+        match op.work {
+            StoreWork::Bindings(change) => {
+                binding_ids.push(op.id);
+                changes.push(change);
+            }
+            StoreWork::Mail(write) => {
+                mail_ids.push(op.id);
+                writes.push(write);
+            }
+            StoreWork::Pending { recipient, device } => reads.push((op.id, recipient, device)),
+        }
+    }
+    let mut outcomes = Vec::with_capacity(binding_ids.len() + mail_ids.len() + reads.len());
+    if !changes.is_empty() {
+        let started = now();
+        let outcome = match store.apply(&changes).await {
+            Ok(()) => {
+                tracing::debug!(changes = changes.len(), took = ?now().duration_since(started), "committed");
+                StoreOutcome::Written
+            }
+            Err(e) => {
+                tracing::error!(error = %e, changes = changes.len(), "could not store bindings");
+                StoreOutcome::Failed
+            }
+        };
+        outcomes.extend(binding_ids.into_iter().map(|id| (id, outcome.clone())));
+    }
+    if !writes.is_empty() {
+        match store.write(&writes).await {
+            Ok(done) => outcomes.extend(
+                mail_ids
+                    .into_iter()
+                    .zip(done.into_iter().map(StoreOutcome::Mail)),
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, writes = writes.len(), "could not write the mailbox");
+                outcomes.extend(mail_ids.into_iter().map(|id| (id, StoreOutcome::Failed)));
+            }
+        }
+    }
+    let wall = wall_clock();
+    for (id, recipient, device) in reads {
+        let outcome = match store.pending(&recipient, &device, wall, PAGE).await {
+            Ok(page) => StoreOutcome::Pending(page),
+            Err(e) => {
+                tracing::warn!(error = %e, %recipient, "could not read stored messages");
+                StoreOutcome::Failed
+            }
+        };
+        outcomes.push((id, outcome));
+    }
+    outcomes
+}
+
+/// Drops expired messages and devices unseen for `expiry` seconds; the counts left.
+async fn purge_mailbox(
+    store: &Store,
+    wall: u64,
+    expiry: u64,
+) -> Result<Vec<(String, u64)>, openline_registrar::store::StoreError> {
+    let n = store.purge_expired_messages(wall).await?;
+    if n > 0 {
+        tracing::info!(messages = n, "expired messages dropped undelivered");
+    }
+    store.forget_devices(wall.saturating_sub(expiry)).await?;
+    store.mailbox_counts().await
 }
 
 /// Reloads the users whenever `openline user` changes them.
@@ -162,7 +228,16 @@ pub async fn run(
         .bindings(wall_clock())
         .await
         .context("loading bindings")?;
-    tracing::info!(users = users.len(), bindings = bindings.len(), db = %config.db, "store loaded");
+    let expiry = config.core.text.expiry.as_secs();
+    let counts = store
+        .mailbox_counts()
+        .await
+        .context("loading the mailbox")?;
+    let devices = store
+        .devices(wall_clock().saturating_sub(expiry))
+        .await
+        .context("loading devices")?;
+    tracing::info!(users = users.len(), bindings = bindings.len(), mailboxes = counts.len(), devices = devices.len(), db = %config.db, "store loaded");
     let tls = match &config.tls {
         Some(files) => Some(Tls::load(files).context("loading the TLS certificate")?),
         None => None,
@@ -186,6 +261,7 @@ pub async fn run(
         Box::new(OsEntropy::default()),
     );
     core.set_local(&network.local);
+    core.load_mailbox(counts, devices);
 
     let (op_tx, op_rx) = mpsc::channel::<StoreOp>(4096);
     let (done_tx, mut done_rx) = mpsc::channel(4096);
@@ -236,9 +312,10 @@ pub async fn run(
             }
             Some(t) = network.failed.recv() => core.handle_send_failure(now(), &t),
             Some((id, found)) = located_rx.recv() => core.handle_located(now(), id, found),
-            Some((ids, ok)) = done_rx.recv() => {
-                for id in ids {
-                    core.handle_persisted(now(), id, ok);
+            Some(outcomes) = done_rx.recv() => {
+                let wall = wall_clock();
+                for (id, outcome) in outcomes {
+                    core.handle_stored(now(), wall, id, outcome);
                 }
             }
             Some(list) = users_rx.recv() => core.replace_users(list),
@@ -247,6 +324,10 @@ pub async fn run(
                 core.purge(wall);
                 if let Err(e) = store.purge_expired(wall).await {
                     tracing::warn!(error = %e, "could not purge expired bindings");
+                }
+                match purge_mailbox(&store, wall, expiry).await {
+                    Ok(counts) => core.refresh_mailbox(counts, wall.saturating_sub(expiry)),
+                    Err(e) => tracing::warn!(error = %e, "could not purge expired messages"),
                 }
             }
             _ = &mut timer, if armed.is_some() => {

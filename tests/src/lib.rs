@@ -6,6 +6,7 @@
 
 pub mod certs;
 pub mod dns;
+pub mod phone;
 pub mod sim;
 pub mod subject;
 pub mod wire;
@@ -69,4 +70,29 @@ pub fn sipp_successful_calls(screen: &str) -> Option<usize> {
 /// `../shared/corpora` beside the repository.
 pub fn corpora() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora")
+}
+
+/// A fresh database on the test PostgreSQL server (scripts/test starts it), as a URL.
+pub fn fresh_postgres_database(name: &str) -> String {
+    let base = std::env::var("OPENLINE_TEST_POSTGRES")
+        .expect("OPENLINE_TEST_POSTGRES is not set: run the suite with scripts/test, which starts PostgreSQL");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    base.replacen("/openline?", &format!("/{name}?"), 1)
 }

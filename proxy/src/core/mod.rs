@@ -3,6 +3,7 @@
 
 mod locating;
 mod proxying;
+mod texting;
 
 pub use locating::Lookup;
 
@@ -10,6 +11,7 @@ use crate::forward::{Action, Forwarding};
 use crate::register::{RegisterAction, Registrar};
 use crate::routing::{self, Decision, Us};
 use openline_registrar::auth::{AuthConfig, Authenticator};
+use openline_registrar::store::{KnownDevice, MailOutcome, MailWrite, StoredMessage};
 use openline_registrar::{Binding, ChangeSet, Location, RegistrarConfig, User};
 use openline_sip::endpoint::{DropReason, Output, Transmit, Verdict};
 use openline_sip::table::IdMap;
@@ -38,15 +40,47 @@ pub struct CoreConfig {
     pub max_per_domain: usize,
     /// Servers of other domains (`--peer`), used instead of DNS for those domains.
     pub peers: Vec<(String, openline_sip::transaction::Destination)>,
+    /// Text messages.
+    pub text: crate::text::TextConfig,
 }
 
-/// A change to make durable before the REGISTER that made it is answered.
+/// Work for the store, answered through [`ServerCore::handle_stored`]: writes are made durable
+/// before what depends on them is answered (the 200 to a REGISTER, the 202 to a MESSAGE).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOp {
-    /// Names the operation in [`ServerCore::handle_persisted`].
+    /// Names the operation in [`ServerCore::handle_stored`].
     pub id: u64,
-    /// The change.
-    pub change: ChangeSet,
+    /// What to do.
+    pub work: StoreWork,
+}
+
+/// What a [`StoreOp`] asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreWork {
+    /// A change of bindings.
+    Bindings(ChangeSet),
+    /// A change of the mailbox.
+    Mail(MailWrite),
+    /// Read the next page of messages owed to a device (after the writes queued before it).
+    Pending {
+        /// The user.
+        recipient: String,
+        /// The device.
+        device: String,
+    },
+}
+
+/// What the store did with a [`StoreOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// It failed (the database said why, in the log).
+    Failed,
+    /// Bindings written.
+    Written,
+    /// A mailbox write's result.
+    Mail(MailOutcome),
+    /// A page read.
+    Pending(Vec<StoredMessage>),
 }
 
 #[derive(Debug)]
@@ -55,6 +89,15 @@ struct Pending {
     reply: Vec<u8>,
     aor: String,
     previous: Vec<Binding>,
+    /// The devices the REGISTER bound: owed messages are delivered once it is durable.
+    devices: Vec<String>,
+}
+
+/// What a store operation under way is for.
+#[derive(Debug)]
+enum Waiter {
+    Register(Pending),
+    Text(texting::TextWaiter),
 }
 
 /// How we name ourselves when forwarding over one transport, written once at start: formatting
@@ -79,7 +122,8 @@ pub struct ServerCore {
     auth: Authenticator,
     next_op: u64,
     store_ops: VecDeque<StoreOp>,
-    pending: IdMap<u64, Pending>,
+    pending: IdMap<u64, Waiter>,
+    text: texting::Texting,
     us: Us,
     forwarding: Forwarding,
     actions: Vec<Action>,
@@ -125,6 +169,7 @@ impl ServerCore {
             next_op: 1,
             store_ops: VecDeque::new(),
             pending: IdMap::default(),
+            text: texting::Texting::default(),
             us: Us {
                 domains,
                 local: Vec::new(),
@@ -249,21 +294,22 @@ impl ServerCore {
                                 reply,
                                 previous,
                             } => {
-                                let op = self.next_op;
-                                self.next_op += 1;
-                                let aor = change.aor.clone();
-                                self.pending.insert(
-                                    op,
-                                    Pending {
-                                        transaction: id,
-                                        reply,
-                                        aor,
-                                        previous,
-                                    },
-                                );
-                                self.store_ops.push_back(StoreOp { id: op, change });
+                                self.persist_registration(id, wall, change, reply, previous);
                                 Ok(())
                             }
+                        }
+                    }
+                    Method::Message
+                        if transport == Transport::Udp
+                            && data.len() > crate::text::UDP_MESSAGE_LIMIT =>
+                    {
+                        // Its own faults first (a 413 says more than a 513).
+                        let refusal = crate::text::check(&request, self.config.text.max_body)
+                            .err()
+                            .or_else(|| crate::text::udp_refusal(data.len()));
+                        match refusal {
+                            Some(r) => self.refuse(now, id, source, &request, r),
+                            None => Ok(()),
                         }
                     }
                     _ => self.route(now, wall, id, source, &request, peer),
@@ -308,7 +354,9 @@ impl ServerCore {
                 response,
                 transaction,
             } => {
-                if !self
+                if self.text.on_response(transaction, &response) {
+                    // A MESSAGE the text path sent.
+                } else if !self
                     .forwarding
                     .on_response(transaction, &response, &mut self.actions)
                 {
@@ -335,12 +383,24 @@ impl ServerCore {
         self.pump(now);
     }
 
-    /// The store made operation `id` durable (`ok`), or failed to.
-    pub fn handle_persisted(&mut self, now: Instant, id: u64, ok: bool) {
-        let Some(p) = self.pending.remove(&id) else {
-            return;
-        };
-        let result = if ok {
+    /// The store did operation `id` (`outcome`); `wall` is the time now (seconds since the
+    /// epoch).
+    pub fn handle_stored(&mut self, now: Instant, wall: u64, id: u64, outcome: StoreOutcome) {
+        match self.pending.remove(&id) {
+            Some(Waiter::Register(p)) => self.registration_stored(now, wall, p, outcome),
+            Some(Waiter::Text(w)) => self.text_stored(wall, w, outcome),
+            None => {}
+        }
+        self.pump(now);
+    }
+
+    /// A REGISTER's change is durable (or not): its 200 goes out (or a 500, and what routing
+    /// already saw is undone); devices it bound get what they are owed.
+    fn registration_stored(&mut self, now: Instant, wall: u64, p: Pending, outcome: StoreOutcome) {
+        let result = if outcome != StoreOutcome::Failed {
+            for device in &p.devices {
+                self.deliver_owed(&p.aor, device, wall);
+            }
             self.endpoint.respond(now, p.transaction, p.reply)
         } else {
             // Undo what routing already saw, and say so.
@@ -361,7 +421,54 @@ impl ServerCore {
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not answer a REGISTER after storing");
         }
-        self.pump(now);
+    }
+
+    /// Queues a REGISTER's change for the store; notes the devices it bound.
+    fn persist_registration(
+        &mut self,
+        transaction: TransactionId,
+        wall: u64,
+        change: ChangeSet,
+        reply: Vec<u8>,
+        previous: Vec<Binding>,
+    ) {
+        let aor = change.aor.clone();
+        let devices: Vec<String> = change
+            .upserts
+            .iter()
+            .map(|b| b.device().to_string())
+            .collect();
+        for device in &devices {
+            self.note_device(&aor, device, wall);
+        }
+        let pending = Pending {
+            transaction,
+            reply,
+            aor,
+            previous,
+            devices,
+        };
+        self.queue_store(StoreWork::Bindings(change), Waiter::Register(pending));
+    }
+
+    /// Queues work for the store; `waiter` hears the outcome.
+    fn queue_store(&mut self, work: StoreWork, waiter: Waiter) {
+        let id = self.next_op;
+        self.next_op += 1;
+        self.pending.insert(id, waiter);
+        self.store_ops.push_back(StoreOp { id, work });
+    }
+
+    /// Loads what the store knows of the mailbox at start: messages stored per user, and the
+    /// devices seen lately.
+    pub fn load_mailbox(&mut self, counts: Vec<(String, u64)>, devices: Vec<KnownDevice>) {
+        self.text.load(counts, devices);
+    }
+
+    /// Replaces the counts of stored messages (after a purge) and forgets devices unseen
+    /// since `forget_before`.
+    pub fn refresh_mailbox(&mut self, counts: Vec<(String, u64)>, forget_before: u64) {
+        self.text.refresh(counts, forget_before);
     }
 
     /// The next change to make durable.
@@ -373,6 +480,7 @@ impl ServerCore {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
         self.forwarding.handle_timeout(now, &mut self.actions);
+        self.text.handle_timeout(now);
         self.pump(now);
     }
 
@@ -385,14 +493,18 @@ impl ServerCore {
     /// contexts, and what they decide carried out, until nothing is left.
     fn pump(&mut self, now: Instant) {
         loop {
+            self.apply_text(now);
             self.apply_actions(now);
             // Carrying out one decision may lead to another (a next q group with no socket).
-            if !self.actions.is_empty() {
+            if !self.actions.is_empty() || self.text.has_actions() {
                 continue;
             }
             match self.endpoint.poll_output() {
                 None => break,
                 Some(Output::Transmit(t)) => self.transmits.push_back(t),
+                Some(Output::Event(
+                    TransactionEvent::TimedOut(id) | TransactionEvent::TransportError(id),
+                )) if self.text.on_failure(id) => {}
                 Some(Output::Event(TransactionEvent::TimedOut(id))) => {
                     if let Some(d) = self.forwarding.destination_of(id) {
                         self.down.note(d, now);
@@ -418,9 +530,13 @@ impl ServerCore {
 
     /// When to call [`ServerCore::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.endpoint.poll_timeout(), self.forwarding.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.endpoint.poll_timeout(),
+            self.forwarding.poll_timeout(),
+            self.text.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }

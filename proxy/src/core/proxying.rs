@@ -33,14 +33,30 @@ impl ServerCore {
             Err(refusal) => return self.refuse(now, id, source, request, refusal),
         };
         let users = &self.users;
-        match routing::decide(
+        let decision = routing::decide(
             request,
             &self.us,
             &self.location,
             |a| users.contains_key(a),
             wall,
             local_sender,
-        ) {
+        );
+        if request.method() == Method::Message && request.to_tag.is_none() {
+            return self.route_message(now, wall, id, (source, request), decision, local_sender);
+        }
+        self.carry_out(now, id, source, request, decision)
+    }
+
+    /// Carries out where routing decided a request goes.
+    pub(super) fn carry_out(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        source: SocketAddr,
+        request: &openline_sip::Message<'_>,
+        decision: Decision,
+    ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        match decision {
             Decision::Answer => {
                 let answer = capabilities::answer(request);
                 let mut headers: Vec<(&str, &str)> = answer
@@ -196,24 +212,11 @@ impl ServerCore {
         let domain = targets.first().and_then(|t| t.tls_name.clone());
         let mut branches = Vec::with_capacity(targets.len());
         for mut target in targets {
-            let transport = target.destination.transport;
-            let Some(hop) = self.hops.iter().find(|h| h.transport == transport) else {
-                tracing::debug!(%transport, "no socket to forward on");
+            let Some(bytes) =
+                self.forwarded_copy(source, request, &target, route, (&prefix, record))
+            else {
                 continue;
             };
-            let suffix = openline_sip::entropy::random_token(self.entropy.as_mut(), 8);
-            let mut via = String::with_capacity(hop.via.len() + prefix.len() + 16);
-            for part in [hop.via.as_str(), &prefix, ".", &suffix, ";rport"] {
-                via.push_str(part);
-            }
-            let bytes = request.forwarded_request(&openline_sip::message::RequestEdits {
-                request_uri: target.request_uri.as_deref(),
-                via: &via,
-                record_route: record.then_some(hop.record_route.as_str()),
-                route,
-                received_from: Some(source),
-            });
-            self.destinations.remember(&target);
             match server {
                 None => self.endpoint.send_stateless(target.destination, bytes),
                 Some(_) => match self
@@ -269,6 +272,37 @@ impl ServerCore {
         if let Some(domain) = domain {
             self.forwarding.tag_domain(server, &domain);
         }
+    }
+
+    /// `request` as forwarded to `target` (16.6): our Via with a branch under `prefix`, our
+    /// Record-Route when `record`; None when no socket has the target's transport.
+    pub(super) fn forwarded_copy(
+        &mut self,
+        source: SocketAddr,
+        request: &openline_sip::Message<'_>,
+        target: &Target,
+        route: openline_sip::message::RouteEdit,
+        (prefix, record): (&str, bool),
+    ) -> Option<Vec<u8>> {
+        let transport = target.destination.transport;
+        let Some(hop) = self.hops.iter().find(|h| h.transport == transport) else {
+            tracing::debug!(%transport, "no socket to forward on");
+            return None;
+        };
+        let suffix = openline_sip::entropy::random_token(self.entropy.as_mut(), 8);
+        let mut via = String::with_capacity(hop.via.len() + prefix.len() + 16);
+        for part in [hop.via.as_str(), prefix, ".", &suffix, ";rport"] {
+            via.push_str(part);
+        }
+        let bytes = request.forwarded_request(&openline_sip::message::RequestEdits {
+            request_uri: target.request_uri.as_deref(),
+            via: &via,
+            record_route: record.then_some(hop.record_route.as_str()),
+            route,
+            received_from: Some(source),
+        });
+        self.destinations.remember(target);
+        Some(bytes)
     }
 
     /// A response no transaction knows: passed on by its next Via if the top one is ours.

@@ -184,6 +184,34 @@ pub fn binding_destination(binding: &Binding) -> Option<Destination> {
     })
 }
 
+/// The target that reaches the device of `binding`: its contact, at its flow or address.
+pub fn binding_target(binding: &Binding) -> Option<Target> {
+    let destination = binding_destination(binding)?;
+    let flow = match destination.transport {
+        Transport::Udp => Flow::No,
+        _ if binding.instance.is_some() && binding.reg_id.is_some() => Flow::Outbound,
+        _ => Flow::Connection,
+    };
+    Some(Target {
+        request_uri: Some(binding.contact.clone()),
+        destination,
+        q: binding.q,
+        tls_name: None,
+        fallbacks: Vec::new(),
+        flow,
+    })
+}
+
+/// The local user a request's Request-URI names (`user@domain`), whether known or not.
+pub fn local_user(request: &Message<'_>, us: &Us) -> Option<String> {
+    let uri = request.request_uri()?;
+    let sip = uri.sip()?;
+    if !us.is_us(sip) {
+        return None;
+    }
+    Some(format!("{}@{}", sip.user?, us.home(sip)?))
+}
+
 /// Where a URI with an IP host points (a Record-Route entry): no DNS inside a dialog.
 fn uri_destination(uri: &SipUri<'_>) -> Option<Destination> {
     match openline_sip::locate::start(uri, &openline_sip::locate::PREFERENCE)? {
@@ -357,22 +385,7 @@ pub fn decide(
         let targets: Vec<Target> = live
             .iter()
             .take(take)
-            .filter_map(|b| {
-                let destination = binding_destination(b)?;
-                let flow = match destination.transport {
-                    Transport::Udp => Flow::No,
-                    _ if b.instance.is_some() && b.reg_id.is_some() => Flow::Outbound,
-                    _ => Flow::Connection,
-                };
-                Some(Target {
-                    request_uri: Some(b.contact.clone()),
-                    destination,
-                    q: b.q,
-                    tls_name: None,
-                    fallbacks: Vec::new(),
-                    flow,
-                })
-            })
+            .filter_map(|b| binding_target(b))
             .collect();
         if targets.is_empty() {
             return Decision::Refuse(480, "Temporarily Unavailable (no reachable device)");

@@ -36,39 +36,7 @@ impl Phone {
     }
 }
 
-/// Every Via value of `msg`, top first, one line each.
-fn vias(msg: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(msg);
-    let head = text.split("\r\n\r\n").next().unwrap_or("").to_string();
-    head.split("\r\n")
-        .filter_map(|l| l.strip_prefix("Via:").or_else(|| l.strip_prefix("v:")))
-        .map(|v| v.trim().to_string())
-        .collect()
-}
-
-/// A response to `request` as a UAS writes it (RFC 3261 8.2.6).
-fn answer(request: &[u8], code: u16, reason: &str, to_tag: &str, extra: &str) -> Vec<u8> {
-    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
-    for v in vias(request) {
-        out += &format!("Via: {v}\r\n");
-    }
-    if let Some(rr) = header(request, "Record-Route", None) {
-        out += &format!("Record-Route: {rr}\r\n");
-    }
-    let to = header(request, "To", Some("t")).unwrap();
-    let to = if to.contains("tag=") {
-        to
-    } else {
-        format!("{to};tag={to_tag}")
-    };
-    out += &format!(
-        "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\n{extra}Content-Length: 0\r\n\r\n",
-        header(request, "From", Some("f")).unwrap(),
-        header(request, "Call-ID", Some("i")).unwrap(),
-        header(request, "CSeq", None).unwrap(),
-    );
-    out.into_bytes()
-}
+use openline_tests::wire::{response_to as answer, vias};
 
 /// bob@openline.test with a binding per phone, written before the server starts (it loads
 /// them at start, as after a restart).

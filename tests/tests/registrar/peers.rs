@@ -268,34 +268,9 @@ fn sipp_registers_ten_thousand_users_with_digest() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// A fresh database on the test PostgreSQL server (scripts/test starts it), as a URL.
-fn fresh_postgres_database(name: &str) -> String {
-    let base = std::env::var("OPENLINE_TEST_POSTGRES")
-        .expect("OPENLINE_TEST_POSTGRES is not set: run the suite with scripts/test, which starts PostgreSQL");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection as _;
-        let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name}"
-        )))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    });
-    base.replacen("/openline?", &format!("/{name}?"), 1)
-}
-
 #[test]
 fn on_postgresql_a_binding_is_stored_and_survives_kill_9() {
-    let db = fresh_postgres_database("openline_registrar_e2e");
+    let db = openline_tests::fresh_postgres_database("openline_registrar_e2e");
     add_user(&db, "heidi@openline.test", "pw-heidi");
     let mut server = Subject::start_on(&db, &[]);
     let run = sipsak_register(

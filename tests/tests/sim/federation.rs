@@ -24,6 +24,7 @@ fn core() -> ServerCore {
         ring_timeout: Duration::from_secs(60),
         max_per_domain: 10,
         peers: Vec::new(),
+        text: Default::default(),
     };
     let alice = User::new("alice@club-a.test", "s3cret").unwrap();
     let mut core = ServerCore::new(
