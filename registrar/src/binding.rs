@@ -68,10 +68,22 @@ impl Binding {
     }
 
     /// The device it belongs to, as the mailbox names devices owed a message: its
-    /// `+sip.instance` (one device, whatever flows or contacts it registers), else its contact.
-    /// Two flows (reg-ids) of one device are one device.
-    pub fn device(&self) -> &str {
-        self.instance.as_deref().unwrap_or(&self.contact)
+    /// `+sip.instance` (one device, whatever flows or contacts it registers), else the host and
+    /// port of its contact. Two flows (reg-ids) of one device are one device; the user part
+    /// is left out because some phones make a new one each start (baresip: `bob-0x55d1...`)
+    /// while their address stays.
+    pub fn device(&self) -> std::borrow::Cow<'_, str> {
+        if let Some(instance) = &self.instance {
+            return std::borrow::Cow::Borrowed(instance);
+        }
+        let address = openline_sip::Uri::parse(&self.contact).ok().and_then(|u| {
+            u.sip()
+                .map(|s| format!("{}:{}", s.host, s.port.unwrap_or(5060)))
+        });
+        match address {
+            Some(a) => std::borrow::Cow::Owned(a),
+            None => std::borrow::Cow::Borrowed(&self.contact),
+        }
     }
 
     /// Whether this binding has `key`, without building its own (no allocation).
@@ -172,6 +184,6 @@ mod tests {
         // Devices: an instance is one device across flows and contacts; else the contact.
         assert_eq!(device.device(), "<urn:x>");
         assert_eq!(other_flow.device(), moved.device());
-        assert_eq!(plain.device(), "sip:a@h:1");
+        assert_eq!(plain.device(), "h:1");
     }
 }

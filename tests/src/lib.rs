@@ -4,6 +4,7 @@
 // Test support: a broken expectation is a failed test, said loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod baresip;
 pub mod certs;
 pub mod dns;
 pub mod phone;

@@ -57,6 +57,8 @@ pub struct Phone {
     seen: Vec<String>,
     /// Via branches of requests that came while it was silent.
     deaf: Vec<String>,
+    /// The contact it registers, when not its own address (a responder elsewhere).
+    contact: Option<String>,
 }
 
 impl Phone {
@@ -82,7 +84,13 @@ impl Phone {
             inbox: Vec::new(),
             seen: Vec::new(),
             deaf: Vec::new(),
+            contact: None,
         }
+    }
+
+    /// Registers `contact` instead of its own address (for a responder that cannot register).
+    pub fn set_contact(&mut self, contact: &str) {
+        self.contact = Some(contact.to_string());
     }
 
     /// Talks to another server from now on (the same one restarted elsewhere).
@@ -97,10 +105,13 @@ impl Phone {
 
     /// Registers for `expires` seconds (0: unregisters); the final status.
     pub fn register(&mut self, expires: u32) -> u16 {
-        let contact = format!(
-            "<sip:{}@{}>;+sip.instance=\"<{}>\"",
-            self.user, self.addr, self.instance
-        );
+        let contact = match &self.contact {
+            Some(c) => format!("<{c}>"),
+            None => format!(
+                "<sip:{}@{}>;+sip.instance=\"<{}>\"",
+                self.user, self.addr, self.instance
+            ),
+        };
         let uri = format!("sip:{}", self.domain);
         let extra = format!("Contact: {contact}\r\nExpires: {expires}\r\n");
         let to = format!("<sip:{}>", self.aor());

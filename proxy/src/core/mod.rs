@@ -299,20 +299,11 @@ impl ServerCore {
                             }
                         }
                     }
-                    Method::Message
-                        if transport == Transport::Udp
-                            && data.len() > crate::text::UDP_MESSAGE_LIMIT =>
-                    {
-                        // Its own faults first (a 413 says more than a 513).
-                        let refusal = crate::text::check(&request, self.config.text.max_body)
-                            .err()
-                            .or_else(|| crate::text::udp_refusal(data.len()));
-                        match refusal {
-                            Some(r) => self.refuse(now, id, source, &request, r),
-                            None => Ok(()),
-                        }
+                    _ => {
+                        // How large it came over UDP (RFC 3428 limits MESSAGE there).
+                        let udp_size = (transport == Transport::Udp).then_some(data.len());
+                        self.route(now, wall, id, (source, udp_size), &request, peer)
                     }
-                    _ => self.route(now, wall, id, source, &request, peer),
                 };
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "could not answer");

@@ -21,7 +21,7 @@ impl ServerCore {
         now: Instant,
         wall: u64,
         id: TransactionId,
-        source: SocketAddr,
+        (source, udp_size): (SocketAddr, Option<usize>),
         request: &openline_sip::Message<'_>,
         peer: Option<&PeerIdentity>,
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
@@ -42,7 +42,8 @@ impl ServerCore {
             local_sender,
         );
         if request.method() == Method::Message && request.to_tag.is_none() {
-            return self.route_message(now, wall, id, (source, request), decision, local_sender);
+            let arrival = (source, udp_size, request);
+            return self.route_message(now, wall, id, arrival, decision, local_sender);
         }
         self.carry_out(now, id, source, request, decision)
     }
@@ -300,6 +301,7 @@ impl ServerCore {
             record_route: record.then_some(hop.record_route.as_str()),
             route,
             received_from: Some(source),
+            own_realms: &self.config.domains,
         });
         self.destinations.remember(target);
         Some(bytes)

@@ -109,13 +109,10 @@ impl ServerCore {
         now: Instant,
         wall: u64,
         id: TransactionId,
-        (source, request): (SocketAddr, &Message<'_>),
+        (source, udp_size, request): (SocketAddr, Option<usize>, &Message<'_>),
         decision: Decision,
         local_sender: bool,
     ) -> Result<(), EndpointError> {
-        if let Err(refusal) = crate::text::check(request, self.config.text.max_body) {
-            return self.refuse(now, id, source, request, refusal);
-        }
         let recipient = match &decision {
             Decision::Fork { aor, .. } => Some(aor.clone()),
             Decision::Refuse(480, _) => routing::local_user(request, &self.us),
@@ -123,7 +120,17 @@ impl ServerCore {
         };
         let goes_on = recipient.is_some()
             || matches!(decision, Decision::Relay { .. } | Decision::Locate { .. });
-        if local_sender && goes_on {
+        if !goes_on {
+            // Refused by routing (403 for a stranger's relay, 404, 483...): that says more.
+            return self.carry_out(now, id, source, request, decision);
+        }
+        let refusal = crate::text::check(request, self.config.text.max_body)
+            .err()
+            .or_else(|| udp_size.and_then(crate::text::udp_refusal));
+        if let Some(refusal) = refusal {
+            return self.refuse(now, id, source, request, refusal);
+        }
+        if local_sender {
             self.copy_to_own_devices(wall, source, request);
         }
         match (decision, recipient) {

@@ -22,6 +22,10 @@ pub struct RequestEdits<'e> {
     /// 18.2.1, RFC 3581 4), so a response passed on by Via alone (a retransmitted 2xx) finds
     /// it behind NAT. None leaves it as it is (an ACK forwarded statelessly, tests).
     pub received_from: Option<std::net::SocketAddr>,
+    /// Realms this proxy authenticates in: Proxy-Authorization credentials for them were
+    /// meant for it and go no further (RFC 3261 22.3), lest the next hop (another user's
+    /// phone) get a digest response to attack the sender's password with offline.
+    pub own_realms: &'e [String],
 }
 
 /// The change a proxy makes to Route (RFC 3261 16.4, 16.6 step 6).
@@ -34,6 +38,14 @@ pub enum RouteEdit {
     /// A strict router before us put our URI in the Request-URI; the last Route value became the
     /// new Request-URI and goes.
     DropLast,
+}
+
+/// Whether credentials are for one of `realms`.
+fn for_realms(credentials: &str, realms: &[String]) -> bool {
+    !realms.is_empty()
+        && crate::header::auth::AuthParams::parse(credentials)
+            .and_then(|c| c.get("realm"))
+            .is_some_and(|r| realms.iter().any(|ours| ours.eq_ignore_ascii_case(&r)))
 }
 
 /// Writes one header line, folds made single spaces.
@@ -98,6 +110,9 @@ impl Message<'_> {
                     write_header(&mut out, "Via", &first);
                     continue;
                 }
+            }
+            if h.name == HeaderName::ProxyAuthorization && for_realms(h.value, edits.own_realms) {
+                continue;
             }
             let value = match h.name {
                 HeaderName::MaxForwards => {
@@ -191,6 +206,32 @@ mod tests {
         Content-Length: 4\r\n\r\nv=0\n";
 
     #[test]
+    fn credentials_for_our_realm_stop_here_and_others_go_on() {
+        let with_credentials = INVITE.replace(
+            "Call-ID: c1\r\n",
+            "Proxy-Authorization: Digest username=\"alice\", realm=\"club-a.test\", nonce=\"n\", uri=\"sip:bob@club-a.test\", response=\"r\"\r\n\
+             Proxy-Authorization: Digest username=\"alice\", realm=\"far.test\", nonce=\"m\", uri=\"sip:bob@club-a.test\", response=\"s\"\r\n\
+             Call-ID: c1\r\n",
+        );
+        let m = Message::parse(with_credentials.as_bytes()).unwrap();
+        let ours = ["Club-A.test".to_string()];
+        let out = m.forwarded_request(&RequestEdits {
+            request_uri: None,
+            via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
+            record_route: None,
+            route: RouteEdit::Keep,
+            received_from: None,
+            own_realms: &ours,
+        });
+        let again = Message::parse(&out).unwrap();
+        let left: Vec<_> = again
+            .headers_named(HeaderName::ProxyAuthorization)
+            .collect();
+        assert_eq!(left.len(), 1);
+        assert!(left[0].contains("realm=\"far.test\""), "{left:?}");
+    }
+
+    #[test]
     fn request_gets_via_record_route_and_one_fewer_hop() {
         let m = Message::parse(INVITE.as_bytes()).unwrap();
         let out = m.forwarded_request(&RequestEdits {
@@ -199,6 +240,7 @@ mod tests {
             record_route: Some("<sip:127.0.0.1:5060;lr>"),
             route: RouteEdit::DropFirst,
             received_from: None,
+            own_realms: &[],
         });
         let again = Message::parse(&out).unwrap();
         assert_eq!(
@@ -240,6 +282,7 @@ mod tests {
             record_route: None,
             route: RouteEdit::DropFirst,
             received_from: Some("10.1.1.1:40000".parse().unwrap()),
+            own_realms: &[],
         });
         let again = Message::parse(&out).unwrap();
         let vias: Vec<_> = again.list(HeaderName::Via).collect();
@@ -268,6 +311,7 @@ mod tests {
             record_route: None,
             route: RouteEdit::DropFirst,
             received_from: None,
+            own_realms: &[],
         });
         let again = Message::parse(&out).unwrap();
         assert_eq!(again.headers_named(HeaderName::Route).count(), 0);
@@ -309,6 +353,7 @@ mod tests {
             record_route: None,
             route: RouteEdit::DropLast,
             received_from: None,
+            own_realms: &[],
         });
         let again = Message::parse(&out).unwrap();
         assert_eq!(

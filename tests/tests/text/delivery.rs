@@ -29,6 +29,11 @@ fn online_now_offline_later(db: &str) {
     );
     assert_eq!(code, 200, "a device took it");
     assert_eq!(bodies(&got[0]), ["are you there?"]);
+    assert_eq!(
+        got[0][0].header("Proxy-Authorization"),
+        None,
+        "alice's credentials stop at her proxy"
+    );
 
     assert_eq!(laptop.register(3600), 200);
     let later = laptop.messages(1, ARRIVES);

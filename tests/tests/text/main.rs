@@ -7,6 +7,8 @@
 
 mod bad_input;
 mod delivery;
+mod federation;
+mod peers;
 
 use openline_tests::phone::{Phone, Received};
 use openline_tests::subject::{Subject, add_user, scratch_dir};

@@ -1,0 +1,107 @@
+//! baresip, a real softphone, driven headless through the wrapper in ../shared/peers/baresip.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+/// One baresip UA driven through its stdin; its output goes to `log`.
+pub struct Ua {
+    child: Child,
+    control: ChildStdin,
+    log: PathBuf,
+}
+
+impl Ua {
+    /// Starts a UA for `account` (password `s3cret`) registering with the server at `server`,
+    /// on SIP port `port`, with the wrapper's environment settings `env` (CONTACTS, ...); waits
+    /// for its 200.
+    pub fn start(
+        server: SocketAddr,
+        account: &str,
+        port: u16,
+        log: PathBuf,
+        env: &[(&str, &str)],
+    ) -> Ua {
+        let out = std::fs::File::create(&log).unwrap();
+        let wrapper = crate::corpora().join("../peers/baresip/baresip-ua");
+        let mut child = Command::new(wrapper)
+            .args([
+                account,
+                "s3cret",
+                &server.to_string(),
+                &port.to_string(),
+                "-",
+                "-",
+            ])
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            // baresip prints some events (a MESSAGE received) on stderr: both go to the log.
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            // Its own process group: the wrapper and baresip end together.
+            .process_group(0)
+            .spawn()
+            .expect("start baresip-ua (baresip-core is installed by scripts/install-test-deps)");
+        let control = child.stdin.take().unwrap();
+        let ua = Ua {
+            child,
+            control,
+            log,
+        };
+        ua.wait_for(&format!("{account}: {{0/UDP/v4}} 200 OK"));
+        ua
+    }
+
+    /// What it printed so far.
+    pub fn said(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits up to 10 s until it printed `text`.
+    pub fn wait_for(&self, text: &str) {
+        let tries = 100;
+        for _ in 0..tries {
+            if self.said().contains(text) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{} never said {text:?}:\n{}",
+            self.log.display(),
+            self.said()
+        );
+    }
+
+    /// Sends a command line (`/dial URI`, `/message TEXT`...).
+    pub fn command(&mut self, line: &str) {
+        writeln!(self.control, "{line}").unwrap();
+    }
+
+    /// Quits (un-registering), killing it if it does not go.
+    pub fn quit(mut self) {
+        let _ = writeln!(self.control, "/quit");
+        for _ in 0..50 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Drop kills what did not go.
+    }
+}
+
+impl Drop for Ua {
+    /// A test that fails half-way must not leave baresip holding its ports.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.child.id())])
+                .status();
+            let _ = self.child.wait();
+        }
+    }
+}
