@@ -39,12 +39,7 @@ start_openline() {
   echo $! > "$W/server.pid"; sleep 1
 }
 register_kamailio() { register_aor bench-uas "sip:bench-uas@$LOCAL_IP:$UAS_PORT"; }
-register_openline() {
-  ( cd "$W" && timeout -k 5 20 sipp "$TARGET" -sf "$ROOT/tests/peers/sipp/register-as.xml" -s bench-uas \
-      -key domain bench.test -key contact "sip:bench-uas@$LOCAL_IP:$UAS_PORT" -key pw pwbench-uas \
-      -m 1 -i "$LOCAL_IP" -p "$((UAC_PORT + 1))" -nostdin >/dev/null 2>"$W/reg.err" ) \
-    || { cat "$W/reg.err" >&2; die "could not register bench-uas at openline"; }
-}
+register_openline() { register_openline_uas; }
 
 export TARGET=127.0.0.1:$PORT SERVER_PID_FILE=$W/server.pid
 set +e # from here a failing SIPp run is a result (lib.sh's verdict), not a reason to stop
