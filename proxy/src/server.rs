@@ -3,7 +3,9 @@
 use crate::core::{CoreConfig, ServerCore, StoreOp, StoreOutcome, StoreWork};
 use crate::text::outbox::PAGE;
 use anyhow::Context as _;
-use openline_registrar::store::{BindingStore, MailboxStore, Store, UserStore};
+use openline_registrar::store::{
+    BindingStore, KnownDevice, MailOutcome, MailWrite, MailboxStore, Store, UserStore,
+};
 use openline_sip::Entropy;
 use openline_sip_net::{Limits, ListenSpec, LocateError, Locator, Tls, TlsFiles};
 use std::future::Future;
@@ -117,11 +119,26 @@ async fn run_batch(store: &Store, batch: Vec<StoreOp>) -> Vec<(u64, StoreOutcome
     let mut mail_ids = Vec::new();
     let mut writes = Vec::new();
     let mut reads = Vec::new();
+    let (mut seen, mut seen_ids) = (Vec::new(), Vec::new());
     for op in batch {
         match op.work {
             StoreWork::Bindings(change) => {
                 binding_ids.push(op.id);
                 changes.push(change);
+            }
+            // A device sighting rides with the bindings: same transaction, no commit of its own.
+            StoreWork::Mail(MailWrite::DeviceSeen { aor, device, at }) => {
+                if !seen
+                    .iter()
+                    .any(|d: &KnownDevice| d.aor == aor && d.device == device)
+                {
+                    seen.push(KnownDevice {
+                        aor,
+                        device,
+                        seen_at: at,
+                    });
+                }
+                seen_ids.push(op.id);
             }
             StoreWork::Mail(write) => {
                 mail_ids.push(op.id);
@@ -131,9 +148,9 @@ async fn run_batch(store: &Store, batch: Vec<StoreOp>) -> Vec<(u64, StoreOutcome
         }
     }
     let mut outcomes = Vec::with_capacity(binding_ids.len() + mail_ids.len() + reads.len());
-    if !changes.is_empty() {
+    if !changes.is_empty() || !seen.is_empty() {
         let started = now();
-        let outcome = match store.apply(&changes).await {
+        let outcome = match store.apply_noting(&changes, &seen).await {
             Ok(()) => {
                 tracing::debug!(changes = changes.len(), took = ?now().duration_since(started), "committed");
                 StoreOutcome::Written
@@ -143,6 +160,11 @@ async fn run_batch(store: &Store, batch: Vec<StoreOp>) -> Vec<(u64, StoreOutcome
                 StoreOutcome::Failed
             }
         };
+        let noted = match outcome {
+            StoreOutcome::Written => StoreOutcome::Mail(MailOutcome::Seen),
+            _ => StoreOutcome::Failed,
+        };
+        outcomes.extend(seen_ids.into_iter().map(|id| (id, noted.clone())));
         outcomes.extend(binding_ids.into_iter().map(|id| (id, outcome.clone())));
     }
     if !writes.is_empty() {

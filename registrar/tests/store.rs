@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use openline_registrar::store::{
-    ANY_DEVICE, BindingStore, MailOutcome, MailWrite, MailboxStore, NewMessage, Store, UserStore,
+    ANY_DEVICE, BindingStore, KnownDevice, MailOutcome, MailWrite, MailboxStore, NewMessage, Store,
+    UserStore,
 };
 use openline_registrar::{Binding, BindingKey, ChangeSet, User};
 
@@ -408,6 +409,42 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
         .collect();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].device, laptop);
+
+    // A device noted with the binding that brought it, in the same commit.
+    let gina = KnownDevice {
+        aor: "gina@club-a.test".into(),
+        device: "urn:uuid:gina".into(),
+        seen_at: NOW,
+    };
+    let b = binding(
+        "gina@club-a.test",
+        "sip:gina@127.0.0.1:7000",
+        Some("urn:uuid:gina"),
+        NOW + 600,
+    );
+    again
+        .apply_noting(
+            &[ChangeSet {
+                aor: "gina@club-a.test".into(),
+                upserts: vec![b],
+                removals: vec![],
+            }],
+            std::slice::from_ref(&gina),
+        )
+        .await
+        .unwrap();
+    let again = reopen().await;
+    assert!(again.devices(NOW).await.unwrap().contains(&gina));
+    assert_eq!(
+        again
+            .bindings(NOW)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|b| b.aor == "gina@club-a.test")
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]

@@ -70,10 +70,18 @@ impl UserStore for MemoryStore {
 }
 
 impl BindingStore for MemoryStore {
-    async fn apply(&self, changes: &[ChangeSet]) -> Result<(), StoreError> {
+    async fn apply_noting(
+        &self,
+        changes: &[ChangeSet],
+        seen: &[KnownDevice],
+    ) -> Result<(), StoreError> {
         let mut g = self.lock();
         for c in changes {
             g.location.apply(c);
+        }
+        for d in seen {
+            g.devices
+                .insert((d.aor.clone(), d.device.clone()), d.seen_at);
         }
         Ok(())
     }

@@ -53,9 +53,19 @@ pub trait UserStore {
 }
 
 /// Bindings: the journal of the location table.
-pub trait BindingStore {
+pub trait BindingStore: Sync {
     /// Applies every change in one transaction.
-    fn apply(&self, changes: &[ChangeSet]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn apply(&self, changes: &[ChangeSet]) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.apply_noting(changes, &[])
+    }
+    /// Applies every change and notes the devices `seen` (the mailbox's [`KnownDevice`]s) in
+    /// the same transaction: a REGISTER that binds a new device pays no commit of its own for
+    /// the note.
+    fn apply_noting(
+        &self,
+        changes: &[ChangeSet],
+        seen: &[KnownDevice],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Every binding not expired at `now`.
     fn bindings(&self, now: u64) -> impl Future<Output = Result<Vec<Binding>, StoreError>> + Send;
     /// Deletes bindings expired at `now`; returns how many.
@@ -255,8 +265,12 @@ impl UserStore for Store {
 }
 
 impl BindingStore for Store {
-    async fn apply(&self, changes: &[ChangeSet]) -> Result<(), StoreError> {
-        delegate!(self, s => s.apply(changes))
+    async fn apply_noting(
+        &self,
+        changes: &[ChangeSet],
+        seen: &[KnownDevice],
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.apply_noting(changes, seen))
     }
     async fn bindings(&self, now: u64) -> Result<Vec<Binding>, StoreError> {
         delegate!(self, s => s.bindings(now))

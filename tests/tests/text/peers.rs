@@ -67,11 +67,11 @@ fn baresip_texts_baresip_online_and_offline() {
     erin.quit();
 }
 
-/// Runs SIPp's bench MESSAGE sender: `count` MESSAGEs at `rate`/s to `user`; its exit status
-/// and final screen.
+/// Runs SIPp's bench MESSAGE sender in `dir` from `port`: `count` MESSAGEs at `rate`/s to
+/// `user`; its exit status and final screen.
 fn sipp_messages(
     server: &Subject,
-    dir: &std::path::Path,
+    (dir, port): (&std::path::Path, u16),
     user: &str,
     count: usize,
     rate: usize,
@@ -93,7 +93,7 @@ fn sipp_messages(
             "-i",
             "127.0.0.1",
             "-p",
-            &UAC.to_string(),
+            &port.to_string(),
             "-nostdin",
             "-trace_screen",
             "-trace_err",
@@ -118,10 +118,22 @@ fn corpora_bench(file: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn sipp_sends_messages_under_load_with_no_failure_online_and_offline() {
+fn sipp_sends_messages_under_load_with_no_failure_on_sqlite() {
+    sipp_load(&sqlite_db("text-sipp"), (UAS, UAC));
+}
+
+#[test]
+fn sipp_sends_messages_under_load_with_no_failure_on_postgresql() {
+    let db = openline_tests::fresh_postgres_database("openline_text_sipp");
+    sipp_load(&db, (UAS + 10, UAC + 10));
+}
+
+/// SIPp sends 3,000 MESSAGEs at 500/s to a registered SIPp responder and 1,000 to a user with
+/// no device: not one fails, and the 1,000 are in the mailbox. `(uas, uac)`: SIPp's ports.
+fn sipp_load(db: &str, (uas_port, uac_port): (u16, u16)) {
     const ONLINE: usize = 3000;
     const OFFLINE: usize = 1000;
-    let db = sqlite_db("text-sipp");
+    let db = db.to_string();
     for user in ["bench-uas", "away"] {
         add_user(&db, &format!("{user}@{DOMAIN}"), "s3cret");
     }
@@ -137,7 +149,7 @@ fn sipp_sends_messages_under_load_with_no_failure_online_and_offline() {
                 "-i",
                 "127.0.0.1",
                 "-p",
-                &UAS.to_string(),
+                &uas_port.to_string(),
                 "-nostdin",
                 "-buff_size",
                 "4194304",
@@ -149,12 +161,12 @@ fn sipp_sends_messages_under_load_with_no_failure_online_and_offline() {
             .expect("start sipp (sip-tester is installed by scripts/install-test-deps)"),
     );
     let mut registrar = Phone::new("bench-uas", DOMAIN, "s3cret", server.udp);
-    registrar.set_contact(&format!("sip:bench-uas@127.0.0.1:{UAS}"));
+    registrar.set_contact(&format!("sip:bench-uas@127.0.0.1:{uas_port}"));
     assert_eq!(registrar.register(3600), 200);
 
     let online = dir.join("online");
     std::fs::create_dir_all(&online).unwrap();
-    let (code, screen) = sipp_messages(&server, &online, "bench-uas", ONLINE, 500);
+    let (code, screen) = sipp_messages(&server, (&online, uac_port), "bench-uas", ONLINE, 500);
     assert_eq!(code, 0, "{screen}");
     assert_eq!(
         openline_tests::sipp_successful_calls(&screen),
@@ -166,7 +178,7 @@ fn sipp_sends_messages_under_load_with_no_failure_online_and_offline() {
     // Nobody there: each is stored, and only then answered 202.
     let offline = dir.join("offline");
     std::fs::create_dir_all(&offline).unwrap();
-    let (code, screen) = sipp_messages(&server, &offline, "away", OFFLINE, 500);
+    let (code, screen) = sipp_messages(&server, (&offline, uac_port), "away", OFFLINE, 500);
     assert_eq!(code, 0, "{screen}");
     assert_eq!(
         openline_tests::sipp_successful_calls(&screen),

@@ -4,7 +4,7 @@
 
 mod mailbox;
 
-use super::{BindingStore, StoreError, UserStore};
+use super::{BindingStore, KnownDevice, StoreError, UserStore};
 use crate::binding::{Binding, ChangeSet};
 use crate::user::User;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -86,36 +86,67 @@ impl SqlStore {
         })
     }
 
-    /// An upsert of `rows` bindings in one statement. SQLite gets anonymous `?` placeholders:
-    /// sqlx looks up every numbered one by name, a linear walk per parameter that took 8.5% of
-    /// the server's CPU at 12,000 REGISTER/s with 320 parameters.
-    fn upsert_rows(&self, rows: usize) -> Statement {
+    /// `head`, then `rows` rows of `columns` placeholders each, then `tail`: one multi-row
+    /// statement. SQLite gets anonymous `?` placeholders: sqlx looks up every numbered one by
+    /// name, a linear walk per parameter that took 8.5% of the server's CPU at 12,000
+    /// REGISTER/s with 320 parameters.
+    fn multi_row(&self, head: &str, (rows, columns): (usize, usize), tail: &str) -> Statement {
         use std::fmt::Write as _;
-        let mut sql = String::from(
-            "INSERT INTO bindings (aor, binding_key, contact, instance, reg_id, expires_at, q, call_id, cseq, source) VALUES ",
-        );
+        let mut sql = String::from(head);
         for r in 0..rows {
             sql.push_str(if r > 0 { ", (" } else { "(" });
-            for i in 1..=10 {
+            for i in 1..=columns {
                 if i > 1 {
                     sql.push_str(", ");
                 }
                 match self {
                     SqlStore::Sqlite(_) => sql.push('?'),
                     SqlStore::Postgres(_) => {
-                        let _ = write!(sql, "${}", r * 10 + i);
+                        let _ = write!(sql, "${}", r * columns + i);
                     }
                 }
             }
             sql.push(')');
         }
-        sql.push_str(
+        sql.push_str(tail);
+        // Only placeholders are generated; nothing from outside reaches the text.
+        Statement(sql)
+    }
+
+    /// An upsert of `rows` bindings in one statement.
+    fn upsert_rows(&self, rows: usize) -> Statement {
+        self.multi_row(
+            "INSERT INTO bindings (aor, binding_key, contact, instance, reg_id, expires_at, q, call_id, cseq, source) VALUES ",
+            (rows, 10),
             " ON CONFLICT (aor, binding_key) DO UPDATE SET contact = excluded.contact, instance = excluded.instance, \
              reg_id = excluded.reg_id, expires_at = excluded.expires_at, q = excluded.q, call_id = excluded.call_id, \
              cseq = excluded.cseq, source = excluded.source",
+        )
+    }
+
+    /// Notes `seen` devices in one statement.
+    fn devices_seen<'q, DB>(
+        &self,
+        seen: &'q [KnownDevice],
+    ) -> Result<sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>, StoreError>
+    where
+        DB: sqlx::Database,
+        &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        let statement = self.multi_row(
+            "INSERT INTO devices (aor, device, seen_at) VALUES ",
+            (seen.len(), 3),
+            " ON CONFLICT (aor, device) DO UPDATE SET seen_at = excluded.seen_at",
         );
-        // Only placeholders are generated; nothing from outside reaches the text.
-        Statement(sql)
+        let mut q = sqlx::query(statement.get());
+        for d in seen {
+            q = q
+                .bind(d.aor.as_str())
+                .bind(d.device.as_str())
+                .bind(to_i64(d.seen_at, "devices")?);
+        }
+        Ok(q)
     }
 
     /// The upsert of `rows`, with every value bound (the same shape for both back-ends).
@@ -258,13 +289,17 @@ impl UserStore for SqlStore {
 }
 
 impl BindingStore for SqlStore {
-    async fn apply(&self, changes: &[ChangeSet]) -> Result<(), StoreError> {
+    async fn apply_noting(
+        &self,
+        changes: &[ChangeSet],
+        seen: &[KnownDevice],
+    ) -> Result<(), StoreError> {
         let (removals, upserts) = final_state(changes);
         let delete = self.sql("DELETE FROM bindings WHERE aor = $1 AND binding_key = $2");
         // The usual batch is one upsert: run it on its own (a statement is atomic and, with
         // SQLite's synchronous=FULL, durable when it returns), one round trip to the database
         // instead of three with BEGIN and COMMIT around it.
-        if removals.is_empty() && upserts.len() <= UPSERT_ROWS {
+        if removals.is_empty() && upserts.len() <= UPSERT_ROWS && seen.is_empty() {
             if upserts.is_empty() {
                 return Ok(());
             }
@@ -278,6 +313,9 @@ impl BindingStore for SqlStore {
             }
             for chunk in upserts.chunks(UPSERT_ROWS) {
                 self.upsert(chunk)?.execute(&mut *tx).await?;
+            }
+            for chunk in seen.chunks(UPSERT_ROWS) {
+                self.devices_seen(chunk)?.execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
