@@ -22,6 +22,20 @@ pub struct TestPki {
 }
 
 impl TestPki {
+    /// `openline serve` options for a server presenting `cert` and trusting this CA:
+    /// `--tls-cert F --tls-key F --tls-ca F`.
+    pub fn serve_args(&self, cert: &DomainCert) -> Vec<String> {
+        let path = |p: &PathBuf| p.display().to_string();
+        vec![
+            "--tls-cert".into(),
+            path(&cert.cert),
+            "--tls-key".into(),
+            path(&cert.key),
+            "--tls-ca".into(),
+            path(&self.ca),
+        ]
+    }
+
     /// A new CA in `dir`.
     pub fn new(dir: &Path) -> TestPki {
         let key = rcgen::KeyPair::generate().expect("CA key");

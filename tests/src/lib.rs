@@ -68,6 +68,17 @@ pub fn sipp_successful_calls(screen: &str) -> Option<usize> {
     line.split('|').rev().find_map(|f| f.trim().parse().ok())
 }
 
+/// SIPp's final screen (`-trace_screen`) written in `dir`; empty when there is none.
+pub fn sipp_screen(dir: &std::path::Path) -> String {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with("_screen.log"))
+        .and_then(|e| std::fs::read_to_string(e.path()).ok())
+        .unwrap_or_default()
+}
+
 /// `../shared/corpora` beside the repository.
 pub fn corpora() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora")

@@ -115,7 +115,8 @@ impl Phone {
         let uri = format!("sip:{}", self.domain);
         let extra = format!("Contact: {contact}\r\nExpires: {expires}\r\n");
         let to = format!("<sip:{}>", self.aor());
-        self.request("REGISTER", &uri, &to, &extra, "", b"")
+        let response = self.last_response("REGISTER", &uri, &to, &extra, "", b"");
+        response.and_then(|r| status(&r)).unwrap_or(0)
     }
 
     /// Sends a text/plain MESSAGE to `to` (`user@domain`); the final status.
@@ -127,22 +128,8 @@ impl Phone {
     pub fn message_typed(&mut self, to: &str, content_type: &str, body: &[u8]) -> u16 {
         let uri = format!("sip:{to}");
         let extra = format!("Content-Type: {content_type}\r\n");
-        self.request("MESSAGE", &uri, &format!("<{uri}>"), &extra, "", body)
-    }
-
-    /// The final response to the last request sent (kept by [`Phone::request`]).
-    fn request(
-        &mut self,
-        method: &str,
-        uri: &str,
-        to: &str,
-        extra: &str,
-        auth: &str,
-        body: &[u8],
-    ) -> u16 {
-        self.last_response(method, uri, to, extra, auth, body)
-            .and_then(|r| status(&r))
-            .unwrap_or(0)
+        let response = self.last_response("MESSAGE", &uri, &format!("<{uri}>"), &extra, "", body);
+        response.and_then(|r| status(&r)).unwrap_or(0)
     }
 
     /// Sends a request and returns its final response, answering one challenge.

@@ -3,7 +3,6 @@
 //! the user's other devices; stored messages go to a device when it registers.
 
 use super::{ServerCore, StoreOutcome, StoreWork, Waiter};
-use crate::forward::Action;
 use crate::routing::{self, Decision, Target};
 use crate::text::compose::{self, Addressing};
 use crate::text::devices::KnownDevices;
@@ -349,20 +348,7 @@ impl ServerCore {
     pub(super) fn apply_text(&mut self, now: Instant) {
         for action in std::mem::take(&mut self.text.fanout_actions) {
             match action {
-                FanoutAction::Respond { server, response } => {
-                    self.actions.push(Action::Respond { server, response })
-                }
-                FanoutAction::Reply {
-                    server,
-                    code,
-                    request,
-                    source,
-                } => self.actions.push(Action::Reply {
-                    server,
-                    code,
-                    request,
-                    source,
-                }),
+                FanoutAction::Answer(answer) => self.actions.push(answer),
                 FanoutAction::Store {
                     server,
                     message,

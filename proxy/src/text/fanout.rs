@@ -3,6 +3,7 @@
 //! hears 200 once a device accepted it and every copy already asked of the store is durable;
 //! 202 once it is stored and no device accepted it (RFC 3428 section 7: delivery is pending).
 
+use crate::forward::Action;
 use openline_registrar::store::NewMessage;
 use openline_sip::table::IdMap;
 use std::cmp::Reverse;
@@ -49,24 +50,9 @@ struct Fanout<Id> {
 /// What the core must do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum FanoutAction<Id> {
-    /// Pass a device's 2xx upstream.
-    Respond {
-        /// The sender's server transaction.
-        server: Id,
-        /// The response, our Via removed.
-        response: Vec<u8>,
-    },
-    /// Answer the sender with this status (202 stored; 500 not stored).
-    Reply {
-        /// The sender's server transaction.
-        server: Id,
-        /// Status.
-        code: u16,
-        /// The request as received.
-        request: Vec<u8>,
-        /// Where from.
-        source: std::net::SocketAddr,
-    },
+    /// Answer the sender: a device's 2xx passed upstream ([`Action::Respond`]), or our own
+    /// status ([`Action::Reply`]: 202 stored, 500 not stored).
+    Answer(Action<Id>),
     /// Store the message for these devices (none: whichever comes first), then call
     /// [`Fanouts::stored`].
     Store {
@@ -274,15 +260,15 @@ impl<Id: Copy + Ord + std::hash::Hash> Fanouts<Id> {
         if !ctx.answered && ctx.storing == 0 {
             if let Some(response) = ctx.accepted.take() {
                 ctx.answered = true;
-                out.push(FanoutAction::Respond { server, response });
+                out.push(FanoutAction::Answer(Action::Respond { server, response }));
             } else if !deciding {
                 ctx.answered = true;
-                out.push(FanoutAction::Reply {
+                out.push(FanoutAction::Answer(Action::Reply {
                     server,
                     code: if ctx.store_failed { 500 } else { 202 },
                     request: std::mem::take(&mut ctx.request),
                     source: ctx.source,
-                });
+                }));
             }
         }
         let open = ctx

@@ -50,23 +50,10 @@ fn server(
 ) -> Subject {
     let listen = format!("tls:127.0.0.1:{tls_port}");
     let dns = dns.addr.to_string();
-    Subject::start_with_users(
-        users,
-        &[
-            "--domain",
-            domain,
-            "--listen",
-            &listen,
-            "--tls-cert",
-            cert.cert.to_str().unwrap(),
-            "--tls-key",
-            cert.key.to_str().unwrap(),
-            "--tls-ca",
-            pki.ca.to_str().unwrap(),
-            "--dns",
-            &dns,
-        ],
-    )
+    let mut args = vec!["--domain", domain, "--listen", &listen, "--dns", &dns];
+    let tls = pki.serve_args(cert);
+    args.extend(tls.iter().map(String::as_str));
+    Subject::start_with_users(users, &args)
 }
 
 #[test]

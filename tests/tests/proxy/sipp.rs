@@ -146,7 +146,7 @@ pub(crate) fn run_calls(
         ],
         Duration::from_secs(90),
     );
-    let screen = screen(dir);
+    let screen = openline_tests::sipp_screen(dir);
     let ok = openline_tests::sipp_successful_calls(&screen);
     (ok, format!("sipp exit {:?}\n{screen}", out.status.code()))
 }
@@ -192,16 +192,6 @@ pub(crate) fn call_callee(
     );
     uas.stop();
     result
-}
-
-/// SIPp's final screen in `dir`.
-fn screen(dir: &std::path::Path) -> String {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(Result::ok)
-        .find(|e| e.file_name().to_string_lossy().ends_with("_screen.log"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .unwrap_or_default()
 }
 
 #[test]
@@ -251,7 +241,7 @@ fn sipp_uac_calls_sipp_uas_ten_thousand_times_through_the_proxy() {
         Duration::from_secs(150),
     );
     uas.stop();
-    let screen = screen(&dir);
+    let screen = openline_tests::sipp_screen(&dir);
     assert_eq!(
         openline_tests::sipp_successful_calls(&screen),
         Some(CALLS),

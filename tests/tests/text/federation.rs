@@ -25,23 +25,10 @@ fn two_domains_text_each_other_online_and_offline() {
             format!("tls:127.0.0.1:{port}"),
             format!("{}=tls:127.0.0.1:{}", other.0, other.1),
         );
-        Subject::start_on(
-            &db,
-            &[
-                "--domain",
-                domain,
-                "--listen",
-                &listen,
-                "--tls-cert",
-                cert.cert.to_str().unwrap(),
-                "--tls-key",
-                cert.key.to_str().unwrap(),
-                "--tls-ca",
-                pki.ca.to_str().unwrap(),
-                "--peer",
-                &peer,
-            ],
-        )
+        let mut args = vec!["--domain", domain, "--listen", &listen, "--peer", &peer];
+        let tls = pki.serve_args(&cert);
+        args.extend(tls.iter().map(String::as_str));
+        Subject::start_on(&db, &args)
     };
     let a = server("club-a.test", "alice", A_TLS, ("club-b.test", B_TLS));
     let b = server("club-b.test", "bob", B_TLS, ("club-a.test", A_TLS));

@@ -102,12 +102,7 @@ fn sipp_messages(
         ],
         Duration::from_secs(150),
     );
-    let screen = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().ends_with("_screen.log"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .unwrap_or_default();
+    let screen = openline_tests::sipp_screen(dir);
     (out.status.code().unwrap_or(-1), screen)
 }
 

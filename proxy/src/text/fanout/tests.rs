@@ -57,19 +57,19 @@ fn store_of(devices: &[&str]) -> FanoutAction<u64> {
 }
 
 fn reply(code: u16) -> FanoutAction<u64> {
-    FanoutAction::Reply {
+    FanoutAction::Answer(Action::Reply {
         server: SENDER,
         code,
         request: b"MESSAGE".to_vec(),
         source: source(),
-    }
+    })
 }
 
 fn respond(response: &[u8]) -> FanoutAction<u64> {
-    FanoutAction::Respond {
+    FanoutAction::Answer(Action::Respond {
         server: SENDER,
         response: response.to_vec(),
-    }
+    })
 }
 
 #[test]
