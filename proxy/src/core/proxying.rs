@@ -90,10 +90,14 @@ impl ServerCore {
                 Ok(())
             }
             Decision::Relay { target, route } => {
-                let busy = target
-                    .tls_name
-                    .as_deref()
-                    .is_some_and(|domain| self.domain_busy(now, id, source, request, domain));
+                // A BYE ends a call already paid for: refusing it for the quota would leave the
+                // call up at the other end, so it always goes (and counts).
+                let hang_up = request.method() == Method::Bye;
+                let busy = !hang_up
+                    && target
+                        .tls_name
+                        .as_deref()
+                        .is_some_and(|domain| self.domain_busy(now, id, source, request, domain));
                 if !busy {
                     self.forward(now, Some(id), source, request, vec![target], route);
                 }

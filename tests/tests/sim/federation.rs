@@ -188,3 +188,57 @@ fn a_located_domain_fails_over_and_remembers_the_server_that_failed() {
             .any(|t| status(&t.payload) == Some(504))
     );
 }
+
+#[test]
+#[allow(clippy::disallowed_methods)] // a fixed origin; every other instant is derived from it
+fn a_busy_domain_still_gets_the_bye_that_ends_a_call() {
+    let t0 = Instant::now();
+    let mut core = core();
+    // The quota (10) taken by calls to club-b.test that ring on.
+    for n in 1..=10 {
+        let lookup = call(&mut core, t0, n);
+        core.handle_located(t0, lookup.id, Ok(vec![server(2)]));
+        assert_eq!(invites(&drain(&mut core)), [server(2)]);
+    }
+    let out = receive(&mut core, t0, &invite(11, 1, ""));
+    let challenge = out
+        .iter()
+        .find_map(|t| header(&t.payload, "Proxy-Authenticate", None))
+        .unwrap();
+    let credentials = md5_credentials(
+        &challenge,
+        "alice",
+        "s3cret",
+        "INVITE",
+        "sip:bob@club-b.test",
+    );
+    let out = receive(
+        &mut core,
+        t0,
+        &invite(11, 2, &format!("Proxy-Authorization: {credentials}\r\n")),
+    );
+    assert!(
+        out.iter().any(|t| status(&t.payload) == Some(503)),
+        "a new call finds the domain's quota taken"
+    );
+    assert!(core.poll_lookup().is_none(), "and costs no look-up");
+    // A call established earlier ends: its BYE, record-routed through us over TLS, goes on.
+    let bye = format!(
+        "BYE sip:bob@127.0.0.2:5061;transport=tls SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKsimbye;rport\r\n\
+         Route: <sip:127.0.0.1:5060;lr>\r\nMax-Forwards: 70\r\nFrom: <sip:alice@club-a.test>;tag=a0\r\n\
+         To: <sip:bob@club-b.test>;tag=b0\r\nCall-ID: sim-0\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let out = receive(&mut core, t0, bye.as_bytes());
+    assert!(
+        out.iter().all(|t| status(&t.payload) != Some(503)),
+        "a hang-up is never refused for the quota"
+    );
+    assert!(
+        out.iter()
+            .any(|t| first_line(&t.payload).starts_with("BYE") && t.destination == server(2)),
+        "{:?}",
+        out.iter()
+            .map(|t| first_line(&t.payload))
+            .collect::<Vec<_>>()
+    );
+}
