@@ -1,2 +1,4 @@
-//! The media relay. Its place in the workspace is fixed by ARCHITECTURE.md; its contents arrive
-//! with issue #6 ("Media relay"). It will know nothing of SIP.
+//! The media relay (issue #6). It knows nothing of SIP. So far: the STUN server (`stun`),
+//! sans-IO; the relay, TURN and the control protocols are still to come.
+
+pub mod stun;
