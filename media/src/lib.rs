@@ -1,4 +1,6 @@
 //! The media relay (issue #6). It knows nothing of SIP. So far: the STUN server (`stun`),
-//! sans-IO; the relay, TURN and the control protocols are still to come.
+//! sans-IO, and `net`, its
+//! only socket code; the relay, TURN and the control protocols are still to come.
 
+pub mod net;
 pub mod stun;

@@ -50,12 +50,17 @@ pub fn openline_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("OPENLINE_BIN") {
         return p.into();
     }
+    workspace_bin("openline")
+}
+
+/// A binary of the workspace next to the test executable (target/<profile>/NAME).
+pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()
         .and_then(|d| d.parent())
         .expect("target/<profile>/deps/..");
-    let bin = dir.join("openline");
+    let bin = dir.join(name);
     assert!(
         bin.exists(),
         "{} is missing: build it first (cargo build --workspace --bins)",
