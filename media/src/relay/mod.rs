@@ -1,0 +1,306 @@
+//! Relay sessions, sans-IO: a session has two legs, one per party, each with a port pair of
+//! ours (RTP, and RTCP one above). What a party sends to its leg's port goes out of the other
+//! leg's port to the other party. A leg latches on the first packet it receives: that source
+//! is the party from then on, and packets from any other address are dropped (no RTP bleed).
+//! Until a party has sent anything, it is sent to where its SDP said. A session with no media
+//! for the idle time ends by itself. The driver maps ports to sockets; nothing here does I/O.
+
+mod ports;
+
+pub use ports::PortPool;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Names a session.
+pub type SessionId = u64;
+
+/// One of the two parties of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Who made the offer.
+    Offerer,
+    /// Who answered it.
+    Answerer,
+}
+
+impl Side {
+    fn index(self) -> usize {
+        match self {
+            Side::Offerer => 0,
+            Side::Answerer => 1,
+        }
+    }
+}
+
+/// Why a packet was not forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// No session has that port.
+    UnknownPort,
+    /// Not RTP, RTCP, STUN or DTLS (RFC 7983): too short, or a first byte none of them has.
+    Malformed,
+    /// From an address other than the one the leg latched on.
+    WrongSource,
+    /// The other party has neither sent anything nor been described by SDP yet.
+    NoDestination,
+}
+
+/// What to do with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forward {
+    /// Send it from our port `from` to `to`.
+    To {
+        /// Our port it leaves from.
+        from: u16,
+        /// Where it goes.
+        to: SocketAddr,
+    },
+    /// Drop it, for this reason (the driver counts them).
+    Drop(Dropped),
+}
+
+/// A relay that cannot do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RelayError {
+    /// Every port pair is in use.
+    #[error("no free ports in the relay's range")]
+    PortsExhausted,
+    /// No such session.
+    #[error("no session {0}")]
+    UnknownSession(SessionId),
+}
+
+/// Packets and bytes a leg received and forwarded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Packets received from its party and forwarded.
+    pub packets: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Packets received and dropped (wrong source, nowhere to go).
+    pub dropped: u64,
+}
+
+#[derive(Debug)]
+struct Leg {
+    /// Our RTP port for this party (RTCP is one above).
+    port: u16,
+    /// Where its SDP said it receives RTP (RTCP one above unless rtcp-mux).
+    described: Option<SocketAddr>,
+    /// Where its RTP and RTCP came from, once they came.
+    latched: [Option<SocketAddr>; 2],
+    counters: Counters,
+}
+
+#[derive(Debug)]
+struct Session {
+    legs: [Leg; 2],
+    last_media: Instant,
+}
+
+/// Every session, and the ports they hold.
+#[derive(Debug)]
+pub struct Relay {
+    ports: PortPool,
+    sessions: HashMap<SessionId, Session>,
+    /// Our port (RTP or RTCP) -> the session and side it belongs to.
+    by_port: HashMap<u16, (SessionId, Side)>,
+    /// Idle checks: (when, session); stale entries are skipped when they come due.
+    idle_checks: BinaryHeap<Reverse<(Instant, SessionId)>>,
+    idle: Duration,
+    next_id: SessionId,
+}
+
+/// The kind of a packet, by its first byte (RFC 7983 section 7).
+fn is_forwardable(packet: &[u8]) -> bool {
+    match packet.first() {
+        // STUN (connectivity checks pass through to the other party untouched).
+        Some(0..=3) => packet.len() >= 20,
+        // DTLS (DTLS-SRTP key exchange, relayed untouched: the relay never needs the keys).
+        Some(20..=63) => packet.len() >= 13,
+        // RTP or RTCP, version 2.
+        Some(128..=191) => packet.len() >= 8,
+        _ => false,
+    }
+}
+
+impl Relay {
+    /// A relay handing out pairs from `ports`; a session with no media for `idle` ends.
+    pub fn new(ports: PortPool, idle: Duration) -> Self {
+        Relay {
+            ports,
+            sessions: HashMap::new(),
+            by_port: HashMap::new(),
+            idle_checks: BinaryHeap::new(),
+            idle,
+            next_id: 1,
+        }
+    }
+
+    /// A new session with a port pair for each side: its id and the RTP ports (offerer's,
+    /// answerer's) to write into the SDP each side is sent.
+    pub fn create(&mut self, now: Instant) -> Result<(SessionId, [u16; 2]), RelayError> {
+        let first = self.ports.take().ok_or(RelayError::PortsExhausted)?;
+        let Some(second) = self.ports.take() else {
+            self.ports.give_back(first);
+            return Err(RelayError::PortsExhausted);
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let leg = |port| Leg {
+            port,
+            described: None,
+            latched: [None, None],
+            counters: Counters::default(),
+        };
+        for (port, side) in [(first, Side::Offerer), (second, Side::Answerer)] {
+            self.by_port.insert(port, (id, side));
+            self.by_port.insert(port + 1, (id, side));
+        }
+        self.sessions.insert(
+            id,
+            Session {
+                legs: [leg(first), leg(second)],
+                last_media: now,
+            },
+        );
+        self.idle_checks.push(Reverse((now + self.idle, id)));
+        Ok((id, [first, second]))
+    }
+
+    /// Where `side` said (in its SDP) it receives RTP: used until it sends from elsewhere.
+    pub fn describe(
+        &mut self,
+        id: SessionId,
+        side: Side,
+        rtp: SocketAddr,
+    ) -> Result<(), RelayError> {
+        let s = self
+            .sessions
+            .get_mut(&id)
+            .ok_or(RelayError::UnknownSession(id))?;
+        s.legs[side.index()].described = Some(rtp);
+        Ok(())
+    }
+
+    /// Ends a session and frees its ports; its counters, per side, as it ended.
+    pub fn delete(&mut self, id: SessionId) -> Result<[Counters; 2], RelayError> {
+        let s = self
+            .sessions
+            .remove(&id)
+            .ok_or(RelayError::UnknownSession(id))?;
+        for leg in &s.legs {
+            self.by_port.remove(&leg.port);
+            self.by_port.remove(&(leg.port + 1));
+            self.ports.give_back(leg.port);
+        }
+        Ok([s.legs[0].counters, s.legs[1].counters])
+    }
+
+    /// A packet from `source` arrived on our port `port` at `now`: where it goes.
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        port: u16,
+        source: SocketAddr,
+        packet: &[u8],
+    ) -> Forward {
+        let Some(&(id, side)) = self.by_port.get(&port) else {
+            return Forward::Drop(Dropped::UnknownPort);
+        };
+        if !is_forwardable(packet) {
+            return Forward::Drop(Dropped::Malformed);
+        }
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return Forward::Drop(Dropped::UnknownPort);
+        };
+        // Odd ports carry RTCP: it goes to the other side's RTCP.
+        let offset: u16 = port % 2;
+        let rtcp = usize::from(offset);
+        let (from_leg, to_leg) = match side {
+            Side::Offerer => (0, 1),
+            Side::Answerer => (1, 0),
+        };
+        let leg = &mut s.legs[from_leg];
+        match leg.latched[rtcp] {
+            None => leg.latched[rtcp] = Some(source),
+            Some(latched) if latched != source => {
+                leg.counters.dropped += 1;
+                return Forward::Drop(Dropped::WrongSource);
+            }
+            Some(_) => {}
+        }
+        let other = &s.legs[to_leg];
+        let to = other.latched[rtcp].or_else(|| {
+            other.described.map(|mut a| {
+                a.set_port(a.port().saturating_add(offset));
+                a
+            })
+        });
+        let from = other.port + offset;
+        let leg = &mut s.legs[from_leg];
+        let Some(to) = to else {
+            leg.counters.dropped += 1;
+            return Forward::Drop(Dropped::NoDestination);
+        };
+        leg.counters.packets += 1;
+        leg.counters.bytes += packet.len() as u64;
+        s.last_media = now;
+        Forward::To { from, to }
+    }
+
+    /// A session's counters per side.
+    pub fn counters(&self, id: SessionId) -> Option<[Counters; 2]> {
+        self.sessions
+            .get(&id)
+            .map(|s| [s.legs[0].counters, s.legs[1].counters])
+    }
+
+    /// Sessions alive.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Port pairs still free.
+    pub fn free_pairs(&self) -> usize {
+        self.ports.free()
+    }
+
+    /// When [`Relay::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.idle_checks.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Ends the sessions idle at `now`; their ids.
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<SessionId> {
+        let mut ended = Vec::new();
+        while let Some(&Reverse((at, id))) = self.idle_checks.peek() {
+            if at > now {
+                break;
+            }
+            self.idle_checks.pop();
+            let Some(s) = self.sessions.get(&id) else {
+                continue;
+            };
+            let due = s.last_media + self.idle;
+            if due > now {
+                // Media came since this check was set: look again when it could be idle.
+                self.idle_checks.push(Reverse((due, id)));
+            } else if self.delete(id).is_ok() {
+                ended.push(id);
+            }
+        }
+        ended
+    }
+}
+
+#[cfg(test)]
+mod tests;
