@@ -3,6 +3,7 @@
 //! sans-IO, and `net`, its
 //! only socket code; the relay, TURN and the control protocols are still to come.
 
+pub mod control;
 pub mod net;
 pub mod relay;
 pub mod sdp;

@@ -112,6 +112,9 @@ pub struct Relay {
     idle_checks: BinaryHeap<Reverse<(Instant, SessionId)>>,
     idle: Duration,
     next_id: SessionId,
+    /// Ports opened (true) or closed (false) since the driver last looked: it binds and drops
+    /// sockets to match.
+    port_events: std::collections::VecDeque<(u16, bool)>,
 }
 
 /// The kind of a packet, by its first byte (RFC 7983 section 7).
@@ -137,6 +140,7 @@ impl Relay {
             idle_checks: BinaryHeap::new(),
             idle,
             next_id: 1,
+            port_events: std::collections::VecDeque::new(),
         }
     }
 
@@ -157,8 +161,10 @@ impl Relay {
             counters: Counters::default(),
         };
         for (port, side) in [(first, Side::Offerer), (second, Side::Answerer)] {
-            self.by_port.insert(port, (id, side));
-            self.by_port.insert(port + 1, (id, side));
+            for p in [port, port + 1] {
+                self.by_port.insert(p, (id, side));
+                self.port_events.push_back((p, true));
+            }
         }
         self.sessions.insert(
             id,
@@ -186,6 +192,15 @@ impl Relay {
         Ok(())
     }
 
+    /// A session's RTP ports (offerer's leg, answerer's leg).
+    pub fn ports_of(&self, id: SessionId) -> Result<[u16; 2], RelayError> {
+        let s = self
+            .sessions
+            .get(&id)
+            .ok_or(RelayError::UnknownSession(id))?;
+        Ok([s.legs[0].port, s.legs[1].port])
+    }
+
     /// Ends a session and frees its ports; its counters, per side, as it ended.
     pub fn delete(&mut self, id: SessionId) -> Result<[Counters; 2], RelayError> {
         let s = self
@@ -193,8 +208,10 @@ impl Relay {
             .remove(&id)
             .ok_or(RelayError::UnknownSession(id))?;
         for leg in &s.legs {
-            self.by_port.remove(&leg.port);
-            self.by_port.remove(&(leg.port + 1));
+            for p in [leg.port, leg.port + 1] {
+                self.by_port.remove(&p);
+                self.port_events.push_back((p, false));
+            }
             self.ports.give_back(leg.port);
         }
         Ok([s.legs[0].counters, s.legs[1].counters])
@@ -250,6 +267,11 @@ impl Relay {
         leg.counters.bytes += packet.len() as u64;
         s.last_media = now;
         Forward::To { from, to }
+    }
+
+    /// The next port to bind (true) or to close (false).
+    pub fn poll_port_event(&mut self) -> Option<(u16, bool)> {
+        self.port_events.pop_front()
     }
 
     /// A session's counters per side.

@@ -1,0 +1,199 @@
+//! Calls as a signalling side sees them: an offer and an answer per call, each rewritten to
+//! point at the relay, one relay session per media stream. The same API serves the proxy
+//! (in-process) and the rtpengine ng protocol (`ng.rs`).
+
+use crate::relay::{Counters, Relay, RelayError, SessionId, Side};
+use crate::sdp::{Description, Relayed, SdpError};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// Why an offer, answer or delete could not be done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// The description does not read.
+    #[error("{0}")]
+    Sdp(#[from] SdpError),
+    /// The body is not UTF-8 text.
+    #[error("SDP is not UTF-8 text")]
+    NotText,
+    /// The relay is out of ports (or another relay refusal).
+    #[error("{0}")]
+    Relay(#[from] RelayError),
+    /// An answer or delete for a call never offered.
+    #[error("unknown call-id")]
+    UnknownCall,
+    /// More streams than one call may have.
+    #[error("too many media streams ({0}; at most {MAX_STREAMS})")]
+    TooManyStreams(usize),
+}
+
+/// The most m= streams relayed for one call: a port pair per side each.
+pub const MAX_STREAMS: usize = 8;
+
+#[derive(Debug)]
+struct Call {
+    /// The tag of whoever sent the first offer: that party is the session's offerer side.
+    offerer_tag: String,
+    /// A relay session per m= stream, by index (None: the stream is off).
+    streams: Vec<Option<SessionId>>,
+}
+
+/// The calls the relay anchors.
+#[derive(Debug)]
+pub struct Calls {
+    relay: Relay,
+    calls: HashMap<String, Call>,
+    /// The address written into rewritten SDP: where parties reach the relay.
+    advertised: IpAddr,
+}
+
+impl Calls {
+    /// Calls on `relay`, which parties reach at `advertised`.
+    pub fn new(relay: Relay, advertised: IpAddr) -> Self {
+        Calls {
+            relay,
+            calls: HashMap::new(),
+            advertised,
+        }
+    }
+
+    /// The relay (for packets, time-outs and port events).
+    pub fn relay(&mut self) -> &mut Relay {
+        &mut self.relay
+    }
+
+    /// An offer (or re-offer) from the party tagged `from_tag` in call `call_id`: the SDP to
+    /// send on, pointing at the relay.
+    pub fn offer(
+        &mut self,
+        now: Instant,
+        call_id: &str,
+        from_tag: &str,
+        sdp: &[u8],
+    ) -> Result<String, ControlError> {
+        self.describe(now, call_id, from_tag, sdp, true)
+    }
+
+    /// The answer from the party tagged `to_tag`: the SDP to send on to the offerer.
+    pub fn answer(
+        &mut self,
+        now: Instant,
+        call_id: &str,
+        to_tag: &str,
+        sdp: &[u8],
+    ) -> Result<String, ControlError> {
+        self.describe(now, call_id, to_tag, sdp, false)
+    }
+
+    /// Ends a call and frees its ports: the counters of each stream, per side.
+    pub fn delete(&mut self, call_id: &str) -> Result<Vec<[Counters; 2]>, ControlError> {
+        let call = self
+            .calls
+            .remove(call_id)
+            .ok_or(ControlError::UnknownCall)?;
+        Ok(call
+            .streams
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.relay.delete(id).ok())
+            .collect())
+    }
+
+    /// Calls anchored.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Sessions that ended idle: forgets them in their calls, and calls left with none.
+    pub fn forget_sessions(&mut self, ended: &[SessionId]) {
+        self.calls.retain(|_, call| {
+            for s in call.streams.iter_mut() {
+                if s.is_some_and(|id| ended.contains(&id)) {
+                    *s = None;
+                }
+            }
+            call.streams.iter().any(Option::is_some)
+        });
+    }
+
+    /// The SDP of `tag`'s party: it describes where that party receives; the rewrite, for the
+    /// other party, points each stream at the port the other party sends to.
+    fn describe(
+        &mut self,
+        now: Instant,
+        call_id: &str,
+        tag: &str,
+        sdp: &[u8],
+        offer: bool,
+    ) -> Result<String, ControlError> {
+        let text = std::str::from_utf8(sdp).map_err(|_| ControlError::NotText)?;
+        let description = Description::parse(text)?;
+        let media: Vec<_> = description.media().cloned().collect();
+        if media.len() > MAX_STREAMS {
+            return Err(ControlError::TooManyStreams(media.len()));
+        }
+        if !offer && !self.calls.contains_key(call_id) {
+            return Err(ControlError::UnknownCall);
+        }
+        let call = self
+            .calls
+            .entry(call_id.to_string())
+            .or_insert_with(|| Call {
+                offerer_tag: tag.to_string(),
+                streams: Vec::new(),
+            });
+        let side = if call.offerer_tag == tag {
+            Side::Offerer
+        } else {
+            Side::Answerer
+        };
+        let other = match side {
+            Side::Offerer => 1,
+            Side::Answerer => 0,
+        };
+        let mut plan = Vec::with_capacity(media.len());
+        for (i, m) in media.iter().enumerate() {
+            if m.rtp.port() == 0 {
+                plan.push(None);
+                continue;
+            }
+            if call.streams.len() <= i {
+                call.streams.resize(i + 1, None);
+            }
+            let ports = match call.streams[i] {
+                Some(id) => self.relay.ports_of(id)?,
+                None => {
+                    let (id, ports) = match self.relay.create(now) {
+                        Ok(created) => created,
+                        Err(e) => {
+                            // Nothing half-made stays: a failed first offer leaves no call.
+                            if call.streams.iter().all(Option::is_none) {
+                                self.calls.remove(call_id);
+                            }
+                            return Err(e.into());
+                        }
+                    };
+                    call.streams[i] = Some(id);
+                    ports
+                }
+            };
+            if let Some(id) = call.streams[i] {
+                self.relay.describe(id, side, m.rtp)?;
+            }
+            plan.push(Some(Relayed {
+                addr: self.advertised,
+                port: ports[other],
+            }));
+        }
+        Ok(description.rewrite(&plan))
+    }
+}
+
+#[cfg(test)]
+mod tests;

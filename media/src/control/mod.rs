@@ -1,0 +1,7 @@
+//! Controlling the relay: the call table both the proxy (in-process) and the rtpengine ng
+//! protocol drive (`calls`), the ng protocol itself (`ng`), and its bencode (`bencode`).
+
+pub mod bencode;
+pub mod calls;
+
+pub use calls::{Calls, ControlError};
