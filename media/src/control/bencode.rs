@@ -6,8 +6,8 @@
 /// A bencoded value borrowing from the datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bencode<'a> {
-    /// A byte string.
-    Bytes(&'a [u8]),
+    /// A byte string (borrowed from the input, or owned when we built it).
+    Bytes(std::borrow::Cow<'a, [u8]>),
     /// An integer.
     Int(i64),
     /// A list.
@@ -77,11 +77,16 @@ impl<'a> Bencode<'a> {
     }
 
     /// A byte string as text (None if not a string or not UTF-8).
-    pub fn as_str(&self) -> Option<&'a str> {
+    pub fn as_str(&self) -> Option<&str> {
         match self {
             Bencode::Bytes(b) => std::str::from_utf8(b).ok(),
             _ => None,
         }
+    }
+
+    /// A byte string value from text we own.
+    pub fn text(s: impl Into<String>) -> Self {
+        Bencode::Bytes(std::borrow::Cow::Owned(s.into().into_bytes()))
     }
 }
 
@@ -115,7 +120,7 @@ fn value<'a>(input: &'a [u8], at: &mut usize, depth: usize) -> Result<Bencode<'a
             let end = start.checked_add(len).ok_or(BencodeError::Truncated)?;
             let b = input.get(start..end).ok_or(BencodeError::Truncated)?;
             *at = end;
-            Ok(Bencode::Bytes(b))
+            Ok(Bencode::Bytes(std::borrow::Cow::Borrowed(b)))
         }
         b'l' | b'd' => {
             if depth >= MAX_DEPTH {
@@ -134,7 +139,9 @@ fn value<'a>(input: &'a [u8], at: &mut usize, depth: usize) -> Result<Bencode<'a
                     Some(_) if first == b'l' => list.push(value(input, at, depth + 1)?),
                     Some(_) => {
                         let key_at = *at;
-                        let Bencode::Bytes(key) = value(input, at, depth + 1)? else {
+                        let Bencode::Bytes(std::borrow::Cow::Borrowed(key)) =
+                            value(input, at, depth + 1)?
+                        else {
                             return Err(BencodeError::Unexpected(key_at));
                         };
                         dict.push((key, value(input, at, depth + 1)?));
@@ -174,7 +181,9 @@ mod tests {
         assert_eq!(v.get("ttl"), Some(&Bencode::Int(-5)));
         assert_eq!(
             v.get("flags"),
-            Some(&Bencode::List(vec![Bencode::Bytes(b"trust-address")]))
+            Some(&Bencode::List(vec![Bencode::Bytes(
+                b"trust-address"[..].into()
+            )]))
         );
         let mut out = Vec::new();
         v.encode(&mut out);

@@ -100,6 +100,18 @@ impl Calls {
             .collect())
     }
 
+    /// The counters of a call's streams, per side (offerer, answerer).
+    pub fn counters(&self, call_id: &str) -> Option<Vec<[Counters; 2]>> {
+        let call = self.calls.get(call_id)?;
+        Some(
+            call.streams
+                .iter()
+                .flatten()
+                .filter_map(|id| self.relay.counters(*id))
+                .collect(),
+        )
+    }
+
     /// Calls anchored.
     pub fn len(&self) -> usize {
         self.calls.len()

@@ -3,5 +3,6 @@
 
 pub mod bencode;
 pub mod calls;
+pub mod ng;
 
 pub use calls::{Calls, ControlError};
