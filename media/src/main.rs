@@ -1,12 +1,16 @@
-//! `openline-media`: the relay on its own. So far it serves STUN (RFC 8489) on `--turn`; the
-//! relay sessions, TURN allocations and the rtpengine ng control arrive with the rest of
-//! issue #6.
+//! `openline-media`: the relay on its own. Media sessions on ports of `--listen` within
+//! `--ports`, driven over `--control` by the rtpengine ng protocol (Kamailio's rtpengine
+//! module, or our proxy); STUN (RFC 8489) on `--turn`. TURN allocations arrive with the rest
+//! of issue #6.
 
 use anyhow::Context as _;
 use clap::Parser;
-use openline_media::net::{DropCounts, serve_stun};
+use openline_media::control::Calls;
+use openline_media::net::{DropCounts, RelayCounts, serve_relay, serve_stun};
+use openline_media::relay::{PortPool, Relay};
 use openline_media::stun::{Credentials, StunServer};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 /// The media relay.
 #[derive(Debug, Parser)]
@@ -21,6 +25,35 @@ struct Args {
     /// The realm of those credentials.
     #[arg(long, default_value = "openline")]
     realm: String,
+    /// The address media ports are bound on.
+    #[arg(long, default_value = "127.0.0.1")]
+    listen: IpAddr,
+    /// The address written into SDP for parties to reach the relay (default: --listen).
+    #[arg(long)]
+    advertise: Option<IpAddr>,
+    /// The media port range, LOW-HIGH (pairs: even RTP, odd RTCP).
+    #[arg(long, default_value = "30000-39999", value_parser = parse_range)]
+    ports: (u16, u16),
+    /// Where the ng control protocol is served: udp:IP:PORT.
+    #[arg(long, default_value = "udp:127.0.0.1:2223", value_parser = parse_udp)]
+    control: SocketAddr,
+    /// Seconds without media after which a session ends.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout: u64,
+}
+
+fn parse_range(s: &str) -> Result<(u16, u16), String> {
+    let (low, high) = s
+        .split_once('-')
+        .ok_or_else(|| format!("`{s}`: expected LOW-HIGH"))?;
+    let (low, high): (u16, u16) = (
+        low.parse().map_err(|_| format!("`{low}`: not a port"))?,
+        high.parse().map_err(|_| format!("`{high}`: not a port"))?,
+    );
+    if low >= high || low < 1024 {
+        return Err(format!("`{s}`: need 1024 <= LOW < HIGH"));
+    }
+    Ok((low, high))
 }
 
 fn parse_udp(s: &str) -> Result<SocketAddr, String> {
@@ -39,6 +72,13 @@ fn parse_user(s: &str) -> Result<(String, String), String> {
         return Err(format!("`{s}`: neither USER nor PASSWORD may be empty"));
     }
     Ok((user.to_string(), password.to_string()))
+}
+
+/// Says a socket is ready on stdout (tests read it); nobody reading is no reason to stop.
+fn announce(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,14 +102,24 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    let relay = Relay::new(
+        PortPool::new(args.ports.0, args.ports.1),
+        Duration::from_secs(args.idle_timeout.max(1)),
+    );
+    let calls = Calls::new(relay, args.advertise.unwrap_or(args.listen));
     runtime.block_on(async {
         let socket = tokio::net::UdpSocket::bind(args.turn)
             .await
             .with_context(|| format!("binding udp:{}", args.turn))?;
-        println!("listening on udp:{}", socket.local_addr()?);
-        let drops = DropCounts::default();
+        let control = tokio::net::UdpSocket::bind(args.control)
+            .await
+            .with_context(|| format!("binding the control socket udp:{}", args.control))?;
+        announce(&format!("listening on udp:{}", socket.local_addr()?));
+        announce(&format!("control on udp:{}", control.local_addr()?));
+        let (drops, counts) = (DropCounts::default(), RelayCounts::default());
         tokio::select! {
             r = serve_stun(socket, server, &drops) => r.context("the STUN socket failed"),
+            r = serve_relay(control, calls, args.listen, &counts) => r.context("the control socket failed"),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })

@@ -49,6 +49,10 @@ pub struct Background(pub std::process::Child);
 impl Background {
     /// Stops the peer and waits for it.
     pub fn stop(&mut self) {
+        // Stopped already (stop, then drop): nothing to signal.
+        if matches!(self.0.try_wait(), Ok(Some(_))) {
+            return;
+        }
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status();

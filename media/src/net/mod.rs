@@ -1,5 +1,10 @@
 //! The relay's only socket code: tokio loops that feed datagrams to the sans-IO servers and
-//! send what they answer. Thin on purpose (STYLE.md): every decision is in `stun`.
+//! send what they answer. Thin on purpose (STYLE.md): every decision is in `stun`, `relay` and
+//! `control`. STUN here; media and control in `relay.rs`.
+
+mod relay;
+
+pub use relay::{RelayCounts, serve_relay};
 
 use crate::stun::{Dropped, Outcome, StunServer};
 use std::net::SocketAddr;

@@ -9,15 +9,23 @@ use std::time::Duration;
 fn coturns_stun_client_learns_its_address_from_openline_media() {
     let mut media = openline_tests::Background(
         Command::new(openline_tests::subject::workspace_bin("openline-media"))
-            .args(["--turn", "udp:127.0.0.1:0", "--turn-user", "alice:s3cret"])
+            .args([
+                "--turn",
+                "udp:127.0.0.1:0",
+                "--turn-user",
+                "alice:s3cret",
+                "--control",
+                "udp:127.0.0.1:0",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start openline-media"),
     );
     let stdout = media.0.stdout.take().expect("piped stdout");
-    let line = BufReader::new(stdout)
-        .lines()
+    // Kept open until the end: the relay announces more than one socket.
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines
         .next()
         .expect("openline-media said nothing")
         .expect("read its stdout");

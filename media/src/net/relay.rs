@@ -1,0 +1,139 @@
+//! The relay's sockets: the ng control socket, and one UDP socket per relay port, bound when a
+//! session takes the port and closed when it gives it back. Every datagram goes through the
+//! sans-IO [`Calls`]/[`crate::relay::Relay`]; this loop only moves bytes and time.
+
+use crate::control::{Calls, ng};
+use crate::relay::{Dropped, Forward};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Packets the relay forwarded and dropped (for metrics, issue #11).
+#[derive(Debug, Default)]
+pub struct RelayCounts {
+    /// Forwarded.
+    pub forwarded: AtomicU64,
+    /// Dropped: from another source than latched (RTP bleed attempts).
+    pub wrong_source: AtomicU64,
+    /// Dropped: not RTP, RTCP, STUN or DTLS.
+    pub malformed: AtomicU64,
+    /// Dropped: no session, or nowhere to send yet.
+    pub undeliverable: AtomicU64,
+}
+
+#[allow(clippy::disallowed_methods)] // the driver is where the clock is read
+fn now() -> Instant {
+    Instant::now()
+}
+
+/// One bound relay port: its socket and the task reading it.
+struct Port {
+    socket: Arc<UdpSocket>,
+    reader: JoinHandle<()>,
+}
+
+/// Serves the ng protocol on `control` and relays media on ports of `listen`, until a socket
+/// fails.
+pub async fn serve_relay(
+    control: UdpSocket,
+    mut calls: Calls,
+    listen: IpAddr,
+    counts: &RelayCounts,
+) -> std::io::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<(u16, SocketAddr, Vec<u8>)>(8192);
+    let mut ports: HashMap<u16, Port> = HashMap::new();
+    let mut buf = vec![0u8; ng::MAX_REQUEST];
+    let timer = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(timer);
+    loop {
+        if let Some(at) = calls.relay().poll_timeout() {
+            timer.as_mut().reset(at.into());
+        }
+        tokio::select! {
+            received = control.recv_from(&mut buf) => {
+                let (n, from) = received?;
+                if let Some(reply) = ng::handle(&mut calls, now(), &buf[..n]) {
+                    if let Err(e) = control.send_to(&reply, from).await {
+                        tracing::debug!(error = %e, %from, "could not answer a control request");
+                    }
+                }
+            }
+            Some((port, source, packet)) = rx.recv() => {
+                match calls.relay().handle(now(), port, source, &packet) {
+                    Forward::To { from, to } => {
+                        if let Some(p) = ports.get(&from) {
+                            // A full socket buffer drops the packet, as the network would.
+                            let _ = p.socket.try_send_to(&packet, to);
+                            counts.forwarded.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Forward::Drop(why) => {
+                        let counter = match why {
+                            Dropped::WrongSource => &counts.wrong_source,
+                            Dropped::Malformed => &counts.malformed,
+                            Dropped::UnknownPort | Dropped::NoDestination => &counts.undeliverable,
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            () = &mut timer => {
+                let ended = calls.relay().handle_timeout(now());
+                if !ended.is_empty() {
+                    tracing::info!(sessions = ended.len(), "media sessions ended idle");
+                    calls.forget_sessions(&ended);
+                }
+                timer.as_mut().reset((now() + Duration::from_secs(3600)).into());
+            }
+        }
+        sync_ports(&mut calls, &mut ports, listen, &tx).await;
+    }
+}
+
+/// Binds the ports sessions took and closes the ones they gave back.
+async fn sync_ports(
+    calls: &mut Calls,
+    ports: &mut HashMap<u16, Port>,
+    listen: IpAddr,
+    tx: &mpsc::Sender<(u16, SocketAddr, Vec<u8>)>,
+) {
+    while let Some((port, open)) = calls.relay().poll_port_event() {
+        if !open {
+            if let Some(p) = ports.remove(&port) {
+                p.reader.abort();
+            }
+            continue;
+        }
+        match UdpSocket::bind(SocketAddr::new(listen, port)).await {
+            Ok(socket) => {
+                let socket = Arc::new(socket);
+                let reader = tokio::spawn(read_port(Arc::clone(&socket), port, tx.clone()));
+                ports.insert(port, Port { socket, reader });
+            }
+            // Someone else holds it: that leg gets no media, and the log says why.
+            Err(e) => tracing::warn!(error = %e, port, "could not bind a relay port"),
+        }
+    }
+}
+
+/// Reads one relay port and hands each datagram to the loop.
+async fn read_port(
+    socket: Arc<UdpSocket>,
+    port: u16,
+    tx: mpsc::Sender<(u16, SocketAddr, Vec<u8>)>,
+) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let Ok((n, source)) = socket.recv_from(&mut buf).await else {
+            return;
+        };
+        if tx.send((port, source, buf[..n].to_vec())).await.is_err() {
+            return;
+        }
+    }
+}
