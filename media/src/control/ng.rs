@@ -1,5 +1,5 @@
 //! rtpengine's "ng" control protocol, sans-IO: a datagram `COOKIE BENCODED-DICT` in, the reply
-//! `COOKIE BENCODED-DICT` out. Commands: ping, offer, answer, delete, query. So Kamailio's
+//! `COOKIE BENCODED-DICT` out. Commands: ping, offer, answer, delete, query, statistics. So Kamailio's
 //! rtpengine module can drive this relay, and the proxy could drive a real rtpengine.
 
 use super::bencode::Bencode;
@@ -42,6 +42,19 @@ fn error(reason: &str) -> Reply<'static> {
     ]
 }
 
+fn int(n: u64) -> Bencode<'static> {
+    Bencode::Int(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// One side's counters as a dictionary.
+fn counters(c: crate::relay::Counters) -> Bencode<'static> {
+    Bencode::Dict(vec![
+        (b"packets", int(c.packets)),
+        (b"bytes", int(c.bytes)),
+        (b"dropped", int(c.dropped)),
+    ])
+}
+
 fn command<'a>(calls: &mut Calls, now: Instant, request: &Bencode<'a>) -> Reply<'a> {
     let text = |key: &str| request.get(key).and_then(Bencode::as_str);
     let Some(name) = text("command") else {
@@ -75,25 +88,9 @@ fn command<'a>(calls: &mut Calls, now: Instant, request: &Bencode<'a>) -> Reply<
                 let list = streams
                     .into_iter()
                     .map(|[offerer, answerer]| {
-                        let side = |c: crate::relay::Counters| {
-                            Bencode::Dict(vec![
-                                (
-                                    b"packets",
-                                    Bencode::Int(i64::try_from(c.packets).unwrap_or(i64::MAX)),
-                                ),
-                                (
-                                    b"bytes",
-                                    Bencode::Int(i64::try_from(c.bytes).unwrap_or(i64::MAX)),
-                                ),
-                                (
-                                    b"dropped",
-                                    Bencode::Int(i64::try_from(c.dropped).unwrap_or(i64::MAX)),
-                                ),
-                            ])
-                        };
                         Bencode::Dict(vec![
-                            (b"offerer", side(offerer)),
-                            (b"answerer", side(answerer)),
+                            (b"offerer", counters(offerer)),
+                            (b"answerer", counters(answerer)),
                         ])
                     })
                     .collect();
@@ -101,6 +98,14 @@ fn command<'a>(calls: &mut Calls, now: Instant, request: &Bencode<'a>) -> Reply<
             }
             None => error("unknown call-id"),
         },
+        ("statistics", _) => {
+            let [offerer, answerer] = calls.relay().totals();
+            ok(vec![
+                (b"sessions", int(calls.relay().len() as u64)),
+                (b"offerer", counters(offerer)),
+                (b"answerer", counters(answerer)),
+            ])
+        }
         ("offer" | "answer" | "delete" | "query", None) => error("no call-id"),
         _ => error("Unrecognized command"),
     }

@@ -115,6 +115,16 @@ pub struct Relay {
     /// Ports opened (true) or closed (false) since the driver last looked: it binds and drops
     /// sockets to match.
     port_events: std::collections::VecDeque<(u16, bool)>,
+    /// Counters of the sessions that ended, per side.
+    finished: [Counters; 2],
+}
+
+impl Counters {
+    fn add(&mut self, other: Counters) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        self.dropped += other.dropped;
+    }
 }
 
 /// The kind of a packet, by its first byte (RFC 7983 section 7).
@@ -141,6 +151,7 @@ impl Relay {
             idle,
             next_id: 1,
             port_events: std::collections::VecDeque::new(),
+            finished: [Counters::default(); 2],
         }
     }
 
@@ -214,6 +225,8 @@ impl Relay {
             }
             self.ports.give_back(leg.port);
         }
+        self.finished[0].add(s.legs[0].counters);
+        self.finished[1].add(s.legs[1].counters);
         Ok([s.legs[0].counters, s.legs[1].counters])
     }
 
@@ -279,6 +292,17 @@ impl Relay {
         self.sessions
             .get(&id)
             .map(|s| [s.legs[0].counters, s.legs[1].counters])
+    }
+
+    /// Everything relayed since start, ended sessions included, per side (offerer,
+    /// answerer).
+    pub fn totals(&self) -> [Counters; 2] {
+        let mut totals = self.finished;
+        for s in self.sessions.values() {
+            totals[0].add(s.legs[0].counters);
+            totals[1].add(s.legs[1].counters);
+        }
+        totals
     }
 
     /// Sessions alive.

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod keepalive;
+mod media_kamailio;
 mod media_relay;
 mod media_stun;
 mod options;

@@ -56,6 +56,8 @@ fn ping_offer_answer_query_delete_as_rtpengine_clients_send_them() {
         "d6:result2:oke"
     );
     assert!(c.is_empty());
+    let stats = ask(&mut c, "d7:command10:statisticse");
+    assert!(stats.starts_with("d6:result2:ok8:sessionsi0e"), "{stats}");
 }
 
 #[test]

@@ -1,0 +1,205 @@
+//! Kamailio with its rtpengine module drives openline-media over the ng protocol: SIPp's uac
+//! plays a G.711 recording to SIPp's uas, which echoes it; both directions cross the relay
+//! (issue #6 item 6).
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const KAMAILIO: u16 = 5076;
+const UAS: u16 = 5196;
+const UAS_MEDIA: u16 = 6196;
+const UAC: u16 = 5198;
+
+/// Kamailio relaying every call to the uas, anchoring its media at the relay on `control`.
+fn kamailio_config(control: SocketAddr) -> String {
+    format!(
+        r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+fork=yes
+children=1
+listen=udp:127.0.0.1:{KAMAILIO}
+disable_tcp=yes
+auto_aliases=no
+dns=no
+rev_dns=no
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "rtpengine.so"
+modparam("rtpengine", "rtpengine_sock", "udp:{control}")
+request_route {{
+	if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+	if (has_totag()) {{
+		if (is_method("BYE")) {{ rtpengine_delete(); }}
+		if (is_method("ACK") && !t_check_trans()) {{ rewritehostport("127.0.0.1:{UAS}"); forward(); exit; }}
+		rewritehostport("127.0.0.1:{UAS}");
+		t_relay();
+		exit;
+	}}
+	if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+	t_check_trans();
+	if (is_method("INVITE") && has_body("application/sdp")) {{
+		rtpengine_offer();
+		t_on_reply("MEDIA");
+	}}
+	rewritehostport("127.0.0.1:{UAS}");
+	t_relay();
+}}
+onreply_route[MEDIA] {{
+	if (has_body("application/sdp")) {{ rtpengine_answer(); }}
+}}
+"#
+    )
+}
+
+/// The first line of `lines` starting with `prefix`, without it.
+fn announced(lines: &mut impl Iterator<Item = std::io::Result<String>>, prefix: &str) -> String {
+    loop {
+        let line = lines
+            .next()
+            .expect("openline-media stopped talking")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.to_string();
+        }
+    }
+}
+
+#[test]
+fn kamailio_rtpengine_module_anchors_a_sipp_call_with_rtp_both_ways_in_openline_media() {
+    let dir = openline_tests::subject::scratch_dir("media-kamailio");
+    let mut media = openline_tests::Background(
+        Command::new(openline_tests::subject::workspace_bin("openline-media"))
+            .args(["--turn", "udp:127.0.0.1:0", "--control", "udp:127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1", "--ports", "43000-43099"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start openline-media"),
+    );
+    let mut lines = BufReader::new(media.0.stdout.take().unwrap()).lines();
+    let control: SocketAddr = announced(&mut lines, "control on udp:").parse().unwrap();
+    let cfg = dir.join("kamailio.cfg");
+    std::fs::write(&cfg, kamailio_config(control)).unwrap();
+    let mut kamailio = openline_tests::Background(
+        Command::new("kamailio")
+            .arg("-f")
+            .arg(&cfg)
+            .args(["-DD", "-E", "-m", "64", "-M", "8", "-w"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("kamailio.log")).unwrap())
+            .spawn()
+            .expect("start kamailio (installed by scripts/install-test-deps)"),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut uas = openline_tests::Background(
+        Command::new("timeout")
+            .args([
+                "60",
+                "sipp",
+                "-sn",
+                "uas",
+                "-rtp_echo",
+                "-i",
+                "127.0.0.1",
+                "-mi",
+                "127.0.0.1",
+            ])
+            .args([
+                "-p",
+                &UAS.to_string(),
+                "-mp",
+                &UAS_MEDIA.to_string(),
+                "-nostdin",
+            ])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sipp"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // uac_pcap plays pcap/g711a.pcap, relative to where it runs.
+    let _ = std::os::unix::fs::symlink("/usr/share/sip-tester", dir.join("pcap"));
+    let out = openline_tests::run_peer(
+        &dir,
+        "sipp",
+        [
+            &format!("127.0.0.1:{KAMAILIO}"),
+            "-sn",
+            "uac_pcap",
+            "-s",
+            "echo",
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+            "-p",
+            &UAC.to_string(),
+            "-nostdin",
+            "-trace_msg",
+            "-message_file",
+            "uac-messages.log",
+            "-timeout",
+            "40",
+        ],
+        Duration::from_secs(60),
+    );
+    let messages = std::fs::read_to_string(dir.join("uac-messages.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "the call failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        &messages[..messages.len().min(4000)]
+    );
+    // The 200 the uac saw points its media at the relay, not at the uas.
+    assert!(
+        messages.contains("m=audio 430"),
+        "SDP not rewritten to the relay:\n{messages}"
+    );
+    let ng = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ask = |request: String| {
+        ng.send_to(request.as_bytes(), control).unwrap();
+        ng.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, _) = ng.recv_from(&mut buf).expect("an ng reply");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // Kamailio's rtpengine_delete on the BYE ended the call at the relay.
+    let call_id = messages
+        .lines()
+        .find_map(|l| l.strip_prefix("Call-ID: "))
+        .expect("a Call-ID")
+        .trim()
+        .to_string();
+    let query = ask(format!(
+        "q1 d7:command5:query7:call-id{}:{call_id}e",
+        call_id.len()
+    ));
+    assert!(
+        query.contains("unknown call-id"),
+        "still there after the BYE: {query}"
+    );
+    // Both sides sent RTP through the relay: the uac's recording and the uas's echo of it.
+    let stats = ask("q2 d7:command10:statisticse".to_string());
+    let packets: Vec<u64> = stats
+        .match_indices("7:packetsi")
+        .filter_map(|(at, m)| stats[at + m.len()..].split('e').next()?.parse().ok())
+        .collect();
+    assert_eq!(packets.len(), 2, "{stats}");
+    assert!(packets.iter().all(|&p| p > 50), "RTP both ways: {stats}");
+    uas.stop();
+    kamailio.stop();
+    media.stop();
+}
