@@ -7,6 +7,7 @@
 pub mod baresip;
 pub mod certs;
 pub mod dns;
+pub mod media;
 pub mod phone;
 pub mod sim;
 pub mod subject;

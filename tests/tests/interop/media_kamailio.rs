@@ -2,7 +2,6 @@
 //! plays a G.711 recording to SIPp's uas, which echoes it; both directions cross the relay
 //! (issue #6 item 6).
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -60,33 +59,11 @@ onreply_route[MEDIA] {{
     )
 }
 
-/// The first line of `lines` starting with `prefix`, without it.
-fn announced(lines: &mut impl Iterator<Item = std::io::Result<String>>, prefix: &str) -> String {
-    loop {
-        let line = lines
-            .next()
-            .expect("openline-media stopped talking")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix(prefix) {
-            return rest.to_string();
-        }
-    }
-}
-
 #[test]
 fn kamailio_rtpengine_module_anchors_a_sipp_call_with_rtp_both_ways_in_openline_media() {
     let dir = openline_tests::subject::scratch_dir("media-kamailio");
-    let mut media = openline_tests::Background(
-        Command::new(openline_tests::subject::workspace_bin("openline-media"))
-            .args(["--turn", "udp:127.0.0.1:0", "--control", "udp:127.0.0.1:0"])
-            .args(["--listen", "127.0.0.1", "--ports", "43000-43099"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start openline-media"),
-    );
-    let mut lines = BufReader::new(media.0.stdout.take().unwrap()).lines();
-    let control: SocketAddr = announced(&mut lines, "control on udp:").parse().unwrap();
+    let mut media = openline_tests::media::Media::start(&["--ports", "43000-43099"]);
+    let control = media.control;
     let cfg = dir.join("kamailio.cfg");
     std::fs::write(&cfg, kamailio_config(control)).unwrap();
     let mut kamailio = openline_tests::Background(

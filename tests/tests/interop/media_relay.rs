@@ -3,9 +3,7 @@
 //! ways, a third address after latching not forwarded (no RTP bleed), counters in query,
 //! nothing forwarded after delete (issue #6 items 1, 2, 6).
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Sends an ng request with cookie `k` and returns the reply's dictionary text.
@@ -52,22 +50,8 @@ fn next(s: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
 
 #[test]
 fn rtp_flows_both_ways_through_openline_media_and_a_stranger_is_not_relayed() {
-    let mut media = openline_tests::Background(
-        Command::new(openline_tests::subject::workspace_bin("openline-media"))
-            .args(["--turn", "udp:127.0.0.1:0", "--control", "udp:127.0.0.1:0"])
-            .args(["--listen", "127.0.0.1", "--ports", "42000-42099"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start openline-media"),
-    );
-    let mut lines = BufReader::new(media.0.stdout.take().unwrap()).lines();
-    let control_at: SocketAddr = loop {
-        let line = lines.next().expect("openline-media said nothing").unwrap();
-        if let Some(a) = line.strip_prefix("control on udp:") {
-            break a.parse().unwrap();
-        }
-    };
+    let mut media = openline_tests::media::Media::start(&["--ports", "42000-42099"]);
+    let control_at = media.control;
     let control = UdpSocket::bind("127.0.0.1:0").unwrap();
     assert_eq!(
         ng(&control, control_at, 1, "d7:command4:pinge"),

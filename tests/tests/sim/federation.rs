@@ -63,8 +63,9 @@ fn receive(core: &mut ServerCore, now: Instant, data: &[u8]) -> Vec<Transmit> {
     drain(core)
 }
 
-/// Places call `n` as alice (answering the 407): the look-up the core then asks for.
-fn call(core: &mut ServerCore, now: Instant, n: u32) -> openline_proxy::core::Lookup {
+/// Sends call `n` as alice, answering the 407: what the core sent after the authenticated
+/// INVITE.
+fn authenticated_invite(core: &mut ServerCore, now: Instant, n: u32) -> Vec<Transmit> {
     let out = receive(core, now, &invite(n, 1, ""));
     let challenge = out
         .iter()
@@ -78,11 +79,16 @@ fn call(core: &mut ServerCore, now: Instant, n: u32) -> openline_proxy::core::Lo
         "INVITE",
         "sip:bob@club-b.test",
     );
-    let out = receive(
+    receive(
         core,
         now,
         &invite(n, 2, &format!("Proxy-Authorization: {credentials}\r\n")),
-    );
+    )
+}
+
+/// Places call `n` as alice (answering the 407): the look-up the core then asks for.
+fn call(core: &mut ServerCore, now: Instant, n: u32) -> openline_proxy::core::Lookup {
+    let out = authenticated_invite(core, now, n);
     assert!(
         out.iter()
             .all(|t| !first_line(&t.payload).starts_with("INVITE")),
@@ -200,23 +206,7 @@ fn a_busy_domain_still_gets_the_bye_that_ends_a_call() {
         core.handle_located(t0, lookup.id, Ok(vec![server(2)]));
         assert_eq!(invites(&drain(&mut core)), [server(2)]);
     }
-    let out = receive(&mut core, t0, &invite(11, 1, ""));
-    let challenge = out
-        .iter()
-        .find_map(|t| header(&t.payload, "Proxy-Authenticate", None))
-        .unwrap();
-    let credentials = md5_credentials(
-        &challenge,
-        "alice",
-        "s3cret",
-        "INVITE",
-        "sip:bob@club-b.test",
-    );
-    let out = receive(
-        &mut core,
-        t0,
-        &invite(11, 2, &format!("Proxy-Authorization: {credentials}\r\n")),
-    );
+    let out = authenticated_invite(&mut core, t0, 11);
     assert!(
         out.iter().any(|t| status(&t.payload) == Some(503)),
         "a new call finds the domain's quota taken"
