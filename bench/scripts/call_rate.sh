@@ -9,7 +9,8 @@
 # Kamailio runs its bench config without call authentication (kam.sh noauth: tm, usrloc in
 # memory, 2 workers). Openline serves bench.test, where bench-uas is registered; the uac's
 # From (caller@127.0.0.1) is then a stranger calling a local user, which needs no credentials,
-# just as Kamailio's config asks none.
+# just as Kamailio's config asks none. Neither anchors media (Kamailio has no rtpengine here;
+# Openline runs with --media never).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SIG=$ROOT/../shared/bench/signaling
@@ -35,7 +36,7 @@ start_kamailio() {
 }
 start_openline() {
   rm -f "$W"/openline.db*; cp "$W/users.db" "$W/openline.db"
-  RUST_LOG=${OPENLINE_LOG:-warn} "$BIN" serve --domain bench.test --listen udp:127.0.0.1:$PORT --db "$DB" ${OPENLINE_ARGS:-} > /dev/null 2> "$W/openline.log" &
+  RUST_LOG=${OPENLINE_LOG:-warn} "$BIN" serve --domain bench.test --listen udp:127.0.0.1:$PORT --db "$DB" --media never ${OPENLINE_ARGS:-} > /dev/null 2> "$W/openline.log" &
   echo $! > "$W/server.pid"; sleep 1
 }
 register_kamailio() { register_aor bench-uas "sip:bench-uas@$LOCAL_IP:$UAS_PORT"; }

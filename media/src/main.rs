@@ -32,7 +32,7 @@ struct Args {
     #[arg(long)]
     advertise: Option<IpAddr>,
     /// The media port range, LOW-HIGH (pairs: even RTP, odd RTCP).
-    #[arg(long, default_value = "30000-39999", value_parser = parse_range)]
+    #[arg(long, default_value = "30000-39999", value_parser = openline_media::relay::parse_range)]
     ports: (u16, u16),
     /// Where the ng control protocol is served: udp:IP:PORT.
     #[arg(long, default_value = "udp:127.0.0.1:2223", value_parser = parse_udp)]
@@ -40,20 +40,6 @@ struct Args {
     /// Seconds without media after which a session ends.
     #[arg(long, default_value_t = 60)]
     idle_timeout: u64,
-}
-
-fn parse_range(s: &str) -> Result<(u16, u16), String> {
-    let (low, high) = s
-        .split_once('-')
-        .ok_or_else(|| format!("`{s}`: expected LOW-HIGH"))?;
-    let (low, high): (u16, u16) = (
-        low.parse().map_err(|_| format!("`{low}`: not a port"))?,
-        high.parse().map_err(|_| format!("`{high}`: not a port"))?,
-    );
-    if low >= high || low < 1024 {
-        return Err(format!("`{s}`: need 1024 <= LOW < HIGH"));
-    }
-    Ok((low, high))
 }
 
 fn parse_udp(s: &str) -> Result<SocketAddr, String> {
@@ -119,7 +105,7 @@ fn main() -> anyhow::Result<()> {
         let (drops, counts) = (DropCounts::default(), RelayCounts::default());
         tokio::select! {
             r = serve_stun(socket, server, &drops) => r.context("the STUN socket failed"),
-            r = serve_relay(control, calls, args.listen, &counts) => r.context("the control socket failed"),
+            r = serve_relay(Some(control), None, calls, args.listen, &counts) => r.context("the control socket failed"),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })

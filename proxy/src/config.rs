@@ -44,6 +44,42 @@ pub struct FileConfig {
     pub peers: BTreeMap<String, Destination>,
     /// Text messages.
     pub text: Option<TextSection>,
+    /// The embedded media relay.
+    pub media: Option<MediaSection>,
+}
+
+/// The `[media]` table.
+#[derive(Debug, Clone, Default)]
+pub struct MediaSection {
+    /// always, never or nat.
+    pub mode: Option<crate::core::MediaMode>,
+    /// The address the relay's ports are bound on.
+    pub listen: Option<std::net::IpAddr>,
+    /// The address written into SDP.
+    pub advertise: Option<std::net::IpAddr>,
+    /// The port range.
+    pub ports: Option<(u16, u16)>,
+}
+
+/// The `[media]` table as TOML gives it: values that need reading keep their place.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMediaSection {
+    mode: Option<Spanned<String>>,
+    listen: Option<std::net::IpAddr>,
+    advertise: Option<std::net::IpAddr>,
+    ports: Option<Spanned<String>>,
+}
+
+/// `always`, `never` or `nat`.
+pub fn media_mode(s: &str) -> Result<crate::core::MediaMode, String> {
+    use crate::core::MediaMode;
+    match s {
+        "always" => Ok(MediaMode::Always),
+        "never" => Ok(MediaMode::Never),
+        "nat" => Ok(MediaMode::Nat),
+        other => Err(format!("`{other}`: expected always, never or nat")),
+    }
 }
 
 /// The `[text]` table.
@@ -81,6 +117,7 @@ struct RawConfig {
     #[serde(default)]
     peers: BTreeMap<String, Spanned<String>>,
     text: Option<TextSection>,
+    media: Option<RawMediaSection>,
 }
 
 /// The `[tls]` table.
@@ -168,6 +205,24 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         let destination = peer(p.get_ref()).map_err(|e| invalid(p.span().start, e))?;
         peers.insert(domain.to_ascii_lowercase(), destination);
     }
+    let media = match raw.media {
+        None => None,
+        Some(m) => Some(MediaSection {
+            mode: m
+                .mode
+                .map(|v| media_mode(v.get_ref()).map_err(|e| invalid(v.span().start, e)))
+                .transpose()?,
+            listen: m.listen,
+            advertise: m.advertise,
+            ports: m
+                .ports
+                .map(|v| {
+                    openline_media::relay::parse_range(v.get_ref())
+                        .map_err(|e| invalid(v.span().start, e))
+                })
+                .transpose()?,
+        }),
+    };
     Ok(FileConfig {
         domains: raw.domains,
         listen,
@@ -184,6 +239,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         tls: raw.tls,
         peers,
         text: raw.text,
+        media,
     })
 }
 

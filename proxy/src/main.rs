@@ -3,7 +3,9 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use openline_proxy::config;
-use openline_proxy::core::CoreConfig;
+use openline_proxy::config::MediaSection;
+use openline_proxy::core::{CoreConfig, MediaMode};
+use openline_proxy::server::MediaRelayConfig;
 use openline_proxy::server::{self, ServeConfig};
 use openline_proxy::text::TextConfig;
 use openline_registrar::store::{Store, UserStore};
@@ -70,6 +72,24 @@ struct ServeArgs {
     /// Seconds a forwarded INVITE may ring unanswered before the caller hears 480 (default 60).
     #[arg(long)]
     ring_timeout: Option<u64>,
+    /// When calls' media goes through the embedded relay: always (default), never, or nat
+    /// (only when the offer's address is not where the INVITE came from).
+    #[arg(long, value_parser = parse_media_mode)]
+    media: Option<MediaMode>,
+    /// The address the relay's ports are bound on (default: the first UDP listen address).
+    #[arg(long)]
+    media_listen: Option<std::net::IpAddr>,
+    /// The address written into SDP for parties to reach the relay (default: --media-listen,
+    /// or, when that is unspecified, the address this host's default route leaves from).
+    #[arg(long)]
+    media_advertise: Option<std::net::IpAddr>,
+    /// The relay's port range, LOW-HIGH (default 30000-39999).
+    #[arg(long, value_parser = parse_port_range)]
+    media_ports: Option<(u16, u16)>,
+    /// Where the embedded relay also takes rtpengine ng requests (query, statistics; for
+    /// operators and tests): udp:IP:PORT. None by default.
+    #[arg(long, value_parser = parse_udp_addr)]
+    media_control: Option<std::net::SocketAddr>,
     /// Most requests under way to one other domain (503 beyond; default 2000): what a domain
     /// that never answers may cost.
     #[arg(long)]
@@ -132,6 +152,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         }
     };
     let text = text_config(&args, file.text.clone().unwrap_or_default());
+    let media_file = file.media.clone().unwrap_or_default();
     let domains = or_file(args.domains, file.domains, &["localhost"]);
     let listen = if !args.listen.is_empty() {
         args.listen
@@ -140,6 +161,16 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     } else {
         vec!["udp:0.0.0.0:5060".parse()?, "tcp:0.0.0.0:5060".parse()?]
     };
+    let media_args = MediaSection {
+        mode: args.media,
+        listen: args.media_listen,
+        advertise: args.media_advertise,
+        ports: args.media_ports,
+    };
+    let media = media_config(&media_args, &media_file, &listen).map(|mut m| {
+        m.control = args.media_control;
+        m
+    });
     let mut peers: Vec<(String, Destination)> = file
         .peers
         .into_iter()
@@ -184,6 +215,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             .max(1),
         peers,
         text,
+        media: media_args.mode.or(media_file.mode).unwrap_or_default(),
     };
     Ok(ServeConfig {
         core,
@@ -201,6 +233,67 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             roots: tls_ca,
         }),
         dns: args.dns.or(file.dns),
+        media,
+    })
+}
+
+fn parse_media_mode(s: &str) -> Result<MediaMode, String> {
+    openline_proxy::config::media_mode(s)
+}
+
+fn parse_udp_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    let addr = s
+        .strip_prefix("udp:")
+        .ok_or_else(|| format!("`{s}`: expected udp:IP:PORT"))?;
+    addr.parse()
+        .map_err(|e| format!("`{addr}`: not an IP:PORT ({e})"))
+}
+
+fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+    openline_media::relay::parse_range(s)
+}
+
+/// The address this host's default route leaves from, learned by connecting a UDP socket
+/// (no packet is sent); loopback when there is no route.
+fn route_address() -> std::net::IpAddr {
+    let learned = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
+        .and_then(|s| s.local_addr());
+    learned.map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip())
+}
+
+/// The embedded relay's settings, or None when media is never anchored.
+fn media_config(
+    cli: &MediaSection,
+    file: &MediaSection,
+    listen: &[ListenSpec],
+) -> Option<MediaRelayConfig> {
+    let mode = cli.mode.or(file.mode).unwrap_or_default();
+    if mode == MediaMode::Never {
+        return None;
+    }
+    let first_udp = listen
+        .iter()
+        .find(|l| l.transport == Transport::Udp)
+        .map(|l| l.addr.ip());
+    let listen_ip = cli
+        .listen
+        .or(file.listen)
+        .or(first_udp)
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let advertise = cli.advertise.or(file.advertise).unwrap_or_else(|| {
+        if listen_ip.is_unspecified() {
+            route_address()
+        } else {
+            listen_ip
+        }
+    });
+    Some(MediaRelayConfig {
+        listen: listen_ip,
+        advertise,
+        ports: cli.ports.or(file.ports).unwrap_or((30000, 39999)),
+        idle: Duration::from_secs(60),
+        control: None,
     })
 }
 

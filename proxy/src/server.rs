@@ -28,6 +28,59 @@ pub struct ServeConfig {
     pub tls: Option<TlsFiles>,
     /// The DNS server for other domains' look-ups; None: the system's.
     pub dns: Option<SocketAddr>,
+    /// The embedded media relay; None when calls' media is never anchored.
+    pub media: Option<MediaRelayConfig>,
+}
+
+/// The media relay embedded in `openline serve`.
+#[derive(Debug, Clone)]
+pub struct MediaRelayConfig {
+    /// The address its ports are bound on.
+    pub listen: std::net::IpAddr,
+    /// The address written into SDP.
+    pub advertise: std::net::IpAddr,
+    /// Its port range (pairs).
+    pub ports: (u16, u16),
+    /// How long a session may go without media.
+    pub idle: Duration,
+    /// Where it also takes rtpengine ng requests, if anywhere.
+    pub control: Option<SocketAddr>,
+}
+
+/// Commands to the embedded relay, with the id their answer carries.
+type MediaCommands = mpsc::Sender<(u64, openline_media::control::Command)>;
+/// The embedded relay's answers.
+type MediaAnswers = mpsc::Receiver<(u64, openline_media::control::CommandResult)>;
+
+/// Starts the embedded relay: commands in, answers out.
+async fn start_media(config: &MediaRelayConfig) -> anyhow::Result<(MediaCommands, MediaAnswers)> {
+    use openline_media::control::Calls;
+    use openline_media::net::{InProcess, RelayCounts, serve_relay};
+    use openline_media::relay::{PortPool, Relay};
+    let (commands_tx, commands) = mpsc::channel(1024);
+    let (replies, replies_rx) = mpsc::channel(1024);
+    let relay = Relay::new(PortPool::new(config.ports.0, config.ports.1), config.idle);
+    let calls = Calls::new(relay, config.advertise);
+    let listen = config.listen;
+    tracing::info!(listen = %config.listen, advertise = %config.advertise, low = config.ports.0, high = config.ports.1, "media relay");
+    let control = match config.control {
+        Some(addr) => {
+            let socket = tokio::net::UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("binding the media control socket udp:{addr}"))?;
+            tracing::info!(addr = %socket.local_addr()?, "media control");
+            Some(socket)
+        }
+        None => None,
+    };
+    tokio::spawn(async move {
+        let counts = RelayCounts::default();
+        let in_process = InProcess { commands, replies };
+        if let Err(e) = serve_relay(control, Some(in_process), calls, listen, &counts).await {
+            tracing::error!(error = %e, "the media relay stopped");
+        }
+    });
+    Ok((commands_tx, replies_rx))
 }
 
 /// Randomness from the operating system, fetched 1 KiB at a time: one getrandom call per tag or
@@ -295,6 +348,14 @@ pub async fn run(
     ));
     let (users_tx, mut users_rx) = mpsc::channel(4);
     let watcher = tokio::spawn(users_watcher(store.clone(), users_tx));
+    // Without a relay, commands are answered at once with the media left where it is.
+    let (media_tx, mut media_rx) = match &config.media {
+        Some(m) => {
+            let (tx, rx) = start_media(m).await?;
+            (Some(tx), rx)
+        }
+        None => (None, mpsc::channel(1).1),
+    };
     let mut purge = tokio::time::interval(Duration::from_secs(60));
     // SQLite's WAL checkpoints, off the commit path; on their own task so a slow one never holds
     // up the SIP loop.
@@ -341,6 +402,7 @@ pub async fn run(
                 }
             }
             Some(list) = users_rx.recv() => core.replace_users(list),
+            Some((id, result)) = media_rx.recv() => core.handle_media(now(), id, result),
             _ = purge.tick() => {
                 let wall = wall_clock();
                 core.purge(wall);
@@ -361,6 +423,16 @@ pub async fn run(
         while let Some(op) = core.poll_store_op() {
             if op_tx.send(op).await.is_err() {
                 anyhow::bail!("the store worker stopped");
+            }
+        }
+        while let Some(op) = core.poll_media_op() {
+            match &media_tx {
+                Some(tx) => {
+                    if tx.send((op.id, op.command)).await.is_err() {
+                        anyhow::bail!("the media relay stopped");
+                    }
+                }
+                None => tracing::debug!("media work with no relay dropped"),
             }
         }
         while let Some(lookup) = core.poll_lookup() {

@@ -28,6 +28,37 @@ pub enum ControlError {
     TooManyStreams(usize),
 }
 
+/// A request to the call table from inside the process (the proxy anchoring its calls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// An offer from the party tagged `tag`.
+    Offer {
+        /// The call.
+        call_id: String,
+        /// The offering party's tag.
+        tag: String,
+        /// Its SDP.
+        sdp: Vec<u8>,
+    },
+    /// The answer from the party tagged `tag`.
+    Answer {
+        /// The call.
+        call_id: String,
+        /// The answering party's tag.
+        tag: String,
+        /// Its SDP.
+        sdp: Vec<u8>,
+    },
+    /// The call ended.
+    Delete {
+        /// The call.
+        call_id: String,
+    },
+}
+
+/// What a [`Command`] gave: the rewritten SDP (empty for a delete), or why not.
+pub type CommandResult = Result<String, ControlError>;
+
 /// The most m= streams relayed for one call: a port pair per side each.
 pub const MAX_STREAMS: usize = 8;
 
@@ -84,6 +115,15 @@ impl Calls {
         sdp: &[u8],
     ) -> Result<String, ControlError> {
         self.describe(now, call_id, to_tag, sdp, false)
+    }
+
+    /// Carries out a command from inside the process.
+    pub fn command(&mut self, now: Instant, command: &Command) -> CommandResult {
+        match command {
+            Command::Offer { call_id, tag, sdp } => self.offer(now, call_id, tag, sdp),
+            Command::Answer { call_id, tag, sdp } => self.answer(now, call_id, tag, sdp),
+            Command::Delete { call_id } => self.delete(call_id).map(|_| String::new()),
+        }
     }
 
     /// Ends a call and frees its ports: the counters of each stream, per side.

@@ -5,4 +5,4 @@ pub mod bencode;
 pub mod calls;
 pub mod ng;
 
-pub use calls::{Calls, ControlError};
+pub use calls::{Calls, Command, CommandResult, ControlError};

@@ -4,7 +4,7 @@
 
 mod relay;
 
-pub use relay::{RelayCounts, serve_relay};
+pub use relay::{InProcess, RelayCounts, serve_relay};
 
 use crate::stun::{Dropped, Outcome, StunServer};
 use std::net::SocketAddr;

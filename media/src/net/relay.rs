@@ -2,7 +2,7 @@
 //! session takes the port and closed when it gives it back. Every datagram goes through the
 //! sans-IO [`Calls`]/[`crate::relay::Relay`]; this loop only moves bytes and time.
 
-use crate::control::{Calls, ng};
+use crate::control::{Calls, Command, CommandResult, ng};
 use crate::relay::{Dropped, Forward};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -37,10 +37,19 @@ struct Port {
     reader: JoinHandle<()>,
 }
 
-/// Serves the ng protocol on `control` and relays media on ports of `listen`, until a socket
-/// fails.
+/// Commands from inside the process, each answered on `replies` with its id.
+pub struct InProcess {
+    /// Commands with the id their reply carries.
+    pub commands: mpsc::Receiver<(u64, Command)>,
+    /// Replies.
+    pub replies: mpsc::Sender<(u64, CommandResult)>,
+}
+
+/// Relays media on ports of `listen` for calls controlled by the ng protocol on `control`
+/// and/or by `in_process` commands, until a socket fails (or both controls are gone).
 pub async fn serve_relay(
-    control: UdpSocket,
+    control: Option<UdpSocket>,
+    mut in_process: Option<InProcess>,
     mut calls: Calls,
     listen: IpAddr,
     counts: &RelayCounts,
@@ -55,12 +64,26 @@ pub async fn serve_relay(
             timer.as_mut().reset(at.into());
         }
         tokio::select! {
-            received = control.recv_from(&mut buf) => {
+            received = recv_control(control.as_ref(), &mut buf) => {
                 let (n, from) = received?;
-                if let Some(reply) = ng::handle(&mut calls, now(), &buf[..n]) {
+                if let (Some(control), Some(reply)) = (&control, ng::handle(&mut calls, now(), &buf[..n])) {
                     if let Err(e) = control.send_to(&reply, from).await {
                         tracing::debug!(error = %e, %from, "could not answer a control request");
                     }
+                }
+            }
+            command = recv_command(in_process.as_mut()) => {
+                let Some((id, command)) = command else {
+                    // The process that commanded us is gone: so is our reason to run.
+                    if control.is_none() {
+                        return Ok(());
+                    }
+                    in_process = None;
+                    continue;
+                };
+                let result = calls.command(now(), &command);
+                if let Some(p) = &in_process {
+                    let _ = p.replies.send((id, result)).await;
                 }
             }
             Some((port, source, packet)) = rx.recv() => {
@@ -92,6 +115,25 @@ pub async fn serve_relay(
             }
         }
         sync_ports(&mut calls, &mut ports, listen, &tx).await;
+    }
+}
+
+/// The next control datagram; never, without a control socket.
+async fn recv_control(
+    control: Option<&UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match control {
+        Some(c) => c.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next in-process command; never, without them.
+async fn recv_command(in_process: Option<&mut InProcess>) -> Option<(u64, Command)> {
+    match in_process {
+        Some(p) => p.commands.recv().await,
+        None => std::future::pending().await,
     }
 }
 

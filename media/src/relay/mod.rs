@@ -7,7 +7,7 @@
 
 mod ports;
 
-pub use ports::PortPool;
+pub use ports::{PortPool, parse_range};
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};

@@ -3,6 +3,19 @@
 
 use std::collections::BTreeSet;
 
+/// Reads a port range, `LOW-HIGH`: both ports, LOW below HIGH, not below 1024.
+pub fn parse_range(s: &str) -> Result<(u16, u16), String> {
+    let (low, high) = s
+        .split_once('-')
+        .ok_or_else(|| format!("`{s}`: expected LOW-HIGH"))?;
+    let low: u16 = low.parse().map_err(|_| format!("`{low}`: not a port"))?;
+    let high: u16 = high.parse().map_err(|_| format!("`{high}`: not a port"))?;
+    if low >= high || low < 1024 {
+        return Err(format!("`{s}`: need 1024 <= LOW < HIGH"));
+    }
+    Ok((low, high))
+}
+
 /// Ports to hand out, by pairs.
 #[derive(Debug)]
 pub struct PortPool {

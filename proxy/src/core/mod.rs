@@ -1,9 +1,12 @@
 //! The server's sans-IO core: bytes and time in; transmits and store operations out. The tokio
 //! loop in [`crate::server`] only feeds and drains it.
 
+mod anchoring;
 mod locating;
 mod proxying;
 mod texting;
+
+pub use anchoring::{MediaMode, MediaOp};
 
 pub use locating::Lookup;
 
@@ -42,6 +45,8 @@ pub struct CoreConfig {
     pub peers: Vec<(String, openline_sip::transaction::Destination)>,
     /// Text messages.
     pub text: crate::text::TextConfig,
+    /// When calls' media goes through the relay.
+    pub media: MediaMode,
 }
 
 /// Work for the store, answered through [`ServerCore::handle_stored`]: writes are made durable
@@ -124,6 +129,7 @@ pub struct ServerCore {
     store_ops: VecDeque<StoreOp>,
     pending: IdMap<u64, Waiter>,
     text: texting::Texting,
+    anchoring: anchoring::Anchoring,
     us: Us,
     forwarding: Forwarding,
     actions: Vec<Action>,
@@ -170,6 +176,7 @@ impl ServerCore {
             store_ops: VecDeque::new(),
             pending: IdMap::default(),
             text: texting::Texting::default(),
+            anchoring: anchoring::Anchoring::default(),
             us: Us {
                 domains,
                 local: Vec::new(),
@@ -512,7 +519,8 @@ impl ServerCore {
                         .on_transport_error(id, code, &mut self.actions)
                 }
                 Some(Output::Event(TransactionEvent::Terminated(id))) => {
-                    self.forwarding.on_terminated(id)
+                    self.forwarding.on_terminated(id);
+                    self.anchoring.forget(id);
                 }
                 Some(Output::Event(e)) => tracing::debug!(event = ?e, "transaction event"),
             }

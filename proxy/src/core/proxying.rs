@@ -208,6 +208,12 @@ impl ServerCore {
         targets: Vec<Target>,
         route: openline_sip::message::RouteEdit,
     ) {
+        if self.anchor_request(server, source, request, (&targets, route)) {
+            return;
+        }
+        if request.method() == Method::Bye && server.is_some() {
+            self.release_media(request);
+        }
         let prefix = routing::branch_prefix(routing::loop_hash(request));
         let method = request.method();
         // Stay on the path of dialogs we help create (16.6 step 4).
@@ -353,7 +359,7 @@ impl ServerCore {
         for action in std::mem::take(&mut self.actions) {
             let result = match action {
                 Action::Respond { server, response } => {
-                    self.endpoint.respond(now, server, response)
+                    self.respond_anchored(now, server, response)
                 }
                 Action::Reply {
                     server,
@@ -362,6 +368,7 @@ impl ServerCore {
                     source,
                 } => match openline_sip::Message::parse(&request) {
                     Ok(m) => {
+                        self.anchoring.failed(server);
                         let echo = m.echo();
                         let headers = [("Server", self.server_header.as_str())];
                         self.endpoint

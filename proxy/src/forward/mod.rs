@@ -125,6 +125,9 @@ pub struct Forwarding<Id = TransactionId> {
     deadlines: BinaryHeap<Reverse<(Instant, Id)>>,
     /// Contexts per other domain: what a domain that never answers may cost is bounded by it.
     per_domain: HashMap<Arc<str>, usize>,
+    /// Lower q groups queued for a request whose first group has not gone out yet (its offer
+    /// is with the media relay): the context takes them when it starts.
+    queued: IdMap<Id, Vec<Vec<Target>>>,
 }
 
 impl<Id: Ord> Default for Forwarding<Id> {
@@ -134,6 +137,7 @@ impl<Id: Ord> Default for Forwarding<Id> {
             branch_of: IdMap::default(),
             deadlines: BinaryHeap::new(),
             per_domain: HashMap::new(),
+            queued: IdMap::default(),
         }
     }
 }
@@ -163,6 +167,8 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
         if let Some(at) = ring_until {
             self.deadlines.push(Reverse((at, server)));
         }
+        let mut later: VecDeque<Vec<Target>> = later.into();
+        later.extend(self.queued.remove(&server).unwrap_or_default());
         self.contexts.insert(
             server,
             Context {
@@ -173,7 +179,7 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
                 best: None,
                 answered: false,
                 rang: false,
-                later: later.into(),
+                later,
                 route,
                 awaiting: 0,
                 cancelled: false,
@@ -186,8 +192,12 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
     /// Queues lower-q groups of devices for the context of `server`, tried after the current
     /// branches all decline.
     pub fn queue(&mut self, server: Id, groups: Vec<Vec<Target>>) {
-        if let Some(ctx) = self.contexts.get_mut(&server) {
-            ctx.later.extend(groups);
+        match self.contexts.get_mut(&server) {
+            Some(ctx) => ctx.later.extend(groups),
+            None if !groups.is_empty() => {
+                self.queued.insert(server, groups);
+            }
+            None => {}
         }
     }
 
@@ -412,6 +422,7 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
 
     /// A transaction ended: forget what pointed at it.
     pub fn on_terminated(&mut self, id: Id) {
+        self.queued.remove(&id);
         if let Some(ctx) = self.contexts.remove(&id) {
             if let Some(d) = &ctx.domain {
                 if let Some(n) = self.per_domain.get_mut(d) {

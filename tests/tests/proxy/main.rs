@@ -7,6 +7,7 @@ mod federation;
 mod flow;
 mod fork;
 mod kamailio;
+mod media;
 mod relay;
 mod sipp;
 mod unanswered;

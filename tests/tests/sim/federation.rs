@@ -25,6 +25,7 @@ fn core() -> ServerCore {
         max_per_domain: 10,
         peers: Vec::new(),
         text: Default::default(),
+        media: openline_proxy::core::MediaMode::Never,
     };
     let alice = User::new("alice@club-a.test", "s3cret").unwrap();
     let mut core = ServerCore::new(

@@ -1,0 +1,321 @@
+//! Media anchoring (issue #6 item 3): an INVITE's SDP offer goes to the relay before the
+//! INVITE goes on, and the answer in the 18x/2xx before the response goes back, each rewritten
+//! to point at the relay; a BYE, or a call that fails, ends the relay's session. Relay work is
+//! an output like a store operation, answered through [`ServerCore::handle_media`].
+
+use super::ServerCore;
+use crate::routing::Target;
+use openline_media::control::{Command, CommandResult, ControlError};
+use openline_sip::message::{Refusal, RouteEdit};
+use openline_sip::transaction::TransactionId;
+use openline_sip::{Message, Method};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// When calls' media goes through the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MediaMode {
+    /// Every call routed with SDP.
+    #[default]
+    Always,
+    /// Never: media flows between the parties.
+    Never,
+    /// When the offer's SDP address is not where the INVITE came from (a party behind NAT).
+    Nat,
+}
+
+/// Work for the relay: a command, with the id its answer comes back with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaOp {
+    /// Names it in [`ServerCore::handle_media`].
+    pub id: u64,
+    /// What to do.
+    pub command: Command,
+}
+
+/// What waits for the relay's answer.
+#[derive(Debug)]
+enum Parked {
+    /// An INVITE to forward once its offer is rewritten.
+    Request {
+        server: TransactionId,
+        source: SocketAddr,
+        request: Vec<u8>,
+        targets: Vec<Target>,
+        route: RouteEdit,
+    },
+    /// A response to pass upstream once its answer is rewritten (it waits in `responses`).
+    Response,
+}
+
+/// A response held back: the relay op it waits for (None: ready), and its bytes.
+type Held = (Option<u64>, Vec<u8>);
+
+/// The anchoring state of the core.
+#[derive(Debug, Default)]
+pub(super) struct Anchoring {
+    next_id: u64,
+    ops: VecDeque<MediaOp>,
+    waiting: HashMap<u64, Parked>,
+    /// INVITE server transactions whose media the relay carries: their Call-ID.
+    anchored: HashMap<TransactionId, String>,
+    /// Responses held per server transaction, in order.
+    responses: HashMap<TransactionId, VecDeque<Held>>,
+}
+
+impl Anchoring {
+    fn queue(&mut self, command: Command) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.ops.push_back(MediaOp { id, command });
+        id
+    }
+
+    /// The next command for the relay.
+    pub(super) fn poll(&mut self) -> Option<MediaOp> {
+        self.ops.pop_front()
+    }
+
+    /// Transaction `id` ended: nothing more of it is anchored or held.
+    pub(super) fn forget(&mut self, id: TransactionId) {
+        self.anchored.remove(&id);
+        self.responses.remove(&id);
+    }
+
+    /// We answered `server` ourselves with a failure: its media session goes.
+    pub(super) fn failed(&mut self, server: TransactionId) {
+        if let Some(call_id) = self.anchored.remove(&server) {
+            self.queue(Command::Delete { call_id });
+        }
+    }
+}
+
+/// The SDP body of a message, if it has one.
+fn sdp<'m>(m: &Message<'m>) -> Option<&'m [u8]> {
+    let is_sdp = m
+        .content_type()
+        .flatten()
+        .is_some_and(|t| t.is("application", "sdp"));
+    (is_sdp && !m.body.is_empty()).then_some(m.body)
+}
+
+/// Whether the offer's media address is other than where the request came from.
+fn behind_nat(body: &[u8], source: SocketAddr) -> bool {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return true;
+    };
+    match openline_media::sdp::Description::parse(text) {
+        Ok(d) => d
+            .media()
+            .any(|m| m.rtp.port() != 0 && m.rtp.ip() != source.ip()),
+        // Unreadable: the relay says why (488).
+        Err(_) => true,
+    }
+}
+
+/// `message` with `body` instead of its own (Content-Length to match).
+fn with_body(message: &[u8], body: &[u8]) -> Option<Vec<u8>> {
+    let mut m = Message::parse(message).ok()?;
+    m.body = body;
+    Some(m.to_bytes())
+}
+
+impl ServerCore {
+    /// Parks a new INVITE with SDP until the relay rewrote its offer; true if it did.
+    pub(super) fn anchor_request(
+        &mut self,
+        server: Option<TransactionId>,
+        source: SocketAddr,
+        request: &Message<'_>,
+        (targets, route): (&[Target], RouteEdit),
+    ) -> bool {
+        let Some(server) = server else { return false };
+        if self.config.media == MediaMode::Never
+            || request.method() != Method::Invite
+            || self.anchoring.anchored.contains_key(&server)
+        {
+            return false;
+        }
+        let Some(body) = sdp(request) else {
+            return false;
+        };
+        if self.config.media == MediaMode::Nat && !behind_nat(body, source) {
+            return false;
+        }
+        let call_id = request.call_id.to_string();
+        let tag = request.from_tag.unwrap_or("").to_string();
+        let id = self.anchoring.queue(Command::Offer {
+            call_id: call_id.clone(),
+            tag,
+            sdp: body.to_vec(),
+        });
+        self.anchoring.anchored.insert(server, call_id);
+        self.anchoring.waiting.insert(
+            id,
+            Parked::Request {
+                server,
+                source,
+                request: request.to_bytes(),
+                targets: targets.to_vec(),
+                route,
+            },
+        );
+        true
+    }
+
+    /// A response for server transaction `server`: sent now, or held for the relay (an answer
+    /// to rewrite, or one behind a held response, so they keep their order).
+    pub(super) fn respond_anchored(
+        &mut self,
+        now: Instant,
+        server: TransactionId,
+        response: Vec<u8>,
+    ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        let Some(call_id) = self.anchoring.anchored.get(&server).cloned() else {
+            return self.endpoint.respond(now, server, response);
+        };
+        let parsed = Message::parse(&response).ok();
+        let code = parsed.as_ref().and_then(Message::status).unwrap_or(500);
+        let answer = parsed
+            .as_ref()
+            .filter(|_| (180..300).contains(&code))
+            .and_then(|m| sdp(m).map(|b| (m.to_tag.unwrap_or("").to_string(), b.to_vec())));
+        let op = answer.map(|(tag, sdp)| {
+            let id = self.anchoring.queue(Command::Answer {
+                call_id: call_id.clone(),
+                tag,
+                sdp,
+            });
+            self.anchoring.waiting.insert(id, Parked::Response);
+            id
+        });
+        if code >= 300 {
+            // The call failed: its media session goes.
+            self.anchoring.queue(Command::Delete { call_id });
+        }
+        let held = self.anchoring.responses.entry(server).or_default();
+        held.push_back((op, response));
+        self.flush_responses(now, server)
+    }
+
+    /// Sends the held responses of `server` that no longer wait for the relay, in order.
+    fn flush_responses(
+        &mut self,
+        now: Instant,
+        server: TransactionId,
+    ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        let mut result = Ok(());
+        while let Some(held) = self.anchoring.responses.get_mut(&server) {
+            if held.front().is_some_and(|(op, _)| op.is_some()) {
+                break;
+            }
+            let Some((_, response)) = held.pop_front() else {
+                self.anchoring.responses.remove(&server);
+                break;
+            };
+            let is_final = Message::parse(&response)
+                .ok()
+                .and_then(|m| m.status())
+                .is_some_and(|c| c >= 200);
+            if is_final && held.is_empty() {
+                self.anchoring.responses.remove(&server);
+            }
+            result = result.and(self.endpoint.respond(now, server, response));
+        }
+        result
+    }
+
+    /// A call's media ends (a BYE went through, or a CANCEL): the relay forgets it.
+    pub(super) fn release_media(&mut self, request: &Message<'_>) {
+        if self.config.media != MediaMode::Never {
+            self.anchoring.queue(Command::Delete {
+                call_id: request.call_id.to_string(),
+            });
+        }
+    }
+
+    /// The next command for the relay.
+    pub fn poll_media_op(&mut self) -> Option<MediaOp> {
+        self.anchoring.poll()
+    }
+
+    /// The relay answered command `id`.
+    pub fn handle_media(&mut self, now: Instant, id: u64, result: CommandResult) {
+        match self.anchoring.waiting.remove(&id) {
+            Some(Parked::Request {
+                server,
+                source,
+                request,
+                targets,
+                route,
+            }) => self.offer_answered(now, (server, source), &request, (targets, route), result),
+            Some(Parked::Response) => self.answer_answered(now, id, result),
+            None => {}
+        }
+        self.pump(now);
+    }
+
+    fn offer_answered(
+        &mut self,
+        now: Instant,
+        (server, source): (TransactionId, SocketAddr),
+        request: &[u8],
+        (targets, route): (Vec<Target>, RouteEdit),
+        result: CommandResult,
+    ) {
+        let rewritten = match result {
+            Ok(sdp) => with_body(request, sdp.as_bytes()),
+            Err(e) => {
+                self.anchoring.anchored.remove(&server);
+                let refusal = match e {
+                    ControlError::Sdp(_)
+                    | ControlError::NotText
+                    | ControlError::TooManyStreams(_) => {
+                        Refusal::new(488, format!("Not Acceptable Here ({e})"))
+                    }
+                    _ => Refusal::new(503, format!("Service Unavailable (media relay: {e})"))
+                        .with("Retry-After", "5"),
+                };
+                if let Ok(m) = Message::parse(request) {
+                    if let Err(e) = self.refuse(now, server, source, &m, refusal) {
+                        tracing::debug!(error = %e, "could not refuse an INVITE");
+                    }
+                }
+                return;
+            }
+        };
+        match rewritten.as_deref().map(Message::parse) {
+            Some(Ok(m)) => self.forward(now, Some(server), source, &m, targets, route),
+            _ => tracing::warn!("an offer rewritten by the relay does not parse"),
+        }
+    }
+
+    fn answer_answered(&mut self, now: Instant, id: u64, result: CommandResult) {
+        let found = self
+            .anchoring
+            .responses
+            .iter_mut()
+            .find_map(|(server, held)| {
+                held.iter_mut()
+                    .find(|(op, _)| *op == Some(id))
+                    .map(|entry| (*server, entry))
+            });
+        let Some((server, entry)) = found else {
+            return;
+        };
+        entry.0 = None;
+        match result {
+            Ok(sdp) => {
+                if let Some(rewritten) = with_body(&entry.1, sdp.as_bytes()) {
+                    entry.1 = rewritten;
+                }
+            }
+            // The answer could not be anchored: it goes on as it is (media flows directly).
+            Err(e) => tracing::warn!(error = %e, "the relay refused an answer"),
+        }
+        if let Err(e) = self.flush_responses(now, server) {
+            tracing::debug!(error = %e, "could not pass a response on");
+        }
+    }
+}
