@@ -56,3 +56,83 @@ impl Media {
         self.process.stop();
     }
 }
+
+/// SIPp's built-in uas on `port`, echoing the RTP it gets on `media_port` (-rtp_echo), in `dir`.
+pub fn echo_uas(dir: &std::path::Path, port: u16, media_port: u16) -> Background {
+    let uas = Background(
+        Command::new("timeout")
+            .args(["60", "sipp", "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1"])
+            .args(["-mi", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-mp", &media_port.to_string(), "-nostdin"])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sipp (sip-tester is installed by scripts/install-test-deps)"),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    uas
+}
+
+/// One call of SIPp's uac_pcap from `port` through `target` (IP:PORT) to `user`: it plays a
+/// G.711 recording to the callee. Whether it succeeded, and the messages it saw.
+pub fn pcap_call(dir: &std::path::Path, target: &str, user: &str, port: u16) -> (bool, String) {
+    // uac_pcap plays pcap/g711a.pcap, relative to where it runs.
+    let _ = std::os::unix::fs::symlink("/usr/share/sip-tester", dir.join("pcap"));
+    let port = port.to_string();
+    let out = crate::run_peer(
+        dir,
+        "sipp",
+        [
+            target,
+            "-sn",
+            "uac_pcap",
+            "-s",
+            user,
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-nostdin",
+            "-trace_msg",
+            "-message_file",
+            "uac-messages.log",
+            "-timeout",
+            "40",
+        ],
+        std::time::Duration::from_secs(60),
+    );
+    let messages = std::fs::read_to_string(dir.join("uac-messages.log")).unwrap_or_default();
+    (out.status.success(), messages)
+}
+
+/// Sends an ng request to `control` and returns the reply's text.
+pub fn ng(control: SocketAddr, request: &str) -> String {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.send_to(request.as_bytes(), control).expect("send");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 65_536];
+    let (n, _) = s.recv_from(&mut buf).expect("an ng reply");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// The relay's packet counts per side since it started (ng `statistics`), and its live
+/// session count.
+pub fn relayed(control: SocketAddr) -> (Vec<u64>, u64) {
+    let stats = ng(control, "s d7:command10:statisticse");
+    let int_after = |at: usize| -> Option<u64> { stats[at..].split('e').next()?.parse().ok() };
+    let packets = stats
+        .match_indices("7:packetsi")
+        .filter_map(|(at, m)| int_after(at + m.len()))
+        .collect();
+    let sessions = stats
+        .find("8:sessionsi")
+        .and_then(|at| int_after(at + "8:sessionsi".len()))
+        .unwrap_or(u64::MAX);
+    (packets, sessions)
+}

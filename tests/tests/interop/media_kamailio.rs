@@ -2,7 +2,7 @@
 //! plays a G.711 recording to SIPp's uas, which echoes it; both directions cross the relay
 //! (issue #6 item 6).
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -78,66 +78,12 @@ fn kamailio_rtpengine_module_anchors_a_sipp_call_with_rtp_both_ways_in_openline_
             .expect("start kamailio (installed by scripts/install-test-deps)"),
     );
     std::thread::sleep(Duration::from_millis(1500));
-    let mut uas = openline_tests::Background(
-        Command::new("timeout")
-            .args([
-                "60",
-                "sipp",
-                "-sn",
-                "uas",
-                "-rtp_echo",
-                "-i",
-                "127.0.0.1",
-                "-mi",
-                "127.0.0.1",
-            ])
-            .args([
-                "-p",
-                &UAS.to_string(),
-                "-mp",
-                &UAS_MEDIA.to_string(),
-                "-nostdin",
-            ])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sipp"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    // uac_pcap plays pcap/g711a.pcap, relative to where it runs.
-    let _ = std::os::unix::fs::symlink("/usr/share/sip-tester", dir.join("pcap"));
-    let out = openline_tests::run_peer(
-        &dir,
-        "sipp",
-        [
-            &format!("127.0.0.1:{KAMAILIO}"),
-            "-sn",
-            "uac_pcap",
-            "-s",
-            "echo",
-            "-m",
-            "1",
-            "-i",
-            "127.0.0.1",
-            "-mi",
-            "127.0.0.1",
-            "-p",
-            &UAC.to_string(),
-            "-nostdin",
-            "-trace_msg",
-            "-message_file",
-            "uac-messages.log",
-            "-timeout",
-            "40",
-        ],
-        Duration::from_secs(60),
-    );
-    let messages = std::fs::read_to_string(dir.join("uac-messages.log")).unwrap_or_default();
+    let mut uas = openline_tests::media::echo_uas(&dir, UAS, UAS_MEDIA);
+    let (ok, messages) =
+        openline_tests::media::pcap_call(&dir, &format!("127.0.0.1:{KAMAILIO}"), "echo", UAC);
     assert!(
-        out.status.success(),
-        "the call failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
+        ok,
+        "the call failed:\n{}",
         &messages[..messages.len().min(4000)]
     );
     // The 200 the uac saw points its media at the relay, not at the uas.
@@ -145,14 +91,6 @@ fn kamailio_rtpengine_module_anchors_a_sipp_call_with_rtp_both_ways_in_openline_
         messages.contains("m=audio 430"),
         "SDP not rewritten to the relay:\n{messages}"
     );
-    let ng = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let ask = |request: String| {
-        ng.send_to(request.as_bytes(), control).unwrap();
-        ng.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut buf = [0u8; 4096];
-        let (n, _) = ng.recv_from(&mut buf).expect("an ng reply");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
     // Kamailio's rtpengine_delete on the BYE ended the call at the relay.
     let call_id = messages
         .lines()
@@ -160,22 +98,22 @@ fn kamailio_rtpengine_module_anchors_a_sipp_call_with_rtp_both_ways_in_openline_
         .expect("a Call-ID")
         .trim()
         .to_string();
-    let query = ask(format!(
-        "q1 d7:command5:query7:call-id{}:{call_id}e",
-        call_id.len()
-    ));
+    let query = openline_tests::media::ng(
+        control,
+        &format!("q1 d7:command5:query7:call-id{}:{call_id}e", call_id.len()),
+    );
     assert!(
         query.contains("unknown call-id"),
         "still there after the BYE: {query}"
     );
     // Both sides sent RTP through the relay: the uac's recording and the uas's echo of it.
-    let stats = ask("q2 d7:command10:statisticse".to_string());
-    let packets: Vec<u64> = stats
-        .match_indices("7:packetsi")
-        .filter_map(|(at, m)| stats[at + m.len()..].split('e').next()?.parse().ok())
-        .collect();
-    assert_eq!(packets.len(), 2, "{stats}");
-    assert!(packets.iter().all(|&p| p > 50), "RTP both ways: {stats}");
+    let (packets, sessions) = openline_tests::media::relayed(control);
+    assert_eq!(packets.len(), 2, "{packets:?}");
+    assert!(
+        packets.iter().all(|&p| p > 50),
+        "RTP both ways: {packets:?}"
+    );
+    assert_eq!(sessions, 0);
     uas.stop();
     kamailio.stop();
     media.stop();

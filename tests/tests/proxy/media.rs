@@ -7,33 +7,12 @@ use crate::sipp::register_at;
 use openline_tests::subject::{Subject, scratch_dir};
 use openline_tests::wire::{first_line, recv_until};
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const UAS: u16 = 5286;
 const UAS_MEDIA: u16 = 6286;
 const UAC: u16 = 5288;
 const CONTROL: u16 = 5289;
-
-/// An ng request to the relay's control socket; the reply's text.
-fn ng(request: &str) -> String {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.send_to(request.as_bytes(), ("127.0.0.1", CONTROL))
-        .unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut buf = [0u8; 4096];
-    let (n, _) = s.recv_from(&mut buf).expect("an ng reply");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
-}
-
-/// The relay's packet counters per side since start.
-fn packets() -> Vec<u64> {
-    let stats = ng("s d7:command10:statisticse");
-    stats
-        .match_indices("7:packetsi")
-        .filter_map(|(at, m)| stats[at + m.len()..].split('e').next()?.parse().ok())
-        .collect()
-}
 
 #[test]
 fn a_call_through_the_proxy_has_its_rtp_relayed_both_ways() {
@@ -43,33 +22,7 @@ fn a_call_through_the_proxy_has_its_rtp_relayed_both_ways() {
         &["--media-ports", "44000-44099", "--media-control", &control],
     );
     let dir = scratch_dir("proxy-media");
-    let _uas = openline_tests::Background(
-        Command::new("timeout")
-            .args([
-                "60",
-                "sipp",
-                "-sn",
-                "uas",
-                "-rtp_echo",
-                "-i",
-                "127.0.0.1",
-                "-mi",
-                "127.0.0.1",
-            ])
-            .args([
-                "-p",
-                &UAS.to_string(),
-                "-mp",
-                &UAS_MEDIA.to_string(),
-                "-nostdin",
-            ])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sipp"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let _uas = openline_tests::media::echo_uas(&dir, UAS, UAS_MEDIA);
     let contact = format!("sip:echo@127.0.0.1:{UAS}");
     register_at(
         &server.udp.to_string(),
@@ -79,35 +32,9 @@ fn a_call_through_the_proxy_has_its_rtp_relayed_both_ways() {
         &contact,
         UAS + 10,
     );
-    let _ = std::os::unix::fs::symlink("/usr/share/sip-tester", dir.join("pcap"));
-    let out = openline_tests::run_peer(
-        &dir,
-        "sipp",
-        [
-            server.udp.to_string().as_str(),
-            "-sn",
-            "uac_pcap",
-            "-s",
-            "echo",
-            "-m",
-            "1",
-            "-i",
-            "127.0.0.1",
-            "-mi",
-            "127.0.0.1",
-            "-p",
-            &UAC.to_string(),
-            "-nostdin",
-            "-trace_msg",
-            "-message_file",
-            "uac-messages.log",
-            "-timeout",
-            "40",
-        ],
-        Duration::from_secs(60),
-    );
-    let messages = std::fs::read_to_string(dir.join("uac-messages.log")).unwrap_or_default();
-    assert!(out.status.success(), "the call failed:\n{messages}");
+    let (ok, messages) =
+        openline_tests::media::pcap_call(&dir, &server.udp.to_string(), "echo", UAC);
+    assert!(ok, "the call failed:\n{messages}");
     // The 200 the caller got points its media at the relay, not at the uas.
     assert!(
         messages.contains("m=audio 440"),
@@ -117,14 +44,15 @@ fn a_call_through_the_proxy_has_its_rtp_relayed_both_ways() {
         !messages.contains(&format!("m=audio {UAS_MEDIA}")),
         "the uas's own port leaked"
     );
-    let counts = packets();
-    assert_eq!(counts.len(), 2, "{counts:?}");
+    let control: SocketAddr = ([127, 0, 0, 1], CONTROL).into();
+    let (packets, sessions) = openline_tests::media::relayed(control);
+    assert_eq!(packets.len(), 2, "{packets:?}");
     assert!(
-        counts.iter().all(|&p| p > 50),
-        "RTP both ways through the relay: {counts:?}"
+        packets.iter().all(|&p| p > 50),
+        "RTP both ways through the relay: {packets:?}"
     );
     // The BYE went through the proxy: the relay's session is gone.
-    assert!(ng("s d7:command10:statisticse").contains("8:sessionsi0e"));
+    assert_eq!(sessions, 0);
 }
 
 #[test]
