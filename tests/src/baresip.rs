@@ -25,6 +25,20 @@ impl Ua {
         log: PathBuf,
         env: &[(&str, &str)],
     ) -> Ua {
+        Ua::start_with_audio(server, account, port, log, env, ("-", "-"))
+    }
+
+    /// Like [`Ua::start`], sending `input` in calls (a WAV file, `sine:HZ`, or `-` for a
+    /// 1 kHz tone) and copying what the last call received to the WAV `output` when it quits
+    /// (`-`: nowhere).
+    pub fn start_with_audio(
+        server: SocketAddr,
+        account: &str,
+        port: u16,
+        log: PathBuf,
+        env: &[(&str, &str)],
+        (input, output): (&str, &str),
+    ) -> Ua {
         let out = std::fs::File::create(&log).unwrap();
         let wrapper = crate::corpora().join("../peers/baresip/baresip-ua");
         let mut child = Command::new(wrapper)
@@ -33,8 +47,8 @@ impl Ua {
                 "s3cret",
                 &server.to_string(),
                 &port.to_string(),
-                "-",
-                "-",
+                input,
+                output,
             ])
             .envs(env.iter().copied())
             .stdin(Stdio::piped())

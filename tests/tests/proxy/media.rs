@@ -104,3 +104,74 @@ fn a_malformed_offer_gets_488_with_the_reason() {
         "nothing reached bob"
     );
 }
+
+#[test]
+fn baresip_calls_baresip_and_the_tone_crosses_the_relay() {
+    let control = "udp:127.0.0.1:5291";
+    let server = Subject::start_with_users(
+        &[
+            ("alice@openline.test", "s3cret"),
+            ("bob@openline.test", "s3cret"),
+        ],
+        &["--media-ports", "44200-44299", "--media-control", control],
+    );
+    let dir = scratch_dir("proxy-media-baresip");
+    let recording = dir.join("bob-rx.wav");
+    let contacts = [("CONTACTS", "sip:bob@openline.test")];
+    let log = |name: &str| dir.join(format!("{name}.log"));
+    let mut alice = openline_tests::baresip::Ua::start_with_audio(
+        server.udp,
+        "alice@openline.test",
+        5292,
+        log("alice"),
+        &contacts,
+        ("sine:440", "-"),
+    );
+    let bob = openline_tests::baresip::Ua::start_with_audio(
+        server.udp,
+        "bob@openline.test",
+        5294,
+        log("bob"),
+        &[],
+        ("sine:1000", recording.to_str().unwrap()),
+    );
+    alice.command("/dial sip:bob@openline.test");
+    bob.wait_for("Incoming call from:");
+    let mut bob = bob;
+    bob.command("/accept");
+    alice.wait_for("Call established: sip:bob@openline.test");
+    std::thread::sleep(Duration::from_secs(3));
+    alice.command("/hangup");
+    bob.wait_for("session closed");
+    bob.quit();
+    alice.quit();
+    // Both directions crossed the relay.
+    let (packets, sessions) = openline_tests::media::relayed("127.0.0.1:5291".parse().unwrap());
+    assert_eq!(packets.len(), 2, "{packets:?}");
+    assert!(
+        packets.iter().all(|&p| p > 50),
+        "RTP both ways: {packets:?}"
+    );
+    assert_eq!(sessions, 0, "the BYE ended the relay's session");
+    // What bob heard is alice's tone, not silence.
+    let tool = openline_tests::corpora().join("../peers/baresip/wav-tone");
+    let out = std::process::Command::new(tool)
+        .arg(&recording)
+        .output()
+        .expect("run wav-tone");
+    let verdict = String::from_utf8_lossy(&out.stdout).into_owned();
+    let value = |key: &str| -> f64 {
+        verdict
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {key} in: {verdict} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+    };
+    assert!((value("freq") - 440.0).abs() < 5.0, "{verdict}");
+    assert!(value("silent") < 0.5, "{verdict}");
+}
