@@ -226,6 +226,31 @@ impl ServerCore {
         result
     }
 
+    /// The caller cancelled INVITE `server` while its offer was at the relay: it gets 487 and
+    /// never goes out, and the relay forgets the call. False if it was not waiting there.
+    pub(super) fn cancel_parked(&mut self, now: Instant, server: TransactionId) -> bool {
+        let Some(id) = self.anchoring.waiting.iter().find_map(|(id, p)| match p {
+            Parked::Request { server: s, .. } if *s == server => Some(*id),
+            _ => None,
+        }) else {
+            return false;
+        };
+        let Some(Parked::Request {
+            source, request, ..
+        }) = self.anchoring.waiting.remove(&id)
+        else {
+            return false;
+        };
+        self.anchoring.failed(server);
+        if let Ok(m) = Message::parse(&request) {
+            let refusal = Refusal::new(487, "Request Terminated");
+            if let Err(e) = self.refuse(now, server, source, &m, refusal) {
+                tracing::debug!(error = %e, "could not answer a cancelled INVITE");
+            }
+        }
+        true
+    }
+
     /// A call's media ends (a BYE went through, or a CANCEL): the relay forgets it.
     pub(super) fn release_media(&mut self, request: &Message<'_>) {
         if self.config.media != MediaMode::Never {

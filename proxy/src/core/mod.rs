@@ -267,7 +267,8 @@ impl ServerCore {
                         // RFC 3261 9.2: 200 if the INVITE is known (whatever its state), else 481.
                         let invite = self.endpoint.find_invite_for_cancel(&request);
                         if let Some(invite) = invite {
-                            if !self.cancel_lookup(now, invite) {
+                            if !self.cancel_lookup(now, invite) && !self.cancel_parked(now, invite)
+                            {
                                 self.forwarding.cancel(invite, &mut self.actions);
                             }
                         }
