@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use stun_rs::attributes::stun::{
     ErrorCode, Fingerprint, MessageIntegrity, MessageIntegritySha256, Nonce, Realm, Software,
-    UserName, XorMappedAddress,
+    UnknownAttributes, UserName, XorMappedAddress,
 };
 use stun_rs::methods::BINDING;
 use stun_rs::{
@@ -89,6 +89,19 @@ impl StunServer {
         };
         if request.class() != MessageClass::Request {
             return Outcome::Dropped(Dropped::NotARequest);
+        }
+        // RFC 8489 6.3.1.1: an attribute we must understand and do not is answered 420, naming
+        // it in UNKNOWN-ATTRIBUTES.
+        let mut unknown = UnknownAttributes::default();
+        for a in request.attributes() {
+            if let StunAttribute::Unknown(u) = a {
+                if u.attribute_type().is_comprehension_required() {
+                    unknown.add(u.attribute_type().as_u16());
+                }
+            }
+        }
+        if !unknown.attributes().is_empty() {
+            return self.unknown_attributes(&request, unknown);
         }
         if request.method() != BINDING {
             // TURN's methods come with the TURN server; anything else is a request we do not
@@ -214,6 +227,22 @@ impl StunServer {
             b = b.with_attribute(software);
         }
         encode(b.with_attribute(Fingerprint::default()).build())
+    }
+}
+
+impl StunServer {
+    /// 420 with the attributes not understood.
+    fn unknown_attributes(&self, request: &StunMessage, unknown: UnknownAttributes) -> Outcome {
+        let mut b = StunMessageBuilder::new(request.method(), MessageClass::ErrorResponse)
+            .with_transaction_id(*request.transaction_id());
+        if let Ok(error) = stun_rs::ErrorCode::new(420, "Unknown Attribute") {
+            b = b.with_attribute(ErrorCode::new(error));
+        }
+        encode(
+            b.with_attribute(unknown)
+                .with_attribute(Fingerprint::default())
+                .build(),
+        )
     }
 }
 

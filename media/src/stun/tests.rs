@@ -280,3 +280,35 @@ fn integrity_is_checked_against_long_term_credentials_and_answered_in_kind() {
         401
     );
 }
+
+#[test]
+fn an_attribute_that_must_be_understood_and_is_not_gets_420_naming_it() {
+    let s = server(None);
+    let source: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+    // A Binding request with attribute 0x7777 (comprehension-required, unknown) and 0xc0de
+    // (comprehension-optional, unknown: ignored).
+    let mut request = binding(Vec::new());
+    request.extend_from_slice(&[0x77, 0x77, 0, 4, 1, 2, 3, 4, 0xc0, 0xde, 0, 4, 5, 6, 7, 8]);
+    request[2..4].copy_from_slice(&16u16.to_be_bytes());
+    let answer = reply(s.handle(&request, source, 0));
+    assert_eq!(error_code(&answer), 420);
+    let (m, _) = MessageDecoderBuilder::default()
+        .build()
+        .decode(&answer)
+        .unwrap();
+    let listed = m
+        .get::<UnknownAttributes>()
+        .unwrap()
+        .as_unknown_attributes()
+        .unwrap();
+    assert_eq!(listed.attributes(), &[0x7777]);
+    // Only the optional one: answered as usual.
+    let mut optional = binding(Vec::new());
+    optional.extend_from_slice(&[0xc0, 0xde, 0, 4, 5, 6, 7, 8]);
+    optional[2..4].copy_from_slice(&8u16.to_be_bytes());
+    let (m, _) = MessageDecoderBuilder::default()
+        .build()
+        .decode(&reply(s.handle(&optional, source, 0)))
+        .unwrap();
+    assert_eq!(m.class(), MessageClass::SuccessResponse);
+}
