@@ -310,3 +310,19 @@ impl Sim {
 pub fn gaps(times: &[Duration]) -> Vec<Duration> {
     times.windows(2).map(|w| w[1] - w[0]).collect()
 }
+
+/// A server core's settings for tests in virtual time: club-a.test, default timers and
+/// registrar, 10 requests at most per other domain, media anchored as `media` says.
+pub fn core_config(media: openline_proxy::core::MediaMode) -> openline_proxy::core::CoreConfig {
+    openline_proxy::core::CoreConfig {
+        domains: vec!["club-a.test".into()],
+        endpoint: EndpointConfig::default(),
+        registrar: openline_registrar::RegistrarConfig::default(),
+        auth: openline_registrar::auth::AuthConfig::default(),
+        ring_timeout: Duration::from_secs(60),
+        max_per_domain: 10,
+        peers: Vec::new(),
+        text: Default::default(),
+        media,
+    }
+}

@@ -3,31 +3,20 @@
 //! while the offer is at the relay ends the INVITE with 487 and the call at the relay.
 
 use openline_media::control::Command;
-use openline_proxy::core::{CoreConfig, MediaMode, ServerCore};
-use openline_registrar::auth::AuthConfig;
-use openline_registrar::{Binding, RegistrarConfig, User};
+use openline_proxy::core::{MediaMode, ServerCore};
+use openline_registrar::{Binding, User};
 use openline_sip::endpoint::Transmit;
-use openline_sip::{EndpointConfig, SeededEntropy, Transport};
+use openline_sip::{SeededEntropy, Transport};
 use openline_tests::wire::{first_line, status};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const WALL: u64 = 1_800_000_000;
 const CAROL: &str = "127.0.0.1:41000";
 const BOB: &str = "127.0.0.1:42000";
 
 fn core() -> ServerCore {
-    let config = CoreConfig {
-        domains: vec!["club-a.test".into()],
-        endpoint: EndpointConfig::default(),
-        registrar: RegistrarConfig::default(),
-        auth: AuthConfig::default(),
-        ring_timeout: Duration::from_secs(60),
-        max_per_domain: 10,
-        peers: Vec::new(),
-        text: Default::default(),
-        media: MediaMode::Always,
-    };
+    let config = openline_tests::sim::core_config(MediaMode::Always);
     let bob = Binding {
         aor: "bob@club-a.test".into(),
         contact: format!("sip:bob@{BOB}"),

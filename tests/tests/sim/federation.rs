@@ -2,12 +2,11 @@
 //! user's INVITE for club-b.test waits for a look-up, goes to the first server, moves to the
 //! second when the first cannot be reached, and the failed server goes last for 30 seconds.
 
-use openline_proxy::core::{CoreConfig, ServerCore};
-use openline_registrar::auth::AuthConfig;
-use openline_registrar::{RegistrarConfig, User};
+use openline_proxy::core::{MediaMode, ServerCore};
+use openline_registrar::User;
 use openline_sip::endpoint::Transmit;
 use openline_sip::transaction::Destination;
-use openline_sip::{EndpointConfig, SeededEntropy, Transport};
+use openline_sip::{SeededEntropy, Transport};
 use openline_sip_net::LocateError;
 use openline_tests::wire::{first_line, header, md5_credentials, status};
 use std::net::SocketAddr;
@@ -16,17 +15,7 @@ use std::time::{Duration, Instant};
 const WALL: u64 = 1_800_000_000;
 
 fn core() -> ServerCore {
-    let config = CoreConfig {
-        domains: vec!["club-a.test".into()],
-        endpoint: EndpointConfig::default(),
-        registrar: RegistrarConfig::default(),
-        auth: AuthConfig::default(),
-        ring_timeout: Duration::from_secs(60),
-        max_per_domain: 10,
-        peers: Vec::new(),
-        text: Default::default(),
-        media: openline_proxy::core::MediaMode::Never,
-    };
+    let config = openline_tests::sim::core_config(MediaMode::Never);
     let alice = User::new("alice@club-a.test", "s3cret").unwrap();
     let mut core = ServerCore::new(
         config,
