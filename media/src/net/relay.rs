@@ -57,11 +57,18 @@ pub async fn serve_relay(
     let (tx, mut rx) = mpsc::channel::<(u16, SocketAddr, Vec<u8>)>(8192);
     let mut ports: HashMap<u16, Port> = HashMap::new();
     let mut buf = vec![0u8; ng::MAX_REQUEST];
+    // One timer, moved only when the relay's next deadline moves: resetting it on every
+    // packet would cost a timer-wheel removal and insertion per packet relayed.
     let timer = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
     loop {
-        if let Some(at) = calls.relay().poll_timeout() {
-            timer.as_mut().reset(at.into());
+        let wake = calls.relay().poll_timeout();
+        if wake != armed {
+            if let Some(at) = wake {
+                timer.as_mut().reset(at.into());
+            }
+            armed = wake;
         }
         tokio::select! {
             received = recv_control(control.as_ref(), &mut buf) => {
@@ -105,13 +112,14 @@ pub async fn serve_relay(
                     }
                 }
             }
-            () = &mut timer => {
+            () = &mut timer, if armed.is_some() => {
                 let ended = calls.relay().handle_timeout(now());
                 if !ended.is_empty() {
                     tracing::info!(sessions = ended.len(), "media sessions ended idle");
                     calls.forget_sessions(&ended);
                 }
-                timer.as_mut().reset((now() + Duration::from_secs(3600)).into());
+                // Fired: re-armed even if the next deadline is the same instant.
+                armed = None;
             }
         }
         sync_ports(&mut calls, &mut ports, listen, &tx).await;
