@@ -45,8 +45,9 @@ enum Parked {
         targets: Vec<Target>,
         route: RouteEdit,
     },
-    /// A response to pass upstream once its answer is rewritten (it waits in `responses`).
-    Response,
+    /// A response of server transaction `server` to pass upstream once its answer is
+    /// rewritten (it waits in `responses`).
+    Response { server: TransactionId },
 }
 
 /// A response held back: the relay op it waits for (None: ready), and its bytes.
@@ -187,7 +188,9 @@ impl ServerCore {
                 tag,
                 sdp,
             });
-            self.anchoring.waiting.insert(id, Parked::Response);
+            self.anchoring
+                .waiting
+                .insert(id, Parked::Response { server });
             id
         });
         if code >= 300 {
@@ -205,22 +208,18 @@ impl ServerCore {
         now: Instant,
         server: TransactionId,
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        let mut ready = Vec::new();
+        if let Some(held) = self.anchoring.responses.get_mut(&server) {
+            while held.front().is_some_and(|(op, _)| op.is_none()) {
+                ready.extend(held.pop_front().map(|(_, response)| response));
+            }
+            // Nothing held: the next response goes out at once (an empty queue is the same).
+            if held.is_empty() {
+                self.anchoring.responses.remove(&server);
+            }
+        }
         let mut result = Ok(());
-        while let Some(held) = self.anchoring.responses.get_mut(&server) {
-            if held.front().is_some_and(|(op, _)| op.is_some()) {
-                break;
-            }
-            let Some((_, response)) = held.pop_front() else {
-                self.anchoring.responses.remove(&server);
-                break;
-            };
-            let is_final = Message::parse(&response)
-                .ok()
-                .and_then(|m| m.status())
-                .is_some_and(|c| c >= 200);
-            if is_final && held.is_empty() {
-                self.anchoring.responses.remove(&server);
-            }
+        for response in ready {
             result = result.and(self.endpoint.respond(now, server, response));
         }
         result
@@ -275,7 +274,7 @@ impl ServerCore {
                 targets,
                 route,
             }) => self.offer_answered(now, (server, source), &request, (targets, route), result),
-            Some(Parked::Response) => self.answer_answered(now, id, result),
+            Some(Parked::Response { server }) => self.answer_answered(now, (server, id), result),
             None => {}
         }
         self.pump(now);
@@ -316,17 +315,18 @@ impl ServerCore {
         }
     }
 
-    fn answer_answered(&mut self, now: Instant, id: u64, result: CommandResult) {
-        let found = self
+    fn answer_answered(
+        &mut self,
+        now: Instant,
+        (server, id): (TransactionId, u64),
+        result: CommandResult,
+    ) {
+        let entry = self
             .anchoring
             .responses
-            .iter_mut()
-            .find_map(|(server, held)| {
-                held.iter_mut()
-                    .find(|(op, _)| *op == Some(id))
-                    .map(|entry| (*server, entry))
-            });
-        let Some((server, entry)) = found else {
+            .get_mut(&server)
+            .and_then(|held| held.iter_mut().find(|(op, _)| *op == Some(id)));
+        let Some(entry) = entry else {
             return;
         };
         entry.0 = None;
