@@ -181,16 +181,11 @@ async fn run_batch(store: &Store, batch: Vec<StoreOp>) -> Vec<(u64, StoreOutcome
             }
             // A device sighting rides with the bindings: same transaction, no commit of its own.
             StoreWork::Mail(MailWrite::DeviceSeen { aor, device, at }) => {
-                if !seen
-                    .iter()
-                    .any(|d: &KnownDevice| d.aor == aor && d.device == device)
-                {
-                    seen.push(KnownDevice {
-                        aor,
-                        device,
-                        seen_at: at,
-                    });
-                }
+                seen.push(KnownDevice {
+                    aor,
+                    device,
+                    seen_at: at,
+                });
                 seen_ids.push(op.id);
             }
             StoreWork::Mail(write) => {
@@ -201,6 +196,9 @@ async fn run_batch(store: &Store, batch: Vec<StoreOp>) -> Vec<(u64, StoreOutcome
         }
     }
     let mut outcomes = Vec::with_capacity(binding_ids.len() + mail_ids.len() + reads.len());
+    // One upsert statement may not touch a row twice: a device noted twice in a batch once.
+    seen.sort_by(|a, b| (&a.aor, &a.device).cmp(&(&b.aor, &b.device)));
+    seen.dedup_by(|a, b| a.aor == b.aor && a.device == b.device);
     if !changes.is_empty() || !seen.is_empty() {
         let started = now();
         let outcome = match store.apply_noting(&changes, &seen).await {
