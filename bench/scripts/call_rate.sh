@@ -11,21 +11,7 @@
 # From (caller@127.0.0.1) is then a stranger calling a local user, which needs no credentials,
 # just as Kamailio's config asks none. Neither anchors media (Kamailio has no rtpengine here;
 # Openline runs with --media never).
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-SIG=$ROOT/../shared/bench/signaling
-SEARCH=${SEARCH:-0}
-if [ "$SEARCH" = 1 ]; then export RATE=; else export RATE=${RATE:-200}; fi
-export DURATION=${DURATION:-10} RUNS=${RUNS:-3} COOLDOWN=${COOLDOWN:-3}
-W=$(mktemp -d /tmp/openline-callbench.XXXXXX)
-export OUT=$W/results
-PORT=5070
-. "$SIG/lib.sh"
-. "$ROOT/bench/scripts/common.sh"
-mkout call
-trap 'uas_stop; kill $(cat "$W"/*.pid 2>/dev/null) 2>/dev/null; rm -f "$W"/*.db*' EXIT
-
-cargo build --release -q -p openline-proxy --manifest-path "$ROOT/Cargo.toml"
+. "$(dirname "$0")/preamble.sh" 200 call
 BIN=${OPENLINE_BIN:-$ROOT/target/release/openline}
 "$BIN" user add bench-uas@bench.test --password pwbench-uas --db "sqlite://$W/users.db" >/dev/null
 DB=sqlite://$W/openline.db

@@ -11,23 +11,9 @@
 #          WAL, synchronous=FULL, group commit).
 # The uac's From (sender@127.0.0.1) is a stranger writing to a local user: no credentials on
 # either server, as Kamailio's bench config asks none.
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-SIG=$ROOT/../shared/bench/signaling
-SEARCH=${SEARCH:-0}
-if [ "$SEARCH" = 1 ]; then export RATE=; else export RATE=${RATE:-1000}; fi
-export DURATION=${DURATION:-10} RUNS=${RUNS:-3} COOLDOWN=${COOLDOWN:-3}
-W=$(mktemp -d /tmp/openline-msgbench.XXXXXX)
-export OUT=$W/results
-PORT=5070
-. "$SIG/lib.sh"
-. "$ROOT/bench/scripts/common.sh"
-mkout message
-trap 'uas_stop; kill $(cat "$W"/*.pid 2>/dev/null) 2>/dev/null; rm -f "$W"/*.db*' EXIT
-
+. "$(dirname "$0")/preamble.sh" 1000 message
 command -v sqlite3 >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so ] \
   || DEBIAN_FRONTEND=noninteractive apt-get install -y -q kamailio-sqlite-modules sqlite3 >/dev/null
-cargo build --release -q -p openline-proxy --manifest-path "$ROOT/Cargo.toml"
 BIN=${OPENLINE_BIN:-$ROOT/target/release/openline}
 for u in bench-uas away; do
   "$BIN" user add "$u@bench.test" --password "pw$u" --db "sqlite://$W/users.db" >/dev/null
