@@ -8,3 +8,4 @@ pub mod net;
 pub mod relay;
 pub mod sdp;
 pub mod stun;
+pub mod turn;

@@ -1,27 +1,48 @@
 //! `openline-media`: the relay on its own. Media sessions on ports of `--listen` within
 //! `--ports`, driven over `--control` by the rtpengine ng protocol (Kamailio's rtpengine
-//! module, or our proxy); STUN (RFC 8489) on `--turn`. TURN allocations arrive with the rest
-//! of issue #6.
+//! module, or our proxy); STUN (RFC 8489) and TURN (RFC 8656) on `--turn`, relaying from
+//! `--turn-ports` for users of `--turn-user` and of coturn-style `--turn-secret` credentials.
 
 use anyhow::Context as _;
 use clap::Parser;
 use openline_media::control::Calls;
-use openline_media::net::{DropCounts, RelayCounts, serve_relay, serve_stun};
+use openline_media::net::{RelayCounts, TurnCounts, serve_relay, serve_turn};
 use openline_media::relay::{PortPool, Relay};
 use openline_media::stun::{Credentials, StunServer};
+use openline_media::turn::{PeerPolicy, TurnConfig, TurnServer};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The media relay.
 #[derive(Debug, Parser)]
 #[command(name = "openline-media", version)]
 struct Args {
-    /// Where STUN (and, later, TURN) is served: udp:IP:PORT.
+    /// Where STUN and TURN are served: udp:IP:PORT.
     #[arg(long, default_value = "udp:127.0.0.1:3478", value_parser = parse_udp)]
     turn: SocketAddr,
     /// A user for long-term credentials, USER:PASSWORD (repeatable).
     #[arg(long = "turn-user", value_parser = parse_user)]
     turn_users: Vec<(String, String)>,
+    /// coturn's `static-auth-secret`: USERNAME `expiry[:user]`, password
+    /// base64(HMAC-SHA1(secret, USERNAME)).
+    #[arg(long)]
+    turn_secret: Option<String>,
+    /// TURN's relayed ports, LOW-HIGH (one per allocation).
+    #[arg(long, default_value = "49152-65535", value_parser = openline_media::relay::parse_range)]
+    turn_ports: (u16, u16),
+    /// The address TURN's relayed ports are bound on (default: the --turn address).
+    #[arg(long)]
+    turn_relay_ip: Option<IpAddr>,
+    /// Allocations one TURN user may hold at once.
+    #[arg(long, default_value_t = 10)]
+    turn_user_quota: usize,
+    /// Let TURN relay to loopback peers (tests, one-host setups).
+    #[arg(long)]
+    turn_allow_loopback: bool,
+    /// Let TURN relay to private-range peers (10/8, 172.16/12, 192.168/16, fc00::/7).
+    #[arg(long)]
+    turn_allow_private: bool,
     /// The realm of those credentials.
     #[arg(long, default_value = "openline")]
     realm: String,
@@ -73,10 +94,12 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let credentials = (!args.turn_users.is_empty()).then(|| Credentials {
-        realm: args.realm.clone(),
-        users: args.turn_users.iter().cloned().collect(),
-    });
+    let credentials =
+        (!args.turn_users.is_empty() || args.turn_secret.is_some()).then(|| Credentials {
+            realm: args.realm.clone(),
+            users: args.turn_users.iter().cloned().collect(),
+            secret: args.turn_secret.clone(),
+        });
     let mut nonce_key = [0u8; 32];
     getrandom::fill(&mut nonce_key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let server = StunServer::new(
@@ -102,9 +125,19 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("binding the control socket udp:{}", args.control))?;
         announce(&format!("listening on udp:{}", socket.local_addr()?));
         announce(&format!("control on udp:{}", control.local_addr()?));
-        let (drops, counts) = (DropCounts::default(), RelayCounts::default());
+        let mut turn = TurnConfig::new(
+            args.turn_relay_ip.unwrap_or(args.turn.ip()),
+            args.turn_ports,
+        );
+        turn.user_quota = args.turn_user_quota;
+        turn.peers = PeerPolicy {
+            allow_loopback: args.turn_allow_loopback,
+            allow_private: args.turn_allow_private,
+        };
+        let turn = TurnServer::new(server, turn);
+        let (turn_counts, counts) = (Arc::new(TurnCounts::default()), RelayCounts::default());
         tokio::select! {
-            r = serve_stun(socket, server, &drops) => r.context("the STUN socket failed"),
+            r = serve_turn(socket, turn, turn_counts) => r.context("the STUN/TURN socket failed"),
             r = serve_relay(Some(control), None, calls, args.listen, &counts) => r.context("the control socket failed"),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }

@@ -1,10 +1,12 @@
 //! The relay's only socket code: tokio loops that feed datagrams to the sans-IO servers and
 //! send what they answer. Thin on purpose (STYLE.md): every decision is in `stun`, `relay` and
-//! `control`. STUN here; media and control in `relay.rs`.
+//! `control`. STUN alone here; STUN with TURN in `turn.rs`; media and control in `relay.rs`.
 
 mod relay;
+mod turn;
 
 pub use relay::{InProcess, RelayCounts, serve_relay};
+pub use turn::{TurnCounts, serve_turn};
 
 use crate::stun::{Dropped, Outcome, StunServer};
 use std::net::SocketAddr;

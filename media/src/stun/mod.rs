@@ -1,38 +1,32 @@
 //! The STUN server (RFC 8489), sans-IO: a datagram and its source in, the answer (if any) out.
 //! A Binding request gets the source as XOR-MAPPED-ADDRESS, with SOFTWARE and FINGERPRINT.
 //! A request carrying MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256 is checked against the
-//! long-term credentials (RFC 8489 9.2: USERNAME, REALM, NONCE; key MD5(user:realm:password))
-//! and the answer carries the same integrity. The codec is stun-rs (DEPENDENCIES.md).
+//! long-term credentials (RFC 8489 9.2: USERNAME, REALM, NONCE; key MD5(user:realm:password);
+//! `auth.rs`) and the answer carries the same integrity. The TURN
+//! server builds on this one. The codec is stun-rs (DEPENDENCIES.md).
 
+mod auth;
 mod nonce;
 
+pub use auth::Credentials;
+pub(crate) use auth::{Authenticated, Refusal};
 pub use nonce::{NONCE_LIFETIME, NonceKeeper};
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use stun_rs::attributes::stun::{
     ErrorCode, Fingerprint, MessageIntegrity, MessageIntegritySha256, Nonce, Realm, Software,
-    UnknownAttributes, UserName, XorMappedAddress,
+    UnknownAttributes, XorMappedAddress,
 };
 use stun_rs::methods::BINDING;
 use stun_rs::{
-    Algorithm, AlgorithmId, DecoderContextBuilder, HMACKey, MessageClass, MessageDecoderBuilder,
-    MessageEncoderBuilder, StunAttribute, StunMessage, StunMessageBuilder,
+    MessageClass, MessageDecoderBuilder, MessageEncoderBuilder, StunAttribute, StunMessage,
+    StunMessageBuilder,
 };
 
 /// The first two bits of every STUN message are zero and bytes 4..8 hold this cookie.
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
 /// Room for any answer we build (attributes we write are bounded).
 const ANSWER_ROOM: usize = 512;
-
-/// Users who may authenticate, in one realm (long-term credentials, RFC 8489 9.2).
-#[derive(Debug, Clone, Default)]
-pub struct Credentials {
-    /// The realm challenges name.
-    pub realm: String,
-    /// Passwords by user name.
-    pub users: HashMap<String, String>,
-}
 
 /// What became of a datagram.
 #[derive(Debug, PartialEq, Eq)]
@@ -81,134 +75,118 @@ impl StunServer {
 
     /// Handles one datagram from `source` at `now` (seconds since the epoch: nonces age).
     pub fn handle(&self, packet: &[u8], source: SocketAddr, now: u64) -> Outcome {
-        if !Self::is_stun(packet) {
-            return Outcome::Dropped(Dropped::NotStun);
-        }
-        let Ok((request, _)) = MessageDecoderBuilder::default().build().decode(packet) else {
-            return Outcome::Dropped(Dropped::Malformed);
+        let request = match self.read(packet) {
+            Ok(r) => r,
+            Err(outcome) => return outcome,
         };
         if request.class() != MessageClass::Request {
             return Outcome::Dropped(Dropped::NotARequest);
         }
-        // RFC 8489 6.3.1.1: an attribute we must understand and do not is answered 420, naming
-        // it in UNKNOWN-ATTRIBUTES.
+        if request.method() != BINDING {
+            // TURN's methods are the TURN server's; anything else is a request we do not know
+            // (RFC 8489 6.3.1: 400 would do, but naming it helps).
+            return self.refuse(&request, 400, "Bad Request: only Binding here", None, None);
+        }
+        self.binding(packet, &request, source, now)
+    }
+
+    /// Decodes a datagram; a request with comprehension-required attributes we do not know
+    /// is answered 420 naming them (RFC 8489 6.3.1.1), an indication with them dropped.
+    pub(crate) fn read(&self, packet: &[u8]) -> Result<StunMessage, Outcome> {
+        if !Self::is_stun(packet) {
+            return Err(Outcome::Dropped(Dropped::NotStun));
+        }
+        let Ok((message, _)) = MessageDecoderBuilder::default().build().decode(packet) else {
+            return Err(Outcome::Dropped(Dropped::Malformed));
+        };
         let mut unknown = UnknownAttributes::default();
-        for a in request.attributes() {
+        for a in message.attributes() {
             if let StunAttribute::Unknown(u) = a {
                 if u.attribute_type().is_comprehension_required() {
                     unknown.add(u.attribute_type().as_u16());
                 }
             }
         }
-        if !unknown.attributes().is_empty() {
-            return self.unknown_attributes(&request, unknown);
-        }
-        if request.method() != BINDING {
-            // TURN's methods come with the TURN server; anything else is a request we do not
-            // know (RFC 8489 6.3.1: 400 would do, but naming it helps).
-            return self.error(&request, 400, "Bad Request: only Binding here", None);
-        }
-        let integrity = request.get::<MessageIntegrity>().is_some();
-        let integrity_sha256 = request.get::<MessageIntegritySha256>().is_some();
-        if !integrity && !integrity_sha256 {
-            return self.success(&request, source, None, (false, false));
-        }
-        match self.authenticate(packet, &request, now) {
-            Ok(key) => self.success(&request, source, Some(key), (integrity, integrity_sha256)),
-            Err((code, reason, challenge)) => {
-                self.error(&request, code, reason, challenge.then_some(now))
-            }
+        if unknown.attributes().is_empty() {
+            Ok(message)
+        } else if message.class() == MessageClass::Request {
+            Err(self.unknown_attributes(&message, unknown))
+        } else {
+            Err(Outcome::Dropped(Dropped::Malformed))
         }
     }
 
-    /// The key a request's integrity is checked with, or the error to answer: (code, reason,
-    /// whether to include REALM and a fresh NONCE).
-    fn authenticate(
+    /// A Binding request: the source as XOR-MAPPED-ADDRESS; with integrity when the request
+    /// had it (and it checked out).
+    pub(crate) fn binding(
+        &self,
+        packet: &[u8],
+        request: &StunMessage,
+        source: SocketAddr,
+        now: u64,
+    ) -> Outcome {
+        let signed = request.get::<MessageIntegrity>().is_some()
+            || request.get::<MessageIntegritySha256>().is_some();
+        if !signed {
+            return self.answer(request, vec![XorMappedAddress::from(source).into()], None);
+        }
+        match self.authenticate(packet, request, now) {
+            Ok(auth) => self.answer(
+                request,
+                vec![XorMappedAddress::from(source).into()],
+                Some(&auth),
+            ),
+            Err(refusal) => self.refused(request, refusal, now),
+        }
+    }
+
+    /// Checks a request's credentials at `now` (seconds since the epoch).
+    pub(crate) fn authenticate(
         &self,
         packet: &[u8],
         request: &StunMessage,
         now: u64,
-    ) -> Result<HMACKey, (u16, &'static str, bool)> {
-        let text = |a: Option<&StunAttribute>, f: fn(&StunAttribute) -> Option<&str>| {
-            a.and_then(f).map(str::to_string)
-        };
-        let user = text(request.get::<UserName>(), |a| {
-            a.as_user_name().ok().map(UserName::as_str)
-        });
-        let realm = text(request.get::<Realm>(), |a| {
-            a.as_realm().ok().map(Realm::as_str)
-        });
-        let nonce = text(request.get::<Nonce>(), |a| {
-            a.as_nonce().ok().map(Nonce::as_str)
-        });
-        let Some(credentials) = &self.credentials else {
-            return Err((401, "Unauthorized: no credentials here", false));
-        };
-        // RFC 8489 9.2.4: without all three it is a bad request; without the right realm or a
-        // fresh nonce of ours, the client is told the current ones.
-        let (Some(user), Some(realm), Some(nonce)) = (user, realm, nonce) else {
-            return Err((400, "Bad Request: USERNAME, REALM and NONCE needed", false));
-        };
-        if realm != credentials.realm {
-            return Err((401, "Unauthorized: unknown realm", true));
-        }
-        if !self.nonces.is_fresh(&nonce, now) {
-            return Err((438, "Stale Nonce", true));
-        }
-        let Some(password) = credentials.users.get(&user) else {
-            return Err((401, "Unauthorized", true));
-        };
-        let key =
-            HMACKey::new_long_term(&user, &realm, password, Algorithm::from(AlgorithmId::MD5))
-                .map_err(|_| (401, "Unauthorized", true))?;
-        // Decoding again with the key checks MESSAGE-INTEGRITY(-SHA256) and FINGERPRINT.
-        let ctx = DecoderContextBuilder::default()
-            .with_key(key.clone())
-            .with_validation()
-            .build();
-        match MessageDecoderBuilder::default()
-            .with_context(ctx)
-            .build()
-            .decode(packet)
-        {
-            Ok(_) => Ok(key),
-            Err(_) => Err((401, "Unauthorized", true)),
-        }
+    ) -> Result<Authenticated, Refusal> {
+        auth::authenticate(
+            self.credentials.as_ref(),
+            &self.nonces,
+            packet,
+            request,
+            now,
+        )
     }
 
-    /// The Binding success response: where the request came from, our name, the integrity the
-    /// request used (with `key`), FINGERPRINT.
-    fn success(
+    /// The error answering a refused authentication, with a challenge when it calls for one.
+    pub(crate) fn refused(&self, request: &StunMessage, refusal: Refusal, now: u64) -> Outcome {
+        let challenge = refusal.challenge.then_some(now);
+        self.refuse(request, refusal.code, refusal.reason, challenge, None)
+    }
+
+    /// A success response to `request` with `attributes`, our name, the integrity the request
+    /// used (when authenticated), and FINGERPRINT.
+    pub(crate) fn answer(
         &self,
         request: &StunMessage,
-        source: SocketAddr,
-        key: Option<HMACKey>,
-        (sha1, sha256): (bool, bool),
+        attributes: Vec<StunAttribute>,
+        auth: Option<&Authenticated>,
     ) -> Outcome {
-        let mut b = StunMessageBuilder::new(BINDING, MessageClass::SuccessResponse)
-            .with_transaction_id(*request.transaction_id())
-            .with_attribute(XorMappedAddress::from(source));
-        if let Ok(software) = Software::new(self.software.as_str()) {
-            b = b.with_attribute(software);
+        let mut b = StunMessageBuilder::new(request.method(), MessageClass::SuccessResponse)
+            .with_transaction_id(*request.transaction_id());
+        for a in attributes {
+            b = b.with_attribute(a);
         }
-        if let Some(key) = key {
-            if sha1 {
-                b = b.with_attribute(MessageIntegrity::new(key.clone()));
-            }
-            if sha256 {
-                b = b.with_attribute(MessageIntegritySha256::new(key));
-            }
-        }
-        encode(b.with_attribute(Fingerprint::default()).build())
+        self.finish(b, auth)
     }
 
-    /// An error response; with a challenge (REALM and a fresh NONCE) when `challenge_at`.
-    fn error(
+    /// An error response; with a challenge (REALM and a fresh NONCE) when `challenge_at`, and
+    /// integrity when the request was authenticated.
+    pub(crate) fn refuse(
         &self,
         request: &StunMessage,
         code: u16,
         reason: &str,
         challenge_at: Option<u64>,
+        auth: Option<&Authenticated>,
     ) -> Outcome {
         let mut b = StunMessageBuilder::new(request.method(), MessageClass::ErrorResponse)
             .with_transaction_id(*request.transaction_id());
@@ -223,14 +201,35 @@ impl StunServer {
                 b = b.with_attribute(realm).with_attribute(nonce);
             }
         }
+        self.finish(b, auth)
+    }
+
+    /// SOFTWARE, the integrity of `auth`, FINGERPRINT; then the bytes.
+    fn finish(&self, mut b: StunMessageBuilder, auth: Option<&Authenticated>) -> Outcome {
         if let Ok(software) = Software::new(self.software.as_str()) {
             b = b.with_attribute(software);
         }
-        encode(b.with_attribute(Fingerprint::default()).build())
+        if let Some(auth) = auth {
+            let (sha1, sha256) = auth.kinds;
+            if sha1 {
+                b = b.with_attribute(MessageIntegrity::new(auth.key.clone()));
+            }
+            if sha256 {
+                b = b.with_attribute(MessageIntegritySha256::new(auth.key.clone()));
+            }
+        }
+        encode(&b.with_attribute(Fingerprint::default()).build())
     }
-}
 
-impl StunServer {
+    /// 420 naming attribute types we will not act on.
+    pub(crate) fn unknown(&self, request: &StunMessage, types: &[u16]) -> Outcome {
+        let mut unknown = UnknownAttributes::default();
+        for &t in types {
+            unknown.add(t);
+        }
+        self.unknown_attributes(request, unknown)
+    }
+
     /// 420 with the attributes not understood.
     fn unknown_attributes(&self, request: &StunMessage, unknown: UnknownAttributes) -> Outcome {
         let mut b = StunMessageBuilder::new(request.method(), MessageClass::ErrorResponse)
@@ -239,20 +238,34 @@ impl StunServer {
             b = b.with_attribute(ErrorCode::new(error));
         }
         encode(
-            b.with_attribute(unknown)
+            &b.with_attribute(unknown)
                 .with_attribute(Fingerprint::default())
                 .build(),
         )
     }
 }
 
+#[cfg(test)]
+impl StunServer {
+    /// A nonce issued at `now`, as a challenge would carry.
+    pub(crate) fn nonce_for_tests(&self, now: u64) -> String {
+        self.nonces.issue(now)
+    }
+
+    /// The password `user` has at `now`.
+    pub(crate) fn password_for_tests(&self, user: &str, now: u64) -> Option<String> {
+        let c = self.credentials.as_ref()?;
+        c.password(user, now).map(std::borrow::Cow::into_owned)
+    }
+}
+
 /// The message as bytes; a message we built that does not encode is a bug of ours, answered
 /// with silence rather than a panic.
-fn encode(message: StunMessage) -> Outcome {
+pub(crate) fn encode(message: &StunMessage) -> Outcome {
     let mut buffer = [0u8; ANSWER_ROOM];
     match MessageEncoderBuilder::default()
         .build()
-        .encode(&mut buffer, &message)
+        .encode(&mut buffer, message)
     {
         Ok(n) => Outcome::Reply(buffer[..n].to_vec()),
         Err(e) => {

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
-use stun_rs::attributes::stun::{Software, XorMappedAddress};
+use stun_rs::attributes::stun::{Software, UserName, XorMappedAddress};
+use stun_rs::{Algorithm, AlgorithmId, DecoderContextBuilder, HMACKey};
 
 /// An RFC 5769 sample message from ../shared/corpora/media-vectors.
 fn vector(name: &str) -> Vec<u8> {
@@ -174,6 +175,7 @@ fn alice() -> Credentials {
     Credentials {
         realm: "media.test".into(),
         users: [("alice".to_string(), "s3cret".to_string())].into(),
+        secret: None,
     }
 }
 

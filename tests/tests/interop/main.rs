@@ -7,6 +7,7 @@ mod keepalive;
 mod media_kamailio;
 mod media_relay;
 mod media_stun;
+mod media_turn;
 mod options;
 
 use std::path::PathBuf;
