@@ -135,10 +135,10 @@ fn main() -> anyhow::Result<()> {
             allow_private: args.turn_allow_private,
         };
         let turn = TurnServer::new(server, turn);
-        let (turn_counts, counts) = (Arc::new(TurnCounts::default()), RelayCounts::default());
+        let (turn_counts, counts) = (Arc::new(TurnCounts::default()), Arc::new(RelayCounts::default()));
         tokio::select! {
             r = serve_turn(socket, turn, turn_counts) => r.context("the STUN/TURN socket failed"),
-            r = serve_relay(Some(control), None, calls, args.listen, &counts) => r.context("the control socket failed"),
+            r = serve_relay(Some(control), None, calls, args.listen, counts) => r.context("the control socket failed"),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })

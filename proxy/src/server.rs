@@ -74,9 +74,9 @@ async fn start_media(config: &MediaRelayConfig) -> anyhow::Result<(MediaCommands
         None => None,
     };
     tokio::spawn(async move {
-        let counts = RelayCounts::default();
+        let counts = std::sync::Arc::new(RelayCounts::default());
         let in_process = InProcess { commands, replies };
-        if let Err(e) = serve_relay(control, Some(in_process), calls, listen, &counts).await {
+        if let Err(e) = serve_relay(control, Some(in_process), calls, listen, counts).await {
             tracing::error!(error = %e, "the media relay stopped");
         }
     });

@@ -1,13 +1,15 @@
 //! The relay's sockets: the ng control socket, and one UDP socket per relay port, bound when a
-//! session takes the port and closed when it gives it back. Every datagram goes through the
-//! sans-IO [`Calls`]/[`crate::relay::Relay`]; this loop only moves bytes and time.
+//! session takes the port and closed when it gives it back. Every decision is the sans-IO
+//! [`Calls`]/[`crate::relay::Relay`]'s, behind a mutex no one holds across an await: a port's
+//! task receives a datagram, locks for the one decision, and sends it on without waiting (a
+//! full socket buffer drops it, as the network would). Nothing is copied or queued between.
 
 use crate::control::{Calls, Command, CommandResult, ng};
 use crate::relay::{Dropped, Forward};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -26,15 +28,20 @@ pub struct RelayCounts {
     pub undeliverable: AtomicU64,
 }
 
+impl RelayCounts {
+    fn dropped(&self, why: Dropped) {
+        let counter = match why {
+            Dropped::WrongSource => &self.wrong_source,
+            Dropped::Malformed => &self.malformed,
+            Dropped::UnknownPort | Dropped::NoDestination => &self.undeliverable,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 #[allow(clippy::disallowed_methods)] // the driver is where the clock is read
 fn now() -> Instant {
     Instant::now()
-}
-
-/// One bound relay port: its socket and the task reading it.
-struct Port {
-    socket: Arc<UdpSocket>,
-    reader: JoinHandle<()>,
 }
 
 /// Commands from inside the process, each answered on `replies` with its id.
@@ -45,25 +52,46 @@ pub struct InProcess {
     pub replies: mpsc::Sender<(u64, CommandResult)>,
 }
 
+/// The sessions and the sockets of their ports: what every port's task decides with.
+struct State {
+    calls: Calls,
+    sockets: HashMap<u16, Arc<UdpSocket>>,
+    /// Where ports' datagrams are received: one for all, used under the lock (a 64 KiB
+    /// buffer per port would be 128 MB at 1,000 streams).
+    buffer: Vec<u8>,
+}
+
+/// Locked for one decision (a task that panicked leaves it usable: each decision leaves it
+/// consistent).
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Relays media on ports of `listen` for calls controlled by the ng protocol on `control`
 /// and/or by `in_process` commands, until a socket fails (or both controls are gone).
 pub async fn serve_relay(
     control: Option<UdpSocket>,
     mut in_process: Option<InProcess>,
-    mut calls: Calls,
+    calls: Calls,
     listen: IpAddr,
-    counts: &RelayCounts,
+    counts: Arc<RelayCounts>,
 ) -> std::io::Result<()> {
-    let (tx, mut rx) = mpsc::channel::<(u16, SocketAddr, Vec<u8>)>(8192);
-    let mut ports: HashMap<u16, Port> = HashMap::new();
+    let state = Arc::new(Mutex::new(State {
+        calls,
+        sockets: HashMap::new(),
+        buffer: vec![0u8; 65_536],
+    }));
+    let mut readers: HashMap<u16, JoinHandle<()>> = HashMap::new();
     let mut buf = vec![0u8; ng::MAX_REQUEST];
     // One timer, moved only when the relay's next deadline moves: resetting it on every
-    // packet would cost a timer-wheel removal and insertion per packet relayed.
+    // command would cost a timer-wheel removal and insertion each.
     let timer = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(timer);
     let mut armed: Option<Instant> = None;
     loop {
-        let wake = calls.relay().poll_timeout();
+        let wake = lock(&state).calls.relay().poll_timeout();
         if wake != armed {
             if let Some(at) = wake {
                 timer.as_mut().reset(at.into());
@@ -73,7 +101,8 @@ pub async fn serve_relay(
         tokio::select! {
             received = recv_control(control.as_ref(), &mut buf) => {
                 let (n, from) = received?;
-                if let (Some(control), Some(reply)) = (&control, ng::handle(&mut calls, now(), &buf[..n])) {
+                let reply = ng::handle(&mut lock(&state).calls, now(), &buf[..n]);
+                if let (Some(control), Some(reply)) = (&control, reply) {
                     if let Err(e) = control.send_to(&reply, from).await {
                         tracing::debug!(error = %e, %from, "could not answer a control request");
                     }
@@ -88,41 +117,23 @@ pub async fn serve_relay(
                     in_process = None;
                     continue;
                 };
-                let result = calls.command(now(), &command);
+                let result = lock(&state).calls.command(now(), &command);
                 if let Some(p) = &in_process {
                     let _ = p.replies.send((id, result)).await;
                 }
             }
-            Some((port, source, packet)) = rx.recv() => {
-                match calls.relay().handle(now(), port, source, &packet) {
-                    Forward::To { from, to } => {
-                        if let Some(p) = ports.get(&from) {
-                            // A full socket buffer drops the packet, as the network would.
-                            let _ = p.socket.try_send_to(&packet, to);
-                            counts.forwarded.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Forward::Drop(why) => {
-                        let counter = match why {
-                            Dropped::WrongSource => &counts.wrong_source,
-                            Dropped::Malformed => &counts.malformed,
-                            Dropped::UnknownPort | Dropped::NoDestination => &counts.undeliverable,
-                        };
-                        counter.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
             () = &mut timer, if armed.is_some() => {
-                let ended = calls.relay().handle_timeout(now());
+                let mut s = lock(&state);
+                let ended = s.calls.relay().handle_timeout(now());
                 if !ended.is_empty() {
                     tracing::info!(sessions = ended.len(), "media sessions ended idle");
-                    calls.forget_sessions(&ended);
+                    s.calls.forget_sessions(&ended);
                 }
                 // Fired: re-armed even if the next deadline is the same instant.
                 armed = None;
             }
         }
-        sync_ports(&mut calls, &mut ports, listen, &tx).await;
+        sync_ports(&state, &mut readers, listen, &counts);
     }
 }
 
@@ -146,24 +157,27 @@ async fn recv_command(in_process: Option<&mut InProcess>) -> Option<(u64, Comman
 }
 
 /// Binds the ports sessions took and closes the ones they gave back.
-async fn sync_ports(
-    calls: &mut Calls,
-    ports: &mut HashMap<u16, Port>,
+fn sync_ports(
+    state: &Arc<Mutex<State>>,
+    readers: &mut HashMap<u16, JoinHandle<()>>,
     listen: IpAddr,
-    tx: &mpsc::Sender<(u16, SocketAddr, Vec<u8>)>,
+    counts: &Arc<RelayCounts>,
 ) {
-    while let Some((port, open)) = calls.relay().poll_port_event() {
+    let mut s = lock(state);
+    while let Some((port, open)) = s.calls.relay().poll_port_event() {
         if !open {
-            if let Some(p) = ports.remove(&port) {
-                p.reader.abort();
+            s.sockets.remove(&port);
+            if let Some(reader) = readers.remove(&port) {
+                reader.abort();
             }
             continue;
         }
-        match UdpSocket::bind(SocketAddr::new(listen, port)).await {
+        match bind(SocketAddr::new(listen, port)) {
             Ok(socket) => {
                 let socket = Arc::new(socket);
-                let reader = tokio::spawn(read_port(Arc::clone(&socket), port, tx.clone()));
-                ports.insert(port, Port { socket, reader });
+                s.sockets.insert(port, Arc::clone(&socket));
+                let task = read_port(Arc::clone(state), socket, port, Arc::clone(counts));
+                readers.insert(port, tokio::spawn(task));
             }
             // Someone else holds it: that leg gets no media, and the log says why.
             Err(e) => tracing::warn!(error = %e, port, "could not bind a relay port"),
@@ -171,19 +185,44 @@ async fn sync_ports(
     }
 }
 
-/// Reads one relay port and hands each datagram to the loop.
+/// A relay port's socket, bound now.
+fn bind(at: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = std::net::UdpSocket::bind(at)?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
+}
+
+/// Reads one relay port and forwards each datagram as the relay decides.
 async fn read_port(
+    state: Arc<Mutex<State>>,
     socket: Arc<UdpSocket>,
     port: u16,
-    tx: mpsc::Sender<(u16, SocketAddr, Vec<u8>)>,
+    counts: Arc<RelayCounts>,
 ) {
-    let mut buf = vec![0u8; 65_536];
     loop {
-        let Ok((n, source)) = socket.recv_from(&mut buf).await else {
+        if socket.readable().await.is_err() {
             return;
+        }
+        let mut guard = lock(&state);
+        let State {
+            calls,
+            sockets,
+            buffer,
+        } = &mut *guard;
+        let (n, source) = match socket.try_recv_from(buffer) {
+            Ok(received) => received,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return,
         };
-        if tx.send((port, source, buf[..n].to_vec())).await.is_err() {
-            return;
+        let packet = &buffer[..n];
+        match calls.relay().handle(now(), port, source, packet) {
+            Forward::To { from, to } => {
+                if let Some(out) = sockets.get(&from) {
+                    let _ = out.try_send_to(packet, to);
+                    counts.forwarded.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Forward::Drop(why) => counts.dropped(why),
         }
     }
 }

@@ -46,15 +46,23 @@ fn now() -> Instant {
 
 /// The server, locked for one decision (a task that panicked leaves it usable: every
 /// decision leaves it consistent).
-fn lock(server: &Mutex<TurnServer>) -> MutexGuard<'_, TurnServer> {
-    server
+fn lock(shared: &Shared) -> MutexGuard<'_, Locked> {
+    shared
+        .locked
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The server and the buffer peers' datagrams are received in: one for all relayed ports,
+/// used under the lock (a 64 KiB buffer per allocation would add up).
+struct Locked {
+    server: TurnServer,
+    buffer: Vec<u8>,
+}
+
 /// What every relayed port's task shares.
 struct Shared {
-    server: Mutex<TurnServer>,
+    locked: Mutex<Locked>,
     socket: UdpSocket,
     counts: Arc<TurnCounts>,
 }
@@ -67,7 +75,10 @@ pub async fn serve_turn(
 ) -> std::io::Result<()> {
     let relay_ip = server.relay_ip();
     let shared = Arc::new(Shared {
-        server: Mutex::new(server),
+        locked: Mutex::new(Locked {
+            server,
+            buffer: vec![0u8; CHANNEL_HEADROOM + 65_536],
+        }),
         socket,
         counts,
     });
@@ -77,7 +88,7 @@ pub async fn serve_turn(
     tokio::pin!(timer);
     let mut armed: Option<Instant> = None;
     loop {
-        let wake = lock(&shared.server).poll_timeout();
+        let wake = lock(&shared).server.poll_timeout();
         if wake != armed {
             if let Some(at) = wake {
                 timer.as_mut().reset(at.into());
@@ -90,12 +101,12 @@ pub async fn serve_turn(
                 client_datagram(&shared, &mut ports, relay_ip, client, &buf[..n]);
             }
             () = &mut timer, if armed.is_some() => {
-                lock(&shared.server).handle_timeout(now());
+                lock(&shared).server.handle_timeout(now());
                 armed = None;
             }
         }
-        let mut server = lock(&shared.server);
-        while let Some(port) = server.poll_closed_port() {
+        let mut locked = lock(&shared);
+        while let Some(port) = locked.server.poll_closed_port() {
             if let Some((_, reader)) = ports.remove(&port) {
                 reader.abort();
             }
@@ -111,15 +122,15 @@ fn client_datagram(
     client: SocketAddr,
     packet: &[u8],
 ) {
-    let mut server = lock(&shared.server);
-    let (answer, counts) = (
-        |bytes: &[u8]| {
-            if !bytes.is_empty() {
-                let _ = shared.socket.try_send_to(bytes, client);
-            }
-        },
-        &shared.counts,
-    );
+    let mut locked = lock(shared);
+    let server = &mut locked.server;
+    let counts = &shared.counts;
+    // An answer we could not encode is empty: nothing is sent (the bug is logged where found).
+    let answer = |bytes: &[u8]| {
+        if !bytes.is_empty() {
+            let _ = shared.socket.try_send_to(bytes, client);
+        }
+    };
     match server.handle_client(now(), super::wall_clock(), client, packet) {
         FromClient::Reply(bytes) => answer(&bytes),
         FromClient::Relay {
@@ -168,13 +179,18 @@ fn bind(at: SocketAddr) -> std::io::Result<UdpSocket> {
 
 /// Reads a relayed port: each peer datagram goes to the client, ChannelData framed in place.
 async fn read_peers(shared: Arc<Shared>, socket: Arc<UdpSocket>, port: u16) {
-    let mut buf = vec![0u8; CHANNEL_HEADROOM + 65_536];
     loop {
-        let Ok((n, peer)) = socket.recv_from(&mut buf[CHANNEL_HEADROOM..]).await else {
+        if socket.readable().await.is_err() {
             return;
+        }
+        let mut locked = lock(&shared);
+        let Locked { server, buffer } = &mut *locked;
+        let (n, peer) = match socket.try_recv_from(&mut buffer[CHANNEL_HEADROOM..]) {
+            Ok(received) => received,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return,
         };
-        let server = lock(&shared.server);
-        match server.handle_peer(now(), port, peer, &mut buf[..CHANNEL_HEADROOM + n]) {
+        match server.handle_peer(now(), port, peer, &mut buffer[..CHANNEL_HEADROOM + n]) {
             ToClient::Send { client, bytes } => {
                 let _ = shared.socket.try_send_to(&bytes, client);
                 shared.counts.to_clients.fetch_add(1, Ordering::Relaxed);
