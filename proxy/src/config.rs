@@ -46,6 +46,8 @@ pub struct FileConfig {
     pub text: Option<TextSection>,
     /// The embedded media relay.
     pub media: Option<MediaSection>,
+    /// The embedded STUN/TURN server.
+    pub turn: Option<TurnSection>,
 }
 
 /// The `[media]` table.
@@ -69,6 +71,47 @@ struct RawMediaSection {
     listen: Option<std::net::IpAddr>,
     advertise: Option<std::net::IpAddr>,
     ports: Option<Spanned<String>>,
+}
+
+/// The `[turn]` table: STUN and TURN served beside SIP.
+#[derive(Debug, Clone, Default)]
+pub struct TurnSection {
+    /// Where: udp:IP:PORT.
+    pub listen: Option<SocketAddr>,
+    /// The realm credentials are in (default: the first domain).
+    pub realm: Option<String>,
+    /// coturn's static-auth-secret (time-limited REST credentials).
+    pub secret: Option<String>,
+    /// Relayed ports, LOW-HIGH.
+    pub ports: Option<(u16, u16)>,
+    /// Relay to loopback peers.
+    pub allow_loopback: Option<bool>,
+    /// Relay to private-range peers.
+    pub allow_private: Option<bool>,
+    /// Allocations one user may hold.
+    pub user_quota: Option<usize>,
+}
+
+/// The `[turn]` table as TOML gives it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTurnSection {
+    listen: Option<Spanned<String>>,
+    realm: Option<String>,
+    secret: Option<String>,
+    ports: Option<Spanned<String>>,
+    allow_loopback: Option<bool>,
+    allow_private: Option<bool>,
+    user_quota: Option<usize>,
+}
+
+/// `udp:IP:PORT`.
+pub fn udp_addr(s: &str) -> Result<SocketAddr, String> {
+    let addr = s
+        .strip_prefix("udp:")
+        .ok_or_else(|| format!("`{s}`: expected udp:IP:PORT"))?;
+    addr.parse()
+        .map_err(|e| format!("`{addr}`: not an IP:PORT ({e})"))
 }
 
 /// `always`, `never` or `nat`.
@@ -118,6 +161,7 @@ struct RawConfig {
     peers: BTreeMap<String, Spanned<String>>,
     text: Option<TextSection>,
     media: Option<RawMediaSection>,
+    turn: Option<RawTurnSection>,
 }
 
 /// The `[tls]` table.
@@ -223,6 +267,27 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
                 .transpose()?,
         }),
     };
+    let turn = match raw.turn {
+        None => None,
+        Some(t) => Some(TurnSection {
+            listen: t
+                .listen
+                .map(|v| udp_addr(v.get_ref()).map_err(|e| invalid(v.span().start, e)))
+                .transpose()?,
+            realm: t.realm,
+            secret: t.secret,
+            ports: t
+                .ports
+                .map(|v| {
+                    openline_media::relay::parse_range(v.get_ref())
+                        .map_err(|e| invalid(v.span().start, e))
+                })
+                .transpose()?,
+            allow_loopback: t.allow_loopback,
+            allow_private: t.allow_private,
+            user_quota: t.user_quota,
+        }),
+    };
     Ok(FileConfig {
         domains: raw.domains,
         listen,
@@ -240,6 +305,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         peers,
         text: raw.text,
         media,
+        turn,
     })
 }
 

@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand};
 use openline_proxy::config;
 use openline_proxy::config::MediaSection;
 use openline_proxy::core::{CoreConfig, MediaMode};
-use openline_proxy::server::MediaRelayConfig;
 use openline_proxy::server::{self, ServeConfig};
+use openline_proxy::server::{MediaRelayConfig, TurnServeConfig};
 use openline_proxy::text::TextConfig;
 use openline_registrar::store::{Store, UserStore};
 use openline_registrar::{RegistrarConfig, User};
@@ -90,6 +90,28 @@ struct ServeArgs {
     /// operators and tests): udp:IP:PORT. None by default.
     #[arg(long, value_parser = parse_udp_addr)]
     media_control: Option<std::net::SocketAddr>,
+    /// Serve STUN and TURN here too: udp:IP:PORT (usually udp:0.0.0.0:3478). Off by default.
+    #[arg(long, value_parser = parse_udp_addr)]
+    turn: Option<std::net::SocketAddr>,
+    /// TURN users with long-term credentials, USER:PASSWORD (repeatable).
+    #[arg(long = "turn-user", value_parser = parse_turn_user)]
+    turn_users: Vec<(String, String)>,
+    /// coturn's static-auth-secret: USERNAME `expiry[:user]`, password
+    /// base64(HMAC-SHA1(secret, USERNAME)), as WebRTC and SIP apps are handed them.
+    #[arg(long)]
+    turn_secret: Option<String>,
+    /// The realm TURN credentials are in (default: the first --domain).
+    #[arg(long)]
+    turn_realm: Option<String>,
+    /// TURN's relayed ports, LOW-HIGH (default 49152-65535).
+    #[arg(long, value_parser = parse_port_range)]
+    turn_ports: Option<(u16, u16)>,
+    /// Let TURN relay to loopback peers (tests, one-host setups).
+    #[arg(long)]
+    turn_allow_loopback: bool,
+    /// Let TURN relay to private-range peers (10/8, 172.16/12, 192.168/16, fc00::/7).
+    #[arg(long)]
+    turn_allow_private: bool,
     /// Most requests under way to one other domain (503 beyond; default 2000): what a domain
     /// that never answers may cost.
     #[arg(long)]
@@ -152,6 +174,10 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         }
     };
     let text = text_config(&args, file.text.clone().unwrap_or_default());
+    let first_domain = (args.domains.first().cloned())
+        .or_else(|| file.domains.as_ref().and_then(|d| d.first().cloned()))
+        .unwrap_or_else(|| "localhost".to_string());
+    let turn = turn_config(&args, file.turn.clone(), first_domain);
     let media_file = file.media.clone().unwrap_or_default();
     let domains = or_file(args.domains, file.domains, &["localhost"]);
     let listen = if !args.listen.is_empty() {
@@ -234,6 +260,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         }),
         dns: args.dns.or(file.dns),
         media,
+        turn,
     })
 }
 
@@ -242,11 +269,44 @@ fn parse_media_mode(s: &str) -> Result<MediaMode, String> {
 }
 
 fn parse_udp_addr(s: &str) -> Result<std::net::SocketAddr, String> {
-    let addr = s
-        .strip_prefix("udp:")
-        .ok_or_else(|| format!("`{s}`: expected udp:IP:PORT"))?;
-    addr.parse()
-        .map_err(|e| format!("`{addr}`: not an IP:PORT ({e})"))
+    config::udp_addr(s)
+}
+
+fn parse_turn_user(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((u, p)) if !u.is_empty() && !p.is_empty() => Ok((u.to_string(), p.to_string())),
+        _ => Err(format!("`{s}`: expected USER:PASSWORD")),
+    }
+}
+
+/// The embedded STUN/TURN server's settings, or None when not asked for: the command line
+/// over the file over the defaults.
+fn turn_config(
+    args: &ServeArgs,
+    file: Option<config::TurnSection>,
+    first_domain: String,
+) -> Option<TurnServeConfig> {
+    let file = file.unwrap_or_default();
+    let listen = args.turn.or(file.listen)?;
+    let realm = (args.turn_realm.clone().or(file.realm)).unwrap_or(first_domain);
+    let mut turn = openline_media::turn::TurnConfig::new(
+        listen.ip(),
+        args.turn_ports.or(file.ports).unwrap_or((49152, 65535)),
+    );
+    turn.peers = openline_media::turn::PeerPolicy {
+        allow_loopback: args.turn_allow_loopback || file.allow_loopback.unwrap_or(false),
+        allow_private: args.turn_allow_private || file.allow_private.unwrap_or(false),
+    };
+    turn.user_quota = file.user_quota.unwrap_or(turn.user_quota);
+    Some(TurnServeConfig {
+        listen,
+        credentials: openline_media::stun::Credentials {
+            realm,
+            users: args.turn_users.iter().cloned().collect(),
+            secret: args.turn_secret.clone().or(file.secret),
+        },
+        turn,
+    })
 }
 
 fn parse_port_range(s: &str) -> Result<(u16, u16), String> {

@@ -30,6 +30,45 @@ pub struct ServeConfig {
     pub dns: Option<SocketAddr>,
     /// The embedded media relay; None when calls' media is never anchored.
     pub media: Option<MediaRelayConfig>,
+    /// The embedded STUN/TURN server; None when not asked for.
+    pub turn: Option<TurnServeConfig>,
+}
+
+/// STUN and TURN served by `openline serve`.
+#[derive(Debug, Clone)]
+pub struct TurnServeConfig {
+    /// Where.
+    pub listen: SocketAddr,
+    /// Who may allocate.
+    pub credentials: openline_media::stun::Credentials,
+    /// What allocations may have.
+    pub turn: openline_media::turn::TurnConfig,
+}
+
+/// Binds the STUN/TURN socket and serves it on its own task.
+async fn start_turn(config: &TurnServeConfig) -> anyhow::Result<()> {
+    use openline_media::net::{TurnCounts, serve_turn};
+    use openline_media::stun::StunServer;
+    use openline_media::turn::TurnServer;
+    let socket = tokio::net::UdpSocket::bind(config.listen)
+        .await
+        .with_context(|| format!("binding the STUN/TURN socket udp:{}", config.listen))?;
+    let mut nonce_key = [0u8; 32];
+    getrandom::fill(&mut nonce_key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let stun = StunServer::new(
+        concat!("openline/", env!("CARGO_PKG_VERSION")),
+        Some(config.credentials.clone()),
+        nonce_key,
+    );
+    let server = TurnServer::new(stun, config.turn.clone());
+    tracing::info!(addr = %socket.local_addr()?, realm = %config.credentials.realm, "STUN/TURN");
+    tokio::spawn(async move {
+        if let Err(e) = serve_turn(socket, server, std::sync::Arc::new(TurnCounts::default())).await
+        {
+            tracing::error!(error = %e, "the STUN/TURN server stopped");
+        }
+    });
+    Ok(())
 }
 
 /// The media relay embedded in `openline serve`.
@@ -354,6 +393,9 @@ pub async fn run(
         }
         None => (None, mpsc::channel(1).1),
     };
+    if let Some(t) = &config.turn {
+        start_turn(t).await?;
+    }
     let mut purge = tokio::time::interval(Duration::from_secs(60));
     // SQLite's WAL checkpoints, off the commit path; on their own task so a slow one never holds
     // up the SIP loop.

@@ -136,3 +136,83 @@ pub fn relayed(control: SocketAddr) -> (Vec<u64>, u64) {
         .unwrap_or(u64::MAX);
     (packets, sessions)
 }
+
+/// turnutils_peer echoing on a free loopback port.
+pub fn echo_peer() -> (Background, u16) {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port();
+    let peer = Background(
+        Command::new("timeout")
+            .args([
+                "120",
+                "turnutils_peer",
+                "-L",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start turnutils_peer (coturn is installed by scripts/install-test-deps)"),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    (peer, port)
+}
+
+/// turnutils_uclient against the TURN server at `turn` towards the echo on `peer_port`, `clients` clients of
+/// `messages` messages each, with `auth` options: what it printed.
+pub fn uclient(
+    turn: SocketAddr,
+    peer_port: u16,
+    clients: u32,
+    messages: u32,
+    auth: &[&str],
+) -> String {
+    let dir = crate::subject::scratch_dir("media-turn");
+    let (port, peer, m, n) = (
+        turn.port().to_string(),
+        peer_port.to_string(),
+        clients.to_string(),
+        messages.to_string(),
+    );
+    let mut args: Vec<&str> = auth.to_vec();
+    args.extend([
+        "-p",
+        &port,
+        "-e",
+        "127.0.0.1",
+        "-r",
+        &peer,
+        "-m",
+        &m,
+        "-n",
+        &n,
+    ]);
+    args.extend(["-l", "160", "-z", "10", "-c", "-X", "127.0.0.1"]);
+    let out = crate::run_peer(
+        &dir,
+        "turnutils_uclient",
+        args,
+        std::time::Duration::from_secs(60),
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// The final "tot_send_msgs=N, tot_recv_msgs=M" of a uclient run.
+pub fn uclient_totals(out: &str) -> Option<(u64, u64)> {
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.contains("tot_send_msgs=") && !l.contains("msz="))?;
+    let number = |key: &str| -> Option<u64> {
+        let rest = &line[line.find(key)? + key.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some((number("tot_send_msgs=")?, number("tot_recv_msgs=")?))
+}

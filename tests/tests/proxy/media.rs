@@ -175,3 +175,36 @@ fn baresip_calls_baresip_and_the_tone_crosses_the_relay() {
     assert!((value("freq") - 440.0).abs() < 5.0, "{verdict}");
     assert!(value("silent") < 0.5, "{verdict}");
 }
+
+#[test]
+fn openline_serve_is_a_turn_server_for_shared_secret_credentials() {
+    let turn = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port");
+    let at = format!("udp:{turn}");
+    let server = Subject::start(&[
+        "--turn",
+        &at,
+        "--turn-secret",
+        "north",
+        "--turn-ports",
+        "51300-51399",
+        "--turn-allow-loopback",
+    ]);
+    let (_peer, peer_port) = openline_tests::media::echo_peer();
+    let out =
+        openline_tests::media::uclient(turn, peer_port, 2, 20, &["-W", "north", "-u", "dana"]);
+    assert_eq!(
+        openline_tests::media::uclient_totals(&out),
+        Some((40, 40)),
+        "{out}"
+    );
+    // The realm is the served domain's.
+    let wrong_secret =
+        openline_tests::media::uclient(turn, peer_port, 1, 5, &["-W", "south", "-u", "dana"]);
+    assert!(
+        openline_tests::media::uclient_totals(&wrong_secret).is_none_or(|(_, r)| r == 0),
+        "{wrong_secret}"
+    );
+    drop(server);
+}
