@@ -2,6 +2,7 @@
 //! send what they answer. Thin on purpose (STYLE.md): every decision is in `stun`, `relay` and
 //! `control`. STUN alone here; STUN with TURN in `turn.rs`; media and control in `relay.rs`.
 
+mod datapath;
 mod relay;
 mod turn;
 

@@ -1,11 +1,11 @@
-//! The relay's sockets: the ng control socket, and one UDP socket per relay port, bound when a
-//! session takes the port and closed when it gives it back. Every decision is the sans-IO
-//! [`Calls`]/[`crate::relay::Relay`]'s, behind a mutex no one holds across an await: a port's
-//! task receives a datagram, locks for the one decision, and sends it on without waiting (a
-//! full socket buffer drops it, as the network would). Nothing is copied or queued between.
+//! The relay's control: the ng control socket and in-process commands, and the ports' sockets,
+//! bound when a session takes a port and closed when it gives it back. Every decision is the
+//! sans-IO [`Calls`]/[`crate::relay::Relay`]'s, behind a mutex no one holds across an await;
+//! the datagrams themselves are read and sent on by the data path's thread (`datapath.rs`).
 
+use super::datapath::DataPath;
 use crate::control::{Calls, Command, CommandResult, ng};
-use crate::relay::{Dropped, Forward};
+use crate::relay::Dropped;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// Packets the relay forwarded and dropped (for metrics, issue #11).
 #[derive(Debug, Default)]
@@ -29,7 +28,7 @@ pub struct RelayCounts {
 }
 
 impl RelayCounts {
-    fn dropped(&self, why: Dropped) {
+    pub(super) fn dropped(&self, why: Dropped) {
         let counter = match why {
             Dropped::WrongSource => &self.wrong_source,
             Dropped::Malformed => &self.malformed,
@@ -52,18 +51,18 @@ pub struct InProcess {
     pub replies: mpsc::Sender<(u64, CommandResult)>,
 }
 
-/// The sessions and the sockets of their ports: what every port's task decides with.
-struct State {
-    calls: Calls,
-    sockets: HashMap<u16, Arc<UdpSocket>>,
+/// The sessions and the sockets of their ports: what the data path decides with.
+pub(super) struct State {
+    pub(super) calls: Calls,
+    pub(super) sockets: HashMap<u16, mio::net::UdpSocket>,
     /// Where ports' datagrams are received: one for all, used under the lock (a 64 KiB
     /// buffer per port would be 128 MB at 1,000 streams).
-    buffer: Vec<u8>,
+    pub(super) buffer: Vec<u8>,
 }
 
 /// Locked for one decision (a task that panicked leaves it usable: each decision leaves it
 /// consistent).
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+pub(super) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -83,7 +82,7 @@ pub async fn serve_relay(
         sockets: HashMap::new(),
         buffer: vec![0u8; 65_536],
     }));
-    let mut readers: HashMap<u16, JoinHandle<()>> = HashMap::new();
+    let data = DataPath::start(Arc::clone(&state), counts)?;
     let mut buf = vec![0u8; ng::MAX_REQUEST];
     // One timer, moved only when the relay's next deadline moves: resetting it on every
     // command would cost a timer-wheel removal and insertion each.
@@ -133,7 +132,7 @@ pub async fn serve_relay(
                 armed = None;
             }
         }
-        sync_ports(&state, &mut readers, listen, &counts);
+        sync_ports(&state, &data, listen);
     }
 }
 
@@ -157,72 +156,16 @@ async fn recv_command(in_process: Option<&mut InProcess>) -> Option<(u64, Comman
 }
 
 /// Binds the ports sessions took and closes the ones they gave back.
-fn sync_ports(
-    state: &Arc<Mutex<State>>,
-    readers: &mut HashMap<u16, JoinHandle<()>>,
-    listen: IpAddr,
-    counts: &Arc<RelayCounts>,
-) {
+fn sync_ports(state: &Mutex<State>, data: &DataPath, listen: IpAddr) {
     let mut s = lock(state);
     while let Some((port, open)) = s.calls.relay().poll_port_event() {
         if !open {
-            s.sockets.remove(&port);
-            if let Some(reader) = readers.remove(&port) {
-                reader.abort();
-            }
+            data.close(&mut s, port);
             continue;
         }
-        match bind(SocketAddr::new(listen, port)) {
-            Ok(socket) => {
-                let socket = Arc::new(socket);
-                s.sockets.insert(port, Arc::clone(&socket));
-                let task = read_port(Arc::clone(state), socket, port, Arc::clone(counts));
-                readers.insert(port, tokio::spawn(task));
-            }
+        if let Err(e) = data.open(&mut s, SocketAddr::new(listen, port)) {
             // Someone else holds it: that leg gets no media, and the log says why.
-            Err(e) => tracing::warn!(error = %e, port, "could not bind a relay port"),
-        }
-    }
-}
-
-/// A relay port's socket, bound now.
-fn bind(at: SocketAddr) -> std::io::Result<UdpSocket> {
-    let socket = std::net::UdpSocket::bind(at)?;
-    socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket)
-}
-
-/// Reads one relay port and forwards each datagram as the relay decides.
-async fn read_port(
-    state: Arc<Mutex<State>>,
-    socket: Arc<UdpSocket>,
-    port: u16,
-    counts: Arc<RelayCounts>,
-) {
-    loop {
-        if socket.readable().await.is_err() {
-            return;
-        }
-        let mut guard = lock(&state);
-        let State {
-            calls,
-            sockets,
-            buffer,
-        } = &mut *guard;
-        let (n, source) = match socket.try_recv_from(buffer) {
-            Ok(received) => received,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(_) => return,
-        };
-        let packet = &buffer[..n];
-        match calls.relay().handle(now(), port, source, packet) {
-            Forward::To { from, to } => {
-                if let Some(out) = sockets.get(&from) {
-                    let _ = out.try_send_to(packet, to);
-                    counts.forwarded.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Forward::Drop(why) => counts.dropped(why),
+            tracing::warn!(error = %e, port, "could not bind a relay port");
         }
     }
 }
