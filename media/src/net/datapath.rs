@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-/// The token that wakes the thread to stop (ports use their own numbers as tokens).
-const STOP: Token = Token(usize::MAX);
-/// Datagrams read from one port before the others get their turn: a flooded port must not
+/// The token that wakes a data path's thread to stop (ports use their own numbers as tokens).
+pub(super) const STOP: Token = Token(usize::MAX);
+/// Datagrams read from one socket before the others get their turn: a flooded one must not
 /// starve the rest (what is left is read on the next round, before waiting again).
-const FAIR_SHARE: usize = 256;
+pub(super) const FAIR_SHARE: usize = 256;
 
 /// The data path's thread, and what registers ports with it.
 pub(super) struct DataPath {
@@ -91,9 +91,9 @@ fn now() -> Instant {
 /// The thread: wait for ready ports, drain each (fairly), until told to stop.
 fn run(mut poll: Poll, state: &Mutex<State>, counts: &RelayCounts, stop: &AtomicBool) {
     let mut events = Events::with_capacity(1024);
-    let mut unfinished: VecDeque<u16> = VecDeque::new();
+    let mut unfinished: VecDeque<Token> = VecDeque::new();
     loop {
-        // With ports left unfinished, only look for new events, without waiting.
+        // With sockets left unfinished, only look for new events, without waiting.
         let wait = (!unfinished.is_empty()).then_some(std::time::Duration::ZERO);
         if let Err(e) = poll.poll(&mut events, wait) {
             if e.kind() == io::ErrorKind::Interrupted {
@@ -105,17 +105,25 @@ fn run(mut poll: Poll, state: &Mutex<State>, counts: &RelayCounts, stop: &Atomic
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        let ready = events
-            .iter()
-            .filter(|e| e.token() != STOP)
-            .filter_map(|e| u16::try_from(e.token().0).ok());
-        let round: Vec<u16> = unfinished.drain(..).chain(ready).collect();
-        for port in round {
+        for token in this_round(&events, &mut unfinished) {
+            let Ok(port) = u16::try_from(token.0) else {
+                continue;
+            };
             if !drain(state, counts, port) {
-                unfinished.push_back(port);
+                unfinished.push_back(token);
             }
         }
     }
+}
+
+/// The sockets to drain this round: those left unfinished last round first, then the ones
+/// just reported ready (the stop token aside).
+pub(super) fn this_round(events: &Events, unfinished: &mut VecDeque<Token>) -> Vec<Token> {
+    let ready = events
+        .iter()
+        .map(mio::event::Event::token)
+        .filter(|&t| t != STOP);
+    unfinished.drain(..).chain(ready).collect()
 }
 
 /// Reads and forwards what `port` has queued, up to [`FAIR_SHARE`]; whether it is empty now.

@@ -1,17 +1,20 @@
 //! TURN's sockets: the server socket (STUN and TURN from clients) and one socket per relayed
-//! port, bound when an allocation takes the port and closed when it ends. The sans-IO
-//! [`TurnServer`] sits behind a mutex that no one holds across an await: each socket's task
-//! locks it for one decision, then sends without waiting (a full buffer drops the datagram,
-//! as the network would). Payloads are not copied on the channel path.
+//! port, bound when an allocation takes the port and closed when it ends, all on one thread
+//! over one epoll (mio), as the relay's data path (`datapath.rs`): the sans-IO [`TurnServer`]
+//! is that thread's alone, so nothing is locked, and its timers are the poll's timeout.
+//! Payloads are not copied on the channel path; a full socket buffer drops the datagram, as
+//! the network would.
 
-use crate::turn::{CHANNEL_HEADROOM, Dropped, FromClient, ToClient, TurnServer};
-use std::collections::HashMap;
+use super::datapath::{FAIR_SHARE, STOP, this_round};
+use crate::turn::{CHANNEL_HEADROOM, Dropped, FromClient, PendingAllocation, ToClient, TurnServer};
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
-use tokio::task::JoinHandle;
 
 /// What the TURN server relayed and dropped (for metrics, issue #11).
 #[derive(Debug, Default)]
@@ -39,163 +42,217 @@ impl TurnCounts {
     }
 }
 
+/// The token of the server socket (relayed ports use their numbers).
+const SERVER: Token = Token(usize::MAX - 1);
+
 #[allow(clippy::disallowed_methods)] // the driver is where the clock is read
 fn now() -> Instant {
     Instant::now()
 }
 
-/// The server, locked for one decision (a task that panicked leaves it usable: every
-/// decision leaves it consistent).
-fn lock(shared: &Shared) -> MutexGuard<'_, Locked> {
-    shared
-        .locked
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The server and the buffer peers' datagrams are received in: one for all relayed ports,
-/// used under the lock (a 64 KiB buffer per allocation would add up).
-struct Locked {
-    server: TurnServer,
-    buffer: Vec<u8>,
-}
-
-/// What every relayed port's task shares.
-struct Shared {
-    locked: Mutex<Locked>,
-    socket: UdpSocket,
-    counts: Arc<TurnCounts>,
-}
-
-/// Serves STUN and TURN on `socket` until it fails.
+/// Serves STUN and TURN on `socket` until it fails (or this future is dropped).
 pub async fn serve_turn(
-    socket: UdpSocket,
+    socket: tokio::net::UdpSocket,
     server: TurnServer,
     counts: Arc<TurnCounts>,
-) -> std::io::Result<()> {
-    let relay_ip = server.relay_ip();
-    let shared = Arc::new(Shared {
-        locked: Mutex::new(Locked {
-            server,
-            buffer: vec![0u8; CHANNEL_HEADROOM + 65_536],
-        }),
-        socket,
+) -> io::Result<()> {
+    let socket = socket.into_std()?;
+    let poll = Poll::new()?;
+    let stopper = Stopper {
+        waker: Waker::new(poll.registry(), STOP)?,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let stop = Arc::clone(&stopper.stop);
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    #[allow(clippy::disallowed_methods)] // TURN's sockets are a thread of their own, on purpose
+    std::thread::Builder::new()
+        .name("turn".into())
+        .spawn(move || {
+            let _ = done_tx.send(run(poll, socket, server, &counts, &stop));
+        })?;
+    let ended = done.await.unwrap_or(Ok(()));
+    drop(stopper);
+    ended
+}
+
+/// Stops the thread when the future serving TURN is dropped.
+struct Stopper {
+    waker: Waker,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.waker.wake();
+    }
+}
+
+/// The thread's state: the server, its sockets, the one receive buffer.
+struct Turn<'a> {
+    server: TurnServer,
+    listener: UdpSocket,
+    relayed: HashMap<u16, UdpSocket>,
+    buffer: Vec<u8>,
+    counts: &'a TurnCounts,
+}
+
+fn run(
+    mut poll: Poll,
+    socket: std::net::UdpSocket,
+    server: TurnServer,
+    counts: &TurnCounts,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    let mut listener = UdpSocket::from_std(socket);
+    poll.registry()
+        .register(&mut listener, SERVER, Interest::READABLE)?;
+    let mut turn = Turn {
+        server,
+        listener,
+        relayed: HashMap::new(),
+        buffer: vec![0u8; CHANNEL_HEADROOM + 65_536],
         counts,
-    });
-    let mut ports: HashMap<u16, (Arc<UdpSocket>, JoinHandle<()>)> = HashMap::new();
-    let mut buf = vec![0u8; 65_536];
-    let timer = tokio::time::sleep(Duration::from_secs(3600));
-    tokio::pin!(timer);
-    let mut armed: Option<Instant> = None;
+    };
+    let mut events = Events::with_capacity(1024);
+    let mut unfinished: VecDeque<Token> = VecDeque::new();
     loop {
-        let wake = lock(&shared).server.poll_timeout();
-        if wake != armed {
-            if let Some(at) = wake {
-                timer.as_mut().reset(at.into());
-            }
-            armed = wake;
-        }
-        tokio::select! {
-            received = shared.socket.recv_from(&mut buf) => {
-                let (n, client) = received?;
-                client_datagram(&shared, &mut ports, relay_ip, client, &buf[..n]);
-            }
-            () = &mut timer, if armed.is_some() => {
-                lock(&shared).server.handle_timeout(now());
-                armed = None;
+        let due = turn.server.poll_timeout();
+        let wait = if unfinished.is_empty() {
+            due.map(|at| at.saturating_duration_since(now()))
+        } else {
+            Some(Duration::ZERO)
+        };
+        if let Err(e) = poll.poll(&mut events, wait) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
             }
         }
-        let mut locked = lock(&shared);
-        while let Some(port) = locked.server.poll_closed_port() {
-            if let Some((_, reader)) = ports.remove(&port) {
-                reader.abort();
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if due.is_some_and(|at| at <= now()) {
+            turn.server.handle_timeout(now());
+        }
+        for token in this_round(&events, &mut unfinished) {
+            let drained = if token == SERVER {
+                turn.clients(poll.registry())
+            } else {
+                u16::try_from(token.0).is_ok_and(|port| turn.peers(port))
+            };
+            if !drained {
+                unfinished.push_back(token);
+            }
+        }
+        while let Some(port) = turn.server.poll_closed_port() {
+            if let Some(mut socket) = turn.relayed.remove(&port) {
+                let _ = poll.registry().deregister(&mut socket);
             }
         }
     }
 }
 
-/// One datagram from a client: answered, relayed, or an allocation's port bound.
-fn client_datagram(
-    shared: &Arc<Shared>,
-    ports: &mut HashMap<u16, (Arc<UdpSocket>, JoinHandle<()>)>,
-    relay_ip: std::net::IpAddr,
-    client: SocketAddr,
-    packet: &[u8],
-) {
-    let mut locked = lock(shared);
-    let server = &mut locked.server;
-    let counts = &shared.counts;
-    // An answer we could not encode is empty: nothing is sent (the bug is logged where found).
-    let answer = |bytes: &[u8]| {
-        if !bytes.is_empty() {
-            let _ = shared.socket.try_send_to(bytes, client);
-        }
-    };
-    match server.handle_client(now(), super::wall_clock(), client, packet) {
-        FromClient::Reply(bytes) => answer(&bytes),
-        FromClient::Relay {
-            port,
-            peer,
-            payload,
-        } => {
-            if let Some((socket, _)) = ports.get(&port) {
-                let _ = socket.try_send_to(&payload, peer);
-                counts.to_peers.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        FromClient::Bind(mut pending) => loop {
-            let port = pending.port;
-            match bind(SocketAddr::new(relay_ip, port)) {
-                Ok(socket) => {
-                    let socket = Arc::new(socket);
-                    let reader =
-                        tokio::spawn(read_peers(Arc::clone(shared), Arc::clone(&socket), port));
-                    ports.insert(port, (socket, reader));
-                    answer(&server.allocated(now(), pending));
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, port, "could not bind a TURN relayed port");
-                    match server.port_unavailable(pending) {
-                        Ok(next) => pending = next,
-                        Err(refusal) => {
-                            answer(&refusal);
-                            break;
-                        }
+impl Turn<'_> {
+    /// Clients' datagrams, up to [`FAIR_SHARE`]: answered, relayed, or an allocation's port
+    /// bound. Whether the socket is drained.
+    fn clients(&mut self, registry: &Registry) -> bool {
+        let wall = super::wall_clock();
+        for _ in 0..FAIR_SHARE {
+            let (n, client) = match self.listener.recv_from(&mut self.buffer) {
+                Ok(received) => received,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(_) => continue,
+            };
+            match self
+                .server
+                .handle_client(now(), wall, client, &self.buffer[..n])
+            {
+                FromClient::Reply(bytes) => answer(&self.listener, &bytes, client),
+                FromClient::Relay {
+                    port,
+                    peer,
+                    payload,
+                } => {
+                    if let Some(socket) = self.relayed.get(&port) {
+                        let _ = socket.send_to(&payload, peer);
+                        self.counts.to_peers.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                FromClient::Bind(pending) => {
+                    let reply = bind(&mut self.server, &mut self.relayed, registry, pending);
+                    answer(&self.listener, &reply, client);
+                }
+                FromClient::Drop(why) => self.counts.dropped(why),
             }
-        },
-        FromClient::Drop(why) => counts.dropped(why),
+        }
+        false
+    }
+
+    /// A relayed port's datagrams from peers, up to [`FAIR_SHARE`], to the client with
+    /// ChannelData framed in place. Whether the socket is drained.
+    fn peers(&mut self, port: u16) -> bool {
+        for _ in 0..FAIR_SHARE {
+            let Some(socket) = self.relayed.get(&port) else {
+                return true;
+            };
+            let (n, peer) = match socket.recv_from(&mut self.buffer[CHANNEL_HEADROOM..]) {
+                Ok(received) => received,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(_) => continue,
+            };
+            let datagram = &mut self.buffer[..CHANNEL_HEADROOM + n];
+            match self.server.handle_peer(now(), port, peer, datagram) {
+                ToClient::Send { client, bytes } => {
+                    let _ = self.listener.send_to(&bytes, client);
+                    self.counts.to_clients.fetch_add(1, Ordering::Relaxed);
+                }
+                ToClient::Drop(why) => self.counts.dropped(why),
+            }
+        }
+        false
     }
 }
 
-/// A relayed port's socket, bound now (the answer to the Allocate waits on it).
-fn bind(at: SocketAddr) -> std::io::Result<UdpSocket> {
-    let socket = std::net::UdpSocket::bind(at)?;
-    socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket)
+/// Binds a pending allocation's port (another one when it is held elsewhere): the answer.
+fn bind(
+    server: &mut TurnServer,
+    relayed: &mut HashMap<u16, UdpSocket>,
+    registry: &Registry,
+    mut pending: PendingAllocation,
+) -> Vec<u8> {
+    loop {
+        let port = pending.port;
+        match open(registry, SocketAddr::new(server.relay_ip(), port)) {
+            Ok(socket) => {
+                relayed.insert(port, socket);
+                return server.allocated(now(), pending);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, port, "could not bind a TURN relayed port");
+                match server.port_unavailable(pending) {
+                    Ok(next) => pending = next,
+                    Err(refusal) => return refusal,
+                }
+            }
+        }
+    }
 }
 
-/// Reads a relayed port: each peer datagram goes to the client, ChannelData framed in place.
-async fn read_peers(shared: Arc<Shared>, socket: Arc<UdpSocket>, port: u16) {
-    loop {
-        if socket.readable().await.is_err() {
-            return;
-        }
-        let mut locked = lock(&shared);
-        let Locked { server, buffer } = &mut *locked;
-        let (n, peer) = match socket.try_recv_from(&mut buffer[CHANNEL_HEADROOM..]) {
-            Ok(received) => received,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(_) => return,
-        };
-        match server.handle_peer(now(), port, peer, &mut buffer[..CHANNEL_HEADROOM + n]) {
-            ToClient::Send { client, bytes } => {
-                let _ = shared.socket.try_send_to(&bytes, client);
-                shared.counts.to_clients.fetch_add(1, Ordering::Relaxed);
-            }
-            ToClient::Drop(why) => shared.counts.dropped(why),
-        }
+/// A relayed port's socket, bound and read by the thread.
+fn open(registry: &Registry, at: SocketAddr) -> io::Result<UdpSocket> {
+    let mut socket = UdpSocket::bind(at)?;
+    registry.register(
+        &mut socket,
+        Token(usize::from(at.port())),
+        Interest::READABLE,
+    )?;
+    Ok(socket)
+}
+
+/// Sends an answer; one we could not encode is empty and not sent (the bug is logged where
+/// found).
+fn answer(listener: &UdpSocket, bytes: &[u8], client: SocketAddr) {
+    if !bytes.is_empty() {
+        let _ = listener.send_to(bytes, client);
     }
 }
