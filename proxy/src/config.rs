@@ -61,6 +61,8 @@ pub struct MediaSection {
     pub advertise: Option<std::net::IpAddr>,
     /// The port range.
     pub ports: Option<(u16, u16)>,
+    /// Another relay (rtpengine) to drive over ng instead of the embedded one: udp:IP:PORT.
+    pub relay: Option<SocketAddr>,
 }
 
 /// The `[media]` table as TOML gives it: values that need reading keep their place.
@@ -71,6 +73,7 @@ struct RawMediaSection {
     listen: Option<std::net::IpAddr>,
     advertise: Option<std::net::IpAddr>,
     ports: Option<Spanned<String>>,
+    relay: Option<Spanned<String>>,
 }
 
 /// The `[turn]` table: STUN and TURN served beside SIP.
@@ -258,6 +261,10 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
                 .transpose()?,
             listen: m.listen,
             advertise: m.advertise,
+            relay: m
+                .relay
+                .map(|v| udp_addr(v.get_ref()).map_err(|e| invalid(v.span().start, e)))
+                .transpose()?,
             ports: m
                 .ports
                 .map(|v| {

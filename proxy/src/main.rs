@@ -86,6 +86,10 @@ struct ServeArgs {
     /// The relay's port range, LOW-HIGH (default 30000-39999).
     #[arg(long, value_parser = parse_port_range)]
     media_ports: Option<(u16, u16)>,
+    /// Drive another relay, such as rtpengine, over the ng protocol instead of the embedded
+    /// one: udp:IP:PORT of its control socket.
+    #[arg(long, value_parser = parse_udp_addr)]
+    media_relay: Option<std::net::SocketAddr>,
     /// Where the embedded relay also takes rtpengine ng requests (query, statistics; for
     /// operators and tests): udp:IP:PORT. None by default.
     #[arg(long, value_parser = parse_udp_addr)]
@@ -192,6 +196,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         listen: args.media_listen,
         advertise: args.media_advertise,
         ports: args.media_ports,
+        relay: args.media_relay,
     };
     let media = media_config(&media_args, &media_file, &listen).map(|mut m| {
         m.control = args.media_control;
@@ -354,6 +359,7 @@ fn media_config(
         ports: cli.ports.or(file.ports).unwrap_or((30000, 39999)),
         idle: Duration::from_secs(60),
         control: None,
+        remote: cli.relay.or(file.relay),
     })
 }
 

@@ -84,6 +84,8 @@ pub struct MediaRelayConfig {
     pub idle: Duration,
     /// Where it also takes rtpengine ng requests, if anywhere.
     pub control: Option<SocketAddr>,
+    /// Another relay (rtpengine) driven over ng instead: its control address.
+    pub remote: Option<SocketAddr>,
 }
 
 /// Commands to the embedded relay, with the id their answer carries.
@@ -98,6 +100,16 @@ async fn start_media(config: &MediaRelayConfig) -> anyhow::Result<(MediaCommands
     use openline_media::relay::{PortPool, Relay};
     let (commands_tx, commands) = mpsc::channel(1024);
     let (replies, replies_rx) = mpsc::channel(1024);
+    if let Some(relay) = config.remote {
+        tracing::info!(%relay, "media relay over ng");
+        let in_process = InProcess { commands, replies };
+        tokio::spawn(async move {
+            if let Err(e) = openline_media::net::drive_remote(relay, in_process).await {
+                tracing::error!(error = %e, "driving the media relay stopped");
+            }
+        });
+        return Ok((commands_tx, replies_rx));
+    }
     let relay = Relay::new(PortPool::new(config.ports.0, config.ports.1), config.idle);
     let calls = Calls::new(relay, config.advertise);
     let listen = config.listen;

@@ -26,6 +26,12 @@ pub enum ControlError {
     /// More streams than one call may have.
     #[error("too many media streams ({0}; at most {MAX_STREAMS})")]
     TooManyStreams(usize),
+    /// Another relay (rtpengine, over ng) refused, for this reason.
+    #[error("the relay refused: {0}")]
+    Remote(String),
+    /// Another relay did not answer.
+    #[error("the relay did not answer")]
+    NoAnswer,
 }
 
 /// A request to the call table from inside the process (the proxy anchoring its calls).

@@ -1,8 +1,10 @@
 //! Controlling the relay: the call table both the proxy (in-process) and the rtpengine ng
-//! protocol drive (`calls`), the ng protocol itself (`ng`), and its bencode (`bencode`).
+//! protocol drive (`calls`), the ng protocol itself (`ng`), its bencode (`bencode`), and the
+//! other direction: driving another relay, such as rtpengine, over ng (`ng_client`).
 
 pub mod bencode;
 pub mod calls;
 pub mod ng;
+pub mod ng_client;
 
 pub use calls::{Calls, Command, CommandResult, ControlError};

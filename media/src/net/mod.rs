@@ -1,12 +1,15 @@
 //! The relay's only socket code: the loops that feed datagrams to the sans-IO servers and send
 //! what they answer. Thin on purpose (STYLE.md): every decision is in `stun`, `turn`, `relay`
 //! and `control`. `relay.rs` is control and ports for relay sessions, `datapath.rs` the thread
-//! that moves their media, `turn.rs` STUN and TURN on a thread of their own.
+//! that moves their media, `turn.rs` STUN and TURN on a thread of their own, `ng_remote.rs` another relay (rtpengine)
+//! driven over ng.
 
 mod datapath;
+mod ng_remote;
 mod relay;
 mod turn;
 
+pub use ng_remote::drive_remote;
 pub use relay::{InProcess, RelayCounts, serve_relay};
 pub use turn::{TurnCounts, serve_turn};
 

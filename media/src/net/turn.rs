@@ -104,6 +104,7 @@ fn run(
     counts: &TurnCounts,
     stop: &AtomicBool,
 ) -> io::Result<()> {
+    enlarge_buffers(&socket);
     let mut listener = UdpSocket::from_std(socket);
     poll.registry()
         .register(&mut listener, SERVER, Interest::READABLE)?;
@@ -247,6 +248,20 @@ fn open(registry: &Registry, at: SocketAddr) -> io::Result<UdpSocket> {
         Interest::READABLE,
     )?;
     Ok(socket)
+}
+
+/// Every client's datagrams share the server socket, and a tick of 200 clients sending at
+/// once overflowed the default 208 KiB (uclient saw 0.05 % lost at 10,000 datagrams a second):
+/// 4 MiB, as the SIP sockets have, or what the kernel grants.
+fn enlarge_buffers(socket: &std::net::UdpSocket) {
+    const BYTES: usize = 4 << 20;
+    let s = socket2::SockRef::from(socket);
+    if let Err(e) = s
+        .set_recv_buffer_size(BYTES)
+        .and_then(|()| s.set_send_buffer_size(BYTES))
+    {
+        tracing::warn!(error = %e, "could not enlarge the TURN socket's buffers");
+    }
 }
 
 /// Sends an answer; one we could not encode is empty and not sent (the bug is logged where

@@ -208,3 +208,91 @@ fn openline_serve_is_a_turn_server_for_shared_secret_credentials() {
     );
     drop(server);
 }
+
+/// rtpengine (Debian's rtpengine-daemon, userspace) on loopback: its ng control address.
+fn rtpengine(ports: &str) -> (openline_tests::Background, SocketAddr) {
+    let ng: SocketAddr = UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port");
+    let (low, high) = ports.split_once('-').expect("LOW-HIGH");
+    let daemon = openline_tests::Background(
+        std::process::Command::new("timeout")
+            .args(["120", "rtpengine", "--config-file=none", "--table=-1"])
+            .args(["--interface=127.0.0.1", "--foreground", "--log-stderr"])
+            // A deleted call goes at once (rtpengine keeps one 30 s by default).
+            .arg("--delete-delay=0")
+            .arg(format!("--listen-ng={ng}"))
+            .arg(format!("--port-min={low}"))
+            .arg(format!("--port-max={high}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start rtpengine (rtpengine-daemon is installed by scripts/install-test-deps)"),
+    );
+    for _ in 0..50 {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let _ = s.send_to(b"p d7:command4:pinge", ng);
+        let mut buf = [0u8; 64];
+        let answered = s
+            .recv_from(&mut buf)
+            .is_ok_and(|(n, _)| buf[..n].windows(4).any(|w| w == b"pong"));
+        if answered {
+            return (daemon, ng);
+        }
+    }
+    panic!("rtpengine did not answer ng ping on {ng}");
+}
+
+/// An integer rtpengine's `statistics` reply gives under `key`.
+fn rtpengine_stat(ng: SocketAddr, key: &str) -> u64 {
+    let stats = openline_tests::media::ng(ng, "s d7:command10:statisticse");
+    let tag = format!("{}:{key}i", key.len());
+    stats
+        .find(&tag)
+        .and_then(|at| stats[at + tag.len()..].split('e').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {stats}"))
+}
+
+#[test]
+fn openline_drives_a_real_rtpengine_over_ng() {
+    let (_rtpengine, ng) = rtpengine("45000-45099");
+    let server = Subject::start_with_users(
+        &[("echo@openline.test", "s3cret")],
+        &["--media-relay", &format!("udp:{ng}")],
+    );
+    let dir = scratch_dir("proxy-rtpengine");
+    let (uas, uas_media, uac) = (UAS + 100, UAS_MEDIA + 100, UAC + 100);
+    let _uas = openline_tests::media::echo_uas(&dir, uas, uas_media);
+    let contact = format!("sip:echo@127.0.0.1:{uas}");
+    register_at(
+        &server.udp.to_string(),
+        &dir,
+        "echo",
+        "openline.test",
+        &contact,
+        uas + 10,
+    );
+    let (ok, messages) =
+        openline_tests::media::pcap_call(&dir, &server.udp.to_string(), "echo", uac);
+    assert!(ok, "the call failed:\n{messages}");
+    // The answer points the caller at rtpengine's ports, not the uas's.
+    assert!(
+        messages.contains("m=audio 450"),
+        "not anchored at rtpengine:\n{messages}"
+    );
+    assert!(
+        !messages.contains(&format!("m=audio {uas_media}")),
+        "the uas's own port leaked"
+    );
+    // rtpengine carried the call's RTP, and the BYE deleted it there.
+    assert!(rtpengine_stat(ng, "managedsessions") >= 1);
+    let relayed = rtpengine_stat(ng, "relayedpackets_user");
+    assert!(relayed > 100, "rtpengine relayed {relayed} packets");
+    let list = openline_tests::media::ng(ng, "l d7:command4:liste");
+    assert!(
+        list.contains("5:callsle"),
+        "calls left at rtpengine: {list}"
+    );
+}
