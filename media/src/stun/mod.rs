@@ -51,9 +51,15 @@ pub enum Dropped {
 /// The STUN server's state: its name, the credentials, the nonce key.
 #[derive(Debug)]
 pub struct StunServer {
-    software: String,
     credentials: Option<Credentials>,
     nonces: NonceKeeper,
+    /// SOFTWARE and REALM as attributes, made once: stun-rs checks their text with a PEG
+    /// parser each time one is made.
+    software: Option<Software>,
+    realm: Option<Realm>,
+    /// The NONCE attribute of the second it was issued in (a nonce is the same for a whole
+    /// second): made once per second rather than once per challenge.
+    nonce: std::cell::RefCell<Option<(u64, Nonce)>>,
 }
 
 impl StunServer {
@@ -61,9 +67,13 @@ impl StunServer {
     /// request with integrity is refused with 401), its nonces keyed by `nonce_key`.
     pub fn new(software: &str, credentials: Option<Credentials>, nonce_key: [u8; 32]) -> Self {
         StunServer {
-            software: software.to_string(),
+            software: Software::new(software).ok(),
+            realm: credentials
+                .as_ref()
+                .and_then(|c| Realm::new(c.realm.as_str()).ok()),
             credentials,
             nonces: NonceKeeper::new(nonce_key),
+            nonce: std::cell::RefCell::new(None),
         }
     }
 
@@ -193,21 +203,31 @@ impl StunServer {
         if let Ok(error) = stun_rs::ErrorCode::new(code, reason) {
             b = b.with_attribute(ErrorCode::new(error));
         }
-        if let (Some(now), Some(credentials)) = (challenge_at, &self.credentials) {
-            if let (Ok(realm), Ok(nonce)) = (
-                Realm::new(credentials.realm.as_str()),
-                Nonce::new(self.nonces.issue(now)),
-            ) {
-                b = b.with_attribute(realm).with_attribute(nonce);
+        if let (Some(now), Some(realm)) = (challenge_at, &self.realm) {
+            if let Some(nonce) = self.nonce_at(now) {
+                b = b.with_attribute(realm.clone()).with_attribute(nonce);
             }
         }
         self.finish(b, auth)
     }
 
+    /// The NONCE a challenge at `now` carries.
+    fn nonce_at(&self, now: u64) -> Option<Nonce> {
+        let mut cached = self.nonce.borrow_mut();
+        if let Some((at, nonce)) = cached.as_ref() {
+            if *at == now {
+                return Some(nonce.clone());
+            }
+        }
+        let nonce = Nonce::new(self.nonces.issue(now)).ok()?;
+        *cached = Some((now, nonce.clone()));
+        Some(nonce)
+    }
+
     /// SOFTWARE, the integrity of `auth`, FINGERPRINT; then the bytes.
     fn finish(&self, mut b: StunMessageBuilder, auth: Option<&Authenticated>) -> Outcome {
-        if let Ok(software) = Software::new(self.software.as_str()) {
-            b = b.with_attribute(software);
+        if let Some(software) = &self.software {
+            b = b.with_attribute(software.clone());
         }
         if let Some(auth) = auth {
             let (sha1, sha256) = auth.kinds;

@@ -80,6 +80,24 @@ fn the_codec_passes_the_rfc_5769_vectors() {
         HMACKey::new_long_term(user, "example.org", "The\u{00AD}M\u{00AA}tr\u{2168}", md5())
             .is_err()
     );
+    // Our own integrity check (auth.rs, on the raw bytes) agrees with the vectors, and a
+    // changed byte or key fails it.
+    let long = HMACKey::new_long_term(user, "example.org", "TheMatrIX", md5()).unwrap();
+    let request = vector("sample_request_long_term_auth");
+    assert!(auth::integrity_holds(&request, long.as_bytes()));
+    let mut altered = request.clone();
+    altered[30] ^= 1;
+    assert!(!auth::integrity_holds(&altered, long.as_bytes()));
+    let short = HMACKey::new_short_term(SHORT_TERM).unwrap();
+    assert!(auth::integrity_holds(
+        &vector("sample_request"),
+        short.as_bytes()
+    ));
+    assert!(!auth::integrity_holds(&request, short.as_bytes()));
+    assert!(
+        !auth::integrity_holds(&request[..20], long.as_bytes()),
+        "no integrity at all"
+    );
     // A wrong key fails: the check is real.
     let wrong = HMACKey::new_short_term("not the password").unwrap();
     assert!(decode_with(&vector("sample_request"), wrong).is_err());
