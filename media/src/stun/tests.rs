@@ -159,8 +159,16 @@ fn a_binding_request_learns_its_source_v4_and_v6() {
             .as_xor_mapped_address()
             .unwrap();
         assert_eq!(*mapped.socket_address(), source);
-        assert!(m.get::<Fingerprint>().is_some());
+        assert!(m.get::<Fingerprint>().is_none(), "the request had none");
         assert!(m.get::<MessageIntegrity>().is_none(), "none was asked");
+        // With FINGERPRINT in the request, the answer has one too.
+        let request = binding(vec![Fingerprint::default().into()]);
+        let answer = reply(s.handle(&request, source, 1000));
+        let (m, _) = MessageDecoderBuilder::default()
+            .build()
+            .decode(&answer)
+            .unwrap();
+        assert!(m.get::<Fingerprint>().is_some());
     }
 }
 
