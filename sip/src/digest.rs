@@ -96,6 +96,63 @@ pub fn challenge(algorithm: Algorithm, realm: &str, nonce: &str, stale: bool) ->
     c
 }
 
+/// What a user agent answers a challenge with: the user, the password, the request it
+/// retries, and its client nonce and count (RFC 7616 3.4).
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    /// The user name.
+    pub username: &'a str,
+    /// The password.
+    pub password: &'a str,
+    /// The method of the request retried.
+    pub method: &'a str,
+    /// Its Request-URI, as written.
+    pub uri: &'a str,
+    /// A fresh client nonce (hex or token characters).
+    pub cnonce: &'a str,
+    /// How many times this nonce was used before, plus one.
+    pub nc: u32,
+}
+
+/// The Authorization (or Proxy-Authorization) value answering the challenge `challenge` (a
+/// WWW-Authenticate or Proxy-Authenticate value); None for one we cannot answer (not Digest,
+/// an algorithm other than MD5 or SHA-256, no realm or nonce, a qop without `auth`).
+pub fn answer(challenge: &str, a: &Answer<'_>) -> Option<String> {
+    let params = AuthParams::parse(challenge).filter(|p| p.is_scheme("Digest"))?;
+    let algorithm = Algorithm::parse(params.get("algorithm").as_deref())?;
+    let realm = params.get("realm")?;
+    let nonce = params.get("nonce")?;
+    let qop = match params.get("qop") {
+        None => None,
+        Some(q) => Some(
+            q.split(',')
+                .map(str::trim)
+                .find(|q| q.eq_ignore_ascii_case("auth"))?
+                .to_string(),
+        ),
+    };
+    let ha1 = ha1(algorithm, a.username, &realm, a.password);
+    let ha2 = algorithm.hash_hex(&[a.method, a.uri]);
+    let nc = format!("{:08x}", a.nc);
+    let response = match &qop {
+        Some(q) => algorithm.hash_hex(&[&ha1, &nonce, &nc, a.cnonce, q, &ha2]),
+        None => algorithm.hash_hex(&[&ha1, &nonce, &ha2]),
+    };
+    let mut v = format!(
+        "Digest username=\"{}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{}\", response=\"{response}\", algorithm={}",
+        a.username,
+        a.uri,
+        algorithm.as_str()
+    );
+    if let Some(q) = qop {
+        v.push_str(&format!(", qop={q}, nc={nc}, cnonce=\"{}\"", a.cnonce));
+    }
+    if let Some(opaque) = params.get("opaque") {
+        v.push_str(&format!(", opaque=\"{opaque}\""));
+    }
+    Some(v)
+}
+
 /// Why credentials could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -240,6 +297,68 @@ mod tests {
             &expected_response(alg, &h1, "GET", &c),
             c.response
         ));
+    }
+
+    #[test]
+    fn an_answer_is_what_the_server_side_accepts() {
+        for algorithm in [Algorithm::Md5, Algorithm::Sha256] {
+            let c = challenge(algorithm, "club-a.test", "n0nce", false);
+            let a = Answer {
+                username: "alice",
+                password: "s3cret",
+                method: "REGISTER",
+                uri: "sip:club-a.test",
+                cnonce: "c0ffee",
+                nc: 1,
+            };
+            let value = answer(&c, &a).unwrap();
+            let parsed = Credentials::parse(&value).unwrap();
+            assert_eq!(parsed.algorithm, algorithm);
+            assert_eq!(
+                (parsed.username, parsed.realm, parsed.uri),
+                ("alice", "club-a.test", "sip:club-a.test")
+            );
+            let ha1 = ha1(algorithm, "alice", "club-a.test", "s3cret");
+            assert_eq!(
+                parsed.response,
+                expected_response(algorithm, &ha1, "REGISTER", &parsed)
+            );
+            let wrong = ha1_for_wrong();
+            assert_ne!(
+                parsed.response,
+                expected_response(algorithm, &wrong, "REGISTER", &parsed)
+            );
+        }
+        // Without qop (RFC 2069 style), with opaque, and refusals.
+        let v = answer(
+            "Digest realm=\"r\", nonce=\"n\", opaque=\"o\"",
+            &Answer {
+                username: "u",
+                password: "p",
+                method: "INVITE",
+                uri: "sip:b@r",
+                cnonce: "c",
+                nc: 1,
+            },
+        )
+        .unwrap();
+        assert!(v.contains("opaque=\"o\"") && !v.contains("qop"), "{v}");
+        let a = Answer {
+            username: "u",
+            password: "p",
+            method: "M",
+            uri: "u",
+            cnonce: "c",
+            nc: 1,
+        };
+        assert!(answer("Basic realm=\"r\"", &a).is_none());
+        assert!(answer("Digest realm=\"r\", nonce=\"n\", algorithm=MD5-sess", &a).is_none());
+        assert!(answer("Digest realm=\"r\", nonce=\"n\", qop=\"auth-int\"", &a).is_none());
+        assert!(answer("Digest nonce=\"n\"", &a).is_none());
+    }
+
+    fn ha1_for_wrong() -> String {
+        ha1(Algorithm::Md5, "alice", "club-a.test", "guess")
     }
 
     #[test]

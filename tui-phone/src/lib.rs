@@ -1,2 +1,4 @@
-//! tui-phone. Its place in the workspace is fixed by ARCHITECTURE.md; its contents arrive with
-//! issue #7 ("tui-phone").
+//! tui-phone (issue #7): a terminal softphone over the whole Openline stack. So far: the
+//! sans-IO user agent's registration (`ua`).
+
+pub mod ua;

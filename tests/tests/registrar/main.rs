@@ -6,6 +6,7 @@ mod bad_input;
 mod baresip;
 mod linphone;
 mod peers;
+mod phone;
 
 use openline_registrar::Binding;
 use openline_registrar::store::{BindingStore, Store};
