@@ -11,6 +11,7 @@ pub mod media;
 pub mod phone;
 pub mod sim;
 pub mod subject;
+pub mod tui_phone;
 pub mod wire;
 
 /// Runs a real peer (sipsak, sipp, ...) in `dir` under `timeout`, so a hung peer cannot hang the

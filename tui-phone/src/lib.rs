@@ -1,4 +1,5 @@
 //! tui-phone (issue #7): a terminal softphone over the whole Openline stack. So far: the
-//! sans-IO user agent's registration (`ua`).
+//! sans-IO user agent (`ua`: registration, text) and the phone that composes them (`phone`).
 
+pub mod phone;
 pub mod ua;

@@ -20,7 +20,7 @@ fn register_on(socket: &UdpSocket, r: &mut Registration, server: std::net::Socke
         .set_read_timeout(Some(Duration::from_secs(3)))
         .unwrap();
     let local = socket.local_addr().unwrap();
-    let contact = format!("sip:alice@{local}");
+    let contact = format!("<sip:alice@{local}>");
     for n in 0..4 {
         let via = format!("SIP/2.0/UDP {local};branch=z9hG4bKphone{n};rport");
         socket
@@ -58,6 +58,12 @@ fn the_phone_registers_with_digest_at_the_real_registrar() {
     match register(&mut wrong, server.udp) {
         RegEvent::Failed { code, reason } => {
             assert!(matches!(code, 401 | 403), "{code} {reason}");
+            assert!(reason.contains("password"), "{reason}");
+            assert_eq!(
+                wrong.poll_timeout(),
+                None,
+                "no retry with a refused password"
+            );
         }
         other => panic!("a wrong password registered: {other:?}"),
     }

@@ -9,6 +9,7 @@ mod bad_input;
 mod delivery;
 mod federation;
 mod peers;
+mod tui_phone;
 
 use openline_tests::phone::{Phone, Received};
 use openline_tests::subject::{Subject, add_user, scratch_dir};

@@ -88,8 +88,8 @@ impl Registration {
         }
     }
 
-    /// The next REGISTER: `via` is its Via value (with a fresh branch), `contact` our contact
-    /// URI, `cnonce` a fresh client nonce for digest. Credentials go in when a challenge was
+    /// The next REGISTER: `via` is its Via value (with a fresh branch), `contact` our Contact
+    /// value (`<sip:user@ip:port>`, with `+sip.instance` when the phone has one), `cnonce` a fresh client nonce for digest. Credentials go in when a challenge was
     /// received.
     pub fn request(&mut self, via: &str, contact: &str, cnonce: &str) -> Vec<u8> {
         self.cseq += 1;
@@ -103,7 +103,7 @@ impl Registration {
                 .header("To", &aor)
                 .header("Call-ID", &self.call_id)
                 .header("CSeq", format!("{} REGISTER", self.cseq))
-                .header("Contact", format!("<{contact}>"))
+                .header("Contact", contact)
                 .header("Expires", self.wanted)
                 .header(
                     "User-Agent",
@@ -171,6 +171,15 @@ impl Registration {
                 self.challenge = Some((header, challenge));
                 self.nonce_count = 0;
                 Next::Send
+            }
+            // Openline (and others) answer credentials it refuses with 403: the same as a
+            // second 401, a wrong password; retrying would lock the account.
+            403 if self.answered => {
+                self.wake = None;
+                Next::Tell(RegEvent::Failed {
+                    code,
+                    reason: "wrong user name or password".into(),
+                })
             }
             423 => match response
                 .header(HeaderName::MinExpires)

@@ -6,7 +6,7 @@ use super::*;
 use openline_sip::digest::{Algorithm, Credentials, challenge, expected_response, ha1};
 
 const VIA: &str = "SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKtest;rport";
-const CONTACT: &str = "sip:alice@127.0.0.1:5099";
+const CONTACT: &str = "<sip:alice@127.0.0.1:5099>";
 
 fn registration() -> Registration {
     let account = Account {
@@ -70,7 +70,7 @@ fn challenged_then_registered_then_refreshed_before_expiry() {
         &second,
         200,
         "OK",
-        &format!("Contact: <{CONTACT}>;expires=120\r\n"),
+        &format!("Contact: {CONTACT};expires=120\r\n"),
     );
     assert_eq!(
         r.on_response(t0, &Message::parse(&ok).unwrap()),

@@ -1,0 +1,327 @@
+//! The phone, sans-IO: one account's registration and its text messages over the transaction
+//! layer. Datagrams, commands and the time go in; datagrams to send, events for the user and
+//! the next wake-up come out. The headless driver and (later) the TUI drive the same core.
+
+use crate::ua::chat::{Incoming, Outgoing, incoming};
+use crate::ua::{Account, Next, RegEvent, Registration};
+use openline_sip::digest::{Answer, answer};
+use openline_sip::endpoint::Transmit;
+use openline_sip::header::HeaderName;
+use openline_sip::message::ResponseBuilder;
+use openline_sip::transaction::{Destination, TransactionEvent, TransactionId};
+use openline_sip::{
+    Endpoint, EndpointConfig, Entropy, Inbound, Message, Output, Transport, Verdict,
+};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// What the user is told (one JSON line each in headless mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneEvent {
+    /// Registration news.
+    Registration(RegEvent),
+    /// A message arrived (or a copy of one this user sent elsewhere).
+    Message(Incoming),
+    /// A message we sent was accepted (`status` 200 delivered, 202 stored) or refused.
+    MessageResult {
+        /// To whom.
+        to: String,
+        /// The final status, 0 when no answer came.
+        status: u16,
+        /// Its reason phrase.
+        reason: String,
+    },
+}
+
+/// A MESSAGE of ours under way.
+#[derive(Debug)]
+struct Sending {
+    to: String,
+    text: String,
+    call_id: String,
+    /// Whether it already carried credentials (a second 407 is a refusal).
+    authorized: bool,
+}
+
+/// One account's phone.
+pub struct Phone {
+    endpoint: Endpoint,
+    account: Account,
+    local: SocketAddr,
+    proxy: Destination,
+    registration: Registration,
+    register_txn: Option<TransactionId>,
+    /// `urn:uuid:...`: this phone as one device across restarts (RFC 5626 4.1), so the server
+    /// hands it what was stored for it while it was away.
+    instance: Option<String>,
+    sending: HashMap<TransactionId, Sending>,
+    /// The last proxy challenge: MESSAGEs answer it up front once it is known.
+    events: VecDeque<PhoneEvent>,
+    transmits: VecDeque<Transmit>,
+}
+
+impl Phone {
+    /// A phone for `account` on `local`, through the proxy at `proxy`, known as the device
+    /// `instance` (a `urn:uuid:`) when given; registers at once.
+    pub fn new(
+        account: Account,
+        (local, proxy): (SocketAddr, SocketAddr),
+        instance: Option<String>,
+        entropy: Box<dyn Entropy>,
+        now: Instant,
+    ) -> Self {
+        let mut endpoint = Endpoint::new(EndpointConfig::default(), entropy);
+        let (call_id, tag) = (endpoint.new_tag(), endpoint.new_tag());
+        let registration = Registration::new(account.clone(), 600, call_id, tag);
+        let mut phone = Phone {
+            endpoint,
+            account,
+            local,
+            proxy: Destination {
+                transport: Transport::Udp,
+                addr: proxy,
+            },
+            registration,
+            register_txn: None,
+            instance,
+            sending: HashMap::new(),
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+        };
+        phone.register(now);
+        phone
+    }
+
+    fn via(&mut self) -> String {
+        format!(
+            "SIP/2.0/UDP {};branch={};rport",
+            self.local,
+            self.endpoint.new_branch()
+        )
+    }
+
+    fn aor(&self) -> String {
+        format!("sip:{}@{}", self.account.user, self.account.domain)
+    }
+
+    fn register(&mut self, now: Instant) {
+        let (via, cnonce) = (self.via(), self.endpoint.new_tag());
+        let mut contact = format!("<sip:{}@{}>", self.account.user, self.local);
+        if let Some(instance) = &self.instance {
+            contact.push_str(&format!(";+sip.instance=\"<{instance}>\""));
+        }
+        let request = self.registration.request(&via, &contact, &cnonce);
+        match self.endpoint.send_request(now, request, self.proxy) {
+            Ok(id) => self.register_txn = Some(id),
+            Err(_) => {
+                let e = self.registration.on_no_answer(now);
+                self.events.push_back(PhoneEvent::Registration(e));
+            }
+        }
+        self.drain(now);
+    }
+
+    /// Sends `text` to `to` (`sip:user@domain`, or `user@domain`).
+    pub fn send_message(&mut self, now: Instant, to: &str, text: &str) {
+        let to = if to.starts_with("sip:") {
+            to.to_string()
+        } else {
+            format!("sip:{to}")
+        };
+        let call_id = self.endpoint.new_tag();
+        let pending = Sending {
+            to,
+            text: text.to_string(),
+            call_id,
+            authorized: false,
+        };
+        self.send(now, pending, None);
+    }
+
+    fn send(&mut self, now: Instant, mut pending: Sending, credentials: Option<String>) {
+        let (via, tag, from) = (self.via(), self.endpoint.new_tag(), self.aor());
+        let mut request = Outgoing {
+            from: &from,
+            from_tag: &tag,
+            to: &pending.to,
+            call_id: &pending.call_id,
+            via: &via,
+            text: &pending.text,
+        }
+        .request();
+        if let Some(value) = credentials {
+            request = with_header(&request, "Proxy-Authorization", &value);
+            pending.authorized = true;
+        }
+        match self.endpoint.send_request(now, request, self.proxy) {
+            Ok(id) => {
+                self.sending.insert(id, pending);
+            }
+            Err(e) => self.events.push_back(PhoneEvent::MessageResult {
+                to: pending.to,
+                status: 0,
+                reason: e.to_string(),
+            }),
+        }
+        self.drain(now);
+    }
+
+    /// A datagram from `source`.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let verdict = self.endpoint.handle(
+            now,
+            Inbound {
+                transport: Transport::Udp,
+                source,
+                data,
+            },
+        );
+        match verdict {
+            Verdict::Response {
+                response,
+                transaction,
+            } => self.on_response(now, transaction, &response),
+            Verdict::Request {
+                request,
+                transaction: Some(id),
+            } => self.on_request(now, id, source, &request),
+            _ => {}
+        }
+        self.drain(now);
+    }
+
+    fn on_response(&mut self, now: Instant, id: TransactionId, response: &Message<'_>) {
+        if Some(id) == self.register_txn {
+            match self.registration.on_response(now, response) {
+                Next::Send => self.register(now),
+                Next::Tell(e) => self.events.push_back(PhoneEvent::Registration(e)),
+                Next::Nothing => {}
+            }
+            return;
+        }
+        let Some(code) = response.status().filter(|&c| c >= 200) else {
+            return;
+        };
+        let Some(pending) = self.sending.remove(&id) else {
+            return;
+        };
+        if code == 407 && !pending.authorized {
+            let challenge = response.header(HeaderName::ProxyAuthenticate).unwrap_or("");
+            let cnonce = self.endpoint.new_tag();
+            let a = Answer {
+                username: &self.account.user,
+                password: &self.account.password,
+                method: "MESSAGE",
+                uri: &pending.to,
+                cnonce: &cnonce,
+                nc: 1,
+            };
+            if let Some(value) = answer(challenge, &a) {
+                self.send(now, pending, Some(value));
+                return;
+            }
+        }
+        let reason = match response.start {
+            openline_sip::StartLine::Response { reason, .. } => reason.to_string(),
+            openline_sip::StartLine::Request { .. } => String::new(),
+        };
+        self.events.push_back(PhoneEvent::MessageResult {
+            to: pending.to,
+            status: code,
+            reason,
+        });
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        source: SocketAddr,
+        request: &Message<'_>,
+    ) {
+        let (code, reason) = if request.method() == openline_sip::Method::Message {
+            match incoming(request) {
+                Ok(m) => {
+                    self.events.push_back(PhoneEvent::Message(m));
+                    (200, "OK")
+                }
+                Err(refusal) => refusal,
+            }
+        } else {
+            (405, "Method Not Allowed")
+        };
+        let tag = self.endpoint.new_tag();
+        let response =
+            ResponseBuilder::new(code, reason, &request.echo(), source, Some(&tag)).finish();
+        let _ = self.endpoint.respond(now, id, response);
+    }
+
+    /// The time passed `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        if self.registration.handle_timeout(now) {
+            self.register(now);
+        }
+        self.drain(now);
+    }
+
+    /// Moves the endpoint's output into datagrams and events.
+    fn drain(&mut self, now: Instant) {
+        while let Some(out) = self.endpoint.poll_output() {
+            match out {
+                Output::Transmit(t) => self.transmits.push_back(t),
+                Output::Event(
+                    TransactionEvent::TimedOut(id) | TransactionEvent::TransportError(id),
+                ) => {
+                    if Some(id) == self.register_txn {
+                        self.register_txn = None;
+                        let e = self.registration.on_no_answer(now);
+                        self.events.push_back(PhoneEvent::Registration(e));
+                    } else if let Some(p) = self.sending.remove(&id) {
+                        self.events.push_back(PhoneEvent::MessageResult {
+                            to: p.to,
+                            status: 0,
+                            reason: "no answer".into(),
+                        });
+                    }
+                }
+                Output::Event(_) => {}
+            }
+        }
+    }
+
+    /// A datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// An event for the user.
+    pub fn poll_event(&mut self) -> Option<PhoneEvent> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`Phone::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (
+            self.endpoint.poll_timeout(),
+            self.registration.poll_timeout(),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// `request` with one more header line, before the body.
+fn with_header(request: &[u8], name: &str, value: &str) -> Vec<u8> {
+    let split = request
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(request.len(), |i| i + 2);
+    let mut out = Vec::with_capacity(request.len() + name.len() + value.len() + 4);
+    out.extend_from_slice(&request[..split]);
+    out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    out.extend_from_slice(&request[split..]);
+    out
+}
