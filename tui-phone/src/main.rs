@@ -100,6 +100,7 @@ fn emit(event: &PhoneEvent) {
         PhoneEvent::Registration(RegEvent::Registered { expires }) => {
             json!({"event": "registered", "expires": expires})
         }
+        PhoneEvent::Registration(RegEvent::Unregistered) => json!({"event": "unregistered"}),
         PhoneEvent::Registration(RegEvent::Failed { code, reason }) => {
             json!({"event": "registration_failed", "code": code, "reason": reason})
         }
@@ -155,25 +156,52 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut buf = vec![0u8; 65_536];
+    // After quit: the time to stop even if the registrar does not answer the goodbye.
+    let mut leaving: Option<Instant> = None;
+    let mut stdin_closed = false;
     loop {
         while let Some(t) = phone.poll_transmit() {
             let _ = socket.send_to(&t.payload, t.destination.addr).await;
         }
         while let Some(e) = phone.poll_event() {
             emit(&e);
+            let said_goodbye = matches!(
+                e,
+                PhoneEvent::Registration(RegEvent::Unregistered | RegEvent::Failed { .. })
+            );
+            if leaving.is_some() && said_goodbye {
+                return Ok(());
+            }
         }
-        let wake = phone.poll_timeout();
+        if leaving.is_some_and(|at| at <= now()) {
+            return Ok(());
+        }
+        let wake = match (phone.poll_timeout(), leaving) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             received = socket.recv_from(&mut buf) => {
                 let (n, source) = received?;
                 phone.handle_datagram(now(), source, &buf[..n]);
             }
-            line = stdin.next_line() => {
-                let Ok(Some(line)) = line else { return Ok(()) };
+            line = stdin.next_line(), if !stdin_closed => {
+                let line = match line {
+                    Ok(Some(line)) => line,
+                    // stdin closed: as quit (and not read again).
+                    _ => {
+                        stdin_closed = true;
+                        "quit".to_string()
+                    }
+                };
                 let mut words = line.trim().splitn(3, ' ');
                 match (words.next(), words.next(), words.next()) {
                     (Some("msg"), Some(to), Some(text)) => phone.send_message(now(), to, text),
-                    (Some("quit"), None, None) => return Ok(()),
+                    (Some("quit"), None, None) if leaving.is_none() => {
+                        phone.quit(now());
+                        leaving = Some(now() + std::time::Duration::from_secs(3));
+                    }
+                    (Some("quit"), None, None) => {}
                     (Some(""), None, None) => {}
                     _ => say(&json!({"event": "error", "reason": format!("not a command: {line}")})),
                 }

@@ -122,6 +122,12 @@ impl Phone {
         self.drain(now);
     }
 
+    /// Says goodbye to the registrar (its answer comes as [`RegEvent::Unregistered`]).
+    pub fn quit(&mut self, now: Instant) {
+        self.registration.leave();
+        self.register(now);
+    }
+
     /// Sends `text` to `to` (`sip:user@domain`, or `user@domain`).
     pub fn send_message(&mut self, now: Instant, to: &str, text: &str) {
         let to = if to.starts_with("sip:") {

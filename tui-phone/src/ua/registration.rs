@@ -28,6 +28,8 @@ pub enum RegEvent {
         /// Seconds the registrar granted.
         expires: u32,
     },
+    /// No longer registered: the phone said goodbye (Expires: 0) and the registrar agreed.
+    Unregistered,
     /// Not registered: why (another attempt follows unless the password was refused).
     Failed {
         /// The status code, or 0 for a time-out or transport error.
@@ -68,6 +70,8 @@ pub struct Registration {
     /// When to send a REGISTER again (a refresh or a retry), if at all.
     wake: Option<Instant>,
     pause: Duration,
+    /// Saying goodbye: the next REGISTER asks for 0 seconds, and nothing follows it.
+    leaving: bool,
 }
 
 impl Registration {
@@ -85,6 +89,7 @@ impl Registration {
             answered: false,
             wake: None,
             pause: Duration::from_secs(1),
+            leaving: false,
         }
     }
 
@@ -104,7 +109,7 @@ impl Registration {
                 .header("Call-ID", &self.call_id)
                 .header("CSeq", format!("{} REGISTER", self.cseq))
                 .header("Contact", contact)
-                .header("Expires", self.wanted)
+                .header("Expires", if self.leaving { 0 } else { self.wanted })
                 .header(
                     "User-Agent",
                     concat!("tui-phone/", env!("CARGO_PKG_VERSION")),
@@ -137,6 +142,10 @@ impl Registration {
             return Next::Nothing;
         }
         match code {
+            200..=299 if self.leaving => {
+                self.wake = None;
+                Next::Tell(RegEvent::Unregistered)
+            }
             200..=299 => {
                 let granted = granted(response).unwrap_or(self.wanted);
                 self.pause = Duration::from_secs(1);
@@ -201,6 +210,13 @@ impl Registration {
         }
     }
 
+    /// Says goodbye: the next [`Registration::request`] removes our binding (Expires: 0),
+    /// and no refresh or retry follows.
+    pub fn leave(&mut self) {
+        self.leaving = true;
+        self.wake = None;
+    }
+
     /// The REGISTER got no answer (time-out) or could not be sent, at `now`.
     pub fn on_no_answer(&mut self, now: Instant) -> RegEvent {
         match self.failed(now, 0, "the server did not answer") {
@@ -228,7 +244,7 @@ impl Registration {
     }
 
     fn failed(&mut self, now: Instant, code: u16, reason: &str) -> Next {
-        self.wake = Some(now + self.pause);
+        self.wake = (!self.leaving).then(|| now + self.pause);
         self.pause = (self.pause * 2).min(MAX_PAUSE);
         Next::Tell(RegEvent::Failed {
             code,

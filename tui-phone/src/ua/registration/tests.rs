@@ -182,3 +182,30 @@ fn failures_retry_with_a_growing_pause_and_423_raises_the_expiry() {
     let again = r.request(VIA, CONTACT, "c");
     assert_eq!(Message::parse(&again).unwrap().expires(), Some(Some(900)));
 }
+
+#[test]
+fn leaving_asks_for_zero_seconds_and_nothing_follows() {
+    let t0 = Instant::now();
+    let mut r = registration();
+    let first = r.request(VIA, CONTACT, "c1");
+    let ok = respond(&first, 200, "OK", "Expires: 600\r\n");
+    assert!(matches!(
+        r.on_response(t0, &Message::parse(&ok).unwrap()),
+        Next::Tell(RegEvent::Registered { .. })
+    ));
+    r.leave();
+    assert_eq!(r.poll_timeout(), None, "no refresh after goodbye");
+    let bye = r.request(VIA, CONTACT, "c2");
+    assert_eq!(Message::parse(&bye).unwrap().expires(), Some(Some(0)));
+    let ok = respond(&bye, 200, "OK", "");
+    assert_eq!(
+        r.on_response(t0, &Message::parse(&ok).unwrap()),
+        Next::Tell(RegEvent::Unregistered)
+    );
+    // A failure while leaving is said, and not retried.
+    let mut r = registration();
+    r.leave();
+    r.request(VIA, CONTACT, "c");
+    assert!(matches!(r.on_no_answer(t0), RegEvent::Failed { .. }));
+    assert_eq!(r.poll_timeout(), None);
+}
