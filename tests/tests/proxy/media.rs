@@ -14,6 +14,27 @@ const UAS_MEDIA: u16 = 6286;
 const UAC: u16 = 5288;
 const CONTROL: u16 = 5289;
 
+/// One call of SIPp's uac_pcap through `server` to a registered SIPp uas echoing RTP, on
+/// `(uas, uas_media, uac)` ports: it succeeds, and the answer the caller got has `anchored` (the
+/// relay's port range) and not the uas's own media port.
+fn echo_call(server: &Subject, name: &str, (uas, uas_media, uac): (u16, u16, u16), anchored: &str) {
+    let dir = scratch_dir(name);
+    let _uas = openline_tests::media::echo_uas(&dir, uas, uas_media);
+    let contact = format!("sip:echo@127.0.0.1:{uas}");
+    let target = server.udp.to_string();
+    register_at(&target, &dir, "echo", "openline.test", &contact, uas + 10);
+    let (ok, messages) = openline_tests::media::pcap_call(&dir, &target, "echo", uac);
+    assert!(ok, "the call failed:\n{messages}");
+    assert!(
+        messages.contains(anchored),
+        "answer not anchored:\n{messages}"
+    );
+    assert!(
+        !messages.contains(&format!("m=audio {uas_media}")),
+        "the uas's own port leaked"
+    );
+}
+
 #[test]
 fn a_call_through_the_proxy_has_its_rtp_relayed_both_ways() {
     let control = format!("udp:127.0.0.1:{CONTROL}");
@@ -21,29 +42,8 @@ fn a_call_through_the_proxy_has_its_rtp_relayed_both_ways() {
         &[("echo@openline.test", "s3cret")],
         &["--media-ports", "44000-44099", "--media-control", &control],
     );
-    let dir = scratch_dir("proxy-media");
-    let _uas = openline_tests::media::echo_uas(&dir, UAS, UAS_MEDIA);
-    let contact = format!("sip:echo@127.0.0.1:{UAS}");
-    register_at(
-        &server.udp.to_string(),
-        &dir,
-        "echo",
-        "openline.test",
-        &contact,
-        UAS + 10,
-    );
-    let (ok, messages) =
-        openline_tests::media::pcap_call(&dir, &server.udp.to_string(), "echo", UAC);
-    assert!(ok, "the call failed:\n{messages}");
     // The 200 the caller got points its media at the relay, not at the uas.
-    assert!(
-        messages.contains("m=audio 440"),
-        "answer not anchored:\n{messages}"
-    );
-    assert!(
-        !messages.contains(&format!("m=audio {UAS_MEDIA}")),
-        "the uas's own port leaked"
-    );
+    echo_call(&server, "proxy-media", (UAS, UAS_MEDIA, UAC), "m=audio 440");
     let control: SocketAddr = ([127, 0, 0, 1], CONTROL).into();
     let (packets, sessions) = openline_tests::media::relayed(control);
     assert_eq!(packets.len(), 2, "{packets:?}");
@@ -262,30 +262,9 @@ fn openline_drives_a_real_rtpengine_over_ng() {
         &[("echo@openline.test", "s3cret")],
         &["--media-relay", &format!("udp:{ng}")],
     );
-    let dir = scratch_dir("proxy-rtpengine");
-    let (uas, uas_media, uac) = (UAS + 100, UAS_MEDIA + 100, UAC + 100);
-    let _uas = openline_tests::media::echo_uas(&dir, uas, uas_media);
-    let contact = format!("sip:echo@127.0.0.1:{uas}");
-    register_at(
-        &server.udp.to_string(),
-        &dir,
-        "echo",
-        "openline.test",
-        &contact,
-        uas + 10,
-    );
-    let (ok, messages) =
-        openline_tests::media::pcap_call(&dir, &server.udp.to_string(), "echo", uac);
-    assert!(ok, "the call failed:\n{messages}");
     // The answer points the caller at rtpengine's ports, not the uas's.
-    assert!(
-        messages.contains("m=audio 450"),
-        "not anchored at rtpengine:\n{messages}"
-    );
-    assert!(
-        !messages.contains(&format!("m=audio {uas_media}")),
-        "the uas's own port leaked"
-    );
+    let ports = (UAS + 100, UAS_MEDIA + 100, UAC + 100);
+    echo_call(&server, "proxy-rtpengine", ports, "m=audio 450");
     // rtpengine carried the call's RTP, and the BYE deleted it there.
     assert!(rtpengine_stat(ng, "managedsessions") >= 1);
     let relayed = rtpengine_stat(ng, "relayedpackets_user");
