@@ -225,22 +225,17 @@ impl TurnServer {
         request: &StunMessage,
         auth: &Authenticated,
     ) -> FromClient<'a> {
-        let asked = lifetime(request).unwrap_or(self.config.default_lifetime);
-        if asked.is_zero() {
+        let granted = lifetime(request)
+            .unwrap_or(self.config.default_lifetime)
+            .min(self.config.max_lifetime);
+        if granted.is_zero() {
             self.deallocate(client);
         } else if let Some(a) = self.allocations.get_mut(&client) {
-            a.expires = now + asked.min(self.config.max_lifetime);
+            a.expires = now + granted;
             self.expiries.push(std::cmp::Reverse((a.expires, client)));
         }
-        let granted = if asked.is_zero() {
-            0
-        } else {
-            seconds(asked.min(self.config.max_lifetime))
-        };
-        reply(
-            self.stun
-                .answer(request, vec![LifeTime::new(granted).into()], Some(auth)),
-        )
+        let lifetime = LifeTime::new(seconds(granted)).into();
+        reply(self.stun.answer(request, vec![lifetime], Some(auth)))
     }
 
     /// CreatePermission (RFC 8656 9.2): every XOR-PEER-ADDRESS allowed, or none installed.
