@@ -1,8 +1,9 @@
-//! The media relay (issue #6). It knows nothing of SIP. So far: relay sessions with latching
-//! and their port pairs (`relay`, sans-IO), SDP reading and rewriting (`sdp`), the STUN server (`stun`),
-//! sans-IO, and `net`, its
-//! only socket code; the relay, TURN and the control protocols are still to come.
+//! The media relay (issue #6). It knows nothing of SIP. Sans-IO: relay sessions with latching
+//! and their port pairs (`relay`), SDP reading and rewriting (`sdp`), the STUN and TURN servers
+//! (`stun`, `turn`), the call table and the ng protocol both ways (`control`); `net` is its only
+//! socket code; `args` the values its settings are written in.
 
+pub mod args;
 pub mod control;
 pub mod net;
 pub mod relay;

@@ -5,6 +5,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
+use openline_media::args::{parse_udp, parse_user};
 use openline_media::control::Calls;
 use openline_media::net::{RelayCounts, TurnCounts, serve_relay, serve_turn};
 use openline_media::relay::{PortPool, Relay};
@@ -61,24 +62,6 @@ struct Args {
     /// Seconds without media after which a session ends.
     #[arg(long, default_value_t = 60)]
     idle_timeout: u64,
-}
-
-fn parse_udp(s: &str) -> Result<SocketAddr, String> {
-    let addr = s
-        .strip_prefix("udp:")
-        .ok_or_else(|| format!("`{s}`: expected udp:IP:PORT"))?;
-    addr.parse()
-        .map_err(|e| format!("`{addr}`: not an IP:PORT ({e})"))
-}
-
-fn parse_user(s: &str) -> Result<(String, String), String> {
-    let (user, password) = s
-        .split_once(':')
-        .ok_or_else(|| format!("`{s}`: expected USER:PASSWORD"))?;
-    if user.is_empty() || password.is_empty() {
-        return Err(format!("`{s}`: neither USER nor PASSWORD may be empty"));
-    }
-    Ok((user.to_string(), password.to_string()))
 }
 
 /// Says a socket is ready on stdout (tests read it); nobody reading is no reason to stop.

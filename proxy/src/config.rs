@@ -108,15 +108,6 @@ struct RawTurnSection {
     user_quota: Option<usize>,
 }
 
-/// `udp:IP:PORT`.
-pub fn udp_addr(s: &str) -> Result<SocketAddr, String> {
-    let addr = s
-        .strip_prefix("udp:")
-        .ok_or_else(|| format!("`{s}`: expected udp:IP:PORT"))?;
-    addr.parse()
-        .map_err(|e| format!("`{addr}`: not an IP:PORT ({e})"))
-}
-
 /// `always`, `never` or `nat`.
 pub fn media_mode(s: &str) -> Result<crate::core::MediaMode, String> {
     use crate::core::MediaMode;
@@ -263,7 +254,10 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             advertise: m.advertise,
             relay: m
                 .relay
-                .map(|v| udp_addr(v.get_ref()).map_err(|e| invalid(v.span().start, e)))
+                .map(|v| {
+                    openline_media::args::parse_udp(v.get_ref())
+                        .map_err(|e| invalid(v.span().start, e))
+                })
                 .transpose()?,
             ports: m
                 .ports
@@ -279,7 +273,10 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         Some(t) => Some(TurnSection {
             listen: t
                 .listen
-                .map(|v| udp_addr(v.get_ref()).map_err(|e| invalid(v.span().start, e)))
+                .map(|v| {
+                    openline_media::args::parse_udp(v.get_ref())
+                        .map_err(|e| invalid(v.span().start, e))
+                })
                 .transpose()?,
             realm: t.realm,
             secret: t.secret,

@@ -88,17 +88,17 @@ struct ServeArgs {
     media_ports: Option<(u16, u16)>,
     /// Drive another relay, such as rtpengine, over the ng protocol instead of the embedded
     /// one: udp:IP:PORT of its control socket.
-    #[arg(long, value_parser = parse_udp_addr)]
+    #[arg(long, value_parser = openline_media::args::parse_udp)]
     media_relay: Option<std::net::SocketAddr>,
     /// Where the embedded relay also takes rtpengine ng requests (query, statistics; for
     /// operators and tests): udp:IP:PORT. None by default.
-    #[arg(long, value_parser = parse_udp_addr)]
+    #[arg(long, value_parser = openline_media::args::parse_udp)]
     media_control: Option<std::net::SocketAddr>,
     /// Serve STUN and TURN here too: udp:IP:PORT (usually udp:0.0.0.0:3478). Off by default.
-    #[arg(long, value_parser = parse_udp_addr)]
+    #[arg(long, value_parser = openline_media::args::parse_udp)]
     turn: Option<std::net::SocketAddr>,
     /// TURN users with long-term credentials, USER:PASSWORD (repeatable).
-    #[arg(long = "turn-user", value_parser = parse_turn_user)]
+    #[arg(long = "turn-user", value_parser = openline_media::args::parse_user)]
     turn_users: Vec<(String, String)>,
     /// coturn's static-auth-secret: USERNAME `expiry[:user]`, password
     /// base64(HMAC-SHA1(secret, USERNAME)), as WebRTC and SIP apps are handed them.
@@ -271,17 +271,6 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
 
 fn parse_media_mode(s: &str) -> Result<MediaMode, String> {
     openline_proxy::config::media_mode(s)
-}
-
-fn parse_udp_addr(s: &str) -> Result<std::net::SocketAddr, String> {
-    config::udp_addr(s)
-}
-
-fn parse_turn_user(s: &str) -> Result<(String, String), String> {
-    match s.split_once(':') {
-        Some((u, p)) if !u.is_empty() && !p.is_empty() => Ok((u.to_string(), p.to_string())),
-        _ => Err(format!("`{s}`: expected USER:PASSWORD")),
-    }
 }
 
 /// The embedded STUN/TURN server's settings, or None when not asked for: the command line
