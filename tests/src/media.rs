@@ -137,12 +137,17 @@ pub fn relayed(control: SocketAddr) -> (Vec<u64>, u64) {
     (packets, sessions)
 }
 
-/// turnutils_peer echoing on a free loopback port.
-pub fn echo_peer() -> (Background, u16) {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+/// A loopback UDP address nothing is bound to now, for a peer that takes its port on the
+/// command line (turnutils_peer, rtpengine, a TURN listener).
+pub fn free_udp_addr() -> SocketAddr {
+    std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .expect("a free port")
-        .port();
+}
+
+/// turnutils_peer echoing on a free loopback port.
+pub fn echo_peer() -> (Background, u16) {
+    let port = free_udp_addr().port();
     let peer = Background(
         Command::new("timeout")
             .args([

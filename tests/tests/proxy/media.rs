@@ -178,9 +178,7 @@ fn baresip_calls_baresip_and_the_tone_crosses_the_relay() {
 
 #[test]
 fn openline_serve_is_a_turn_server_for_shared_secret_credentials() {
-    let turn = std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("a free port");
+    let turn = openline_tests::media::free_udp_addr();
     let at = format!("udp:{turn}");
     let server = Subject::start(&[
         "--turn",
@@ -211,9 +209,7 @@ fn openline_serve_is_a_turn_server_for_shared_secret_credentials() {
 
 /// rtpengine (Debian's rtpengine-daemon, userspace) on loopback: its ng control address.
 fn rtpengine(ports: &str) -> (openline_tests::Background, SocketAddr) {
-    let ng: SocketAddr = UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("a free port");
+    let ng = openline_tests::media::free_udp_addr();
     let (low, high) = ports.split_once('-').expect("LOW-HIGH");
     let daemon = openline_tests::Background(
         std::process::Command::new("timeout")

@@ -133,6 +133,15 @@ pub(super) fn error_code(m: &StunMessage) -> u16 {
         .error_code()
 }
 
+/// The LIFETIME an answer grants, in seconds.
+fn lifetime_of(m: &StunMessage) -> u32 {
+    m.get::<LifeTime>()
+        .unwrap()
+        .as_life_time()
+        .unwrap()
+        .as_u32()
+}
+
 pub(super) fn reply(outcome: FromClient<'_>) -> Vec<u8> {
     match outcome {
         FromClient::Reply(r) => r,
@@ -188,14 +197,7 @@ fn an_allocation_is_challenged_then_granted_and_a_retransmission_gets_the_same_a
         .as_xor_relayed_address()
         .unwrap();
     assert_eq!(relayed.socket_address().to_string(), "127.0.0.1:50000");
-    assert_eq!(
-        m.get::<LifeTime>()
-            .unwrap()
-            .as_life_time()
-            .unwrap()
-            .as_u32(),
-        600
-    );
+    assert_eq!(lifetime_of(&m), 600);
     assert_eq!(s.allocations(), 1);
     // The same Allocate again: the same answer; another one: 437.
     assert_eq!(reply(s.handle_client(now, WALL, c.addr, &request)), answer);
@@ -356,15 +358,7 @@ fn refresh_extends_ends_and_belongs_to_its_user() {
         &reply(s.handle_client(later, WALL, c.addr, &r)),
         Some(c.key()),
     );
-    assert_eq!(
-        ok.get::<LifeTime>()
-            .unwrap()
-            .as_life_time()
-            .unwrap()
-            .as_u32(),
-        3600,
-        "capped"
-    );
+    assert_eq!(lifetime_of(&ok), 3600, "capped");
     s.handle_timeout(now + Duration::from_secs(600));
     assert_eq!(s.allocations(), 1);
     assert!(s.poll_closed_port().is_none());
@@ -378,14 +372,7 @@ fn refresh_extends_ends_and_belongs_to_its_user() {
         &reply(s.handle_client(later, WALL, c.addr, &r)),
         Some(c.key()),
     );
-    assert_eq!(
-        ok.get::<LifeTime>()
-            .unwrap()
-            .as_life_time()
-            .unwrap()
-            .as_u32(),
-        0
-    );
+    assert_eq!(lifetime_of(&ok), 0);
     assert_eq!(s.allocations(), 0);
     assert_eq!(s.poll_closed_port(), Some(50_001));
 }
