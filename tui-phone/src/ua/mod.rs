@@ -3,7 +3,9 @@
 //! `registration.rs` keeps the phone registered (digest, refresh before expiry, retry); `chat.rs`
 //! writes and reads text messages.
 
+pub mod call;
 pub mod chat;
+pub mod offer;
 pub mod registration;
 
 pub use registration::{Account, Next, RegEvent, Registration};
