@@ -202,6 +202,11 @@ impl Endpoint {
         random_token(self.entropy.as_mut(), 16)
     }
 
+    /// Random bytes from the endpoint's entropy (for a user agent's SDES keys and SSRCs).
+    pub fn random(&mut self, dest: &mut [u8]) {
+        self.entropy.fill(dest);
+    }
+
     /// How many transactions are alive.
     pub fn transaction_count(&self) -> usize {
         self.slots.len()

@@ -1,7 +1,9 @@
 //! `tui-phone`: the terminal softphone. So far its headless mode (ARCHITECTURE.md,
-//! Interfaces): commands on stdin (`msg URI TEXT`, `quit`), one JSON event per line on stdout
-//! (`registered`, `registration_failed`, `message`, `message_result`). The TUI, calls and audio
-//! follow in issue #7.
+//! Interfaces): commands on stdin (`msg URI TEXT`, `call URI`, `answer`, `hangup`, `hold`,
+//! `resume`, `dtmf DIGITS`, `quit`), one JSON event per line on stdout (`registered`,
+//! `registration_failed`, `message`, `message_result`, `incoming_call`, `call_state`,
+//! `call_ended`, `dtmf`, `error`). Audio from and to WAV files (`--audio-in`, `--audio-out`),
+//! silence otherwise.
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -35,6 +37,15 @@ struct Args {
     /// $XDG_DATA_HOME/tui-phone, or ~/.local/share/tui-phone.
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
+    /// A WAV file played into each call (then silence).
+    #[arg(long)]
+    audio_in: Option<std::path::PathBuf>,
+    /// A WAV file that records what calls play (48 kHz mono).
+    #[arg(long)]
+    audio_out: Option<std::path::PathBuf>,
+    /// Offer and accept plain RTP only (SDES-SRTP is offered by default).
+    #[arg(long)]
+    no_srtp: bool,
 }
 
 /// The phone's data directory.
@@ -111,6 +122,23 @@ fn emit(event: &PhoneEvent) {
         PhoneEvent::MessageResult { to, status, reason } => {
             json!({"event": "message_result", "to": to, "status": status, "reason": reason})
         }
+        PhoneEvent::IncomingCall { from } => json!({"event": "incoming_call", "from": from}),
+        PhoneEvent::CallState {
+            state,
+            remote,
+            codec,
+            srtp,
+        } => json!({
+            "event": "call_state", "state": state.as_str(), "remote": remote,
+            "codec": codec, "srtp": srtp,
+        }),
+        PhoneEvent::CallEnded {
+            remote,
+            code,
+            reason,
+        } => json!({"event": "call_ended", "remote": remote, "code": code, "reason": reason}),
+        PhoneEvent::CallRefused(reason) => json!({"event": "error", "reason": reason}),
+        PhoneEvent::Dtmf(digit) => json!({"event": "dtmf", "digit": digit.to_string()}),
     };
     say(&line);
 }
@@ -140,6 +168,11 @@ async fn main() -> anyhow::Result<()> {
     let probe = std::net::UdpSocket::bind((if proxy.is_ipv4() { "0.0.0.0" } else { "::" }, 0))?;
     probe.connect(proxy)?;
     let socket = UdpSocket::bind((probe.local_addr()?.ip(), 0)).await?;
+    let media = UdpSocket::bind((probe.local_addr()?.ip(), 0)).await?;
+    let device = openline_phone::audio::device::WavFiles::open(
+        args.audio_in.as_deref(),
+        args.audio_out.as_deref(),
+    )?;
     let account = Account {
         user: user.to_string(),
         domain: domain.to_string(),
@@ -154,14 +187,19 @@ async fn main() -> anyhow::Result<()> {
         Box::new(OsRandom),
         now(),
     );
+    phone.set_media(media.local_addr()?, Box::new(device), !args.no_srtp);
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut buf = vec![0u8; 65_536];
+    let mut media_buf = vec![0u8; 2_048];
     // After quit: the time to stop even if the registrar does not answer the goodbye.
     let mut leaving: Option<Instant> = None;
     let mut stdin_closed = false;
     loop {
         while let Some(t) = phone.poll_transmit() {
             let _ = socket.send_to(&t.payload, t.destination.addr).await;
+        }
+        while let Some((to, packet)) = phone.poll_media_transmit() {
+            let _ = media.send_to(&packet, to).await;
         }
         while let Some(e) = phone.poll_event() {
             emit(&e);
@@ -182,8 +220,16 @@ async fn main() -> anyhow::Result<()> {
         };
         tokio::select! {
             received = socket.recv_from(&mut buf) => {
-                let (n, source) = received?;
-                phone.handle_datagram(now(), source, &buf[..n]);
+                // An ICMP error from an earlier send shows up here: not a reason to stop.
+                if let Ok((n, source)) = received {
+                    phone.handle_datagram(now(), source, &buf[..n]);
+                }
+            }
+            received = media.recv_from(&mut media_buf) => {
+                // ICMP errors (the other side's port closed) show up here too: not fatal.
+                if let Ok((n, _)) = received {
+                    phone.handle_media(now(), &media_buf[..n]);
+                }
             }
             line = stdin.next_line(), if !stdin_closed => {
                 let line = match line {
@@ -197,6 +243,12 @@ async fn main() -> anyhow::Result<()> {
                 let mut words = line.trim().splitn(3, ' ');
                 match (words.next(), words.next(), words.next()) {
                     (Some("msg"), Some(to), Some(text)) => phone.send_message(now(), to, text),
+                    (Some("call"), Some(to), None) => phone.dial(now(), to),
+                    (Some("answer"), None, None) => phone.answer(now()),
+                    (Some("hangup"), None, None) => phone.hangup(now()),
+                    (Some("hold"), None, None) => phone.hold(now(), true),
+                    (Some("resume"), None, None) => phone.hold(now(), false),
+                    (Some("dtmf"), Some(digits), None) => phone.dtmf(digits),
                     (Some("quit"), None, None) if leaving.is_none() => {
                         phone.quit(now());
                         leaving = Some(now() + std::time::Duration::from_secs(3));

@@ -75,6 +75,8 @@ pub struct MediaSession {
     transmits: VecDeque<(SocketAddr, Vec<u8>)>,
     stats: MediaStats,
     scratch: Vec<u8>,
+    /// Silence goes out instead of the device's sound (while we hold the other side).
+    muted: bool,
 }
 
 fn srtp_context(key: &[u8; 30]) -> Result<Context, MediaError> {
@@ -124,7 +126,13 @@ impl MediaSession {
             transmits: VecDeque::new(),
             stats: MediaStats::default(),
             scratch: Vec::with_capacity(1_500),
+            muted: false,
         })
+    }
+
+    /// Sends silence instead of the device's sound (hold keeps the line, not the room).
+    pub fn set_muted(&mut self, muted: bool) {
+        self.muted = muted;
     }
 
     /// What was settled.
@@ -140,9 +148,10 @@ impl MediaSession {
     /// A re-INVITE settled new terms: same codec and keys keep their state.
     pub fn update(&mut self, now: Instant, negotiated: Negotiated) -> Result<(), MediaError> {
         if negotiated.codec != self.negotiated.codec || negotiated.srtp != self.negotiated.srtp {
-            let ssrc = self.ssrc;
+            let (ssrc, muted) = (self.ssrc, self.muted);
             let cname = self.cname.clone();
             *self = MediaSession::new(now, negotiated, ssrc, &cname)?;
+            self.muted = muted;
         } else {
             self.negotiated = negotiated;
         }
@@ -195,6 +204,9 @@ impl MediaSession {
     fn tick(&mut self, device: &mut dyn AudioDevice) {
         let mut frame = [0i16; FRAME];
         device.capture(&mut frame);
+        if self.muted {
+            frame.fill(0);
+        }
         if self.negotiated.direction.sends()
             && !self.send_dtmf_packet()
             && self.encoder.encode(&frame, &mut self.scratch).is_ok()
@@ -210,9 +222,11 @@ impl MediaSession {
             Playout::Lost => self.decoder.decode(None, &mut out),
             Playout::Waiting => {}
         }
-        if self.negotiated.direction.receives() {
-            device.play(&out);
+        if !self.negotiated.direction.receives() {
+            // Held: silence keeps the device's timeline (a recording stays in step).
+            out.fill(0);
         }
+        device.play(&out);
     }
 
     /// Sends the next DTMF packet instead of audio, when a digit is under way or due.

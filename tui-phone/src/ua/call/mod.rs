@@ -96,7 +96,7 @@ impl Me {
 
 /// 2xx retransmission until the ACK (RFC 3261 13.3.1.4): T1 doubling to T2, 64*T1 at most.
 #[derive(Debug)]
-struct OkRetransmit {
+pub(crate) struct OkRetransmit {
     transaction: TransactionId,
     response: Vec<u8>,
     next: Instant,
@@ -140,7 +140,7 @@ pub struct Call {
     cancel_wanted: bool,
     /// The incoming INVITE's transaction and offer, until answered.
     incoming: Option<uas::Ringing>,
-    ok_retransmit: Option<OkRetransmit>,
+    pub(crate) ok_retransmit: Option<OkRetransmit>,
     /// Hang up as soon as the ACK for our 2xx arrives.
     bye_after_ack: bool,
     /// The last ACK we sent for a 2xx: sent again for each retransmitted 2xx.
@@ -249,7 +249,7 @@ impl Call {
     fn set_media(&mut self, negotiated: Negotiated) {
         let state = match (negotiated.direction, self.wish) {
             (_, Direction::SendOnly | Direction::Inactive) => CallState::OnHold,
-            (Direction::SendOnly | Direction::Inactive, _) => CallState::HeldByPeer,
+            (Direction::RecvOnly | Direction::Inactive, _) => CallState::HeldByPeer,
             _ => CallState::Established,
         };
         self.media = Some(negotiated.clone());

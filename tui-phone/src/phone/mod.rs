@@ -1,7 +1,13 @@
-//! The phone, sans-IO: one account's registration and its text messages over the transaction
-//! layer. Datagrams, commands and the time go in; datagrams to send, events for the user and
-//! the next wake-up come out. The headless driver and (later) the TUI drive the same core.
+//! The phone, sans-IO: one account's registration, its text messages and its call over the
+//! transaction layer. Datagrams, commands and the time go in; datagrams to send, events for
+//! the user and the next wake-up come out. The headless driver and the TUI drive the same core.
+//! `calls.rs` has the call and its media.
 
+mod calls;
+
+use crate::audio::device::{AudioDevice, Silence};
+use crate::audio::session::MediaSession;
+use crate::ua::call::{Call, CallState};
 use crate::ua::chat::{Incoming, Outgoing, incoming};
 use crate::ua::{Account, Next, RegEvent, Registration};
 use openline_sip::digest::{Answer, answer};
@@ -32,6 +38,35 @@ pub enum PhoneEvent {
         /// Its reason phrase.
         reason: String,
     },
+    /// Someone calls.
+    IncomingCall {
+        /// Who, `sip:user@domain`.
+        from: String,
+    },
+    /// The call moved on.
+    CallState {
+        /// Where it stands.
+        state: CallState,
+        /// The other side.
+        remote: String,
+        /// The codec, once media run.
+        codec: Option<&'static str>,
+        /// Whether the media are SRTP.
+        srtp: bool,
+    },
+    /// The call is over.
+    CallEnded {
+        /// The other side.
+        remote: String,
+        /// The status that ended it (0 when none did: a hang-up, no answer).
+        code: u16,
+        /// Why, for the user.
+        reason: String,
+    },
+    /// A call command could not be carried out, or a call was refused.
+    CallRefused(String),
+    /// The other side pressed a key (RFC 4733).
+    Dtmf(char),
 }
 
 /// A MESSAGE of ours under way.
@@ -59,6 +94,13 @@ pub struct Phone {
     /// The last proxy challenge: MESSAGEs answer it up front once it is known.
     events: VecDeque<PhoneEvent>,
     transmits: VecDeque<Transmit>,
+    /// Our RTP address as the other side should see it.
+    rtp: SocketAddr,
+    /// Whether calls offer and accept SDES-SRTP.
+    srtp: bool,
+    call: Option<Call>,
+    media: Option<MediaSession>,
+    device: Box<dyn AudioDevice>,
 }
 
 impl Phone {
@@ -88,9 +130,22 @@ impl Phone {
             sending: HashMap::new(),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
+            rtp: SocketAddr::new(local.ip(), 0),
+            srtp: true,
+            call: None,
+            media: None,
+            device: Box::new(Silence),
         };
         phone.register(now);
         phone
+    }
+
+    /// Where calls' media go: our RTP address (as seen from outside), the sound device, and
+    /// whether SRTP is offered and accepted.
+    pub fn set_media(&mut self, rtp: SocketAddr, device: Box<dyn AudioDevice>, srtp: bool) {
+        self.rtp = rtp;
+        self.device = device;
+        self.srtp = srtp;
     }
 
     fn via(&mut self) -> String {
@@ -122,8 +177,12 @@ impl Phone {
         self.drain(now);
     }
 
-    /// Says goodbye to the registrar (its answer comes as [`RegEvent::Unregistered`]).
+    /// Hangs up any call and says goodbye to the registrar (its answer comes as
+    /// [`RegEvent::Unregistered`]).
     pub fn quit(&mut self, now: Instant) {
+        if self.call.is_some() {
+            self.hangup(now);
+        }
         self.registration.leave();
         self.register(now);
     }
@@ -190,14 +249,23 @@ impl Phone {
             } => self.on_response(now, transaction, &response),
             Verdict::Request {
                 request,
-                transaction: Some(id),
-            } => self.on_request(now, id, source, &request),
+                transaction,
+            } if !self.on_call_request(now, transaction, source, &request) => {
+                if let Some(id) = transaction {
+                    self.on_request(now, id, source, &request);
+                }
+            }
             _ => {}
         }
         self.drain(now);
     }
 
     fn on_response(&mut self, now: Instant, id: TransactionId, response: &Message<'_>) {
+        if let Some(call) = self.call.as_mut().filter(|c| c.owns(id)) {
+            call.on_response(now, &mut self.endpoint, id, response);
+            self.after_call(now);
+            return;
+        }
         if Some(id) == self.register_txn {
             match self.registration.on_response(now, response) {
                 Next::Send => self.register(now),
@@ -266,6 +334,7 @@ impl Phone {
     /// The time passed `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
+        self.handle_call_timeout(now);
         if self.registration.handle_timeout(now) {
             self.register(now);
         }
@@ -277,6 +346,21 @@ impl Phone {
         while let Some(out) = self.endpoint.poll_output() {
             match out {
                 Output::Transmit(t) => self.transmits.push_back(t),
+                Output::Event(
+                    TransactionEvent::TimedOut(id) | TransactionEvent::TransportError(id),
+                ) if self.call.as_ref().is_some_and(|c| c.owns(id)) => {
+                    let transport =
+                        matches!(out, Output::Event(TransactionEvent::TransportError(_)));
+                    if let Some(call) = &mut self.call {
+                        call.on_no_answer(now, id, transport);
+                    }
+                    self.after_call(now);
+                }
+                Output::Event(TransactionEvent::Terminated(id)) => {
+                    if let Some(call) = &mut self.call {
+                        call.on_terminated(id);
+                    }
+                }
                 Output::Event(
                     TransactionEvent::TimedOut(id) | TransactionEvent::TransportError(id),
                 ) => {
@@ -309,13 +393,14 @@ impl Phone {
 
     /// When to call [`Phone::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (
+        [
             self.endpoint.poll_timeout(),
             self.registration.poll_timeout(),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+            self.call_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -331,3 +416,6 @@ fn with_header(request: &[u8], name: &str, value: &str) -> Vec<u8> {
     out.extend_from_slice(&request[split..]);
     out
 }
+
+#[cfg(test)]
+mod tests;

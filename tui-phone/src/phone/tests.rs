@@ -1,0 +1,339 @@
+//! Two phones calling each other in virtual time, each other's "proxy", every datagram
+//! through a network the test controls (it may drop some).
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+use super::*;
+use crate::audio::codec::FRAME;
+use crate::audio::tone::{share_at, sine};
+use openline_sip::SeededEntropy;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A device that plays a tone and keeps what it hears where the test can read it.
+#[derive(Clone)]
+struct Ears {
+    tone: Arc<Vec<i16>>,
+    at: Arc<Mutex<usize>>,
+    heard: Arc<Mutex<Vec<i16>>>,
+}
+
+impl Ears {
+    fn new(frequency: f64) -> Self {
+        Ears {
+            tone: Arc::new(sine(frequency, 8_000.0, 48_000 * 60)),
+            at: Arc::default(),
+            heard: Arc::default(),
+        }
+    }
+    fn heard(&self) -> Vec<i16> {
+        self.heard.lock().unwrap().clone()
+    }
+}
+
+impl AudioDevice for Ears {
+    fn capture(&mut self, frame: &mut [i16; FRAME]) {
+        let mut at = self.at.lock().unwrap();
+        frame.copy_from_slice(&self.tone[*at..*at + FRAME]);
+        *at += FRAME;
+    }
+    fn play(&mut self, frame: &[i16; FRAME]) {
+        self.heard.lock().unwrap().extend_from_slice(frame);
+    }
+}
+
+struct World {
+    now: Instant,
+    a: Phone,
+    b: Phone,
+    ears: (Ears, Ears),
+    events: (Vec<PhoneEvent>, Vec<PhoneEvent>),
+    /// Drops a SIP datagram when it says so (it sees the text).
+    drop_sip: Box<dyn FnMut(&str) -> bool>,
+}
+
+const A_SIP: ([u8; 4], u16) = ([127, 0, 0, 1], 5061);
+const B_SIP: ([u8; 4], u16) = ([127, 0, 0, 1], 5062);
+
+fn phone(
+    user: &str,
+    me: ([u8; 4], u16),
+    other: ([u8; 4], u16),
+    rtp: u16,
+    seed: u64,
+    ears: &Ears,
+    now: Instant,
+) -> Phone {
+    let account = Account {
+        user: user.into(),
+        domain: "club-a.test".into(),
+        password: "pw".into(),
+    };
+    let mut p = Phone::new(
+        account,
+        (SocketAddr::from(me), SocketAddr::from(other)),
+        None,
+        Box::new(SeededEntropy::new(seed)),
+        now,
+    );
+    p.set_media(
+        SocketAddr::from(([127, 0, 0, 1], rtp)),
+        Box::new(ears.clone()),
+        true,
+    );
+    p
+}
+
+impl World {
+    fn new() -> Self {
+        let now = Instant::now();
+        let ears = (Ears::new(440.0), Ears::new(1_000.0));
+        let a = phone("alice", A_SIP, B_SIP, 4000, 1, &ears.0, now);
+        let b = phone("bob", B_SIP, A_SIP, 6000, 2, &ears.1, now);
+        World {
+            now,
+            a,
+            b,
+            ears,
+            events: (Vec::new(), Vec::new()),
+            drop_sip: Box::new(|_| false),
+        }
+    }
+
+    /// Moves datagrams and time forward by `ms`, 5 ms at a time.
+    fn run(&mut self, ms: u64) {
+        let end = self.now + Duration::from_millis(ms);
+        while self.now < end {
+            self.now += Duration::from_millis(5);
+            let now = self.now;
+            for p in [&mut self.a, &mut self.b] {
+                if p.poll_timeout().is_some_and(|t| t <= now) {
+                    p.handle_timeout(now);
+                }
+            }
+            loop {
+                let mut moved = false;
+                while let Some(t) = self.a.poll_transmit() {
+                    moved = true;
+                    if !(self.drop_sip)(&String::from_utf8_lossy(&t.payload)) {
+                        self.b.handle_datagram(now, A_SIP.into(), &t.payload);
+                    }
+                }
+                while let Some(t) = self.b.poll_transmit() {
+                    moved = true;
+                    if !(self.drop_sip)(&String::from_utf8_lossy(&t.payload)) {
+                        self.a.handle_datagram(now, B_SIP.into(), &t.payload);
+                    }
+                }
+                while let Some((to, packet)) = self.a.poll_media_transmit() {
+                    moved = true;
+                    assert_eq!(to.port(), 6000, "a sends media to b's port");
+                    self.b.handle_media(now, &packet);
+                }
+                while let Some((to, packet)) = self.b.poll_media_transmit() {
+                    moved = true;
+                    assert_eq!(to.port(), 4000);
+                    self.a.handle_media(now, &packet);
+                }
+                if !moved {
+                    break;
+                }
+            }
+            while let Some(e) = self.a.poll_event() {
+                self.events.0.push(e);
+            }
+            while let Some(e) = self.b.poll_event() {
+                self.events.1.push(e);
+            }
+        }
+    }
+
+    fn states(events: &[PhoneEvent]) -> Vec<&'static str> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                PhoneEvent::CallState { state, .. } => Some(state.as_str()),
+                PhoneEvent::CallEnded { .. } => Some("ended"),
+                PhoneEvent::IncomingCall { .. } => Some("incoming_call"),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ended(events: &[PhoneEvent]) -> Option<(u16, String)> {
+        events.iter().find_map(|e| match e {
+            PhoneEvent::CallEnded { code, reason, .. } => Some((*code, reason.clone())),
+            _ => None,
+        })
+    }
+}
+
+#[test]
+fn a_call_rings_is_answered_carries_tones_both_ways_holds_resumes_and_ends() {
+    let mut w = World::new();
+    w.a.dial(w.now, "bob@club-a.test");
+    w.run(200);
+    assert!(w.events.1.contains(&PhoneEvent::IncomingCall {
+        from: "sip:alice@club-a.test".into()
+    }));
+    w.b.answer(w.now);
+    w.run(3_000);
+    let established = w.events.0.iter().find_map(|e| match e {
+        PhoneEvent::CallState {
+            state: CallState::Established,
+            codec,
+            srtp,
+            ..
+        } => Some((*codec, *srtp)),
+        _ => None,
+    });
+    assert_eq!(established, Some((Some("opus"), true)));
+    let heard_by_b = w.ears.1.heard();
+    let heard_by_a = w.ears.0.heard();
+    assert!(
+        share_at(440.0, &heard_by_b[heard_by_b.len() - 48_000..]) > 0.7,
+        "bob hears alice"
+    );
+    assert!(
+        share_at(1_000.0, &heard_by_a[heard_by_a.len() - 48_000..]) > 0.7,
+        "alice hears bob"
+    );
+
+    w.a.hold(w.now, true);
+    w.run(500);
+    let (before, before_a) = (w.ears.1.heard().len(), w.ears.0.heard().len());
+    w.run(1_000);
+    let during_hold = w.ears.1.heard()[before..].to_vec();
+    assert!(
+        share_at(440.0, &during_hold) < 0.05,
+        "nothing of alice's reaches bob on hold"
+    );
+    let heard_by_a = w.ears.0.heard();
+    let tail = &heard_by_a[before_a..];
+    assert!(tail.len() >= 48_000);
+    assert!(
+        share_at(1_000.0, tail) < 0.05,
+        "nor of bob's alice (sendonly: she receives nothing)"
+    );
+    w.a.hold(w.now, false);
+    w.a.dtmf("42#");
+    w.run(2_000);
+    let digits: String = w
+        .events
+        .1
+        .iter()
+        .filter_map(|e| match e {
+            PhoneEvent::Dtmf(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(digits, "42#");
+
+    w.b.hangup(w.now);
+    w.run(500);
+    assert_eq!(
+        World::states(&w.events.0),
+        [
+            "calling",
+            "ringing",
+            "established",
+            "on_hold",
+            "established",
+            "ended"
+        ]
+    );
+    assert_eq!(
+        World::states(&w.events.1),
+        [
+            "incoming_call",
+            "incoming",
+            "established",
+            "held_by_peer",
+            "established",
+            "ended"
+        ]
+    );
+    assert_eq!(
+        World::ended(&w.events.0).unwrap().1,
+        "the other side hung up"
+    );
+    assert!(w.a.call.is_none() && w.b.call.is_none() && w.a.media.is_none());
+}
+
+#[test]
+fn a_declined_call_ends_with_603_on_both_sides() {
+    let mut w = World::new();
+    w.a.dial(w.now, "sip:bob@club-a.test");
+    w.run(200);
+    w.b.hangup(w.now);
+    w.run(200);
+    assert_eq!(World::ended(&w.events.0), Some((603, "Decline".into())));
+    assert_eq!(
+        World::states(&w.events.1),
+        ["incoming_call", "incoming", "ended"]
+    );
+    assert!(w.a.call.is_none() && w.b.call.is_none());
+}
+
+#[test]
+fn hanging_up_while_it_rings_cancels_and_both_sides_end_with_487() {
+    let mut w = World::new();
+    w.a.dial(w.now, "bob@club-a.test");
+    w.run(200);
+    w.a.hangup(w.now);
+    w.run(200);
+    assert_eq!(World::ended(&w.events.0), Some((487, "cancelled".into())));
+    assert_eq!(
+        World::ended(&w.events.1),
+        Some((487, "the caller hung up".into()))
+    );
+    assert!(w.a.call.is_none() && w.b.call.is_none());
+}
+
+#[test]
+fn a_lost_ack_is_made_good_by_the_retransmitted_200() {
+    let mut w = World::new();
+    let dropped = Arc::new(Mutex::new(0));
+    let d = dropped.clone();
+    w.drop_sip = Box::new(move |text| {
+        let mut d = d.lock().unwrap();
+        if text.starts_with("ACK ") && *d == 0 {
+            *d += 1;
+            return true;
+        }
+        false
+    });
+    w.a.dial(w.now, "bob@club-a.test");
+    w.run(200);
+    w.b.answer(w.now);
+    w.run(2_000);
+    assert_eq!(*dropped.lock().unwrap(), 1);
+    assert!(
+        w.b.call.as_ref().unwrap().ok_retransmit.is_none(),
+        "the second ACK arrived"
+    );
+    assert!(World::ended(&w.events.1).is_none());
+    w.a.hangup(w.now);
+    w.run(200);
+    assert_eq!(
+        World::ended(&w.events.1).unwrap().1,
+        "the other side hung up"
+    );
+}
+
+#[test]
+fn commands_without_a_call_are_refused_not_fatal() {
+    let mut w = World::new();
+    w.a.answer(w.now);
+    w.a.hangup(w.now);
+    w.a.hold(w.now, true);
+    w.a.dtmf("1");
+    w.a.dial(w.now, "not a uri");
+    w.run(10);
+    let refusals = w
+        .events
+        .0
+        .iter()
+        .filter(|e| matches!(e, PhoneEvent::CallRefused(_)))
+        .count();
+    assert_eq!(refusals, 5);
+}
