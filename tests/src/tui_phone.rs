@@ -24,6 +24,17 @@ impl TuiPhone {
         proxy: std::net::SocketAddr,
         data_dir: &std::path::Path,
     ) -> TuiPhone {
+        TuiPhone::start_with(account, password, proxy, data_dir, &[])
+    }
+
+    /// Like [`TuiPhone::start`], with more arguments (`--audio-in F.wav`, `--no-srtp`, ...).
+    pub fn start_with(
+        account: &str,
+        password: &str,
+        proxy: std::net::SocketAddr,
+        data_dir: &std::path::Path,
+        extra: &[&str],
+    ) -> TuiPhone {
         let mut process = Background(
             Command::new("timeout")
                 .arg("120")
@@ -32,6 +43,7 @@ impl TuiPhone {
                 .arg(format!("--proxy=udp:{proxy}"))
                 .arg("--data-dir")
                 .arg(data_dir)
+                .args(extra)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
@@ -59,6 +71,19 @@ impl TuiPhone {
     pub fn command(&mut self, line: &str) {
         writeln!(self.stdin, "{line}").expect("write to tui-phone");
         self.stdin.flush().expect("flush");
+    }
+
+    /// The next `call_state` event saying `state`, within `limit` (earlier states skipped).
+    pub fn expect_call_state(&mut self, state: &str, limit: Duration) -> String {
+        let wanted = format!("\"state\":\"{state}\"");
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.expect("call_state", left);
+            if line.contains(&wanted) {
+                return line;
+            }
+        }
     }
 
     /// The next event whose line contains `"event":"NAME"`, within `limit`; the ones before it

@@ -145,6 +145,11 @@ impl MediaSession {
         self.stats
     }
 
+    /// The jitter buffer's counters.
+    pub fn jitter_stats(&self) -> super::jitter::JitterStats {
+        self.jitter.stats()
+    }
+
     /// A re-INVITE settled new terms: same codec and keys keep their state.
     pub fn update(&mut self, now: Instant, negotiated: Negotiated) -> Result<(), MediaError> {
         if negotiated.codec != self.negotiated.codec || negotiated.srtp != self.negotiated.srtp {

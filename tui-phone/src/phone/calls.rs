@@ -287,8 +287,10 @@ impl Phone {
     }
 
     fn stop_media(&mut self) {
-        if self.media.take().is_some() {
+        if let Some(m) = self.media.take() {
             self.device.call_ended();
+            self.events
+                .push_back(PhoneEvent::MediaStats(m.stats(), m.jitter_stats()));
         }
     }
 

