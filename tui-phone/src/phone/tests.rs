@@ -49,6 +49,8 @@ struct World {
     events: (Vec<PhoneEvent>, Vec<PhoneEvent>),
     /// Drops a SIP datagram when it says so (it sees the text).
     drop_sip: Box<dyn FnMut(&str) -> bool>,
+    /// Rewrites what b sends a (same length: Content-Length stays right).
+    rewrite_to_a: Box<dyn FnMut(String) -> String>,
 }
 
 const A_SIP: ([u8; 4], u16) = ([127, 0, 0, 1], 5061);
@@ -96,6 +98,7 @@ impl World {
             ears,
             events: (Vec::new(), Vec::new()),
             drop_sip: Box::new(|_| false),
+            rewrite_to_a: Box::new(|t| t),
         }
     }
 
@@ -120,8 +123,9 @@ impl World {
                 }
                 while let Some(t) = self.b.poll_transmit() {
                     moved = true;
-                    if !(self.drop_sip)(&String::from_utf8_lossy(&t.payload)) {
-                        self.a.handle_datagram(now, B_SIP.into(), &t.payload);
+                    let text = (self.rewrite_to_a)(String::from_utf8_lossy(&t.payload).into());
+                    if !(self.drop_sip)(&text) {
+                        self.a.handle_datagram(now, B_SIP.into(), text.as_bytes());
                     }
                 }
                 while let Some((to, packet)) = self.a.poll_media_transmit() {
@@ -336,4 +340,59 @@ fn commands_without_a_call_are_refused_not_fatal() {
         .filter(|e| matches!(e, PhoneEvent::CallRefused(_)))
         .count();
     assert_eq!(refusals, 5);
+}
+
+/// The answer bob's phone sends, spoiled on the way: alice's call ends with 488 and the reason,
+/// bob's with her BYE; neither phone stops.
+fn spoiled_answer(from: &'static str, to: &'static str) -> (PhoneEvent, Option<(u16, String)>) {
+    let mut w = World::new();
+    w.rewrite_to_a = Box::new(move |text| {
+        if text.starts_with("SIP/2.0 200") && text.contains("application/sdp") {
+            assert_eq!(from.len(), to.len());
+            text.replacen(from, to, 1)
+        } else {
+            text
+        }
+    });
+    w.a.dial(w.now, "bob@club-a.test");
+    w.run(200);
+    w.b.answer(w.now);
+    w.run(500);
+    let a_end = w
+        .events
+        .0
+        .iter()
+        .find(|e| matches!(e, PhoneEvent::CallEnded { .. }))
+        .cloned()
+        .unwrap();
+    assert!(w.a.call.is_none() && w.a.media.is_none());
+    (a_end, World::ended(&w.events.1))
+}
+
+#[test]
+fn a_garbled_answer_ends_the_call_with_the_reason_and_a_bye() {
+    let (a_end, b_end) = spoiled_answer("c=IN IP4 127.0.0.1", "c=IN IP4 127.0.0.x");
+    let PhoneEvent::CallEnded { code, reason, .. } = a_end else {
+        unreachable!()
+    };
+    assert_eq!(code, 488);
+    assert_eq!(
+        reason,
+        "unusable answer: garbled SDP: SDP line 4: malformed c= line"
+    );
+    assert_eq!(b_end.unwrap().1, "the other side hung up");
+}
+
+#[test]
+fn an_answer_with_an_unknown_codec_ends_the_call_naming_it() {
+    let (a_end, b_end) = spoiled_answer("opus/48000/2", "spex/48000/2");
+    let PhoneEvent::CallEnded { code, reason, .. } = a_end else {
+        unreachable!()
+    };
+    assert_eq!(code, 488);
+    assert!(
+        reason.contains("no codec in common (offered: spex/48000/2"),
+        "{reason}"
+    );
+    assert_eq!(b_end.unwrap().1, "the other side hung up");
 }
