@@ -5,7 +5,7 @@ use openline_tests::baresip::Ua;
 use std::sync::Mutex;
 
 /// One baresip call at a time: run side by side, the PCMU call sometimes received no RTP from
-/// baresip at all (or only its first half second), which never happened run alone (ten runs).
+/// baresip at all (or only its first half second), which never happened in four runs alone.
 /// Not yet explained; see the closing note of issue #7.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
