@@ -30,19 +30,12 @@ fn tui_phone_calls_baresip_over_sdes_srtp_and_each_hears_the_other() {
         &[("MEDIAENC", "srtp")],
         ("sine:1000", baresip_heard.to_str().unwrap()),
     );
-    let mut alice = TuiPhone::start_with(
+    let mut alice = phone(
         "alice@openline.test",
-        "pw-a",
-        server.udp,
-        &dir.join("alice"),
-        &[
-            "--audio-in",
-            tone.to_str().unwrap(),
-            "--audio-out",
-            heard.to_str().unwrap(),
-        ],
+        &server,
+        &dir,
+        (Some(&tone), Some(&heard)),
     );
-    alice.expect("registered", WAIT);
     alice.command("call carol@openline.test");
     carol.wait_for("Incoming call from:");
     carol.command("/accept");
@@ -76,19 +69,12 @@ fn baresip_calls_tui_phone_with_pcmu_and_each_hears_the_other() {
         dir.join("carol-heard.wav"),
     );
     tone_wav(&tone, 440.0, 10);
-    let mut bob = TuiPhone::start_with(
+    let mut bob = phone(
         "bob@openline.test",
-        "pw-b",
-        server.udp,
-        &dir.join("bob"),
-        &[
-            "--audio-in",
-            tone.to_str().unwrap(),
-            "--audio-out",
-            heard.to_str().unwrap(),
-        ],
+        &server,
+        &dir,
+        (Some(&tone), Some(&heard)),
     );
-    bob.expect("registered", WAIT);
     let mut carol = Ua::start_with_audio(
         server.udp,
         "carol@openline.test",

@@ -67,6 +67,30 @@ fn users() -> [(&'static str, &'static str); 3] {
     ]
 }
 
+/// A registered headless tui-phone for `account` (one of [`users`]), its data under `dir`,
+/// playing `audio_in` into calls and recording them to `audio_out`.
+fn phone(
+    account: &str,
+    server: &Subject,
+    dir: &Path,
+    (audio_in, audio_out): (Option<&Path>, Option<&Path>),
+) -> TuiPhone {
+    let (_, password) = users()
+        .into_iter()
+        .find(|(a, _)| *a == account)
+        .expect("one of users()");
+    let mut args = Vec::new();
+    for (flag, file) in [("--audio-in", audio_in), ("--audio-out", audio_out)] {
+        if let Some(file) = file {
+            args.extend([flag, file.to_str().unwrap()]);
+        }
+    }
+    let user = account.split('@').next().unwrap();
+    let mut phone = TuiPhone::start_with(account, password, server.udp, &dir.join(user), &args);
+    phone.expect("registered", WAIT);
+    phone
+}
+
 #[test]
 fn two_tui_phones_call_through_openline_and_the_callee_hears_the_tone() {
     let control = "udp:127.0.0.1:5391";
@@ -77,22 +101,8 @@ fn two_tui_phones_call_through_openline_and_the_callee_hears_the_tone() {
     let dir = scratch_dir("calls-two-phones");
     let (tone, heard) = (dir.join("tone.wav"), dir.join("bob-heard.wav"));
     tone_wav(&tone, 440.0, 10);
-    let mut alice = TuiPhone::start_with(
-        "alice@openline.test",
-        "pw-a",
-        server.udp,
-        &dir.join("alice"),
-        &["--audio-in", tone.to_str().unwrap()],
-    );
-    let mut bob = TuiPhone::start_with(
-        "bob@openline.test",
-        "pw-b",
-        server.udp,
-        &dir.join("bob"),
-        &["--audio-out", heard.to_str().unwrap()],
-    );
-    alice.expect("registered", WAIT);
-    bob.expect("registered", WAIT);
+    let mut alice = phone("alice@openline.test", &server, &dir, (Some(&tone), None));
+    let mut bob = phone("bob@openline.test", &server, &dir, (None, Some(&heard)));
     alice.command("call bob@openline.test");
     let incoming = bob.expect("incoming_call", WAIT);
     assert!(incoming.contains("sip:alice@openline.test"), "{incoming}");
@@ -132,8 +142,7 @@ fn two_tui_phones_call_through_openline_and_the_callee_hears_the_tone() {
 fn calling_nobody_ends_with_404_and_the_phone_carries_on() {
     let server = Subject::start_with_users(&users(), &[]);
     let dir = scratch_dir("calls-nobody");
-    let mut alice = TuiPhone::start("alice@openline.test", "pw-a", server.udp, &dir);
-    alice.expect("registered", WAIT);
+    let mut alice = phone("alice@openline.test", &server, &dir, (None, None));
     alice.command("call nobody@openline.test");
     let ended = alice.expect("call_ended", WAIT);
     assert!(ended.contains("\"code\":404"), "{ended}");

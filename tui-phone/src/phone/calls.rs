@@ -58,35 +58,35 @@ impl Phone {
 
     /// Answers the ringing call.
     pub fn answer(&mut self, now: Instant) {
-        match &mut self.call {
-            Some(call) => call.answer(now, &mut self.endpoint),
-            None => self
-                .events
-                .push_back(PhoneEvent::CallRefused("no call is ringing".into())),
-        }
-        self.after_call(now);
-        self.drain(now);
+        self.with_call(now, "no call is ringing", |call, endpoint| {
+            call.answer(now, endpoint);
+        });
     }
 
     /// Hangs up (or cancels, or declines) the call.
     pub fn hangup(&mut self, now: Instant) {
-        match &mut self.call {
-            Some(call) => call.hangup(now, &mut self.endpoint),
-            None => self
-                .events
-                .push_back(PhoneEvent::CallRefused("no call".into())),
-        }
-        self.after_call(now);
-        self.drain(now);
+        self.with_call(now, "no call", |call, endpoint| call.hangup(now, endpoint));
     }
 
     /// Puts the other side on hold, or takes it off.
     pub fn hold(&mut self, now: Instant, hold: bool) {
+        self.with_call(now, "no call", |call, endpoint| {
+            call.hold(now, endpoint, hold);
+        });
+    }
+
+    /// Runs a user's command on the call, or says `without` when there is none.
+    fn with_call(
+        &mut self,
+        now: Instant,
+        without: &str,
+        command: impl FnOnce(&mut Call, &mut openline_sip::Endpoint),
+    ) {
         match &mut self.call {
-            Some(call) => call.hold(now, &mut self.endpoint, hold),
+            Some(call) => command(call, &mut self.endpoint),
             None => self
                 .events
-                .push_back(PhoneEvent::CallRefused("no call".into())),
+                .push_back(PhoneEvent::CallRefused(without.into())),
         }
         self.after_call(now);
         self.drain(now);

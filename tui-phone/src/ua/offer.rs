@@ -280,8 +280,17 @@ fn write_key(key: &SrtpKey) -> String {
     base64::engine::general_purpose::STANDARD.encode(key)
 }
 
-/// Where the first audio stream's media go, read by the relay's reader.
-fn addresses(text: &str) -> Result<(SocketAddr, Option<SocketAddr>), OfferError> {
+/// The first audio stream of a description: where its media go (read by the relay's reader;
+/// RTCP is `None` with rtcp-mux), its attributes, and the first format we speak.
+struct Stream<'t> {
+    rtp: SocketAddr,
+    rtcp: Option<SocketAddr>,
+    audio: Audio<'t>,
+    pt: u8,
+    codec: Codec,
+}
+
+fn read_stream(text: &str) -> Result<Stream<'_>, OfferError> {
     let description = Description::parse(text)?;
     let media = description
         .media()
@@ -290,7 +299,19 @@ fn addresses(text: &str) -> Result<(SocketAddr, Option<SocketAddr>), OfferError>
     if media.rtp.port() == 0 {
         return Err(OfferError::NoAudio);
     }
-    Ok((media.rtp, media.rtcp))
+    let audio = audio_section(text).ok_or(OfferError::NoAudio)?;
+    let (pt, codec) = audio
+        .formats
+        .iter()
+        .find_map(|f| audio.codec_of(f))
+        .ok_or_else(|| OfferError::NoCodec(offered_names(&audio)))?;
+    Ok(Stream {
+        rtp: media.rtp,
+        rtcp: media.rtcp,
+        audio,
+        pt,
+        codec,
+    })
 }
 
 /// Writes a description with one audio stream of `formats` (payload type, rtpmap).
@@ -340,13 +361,13 @@ pub fn offer(local: &Local<'_>) -> String {
 
 /// Our answer to `offer`, and what it settles; the offerer's codec order wins (RFC 3264 6.1).
 pub fn answer(offer: &str, local: &Local<'_>) -> Result<(String, Negotiated), OfferError> {
-    let (remote_rtp, remote_rtcp) = addresses(offer)?;
-    let audio = audio_section(offer).ok_or(OfferError::NoAudio)?;
-    let (pt, codec) = audio
-        .formats
-        .iter()
-        .find_map(|f| audio.codec_of(f))
-        .ok_or_else(|| OfferError::NoCodec(offered_names(&audio)))?;
+    let Stream {
+        rtp,
+        rtcp,
+        audio,
+        pt,
+        codec,
+    } = read_stream(offer)?;
     let dtmf_pt = audio.dtmf_pt();
     let crypto = audio
         .cryptos
@@ -376,12 +397,8 @@ pub fn answer(offer: &str, local: &Local<'_>) -> Result<(String, Negotiated), Of
         codec,
         pt,
         dtmf_pt,
-        remote_rtp,
-        remote_rtcp: if offer.contains("a=rtcp-mux") {
-            None
-        } else {
-            remote_rtcp
-        },
+        remote_rtp: rtp,
+        remote_rtcp: rtcp,
         direction,
         srtp,
     };
@@ -390,13 +407,13 @@ pub fn answer(offer: &str, local: &Local<'_>) -> Result<(String, Negotiated), Of
 
 /// What the other side's `answer` to our offer (made with `local`) settles.
 pub fn read_answer(answer: &str, local: &Local<'_>) -> Result<Negotiated, OfferError> {
-    let (remote_rtp, remote_rtcp) = addresses(answer)?;
-    let audio = audio_section(answer).ok_or(OfferError::NoAudio)?;
-    let (pt, codec) = audio
-        .formats
-        .iter()
-        .find_map(|f| audio.codec_of(f))
-        .ok_or_else(|| OfferError::NoCodec(offered_names(&audio)))?;
+    let Stream {
+        rtp,
+        rtcp,
+        audio,
+        pt,
+        codec,
+    } = read_stream(answer)?;
     let srtp = match (audio.cryptos.first(), local.key) {
         (Some((tag, suite, key)), Some(ours)) => {
             if *tag != "1" || *suite != SRTP_SUITE {
@@ -411,12 +428,8 @@ pub fn read_answer(answer: &str, local: &Local<'_>) -> Result<Negotiated, OfferE
         codec,
         pt,
         dtmf_pt: audio.dtmf_pt(),
-        remote_rtp,
-        remote_rtcp: if answer.contains("a=rtcp-mux") {
-            None
-        } else {
-            remote_rtcp
-        },
+        remote_rtp: rtp,
+        remote_rtcp: rtcp,
         direction: local.direction.and(audio.direction.reversed()),
         srtp,
     })
