@@ -2,5 +2,7 @@
 //! sans-IO user agent (`ua`: registration, text) and the phone that composes them (`phone`).
 
 pub mod audio;
+pub mod driver;
 pub mod phone;
+pub mod screen;
 pub mod ua;

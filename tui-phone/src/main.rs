@@ -1,17 +1,18 @@
-//! `tui-phone`: the terminal softphone. So far its headless mode (ARCHITECTURE.md,
-//! Interfaces): commands on stdin (`msg URI TEXT`, `call URI`, `answer`, `hangup`, `hold`,
-//! `resume`, `dtmf DIGITS`, `quit`), one JSON event per line on stdout (`registered`,
-//! `registration_failed`, `message`, `message_result`, `incoming_call`, `call_state`,
-//! `call_ended`, `dtmf`, `error`). Audio from and to WAV files (`--audio-in`, `--audio-out`),
-//! silence otherwise.
+//! `tui-phone`: the terminal softphone. Full screen by default (contacts, conversations kept
+//! in the data directory, the call bar, key help); `--headless` for scripts and tests: commands
+//! on stdin (`msg URI TEXT`, `call URI`, `answer`, `hangup`, `hold`, `resume`, `dtmf DIGITS`,
+//! `quit`), one JSON event per line on stdout (ARCHITECTURE.md, Interfaces). Audio from and to
+//! WAV files (`--audio-in`, `--audio-out`), silence otherwise.
 
 use anyhow::Context as _;
 use clap::Parser;
-use openline_phone::phone::{Phone, PhoneEvent};
-use openline_phone::ua::{Account, RegEvent};
+use openline_phone::driver::terminal::Screen;
+use openline_phone::driver::{self, Front, Input, headless};
+use openline_phone::phone::Phone;
+use openline_phone::screen::app::App;
+use openline_phone::screen::history::History;
+use openline_phone::ua::Account;
 use openline_sip::Entropy;
-use serde_json::json;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Instant;
 use tokio::io::AsyncBufReadExt as _;
@@ -105,60 +106,9 @@ fn now() -> Instant {
     Instant::now()
 }
 
-/// One event as a JSON line on stdout.
-fn emit(event: &PhoneEvent) {
-    let line = match event {
-        PhoneEvent::Registration(RegEvent::Registered { expires }) => {
-            json!({"event": "registered", "expires": expires})
-        }
-        PhoneEvent::Registration(RegEvent::Unregistered) => json!({"event": "unregistered"}),
-        PhoneEvent::Registration(RegEvent::Failed { code, reason }) => {
-            json!({"event": "registration_failed", "code": code, "reason": reason})
-        }
-        PhoneEvent::Message(m) => json!({
-            "event": "message", "from": m.from, "to": m.to, "text": m.text,
-            "date": m.date, "sent_by_me": m.sent_by_me,
-        }),
-        PhoneEvent::MessageResult { to, status, reason } => {
-            json!({"event": "message_result", "to": to, "status": status, "reason": reason})
-        }
-        PhoneEvent::IncomingCall { from } => json!({"event": "incoming_call", "from": from}),
-        PhoneEvent::CallState {
-            state,
-            remote,
-            codec,
-            srtp,
-        } => json!({
-            "event": "call_state", "state": state.as_str(), "remote": remote,
-            "codec": codec, "srtp": srtp,
-        }),
-        PhoneEvent::CallEnded {
-            remote,
-            code,
-            reason,
-        } => json!({"event": "call_ended", "remote": remote, "code": code, "reason": reason}),
-        PhoneEvent::CallRefused(reason) => json!({"event": "error", "reason": reason}),
-        PhoneEvent::Dtmf(digit) => json!({"event": "dtmf", "digit": digit.to_string()}),
-        PhoneEvent::MediaStats(media, jitter) => json!({
-            "event": "media_stats", "sent": media.sent, "received": media.received,
-            "rejected": media.rejected, "played": jitter.played, "lost": jitter.lost,
-            "late": jitter.late, "dropped": jitter.dropped, "waited": jitter.waited,
-        }),
-    };
-    say(&line);
-}
-
-fn say(line: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if !args.headless {
-        anyhow::bail!("the screen is not built yet (issue #7): run with --headless");
-    }
     let (user, domain) = args
         .account
         .split_once('@')
@@ -193,85 +143,33 @@ async fn main() -> anyhow::Result<()> {
         now(),
     );
     phone.set_media(media.local_addr()?, Box::new(device), !args.no_srtp);
-    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    let mut buf = vec![0u8; 65_536];
-    let mut media_buf = vec![0u8; 2_048];
-    // After quit: the time to stop even if the registrar does not answer the goodbye.
-    let mut leaving: Option<Instant> = None;
-    let mut stdin_closed = false;
-    loop {
-        while let Some(t) = phone.poll_transmit() {
-            let _ = socket.send_to(&t.payload, t.destination.addr).await;
-        }
-        while let Some((to, packet)) = phone.poll_media_transmit() {
-            let _ = media.send_to(&packet, to).await;
-        }
-        while let Some(e) = phone.poll_event() {
-            emit(&e);
-            let said_goodbye = matches!(
-                e,
-                PhoneEvent::Registration(RegEvent::Unregistered | RegEvent::Failed { .. })
-            );
-            if leaving.is_some() && said_goodbye {
-                return Ok(());
-            }
-        }
-        if leaving.is_some_and(|at| at <= now()) {
-            return Ok(());
-        }
-        let wake = match (phone.poll_timeout(), leaving) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        tokio::select! {
-            received = socket.recv_from(&mut buf) => {
-                // An ICMP error from an earlier send shows up here: not a reason to stop.
-                if let Ok((n, source)) = received {
-                    phone.handle_datagram(now(), source, &buf[..n]);
-                }
-            }
-            received = media.recv_from(&mut media_buf) => {
-                // ICMP errors (the other side's port closed) show up here too: not fatal.
-                if let Ok((n, _)) = received {
-                    phone.handle_media(now(), &media_buf[..n]);
-                }
-            }
-            line = stdin.next_line(), if !stdin_closed => {
-                let line = match line {
-                    Ok(Some(line)) => line,
-                    // stdin closed: as quit (and not read again).
-                    _ => {
-                        stdin_closed = true;
-                        "quit".to_string()
-                    }
+    let (tx, inputs) = tokio::sync::mpsc::unbounded_channel();
+    let front = if args.headless {
+        tokio::spawn(async move {
+            let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            while let Ok(Some(line)) = stdin.next_line().await {
+                let input = match headless::parse(&line) {
+                    Ok(Some(command)) => Input::Command(command),
+                    Ok(None) => continue,
+                    Err(bad) => Input::Bad(bad),
                 };
-                let mut words = line.trim().splitn(3, ' ');
-                match (words.next(), words.next(), words.next()) {
-                    (Some("msg"), Some(to), Some(text)) => phone.send_message(now(), to, text),
-                    (Some("call"), Some(to), None) => phone.dial(now(), to),
-                    (Some("answer"), None, None) => phone.answer(now()),
-                    (Some("hangup"), None, None) => phone.hangup(now()),
-                    (Some("hold"), None, None) => phone.hold(now(), true),
-                    (Some("resume"), None, None) => phone.hold(now(), false),
-                    (Some("dtmf"), Some(digits), None) => phone.dtmf(digits),
-                    (Some("quit"), None, None) if leaving.is_none() => {
-                        phone.quit(now());
-                        leaving = Some(now() + std::time::Duration::from_secs(3));
-                    }
-                    (Some("quit"), None, None) => {}
-                    (Some(""), None, None) => {}
-                    _ => say(&json!({"event": "error", "reason": format!("not a command: {line}")})),
+                if tx.send(input).is_err() {
+                    return;
                 }
             }
-            () = sleep_until(wake) => phone.handle_timeout(now()),
-        }
-    }
-}
-
-/// Sleeps until `at`; for ever without it.
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
+            let _ = tx.send(Input::Closed);
+        });
+        Front::Headless
+    } else {
+        let history = History::open(&dir, &args.account)
+            .await
+            .with_context(|| format!("the history in {}", dir.display()))?;
+        let mut app = App::new(&args.account);
+        history
+            .load(&mut app)
+            .await
+            .context("reading the history")?;
+        Front::Screen(Box::new(Screen::start(app, history, tx)))
+    };
+    driver::run(&mut phone, (socket, media), front, inputs).await
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod baresip;
+mod screen;
 
 use openline_phone::audio::tone::{share_at, sine};
 use openline_tests::subject::{Subject, scratch_dir};
