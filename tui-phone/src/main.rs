@@ -47,6 +47,10 @@ struct Args {
     /// Offer and accept plain RTP only (SDES-SRTP is offered by default).
     #[arg(long)]
     no_srtp: bool,
+    /// A STUN server (udp:IP:PORT) to learn the media socket's public address from, for the
+    /// SDP when behind NAT.
+    #[arg(long)]
+    stun: Option<String>,
 }
 
 /// The phone's data directory.
@@ -113,12 +117,8 @@ async fn main() -> anyhow::Result<()> {
         .account
         .split_once('@')
         .context("--account: expected USER@DOMAIN")?;
-    let proxy: SocketAddr = args
-        .proxy
-        .strip_prefix("udp:")
-        .context("--proxy: expected udp:IP:PORT")?
-        .parse()
-        .context("--proxy: not an IP:PORT")?;
+    let proxy: SocketAddr = openline_media::args::parse_udp(&args.proxy)
+        .map_err(|e| anyhow::anyhow!("--proxy: {e}"))?;
     // Our address as the proxy sees it from here: the source of the route to it.
     let probe = std::net::UdpSocket::bind((if proxy.is_ipv4() { "0.0.0.0" } else { "::" }, 0))?;
     probe.connect(proxy)?;
@@ -143,6 +143,11 @@ async fn main() -> anyhow::Result<()> {
         now(),
     );
     phone.set_media(media.local_addr()?, Box::new(device), !args.no_srtp);
+    if let Some(stun) = &args.stun {
+        let server =
+            openline_media::args::parse_udp(stun).map_err(|e| anyhow::anyhow!("--stun: {e}"))?;
+        phone.set_stun(now(), server);
+    }
     let (tx, inputs) = tokio::sync::mpsc::unbounded_channel();
     let front = if args.headless {
         tokio::spawn(async move {

@@ -6,10 +6,12 @@
 //! server builds on this one. The codec is stun-rs (DEPENDENCIES.md).
 
 mod auth;
+mod client;
 mod nonce;
 
 pub use auth::Credentials;
 pub(crate) use auth::{Authenticated, Refusal};
+pub use client::BindingClient;
 pub use nonce::{NONCE_LIFETIME, NonceKeeper};
 
 use std::net::SocketAddr;

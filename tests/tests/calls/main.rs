@@ -1,11 +1,13 @@
 //! Calls with tui-phone on the wire (issue #7): two headless tui-phones call each other
 //! through openline (its relay anchoring the media) and the callee's recording holds the
 //! caller's 440 Hz tone; tui-phone and baresip call each other with audio both ways (SDES-SRTP
-//! with Opus one way, plain PCMU the other); a call to nobody ends with a clear reason.
+//! with Opus one way, plain PCMU the other); a call to nobody ends with a clear reason; the
+//! full screen in tmux (`screen.rs`); a phone behind a NAT (`nat.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod baresip;
+mod nat;
 mod screen;
 
 use openline_phone::audio::tone::{share_at, sine};

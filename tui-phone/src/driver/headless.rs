@@ -61,6 +61,9 @@ pub fn emit(event: &PhoneEvent) {
         } => json!({"event": "call_ended", "remote": remote, "code": code, "reason": reason}),
         PhoneEvent::CallRefused(reason) => json!({"event": "error", "reason": reason}),
         PhoneEvent::Dtmf(digit) => json!({"event": "dtmf", "digit": digit.to_string()}),
+        PhoneEvent::MediaAddress(address) => {
+            json!({"event": "media_address", "address": address.to_string()})
+        }
         PhoneEvent::MediaStats(media, jitter) => json!({
             "event": "media_stats", "sent": media.sent, "received": media.received,
             "rejected": media.rejected, "played": jitter.played, "lost": jitter.lost,

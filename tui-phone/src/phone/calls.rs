@@ -104,6 +104,9 @@ impl Phone {
 
     /// A datagram on the media port.
     pub fn handle_media(&mut self, now: Instant, data: &[u8]) {
+        if self.handle_stun(data) {
+            return;
+        }
         if let Some(m) = &mut self.media {
             m.handle_datagram(data);
             while let Some(digit) = m.poll_digit() {
@@ -115,6 +118,9 @@ impl Phone {
 
     /// A media datagram to send, and where.
     pub fn poll_media_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        if let Some(out) = self.media_out.pop_front() {
+            return Some(out);
+        }
         self.media.as_mut()?.poll_transmit()
     }
 

@@ -4,6 +4,7 @@
 //! `calls.rs` has the call and its media.
 
 mod calls;
+mod nat;
 
 use crate::audio::device::{AudioDevice, Silence};
 use crate::audio::session::MediaSession;
@@ -67,6 +68,8 @@ pub enum PhoneEvent {
     CallRefused(String),
     /// The other side pressed a key (RFC 4733).
     Dtmf(char),
+    /// STUN told the address our media socket has outside (calls offer it from now on).
+    MediaAddress(SocketAddr),
     /// A call's media stopped: what was sent and received, and how the jitter buffer fared.
     MediaStats(
         crate::audio::session::MediaStats,
@@ -106,6 +109,10 @@ pub struct Phone {
     call: Option<Call>,
     media: Option<MediaSession>,
     device: Box<dyn AudioDevice>,
+    /// The STUN Binding under way, if any.
+    stun: Option<openline_media::stun::BindingClient>,
+    /// Media-socket datagrams that are not the call's (STUN requests).
+    media_out: VecDeque<(SocketAddr, Vec<u8>)>,
 }
 
 impl Phone {
@@ -140,6 +147,8 @@ impl Phone {
             call: None,
             media: None,
             device: Box::new(Silence),
+            stun: None,
+            media_out: VecDeque::new(),
         };
         phone.register(now);
         phone
@@ -340,6 +349,7 @@ impl Phone {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
         self.handle_call_timeout(now);
+        self.handle_stun_timeout(now);
         if self.registration.handle_timeout(now) {
             self.register(now);
         }
@@ -402,6 +412,7 @@ impl Phone {
             self.endpoint.poll_timeout(),
             self.registration.poll_timeout(),
             self.call_timeout(),
+            self.stun_timeout(),
         ]
         .into_iter()
         .flatten()

@@ -396,3 +396,27 @@ fn an_answer_with_an_unknown_codec_ends_the_call_naming_it() {
     );
     assert_eq!(b_end.unwrap().1, "the other side hung up");
 }
+
+#[test]
+fn the_stun_learned_address_goes_into_the_next_offer() {
+    let mut w = World::new();
+    let stun_server: SocketAddr = "127.0.0.1:3478".parse().unwrap();
+    w.a.set_stun(w.now, stun_server);
+    let (to, request) = w.a.poll_media_transmit().unwrap();
+    assert_eq!(to, stun_server);
+    let outside: SocketAddr = "203.0.113.5:40000".parse().unwrap();
+    let openline_media::stun::Outcome::Reply(answer) =
+        openline_media::stun::StunServer::new("test", None, [0; 32]).handle(&request, outside, 0)
+    else {
+        panic!("no STUN answer")
+    };
+    w.a.handle_media(w.now, &answer);
+    assert_eq!(w.a.poll_event(), Some(PhoneEvent::MediaAddress(outside)));
+    w.a.dial(w.now, "bob@club-a.test");
+    let invite = std::iter::from_fn(|| w.a.poll_transmit())
+        .map(|t| String::from_utf8_lossy(&t.payload).into_owned())
+        .find(|t| t.starts_with("INVITE "))
+        .unwrap();
+    assert!(invite.contains("c=IN IP4 203.0.113.5\r\n"), "{invite}");
+    assert!(invite.contains("m=audio 40000 RTP/AVP"), "{invite}");
+}

@@ -232,6 +232,9 @@ impl App {
             }
             PhoneEvent::CallRefused(reason) => self.notice = reason.clone(),
             PhoneEvent::Dtmf(d) => self.notice = format!("the other side pressed {d}"),
+            PhoneEvent::MediaAddress(address) => {
+                self.notice = format!("media reachable at {address} (STUN)");
+            }
             PhoneEvent::MediaStats(..) => {}
         }
     }
