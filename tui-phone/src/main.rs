@@ -6,6 +6,8 @@
 
 use anyhow::Context as _;
 use clap::Parser;
+use openline_phone::audio::device::{AudioDevice, Silence, WavFiles};
+use openline_phone::audio::sound_card::SoundCard;
 use openline_phone::driver::terminal::Screen;
 use openline_phone::driver::{self, Front, Input, headless};
 use openline_phone::phone::Phone;
@@ -110,6 +112,23 @@ fn now() -> Instant {
     Instant::now()
 }
 
+/// WAV files when asked for; else the sound card, or silence (and why) when there is none.
+fn audio_device(args: &Args) -> anyhow::Result<(Box<dyn AudioDevice>, Option<String>)> {
+    if args.audio_in.is_some() || args.audio_out.is_some() {
+        let files = WavFiles::open(args.audio_in.as_deref(), args.audio_out.as_deref())?;
+        return Ok((Box::new(files), None));
+    }
+    Ok(match SoundCard::open() {
+        Ok(card) => (Box::new(card), None),
+        Err(why) => (
+            Box::new(Silence),
+            Some(format!(
+                "{why}: calls send and play silence (--audio-in/--audio-out take WAV files)"
+            )),
+        ),
+    })
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -124,10 +143,7 @@ async fn main() -> anyhow::Result<()> {
     probe.connect(proxy)?;
     let socket = UdpSocket::bind((probe.local_addr()?.ip(), 0)).await?;
     let media = UdpSocket::bind((probe.local_addr()?.ip(), 0)).await?;
-    let device = openline_phone::audio::device::WavFiles::open(
-        args.audio_in.as_deref(),
-        args.audio_out.as_deref(),
-    )?;
+    let (device, device_notice) = audio_device(&args)?;
     let account = Account {
         user: user.to_string(),
         domain: domain.to_string(),
@@ -142,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
         Box::new(OsRandom),
         now(),
     );
-    phone.set_media(media.local_addr()?, Box::new(device), !args.no_srtp);
+    phone.set_media(media.local_addr()?, device, !args.no_srtp);
     if let Some(stun) = &args.stun {
         let server =
             openline_media::args::parse_udp(stun).map_err(|e| anyhow::anyhow!("--stun: {e}"))?;
@@ -150,6 +166,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let (tx, inputs) = tokio::sync::mpsc::unbounded_channel();
     let front = if args.headless {
+        if let Some(notice) = &device_notice {
+            headless::error(notice);
+        }
         tokio::spawn(async move {
             let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
             while let Ok(Some(line)) = stdin.next_line().await {
@@ -174,6 +193,9 @@ async fn main() -> anyhow::Result<()> {
             .load(&mut app)
             .await
             .context("reading the history")?;
+        if let Some(notice) = device_notice {
+            app.notice = notice;
+        }
         Front::Screen(Box::new(Screen::start(app, history, tx)))
     };
     driver::run(&mut phone, (socket, media), front, inputs).await

@@ -149,8 +149,30 @@ fn calling_nobody_ends_with_404_and_the_phone_carries_on() {
     alice.command("call nobody@openline.test");
     let ended = alice.expect("call_ended", WAIT);
     assert!(ended.contains("\"code\":404"), "{ended}");
-    alice.command("call not a uri");
-    alice.expect("error", WAIT);
+    alice.command("call bob@");
+    let error = alice.expect("error", WAIT);
+    assert!(error.contains("not an address"), "{error}");
     alice.command("msg alice@openline.test still here");
     alice.expect("message", WAIT);
+}
+
+#[test]
+fn without_a_sound_card_or_wav_files_the_phone_says_calls_are_silent_and_runs() {
+    let server = Subject::start_with_users(&users(), &[]);
+    let dir = scratch_dir("calls-no-sound");
+    let mut alice = TuiPhone::start("alice@openline.test", "pw-a", server.udp, &dir);
+    let has_card = std::fs::read_to_string("/proc/asound/cards")
+        .is_ok_and(|cards| !cards.contains("no soundcards"));
+    if has_card {
+        // A machine with sound: the phone uses it and says nothing about silence.
+        let first = alice.expect("registered", WAIT);
+        assert!(first.contains("registered"));
+    } else {
+        let said = alice.expect("error", WAIT);
+        assert!(
+            said.contains("no sound card: calls send and play silence"),
+            "{said}"
+        );
+        alice.expect("registered", WAIT);
+    }
 }

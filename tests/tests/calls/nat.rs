@@ -94,6 +94,7 @@ fn behind_a_nat_the_phone_offers_its_stun_address_and_the_relay_carries_the_call
                 "stdout",
             ])
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("turnserver (coturn, installed by scripts/install-test-deps)"),
     );

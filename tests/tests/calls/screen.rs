@@ -81,6 +81,7 @@ impl Tmux {
         while Instant::now() < deadline {
             let alive = Command::new("tmux")
                 .args(["-L", &self.socket, "has-session", "-t", "phone"])
+                .stderr(std::process::Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success());
             if !alive {
