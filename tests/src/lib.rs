@@ -10,6 +10,7 @@ pub mod dns;
 pub mod media;
 pub mod phone;
 pub mod sim;
+pub mod sipp;
 pub mod subject;
 pub mod tui_phone;
 pub mod wire;

@@ -14,7 +14,5 @@ mod unanswered;
 
 /// A file under `tests/peers/sipp`.
 pub(crate) fn peer_file(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("peers/sipp")
-        .join(name)
+    openline_tests::sipp::scenario(name)
 }

@@ -47,52 +47,7 @@ fn register(server: &Subject, dir: &std::path::Path, user: &str, contact: &str, 
     );
 }
 
-/// Registers `user@domain` at `server` (IP:PORT) with `contact`, answering the digest
-/// challenge (password s3cret), from `port`.
-pub(crate) fn register_at(
-    server: &str,
-    dir: &std::path::Path,
-    user: &str,
-    domain: &str,
-    contact: &str,
-    port: u16,
-) {
-    let scenario = crate::peer_file("register-as.xml");
-    let port = port.to_string();
-    let out = openline_tests::run_peer(
-        dir,
-        "sipp",
-        [
-            server,
-            "-sf",
-            scenario.to_str().unwrap(),
-            "-s",
-            user,
-            "-key",
-            "domain",
-            domain,
-            "-key",
-            "contact",
-            contact,
-            "-key",
-            "pw",
-            "s3cret",
-            "-m",
-            "1",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-nostdin",
-        ],
-        Duration::from_secs(20),
-    );
-    assert!(
-        out.status.success(),
-        "registering {user}@{domain} at {server}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+pub(crate) use openline_tests::sipp::register_at;
 
 /// Runs `calls` calls of `scenario` (uac-auth.xml or uac-call.xml) from `caller` (user, domain,
 /// password s3cret) to `callee` through `server`, from `port`, in `dir`: SIPp's count of

@@ -391,7 +391,7 @@ fn an_answer_with_an_unknown_codec_ends_the_call_naming_it() {
     };
     assert_eq!(code, 488);
     assert!(
-        reason.contains("no codec in common (offered: spex/48000/2"),
+        reason.contains("no codec in common (they speak: spex/48000/2"),
         "{reason}"
     );
     assert_eq!(b_end.unwrap().1, "the other side hung up");
@@ -419,4 +419,39 @@ fn the_stun_learned_address_goes_into_the_next_offer() {
         .unwrap();
     assert!(invite.contains("c=IN IP4 203.0.113.5\r\n"), "{invite}");
     assert!(invite.contains("m=audio 40000 RTP/AVP"), "{invite}");
+}
+
+/// An INVITE as bob's phone would get it, to be spoiled by the property below.
+const INVITE: &str = "INVITE sip:bob@127.0.0.1:5062 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKprop;rport\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@club-a.test>;tag=a1\r\nTo: <sip:bob@club-a.test>\r\n\
+Call-ID: prop-1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5061>\r\n\
+Content-Type: application/sdp\r\nContent-Length: 94\r\n\r\n\
+v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Whatever arrives on either socket, the phone neither panics nor stops answering.
+    #[test]
+    fn nothing_from_the_network_makes_the_phone_panic(
+        noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        cut in 0usize..400,
+        flip in 0usize..400,
+    ) {
+        let mut w = World::new();
+        let now = w.now;
+        let from: SocketAddr = A_SIP.into();
+        w.b.handle_datagram(now, from, &noise);
+        w.b.handle_media(now, &noise);
+        let mut spoiled = INVITE.as_bytes().to_vec();
+        if let Some(b) = spoiled.get_mut(flip) {
+            *b = b.wrapping_add(1);
+        }
+        spoiled.truncate(cut.max(20));
+        w.b.handle_datagram(now, from, &spoiled);
+        w.b.answer(now);
+        w.b.handle_media(now, &noise);
+        w.b.hangup(now);
+        w.run(20);
+    }
 }

@@ -134,8 +134,8 @@ pub enum OfferError {
     /// No m=audio stream, or it is switched off.
     #[error("no audio stream in the SDP")]
     NoAudio,
-    /// None of the formats is one we speak.
-    #[error("no codec in common (offered: {0})")]
+    /// None of the formats is one we speak (theirs are named).
+    #[error("no codec in common (they speak: {0})")]
     NoCodec(String),
     /// RTP/SAVP without a key in a suite we speak.
     #[error("SRTP required but no {SRTP_SUITE} key offered")]

@@ -67,7 +67,7 @@ fn an_unknown_codec_is_refused_naming_what_was_offered() {
     assert_eq!(e, OfferError::NoCodec("speex/16000, 18".into()));
     assert_eq!(
         e.to_string(),
-        "no codec in common (offered: speex/16000, 18)"
+        "no codec in common (they speak: speex/16000, 18)"
     );
 }
 
