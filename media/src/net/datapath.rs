@@ -28,11 +28,17 @@ pub(super) struct DataPath {
     waker: Waker,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// Sockets bound when their pair was checked, waiting for their session to open them.
+    reserved: Reserved,
 }
 
 impl DataPath {
     /// Starts the thread, deciding with `state` and counting in `counts`.
-    pub(super) fn start(state: Arc<Mutex<State>>, counts: Arc<RelayCounts>) -> io::Result<Self> {
+    pub(super) fn start(
+        state: Arc<Mutex<State>>,
+        counts: Arc<RelayCounts>,
+        reserved: Reserved,
+    ) -> io::Result<Self> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let waker = Waker::new(poll.registry(), STOP)?;
@@ -47,12 +53,18 @@ impl DataPath {
             waker,
             stop,
             thread: Some(thread),
+            reserved,
         })
     }
 
-    /// Binds a port's socket on `at` and has the thread read it.
+    /// Has the thread read the port at `at`: the socket reserved for it when its pair was
+    /// checked, or one bound now.
     pub(super) fn open(&self, state: &mut State, at: SocketAddr) -> io::Result<()> {
-        let socket = std::net::UdpSocket::bind(at)?;
+        let reserved = lock_reserved(&self.reserved).remove(&at.port());
+        let socket = match reserved {
+            Some(socket) => socket,
+            None => std::net::UdpSocket::bind(at)?,
+        };
         socket.set_nonblocking(true)?;
         let mut socket = UdpSocket::from_std(socket);
         self.registry.register(
@@ -70,6 +82,41 @@ impl DataPath {
             let _ = self.registry.deregister(&mut socket);
         }
     }
+}
+
+/// Sockets bound ahead of their session, by port.
+pub(super) type Reserved = Arc<Mutex<std::collections::HashMap<u16, std::net::UdpSocket>>>;
+
+fn lock_reserved(
+    reserved: &Reserved,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<u16, std::net::UdpSocket>> {
+    reserved
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The relay's port check: binds a pair's RTP and RTCP ports on `listen` and keeps the
+/// sockets for [`DataPath::open`]; false when another program holds either.
+pub(super) fn port_check(reserved: Reserved, listen: std::net::IpAddr) -> crate::relay::PortCheck {
+    Box::new(move |rtp: u16| {
+        let mut held = lock_reserved(&reserved);
+        for port in [rtp, rtp.saturating_add(1)] {
+            if held.contains_key(&port) {
+                continue;
+            }
+            match std::net::UdpSocket::bind(SocketAddr::new(listen, port)) {
+                Ok(socket) => {
+                    held.insert(port, socket);
+                }
+                Err(_) => {
+                    // Let go of the half we may have bound: the pair is someone else's.
+                    held.remove(&rtp);
+                    return false;
+                }
+            }
+        }
+        true
+    })
 }
 
 impl Drop for DataPath {

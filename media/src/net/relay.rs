@@ -3,7 +3,7 @@
 //! sans-IO [`Calls`]/[`crate::relay::Relay`]'s, behind a mutex no one holds across an await;
 //! the datagrams themselves are read and sent on by the data path's thread (`datapath.rs`).
 
-use super::datapath::DataPath;
+use super::datapath::{self, DataPath};
 use crate::control::{Calls, Command, CommandResult, ng};
 use crate::relay::Dropped;
 use std::collections::HashMap;
@@ -77,12 +77,17 @@ pub async fn serve_relay(
     listen: IpAddr,
     counts: Arc<RelayCounts>,
 ) -> std::io::Result<()> {
+    let reserved = datapath::Reserved::default();
+    let mut calls = calls;
+    calls
+        .relay()
+        .set_port_check(datapath::port_check(Arc::clone(&reserved), listen));
     let state = Arc::new(Mutex::new(State {
         calls,
         sockets: HashMap::new(),
         buffer: vec![0u8; 65_536],
     }));
-    let data = DataPath::start(Arc::clone(&state), counts)?;
+    let data = DataPath::start(Arc::clone(&state), counts, reserved)?;
     let mut buf = vec![0u8; ng::MAX_REQUEST];
     // One timer, moved only when the relay's next deadline moves: resetting it on every
     // command would cost a timer-wheel removal and insertion each.

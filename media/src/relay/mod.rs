@@ -7,7 +7,7 @@
 
 mod ports;
 
-pub use ports::{PortPool, parse_range};
+pub use ports::{PortCheck, PortPool, parse_range};
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -153,6 +153,11 @@ impl Relay {
             port_events: std::collections::VecDeque::new(),
             finished: [Counters::default(); 2],
         }
+    }
+
+    /// Has every port pair checked before a session gets it ([`PortPool::set_check`]).
+    pub fn set_port_check(&mut self, check: PortCheck) {
+        self.ports.set_check(check);
     }
 
     /// A new session with a port pair for each side: its id and the RTP ports (offerer's,

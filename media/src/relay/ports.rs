@@ -1,5 +1,7 @@
 //! The relay's port range: pairs (an even RTP port and the RTCP port above it, RFC 3550 11)
-//! handed out and taken back, so a session never holds a port another one uses.
+//! handed out and taken back, so a session never holds a port another one uses. A pair another
+//! program holds (another relay on the same range, say) is passed over: the driver installs a
+//! check that binds the pair before it is handed out.
 
 use std::collections::BTreeSet;
 
@@ -16,13 +18,31 @@ pub fn parse_range(s: &str) -> Result<(u16, u16), String> {
     Ok((low, high))
 }
 
+/// How many pairs one take tries before it gives up.
+const CHECKS_PER_TAKE: usize = 16;
+
+/// Whether a pair (by its RTP port) can be used: the driver binds both ports and keeps them.
+pub type PortCheck = Box<dyn FnMut(u16) -> bool + Send>;
+
 /// Ports to hand out, by pairs.
-#[derive(Debug)]
 pub struct PortPool {
     /// Even ports free to hand out (each with its odd neighbour).
     free: BTreeSet<u16>,
     /// Every pair's RTP port, free or not.
     all: BTreeSet<u16>,
+    /// Pairs the check refused (held elsewhere); back in `free` when `free` runs out.
+    elsewhere: Vec<u16>,
+    check: Option<PortCheck>,
+}
+
+impl std::fmt::Debug for PortPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortPool")
+            .field("free", &self.free.len())
+            .field("all", &self.all.len())
+            .field("elsewhere", &self.elsewhere)
+            .finish()
+    }
 }
 
 impl PortPool {
@@ -37,12 +57,38 @@ impl PortPool {
         PortPool {
             all: free.clone(),
             free,
+            elsewhere: Vec::new(),
+            check: None,
         }
     }
 
-    /// A free pair's RTP port, or None when every pair is in use.
+    /// Checks each pair with `check` before handing it out.
+    pub fn set_check(&mut self, check: PortCheck) {
+        self.check = Some(check);
+    }
+
+    /// A free pair's RTP port that passes the check, or None when every pair is in use or
+    /// held elsewhere (at most [`CHECKS_PER_TAKE`] pairs are tried).
     pub fn take(&mut self) -> Option<u16> {
-        self.free.pop_first()
+        let mut refilled = false;
+        for _ in 0..CHECKS_PER_TAKE {
+            let port = match self.free.pop_first() {
+                Some(p) => p,
+                None if refilled || self.elsewhere.is_empty() => return None,
+                None => {
+                    // The rest is taken: the pairs held elsewhere may be free by now.
+                    self.free.extend(self.elsewhere.drain(..));
+                    refilled = true;
+                    continue;
+                }
+            };
+            let usable = self.check.as_mut().is_none_or(|check| check(port));
+            if usable {
+                return Some(port);
+            }
+            self.elsewhere.push(port);
+        }
+        None
     }
 
     /// Gives a pair back (a port not from this pool, or given twice, is ignored).
@@ -86,5 +132,19 @@ mod tests {
         p.give_back(30003);
         assert_eq!(p.free(), 1, "only a pair of ours comes back");
         assert_eq!(p.take(), Some(30004));
+    }
+
+    #[test]
+    fn pairs_held_elsewhere_are_passed_over_and_tried_again_when_the_rest_is_gone() {
+        let mut p = PortPool::new(30000, 30007);
+        let held = std::sync::Arc::new(std::sync::Mutex::new(vec![30000u16]));
+        let h = held.clone();
+        p.set_check(Box::new(move |port| !h.lock().unwrap().contains(&port)));
+        assert_eq!(p.take(), Some(30002), "30000 is held by someone else");
+        assert_eq!(p.take(), Some(30004));
+        assert_eq!(p.take(), Some(30006));
+        assert_eq!(p.take(), None, "30000 still held");
+        held.lock().unwrap().clear();
+        assert_eq!(p.take(), Some(30000), "let go of, it is ours again");
     }
 }

@@ -2,18 +2,9 @@
 
 use super::*;
 use openline_tests::baresip::Ua;
-use std::sync::Mutex;
-
-/// One baresip call at a time: run side by side, the PCMU call sometimes received no RTP from
-/// baresip at all (or only its first half second), which never happened in four runs alone.
-/// Not yet explained; see the closing note of issue #7.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
 fn tui_phone_calls_baresip_over_sdes_srtp_and_each_hears_the_other() {
-    let _turn = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let server = Subject::start_with_users(&users(), &[]);
     let dir = scratch_dir("calls-tui-to-baresip");
     let (tone, heard, baresip_heard) = (
@@ -58,9 +49,6 @@ fn tui_phone_calls_baresip_over_sdes_srtp_and_each_hears_the_other() {
 
 #[test]
 fn baresip_calls_tui_phone_with_pcmu_and_each_hears_the_other() {
-    let _turn = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let server = Subject::start_with_users(&users(), &[]);
     let dir = scratch_dir("calls-baresip-to-tui");
     let (tone, heard, baresip_heard) = (

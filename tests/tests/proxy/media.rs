@@ -56,6 +56,28 @@ fn a_call_through_the_proxy_has_its_rtp_relayed_both_ways() {
 }
 
 #[test]
+fn a_relay_port_another_program_holds_is_passed_over() {
+    // Another program (another relay on the same range, say) holds the first pair.
+    let _held = [44600, 44601].map(|p| UdpSocket::bind(("127.0.0.1", p)).unwrap());
+    let server = Subject::start_with_users(
+        &[("echo@openline.test", "s3cret")],
+        &[
+            "--media-ports",
+            "44600-44699",
+            "--media-listen",
+            "127.0.0.1",
+        ],
+    );
+    // The call gets the next pair, and its media flow (the echo call checks both ways).
+    echo_call(
+        &server,
+        "proxy-media-held",
+        (5270, 6270, 5272),
+        "m=audio 44602",
+    );
+}
+
+#[test]
 fn a_malformed_offer_gets_488_with_the_reason() {
     let server = Subject::start_with_users(
         &[("bob@openline.test", "s3cret")],
