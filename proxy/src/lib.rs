@@ -5,6 +5,7 @@ pub mod capabilities;
 pub mod config;
 pub mod core;
 pub mod forward;
+pub mod presence;
 pub mod register;
 pub mod routing;
 pub mod server;

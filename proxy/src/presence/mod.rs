@@ -1,0 +1,5 @@
+//! Presence (RFC 3856 over RFC 6665 SUBSCRIBE/NOTIFY, PIDF bodies, RFC 3903 PUBLISH), sans-IO:
+//! the server is the presence agent of its local users. `pidf.rs` reads and writes the
+//! documents.
+
+pub mod pidf;
