@@ -1,0 +1,463 @@
+//! The presence agent, sans-IO: subscriptions to local presentities (RFC 6665, event package
+//! `presence`, RFC 3856), what each presentity's devices and publications say, and the NOTIFYs
+//! that follow every change. The core feeds it SUBSCRIBEs, PUBLISHes, binding counts and the
+//! time; it answers with statuses and hands out NOTIFYs to send.
+
+use super::pidf::{self, Status};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Limits and defaults.
+#[derive(Debug, Clone)]
+pub struct PresenceConfig {
+    /// Expiry granted when a SUBSCRIBE names none (RFC 3856 6.4: 3,600 s).
+    pub default_expires: u32,
+    /// Longest expiry granted.
+    pub max_expires: u32,
+    /// Shortest accepted (a shorter one gets 423 with this Min-Expires).
+    pub min_expires: u32,
+    /// Most subscriptions one subscriber may hold at once.
+    pub per_subscriber: usize,
+    /// Longest a publication lives without refresh (RFC 3903: 3,600 s by default).
+    pub max_publish: u32,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        PresenceConfig {
+            default_expires: 3_600,
+            max_expires: 7_200,
+            min_expires: 60,
+            per_subscriber: 200,
+            max_publish: 3_600,
+        }
+    }
+}
+
+/// Names a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubscriptionId(u64);
+
+/// Where a subscription's NOTIFYs go and what dialog they belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dialog {
+    /// The SUBSCRIBE's Call-ID.
+    pub call_id: String,
+    /// The subscriber's tag (From of its SUBSCRIBE).
+    pub their_tag: String,
+    /// Ours (To of our 2xx).
+    pub our_tag: String,
+    /// The subscriber's address of record (To of our NOTIFY).
+    pub subscriber: String,
+    /// Its Contact: the Request-URI of our NOTIFYs.
+    pub target: String,
+    /// Record-Route of the SUBSCRIBE, as our NOTIFYs carry it in Route.
+    pub route_set: Vec<String>,
+}
+
+/// A subscription's state as its NOTIFYs say (RFC 6665 4.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubState {
+    /// Authorized: NOTIFYs carry the presence document.
+    Active,
+    /// Not (yet) authorized: NOTIFYs say nothing about the presentity.
+    Pending,
+}
+
+/// A NOTIFY to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    /// Which subscription.
+    pub subscription: SubscriptionId,
+    /// Its dialog.
+    pub dialog: Dialog,
+    /// The presentity (From of the NOTIFY).
+    pub presentity: String,
+    /// The NOTIFY's CSeq.
+    pub cseq: u32,
+    /// The Subscription-State header value (`active;expires=N`, `terminated;reason=timeout`).
+    pub state: String,
+    /// The PIDF body, when the subscription is active and not ending.
+    pub body: Option<String>,
+}
+
+/// A subscription held by the agent.
+#[derive(Debug)]
+struct Subscription {
+    dialog: Dialog,
+    presentity: String,
+    expires_at: Instant,
+    cseq: u32,
+    state: SubState,
+}
+
+/// What a presentity published (RFC 3903).
+#[derive(Debug, Clone)]
+struct Publication {
+    etag: String,
+    status: Status,
+    expires_at: Instant,
+}
+
+/// A SUBSCRIBE as the agent needs it.
+#[derive(Debug, Clone)]
+pub struct SubscribeRequest<'a> {
+    /// The presentity, `sip:user@domain` (a local user: the core checked).
+    pub presentity: &'a str,
+    /// The dialog: for a new subscription, our tag is the one to put in the 2xx.
+    pub dialog: Dialog,
+    /// The Expires asked for (`None`: the default).
+    pub expires: Option<u32>,
+    /// Whether the subscriber may see the presentity (else: pending).
+    pub authorized: bool,
+}
+
+/// The agent's answer to a SUBSCRIBE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscribeOutcome {
+    /// 200 (active) or 202 (pending) with this Expires; a NOTIFY follows.
+    Accepted {
+        /// 200 or 202.
+        code: u16,
+        /// The Expires granted.
+        expires: u32,
+    },
+    /// Refused with this status and reason (423 carries Min-Expires).
+    Refused {
+        /// The status.
+        code: u16,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The presence agent.
+#[derive(Debug)]
+pub struct PresenceAgent {
+    config: PresenceConfig,
+    next_id: u64,
+    subscriptions: BTreeMap<SubscriptionId, Subscription>,
+    by_dialog: HashMap<(String, String, String), SubscriptionId>,
+    /// Registered devices per presentity (from the registrar).
+    devices: HashMap<String, usize>,
+    published: HashMap<String, Publication>,
+    notifies: VecDeque<Notify>,
+    next_etag: u64,
+}
+
+impl PresenceAgent {
+    /// An agent with no subscriptions.
+    pub fn new(config: PresenceConfig) -> Self {
+        PresenceAgent {
+            config,
+            next_id: 1,
+            subscriptions: BTreeMap::new(),
+            by_dialog: HashMap::new(),
+            devices: HashMap::new(),
+            published: HashMap::new(),
+            notifies: VecDeque::new(),
+            next_etag: 1,
+        }
+    }
+
+    /// What `presentity`'s presence says now: open while a device is registered (and its
+    /// user has not published closed), with the published note.
+    pub fn status(&self, presentity: &str) -> Status {
+        let online = self.devices.get(presentity).is_some_and(|&n| n > 0);
+        let published = self.published.get(presentity);
+        Status {
+            open: online && published.is_none_or(|p| p.status.open),
+            note: published.and_then(|p| p.status.note.clone()),
+        }
+    }
+
+    /// How many subscriptions are held.
+    pub fn len(&self) -> usize {
+        self.subscriptions.len()
+    }
+
+    /// Whether none are.
+    pub fn is_empty(&self) -> bool {
+        self.subscriptions.is_empty()
+    }
+
+    fn key(d: &Dialog) -> (String, String, String) {
+        (d.call_id.clone(), d.their_tag.clone(), d.our_tag.clone())
+    }
+
+    /// A SUBSCRIBE for `presence`: a new subscription, a refresh, or (Expires: 0) the end of
+    /// one; each is followed by a NOTIFY (RFC 6665 4.2.1.2).
+    pub fn subscribe(&mut self, now: Instant, request: SubscribeRequest<'_>) -> SubscribeOutcome {
+        let asked = request.expires.unwrap_or(self.config.default_expires);
+        if asked != 0 && asked < self.config.min_expires {
+            return SubscribeOutcome::Refused {
+                code: 423,
+                reason: format!(
+                    "Interval Too Brief (Min-Expires: {})",
+                    self.config.min_expires
+                ),
+            };
+        }
+        let expires = asked.min(self.config.max_expires);
+        let key = Self::key(&request.dialog);
+        let existing = self.by_dialog.get(&key).copied();
+        let id = match existing {
+            Some(id) => id,
+            None if expires == 0 => {
+                // A fetch (RFC 6665 4.4.3): one NOTIFY with the state, no subscription kept.
+                let id = self.allocate();
+                let state = if request.authorized {
+                    SubState::Active
+                } else {
+                    SubState::Pending
+                };
+                self.notifies.push_back(self.make_notify(
+                    now,
+                    id,
+                    &Subscription {
+                        dialog: request.dialog,
+                        presentity: request.presentity.to_string(),
+                        expires_at: now,
+                        cseq: 1,
+                        state,
+                    },
+                    Some("terminated;reason=timeout".into()),
+                ));
+                return accepted(state, 0);
+            }
+            None => {
+                let held = self
+                    .subscriptions
+                    .values()
+                    .filter(|s| s.dialog.subscriber == request.dialog.subscriber)
+                    .count();
+                if held >= self.config.per_subscriber {
+                    return SubscribeOutcome::Refused {
+                        code: 403,
+                        reason: format!(
+                            "Forbidden (at most {} subscriptions per subscriber)",
+                            self.config.per_subscriber
+                        ),
+                    };
+                }
+                let id = self.allocate();
+                self.by_dialog.insert(key, id);
+                self.subscriptions.insert(
+                    id,
+                    Subscription {
+                        dialog: request.dialog.clone(),
+                        presentity: request.presentity.to_string(),
+                        expires_at: now,
+                        cseq: 0,
+                        state: if request.authorized {
+                            SubState::Active
+                        } else {
+                            SubState::Pending
+                        },
+                    },
+                );
+                id
+            }
+        };
+        let Some(s) = self.subscriptions.get_mut(&id) else {
+            return SubscribeOutcome::Refused {
+                code: 500,
+                reason: "subscription lost".into(),
+            };
+        };
+        // A refresh may bring a new Contact.
+        s.dialog.target = request.dialog.target;
+        s.expires_at = now + Duration::from_secs(u64::from(expires));
+        let state = s.state;
+        if expires == 0 {
+            self.end(now, id, "timeout");
+        } else {
+            self.notify(now, id);
+        }
+        accepted(state, expires)
+    }
+
+    fn allocate(&mut self) -> SubscriptionId {
+        let id = SubscriptionId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn make_notify(
+        &self,
+        now: Instant,
+        id: SubscriptionId,
+        s: &Subscription,
+        ending: Option<String>,
+    ) -> Notify {
+        let active = s.state == SubState::Active;
+        let state = ending.unwrap_or_else(|| {
+            let word = if active { "active" } else { "pending" };
+            let left = s.expires_at.saturating_duration_since(now).as_secs();
+            format!("{word};expires={left}")
+        });
+        // A pending subscription learns nothing; an ending one gets the last state if active.
+        let body = active.then(|| pidf::document(&s.presentity, &self.status(&s.presentity)));
+        Notify {
+            subscription: id,
+            dialog: s.dialog.clone(),
+            presentity: s.presentity.clone(),
+            cseq: s.cseq,
+            state,
+            body,
+        }
+    }
+
+    /// Queues the NOTIFY saying the current state for subscription `id`.
+    fn notify(&mut self, now: Instant, id: SubscriptionId) {
+        if let Some(s) = self.subscriptions.get_mut(&id) {
+            s.cseq += 1;
+        }
+        if let Some(s) = self.subscriptions.get(&id) {
+            let n = self.make_notify(now, id, s, None);
+            self.notifies.push_back(n);
+        }
+    }
+
+    /// Ends subscription `id` with a terminated NOTIFY giving `reason`.
+    fn end(&mut self, now: Instant, id: SubscriptionId, reason: &str) {
+        if let Some(mut s) = self.subscriptions.remove(&id) {
+            self.by_dialog.remove(&Self::key(&s.dialog));
+            s.cseq += 1;
+            let n = self.make_notify(now, id, &s, Some(format!("terminated;reason={reason}")));
+            self.notifies.push_back(n);
+        }
+    }
+
+    /// Sends the current state to every subscriber of `presentity`, when it changed.
+    fn changed(&mut self, now: Instant, presentity: &str, before: &Status) {
+        if self.status(presentity) == *before {
+            return;
+        }
+        let ids: Vec<SubscriptionId> = self
+            .subscriptions
+            .iter()
+            .filter(|(_, s)| s.presentity == presentity)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.notify(now, id);
+        }
+    }
+
+    /// The registrar says `presentity` has `devices` registered now.
+    pub fn devices_changed(&mut self, now: Instant, presentity: &str, devices: usize) {
+        let before = self.status(presentity);
+        if devices == 0 {
+            self.devices.remove(presentity);
+        } else {
+            self.devices.insert(presentity.to_string(), devices);
+        }
+        self.changed(now, presentity, &before);
+    }
+
+    /// A PUBLISH from `presentity` (RFC 3903 4): a new publication (`etag` None, a body), a
+    /// refresh (an etag, no body), a modification (both) or a removal (Expires 0). Returns the
+    /// entity tag and Expires for the 200, or the refusal (412 for an unknown etag).
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        presentity: &str,
+        etag: Option<&str>,
+        expires: Option<u32>,
+        body: Option<Status>,
+    ) -> Result<(String, u32), (u16, String)> {
+        let expires = expires
+            .unwrap_or(self.config.max_publish)
+            .min(self.config.max_publish);
+        let before = self.status(presentity);
+        let current = self.published.get(presentity);
+        if let Some(tag) = etag {
+            if current.is_none_or(|p| p.etag != tag) {
+                return Err((
+                    412,
+                    "Conditional Request Failed (unknown entity tag)".into(),
+                ));
+            }
+        } else if body.is_none() {
+            return Err((400, "PUBLISH without a body or SIP-If-Match".into()));
+        }
+        if expires == 0 {
+            let tag = etag.unwrap_or_default().to_string();
+            self.published.remove(presentity);
+            self.changed(now, presentity, &before);
+            return Ok((tag, 0));
+        }
+        let status = match (body, current) {
+            (Some(s), _) => s,
+            (None, Some(p)) => p.status.clone(),
+            (None, None) => return Err((412, "Conditional Request Failed".into())),
+        };
+        let tag = format!("e{}", self.next_etag);
+        self.next_etag += 1;
+        self.published.insert(
+            presentity.to_string(),
+            Publication {
+                etag: tag.clone(),
+                status,
+                expires_at: now + Duration::from_secs(u64::from(expires)),
+            },
+        );
+        self.changed(now, presentity, &before);
+        Ok((tag, expires))
+    }
+
+    /// A NOTIFY got 481 or no answer: the subscriber is gone (RFC 6665 4.2.2).
+    pub fn notify_failed(&mut self, id: SubscriptionId) {
+        if let Some(s) = self.subscriptions.remove(&id) {
+            self.by_dialog.remove(&Self::key(&s.dialog));
+        }
+    }
+
+    /// The next NOTIFY to send.
+    pub fn poll_notify(&mut self) -> Option<Notify> {
+        self.notifies.pop_front()
+    }
+
+    /// When a subscription or a publication next expires.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let subs = self.subscriptions.values().map(|s| s.expires_at);
+        let pubs = self.published.values().map(|p| p.expires_at);
+        subs.chain(pubs).min()
+    }
+
+    /// The time passed `now`: expired subscriptions end (terminated;reason=timeout), expired
+    /// publications are dropped (and their subscribers told).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<SubscriptionId> = self
+            .subscriptions
+            .iter()
+            .filter(|(_, s)| s.expires_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.end(now, id, "timeout");
+        }
+        let stale: Vec<String> = self
+            .published
+            .iter()
+            .filter(|(_, p)| p.expires_at <= now)
+            .map(|(who, _)| who.clone())
+            .collect();
+        for who in stale {
+            let before = self.status(&who);
+            self.published.remove(&who);
+            self.changed(now, &who, &before);
+        }
+    }
+}
+
+fn accepted(state: SubState, expires: u32) -> SubscribeOutcome {
+    SubscribeOutcome::Accepted {
+        code: if state == SubState::Active { 200 } else { 202 },
+        expires,
+    }
+}
+
+#[cfg(test)]
+mod tests;

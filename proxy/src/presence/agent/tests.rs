@@ -1,0 +1,245 @@
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+use super::*;
+
+const BOB: &str = "sip:bob@club-a.test";
+
+fn dialog(subscriber: &str, call_id: &str) -> Dialog {
+    Dialog {
+        call_id: call_id.into(),
+        their_tag: "t1".into(),
+        our_tag: "o1".into(),
+        subscriber: subscriber.into(),
+        target: format!("{subscriber};transport=udp"),
+        route_set: Vec::new(),
+    }
+}
+
+fn subscribe(
+    agent: &mut PresenceAgent,
+    now: Instant,
+    call_id: &str,
+    expires: Option<u32>,
+    authorized: bool,
+) -> SubscribeOutcome {
+    agent.subscribe(
+        now,
+        SubscribeRequest {
+            presentity: BOB,
+            dialog: dialog("sip:alice@club-a.test", call_id),
+            expires,
+            authorized,
+        },
+    )
+}
+
+fn notifies(agent: &mut PresenceAgent) -> Vec<Notify> {
+    std::iter::from_fn(|| agent.poll_notify()).collect()
+}
+
+fn basic(n: &Notify) -> Option<bool> {
+    n.body
+        .as_ref()
+        .map(|b| pidf::parse(b.as_bytes()).unwrap().open)
+}
+
+#[test]
+fn a_subscriber_hears_bob_come_online_publish_a_note_and_go_offline() {
+    let now = Instant::now();
+    let mut agent = PresenceAgent::new(PresenceConfig::default());
+    assert_eq!(
+        subscribe(&mut agent, now, "c1", None, true),
+        SubscribeOutcome::Accepted {
+            code: 200,
+            expires: 3_600
+        }
+    );
+    let first = notifies(&mut agent);
+    assert_eq!(first.len(), 1, "a NOTIFY at once");
+    assert_eq!(first[0].state, "active;expires=3600");
+    assert_eq!(basic(&first[0]), Some(false), "nobody registered: closed");
+    assert_eq!(first[0].cseq, 1);
+
+    agent.devices_changed(now, BOB, 1);
+    let online = notifies(&mut agent);
+    assert_eq!(online.len(), 1);
+    assert_eq!(basic(&online[0]), Some(true));
+    assert_eq!(online[0].cseq, 2);
+    agent.devices_changed(now, BOB, 2);
+    assert!(
+        notifies(&mut agent).is_empty(),
+        "a second device changes nothing visible"
+    );
+
+    let (etag, expires) = agent
+        .publish(
+            now,
+            BOB,
+            None,
+            Some(600),
+            Some(Status {
+                open: true,
+                note: Some("in a meeting".into()),
+            }),
+        )
+        .unwrap();
+    assert_eq!(expires, 600);
+    let noted = notifies(&mut agent);
+    assert!(noted[0].body.as_ref().unwrap().contains("in a meeting"));
+    // A refresh (etag, no body) keeps the note and says nothing new.
+    let (etag2, _) = agent
+        .publish(now, BOB, Some(&etag), Some(600), None)
+        .unwrap();
+    assert_ne!(etag, etag2, "a new entity tag each time");
+    assert!(notifies(&mut agent).is_empty());
+    assert_eq!(
+        agent.publish(now, BOB, Some("nope"), None, None),
+        Err((
+            412,
+            "Conditional Request Failed (unknown entity tag)".into()
+        ))
+    );
+
+    agent.devices_changed(now, BOB, 0);
+    let offline = notifies(&mut agent);
+    assert_eq!(basic(&offline[0]), Some(false));
+    assert!(
+        offline[0].body.as_ref().unwrap().contains("in a meeting"),
+        "the note stays"
+    );
+}
+
+#[test]
+fn unsubscribing_refreshing_and_expiry_end_with_a_terminated_notify() {
+    let now = Instant::now();
+    let mut agent = PresenceAgent::new(PresenceConfig::default());
+    subscribe(&mut agent, now, "c1", Some(600), true);
+    notifies(&mut agent);
+    // Refresh later: the same dialog, a new expiry.
+    let later = now + Duration::from_secs(500);
+    assert_eq!(
+        subscribe(&mut agent, later, "c1", Some(600), true),
+        SubscribeOutcome::Accepted {
+            code: 200,
+            expires: 600
+        }
+    );
+    let refreshed = notifies(&mut agent);
+    assert_eq!(refreshed[0].state, "active;expires=600");
+    assert_eq!(agent.len(), 1);
+    assert_eq!(agent.poll_timeout(), Some(later + Duration::from_secs(600)));
+    // It expires.
+    agent.handle_timeout(later + Duration::from_secs(600));
+    let ended = notifies(&mut agent);
+    assert_eq!(ended[0].state, "terminated;reason=timeout");
+    assert!(agent.is_empty());
+    // A new one, then Expires: 0.
+    subscribe(&mut agent, now, "c2", None, true);
+    notifies(&mut agent);
+    subscribe(&mut agent, now, "c2", Some(0), true);
+    let gone = notifies(&mut agent);
+    assert_eq!(gone.len(), 1);
+    assert!(gone[0].state.starts_with("terminated"));
+    assert!(agent.is_empty());
+}
+
+#[test]
+fn an_unauthorized_subscriber_is_pending_and_learns_nothing() {
+    let now = Instant::now();
+    let mut agent = PresenceAgent::new(PresenceConfig::default());
+    agent.devices_changed(now, BOB, 1);
+    agent
+        .publish(
+            now,
+            BOB,
+            None,
+            None,
+            Some(Status {
+                open: true,
+                note: Some("secret".into()),
+            }),
+        )
+        .unwrap();
+    assert_eq!(
+        subscribe(&mut agent, now, "c1", None, false),
+        SubscribeOutcome::Accepted {
+            code: 202,
+            expires: 3_600
+        }
+    );
+    let n = notifies(&mut agent);
+    assert_eq!(n[0].state, "pending;expires=3600");
+    assert_eq!(n[0].body, None);
+    agent.devices_changed(now, BOB, 0);
+    let later = notifies(&mut agent);
+    assert!(later.iter().all(|n| n.body.is_none()), "still nothing");
+}
+
+#[test]
+fn limits_too_brief_and_a_fetch() {
+    let now = Instant::now();
+    let mut agent = PresenceAgent::new(PresenceConfig {
+        per_subscriber: 2,
+        ..PresenceConfig::default()
+    });
+    assert!(matches!(
+        subscribe(&mut agent, now, "c0", Some(5), true),
+        SubscribeOutcome::Refused { code: 423, .. }
+    ));
+    subscribe(&mut agent, now, "c1", None, true);
+    subscribe(&mut agent, now, "c2", None, true);
+    assert!(matches!(
+        subscribe(&mut agent, now, "c3", None, true),
+        SubscribeOutcome::Refused { code: 403, .. }
+    ));
+    notifies(&mut agent);
+    // A fetch: one NOTIFY with the state, terminated, nothing kept.
+    assert_eq!(
+        subscribe(&mut agent, now, "c4", Some(0), true),
+        SubscribeOutcome::Accepted {
+            code: 200,
+            expires: 0
+        }
+    );
+    let fetched = notifies(&mut agent);
+    assert_eq!(fetched.len(), 1);
+    assert!(fetched[0].state.starts_with("terminated") && fetched[0].body.is_some());
+    assert_eq!(agent.len(), 2);
+    // A NOTIFY that fails ends its subscription quietly.
+    agent.notify_failed(SubscriptionId(2));
+    assert_eq!(agent.len(), 1);
+}
+
+#[test]
+fn a_publication_that_is_not_refreshed_lapses_and_subscribers_hear_it() {
+    let now = Instant::now();
+    let mut agent = PresenceAgent::new(PresenceConfig::default());
+    agent.devices_changed(now, BOB, 1);
+    subscribe(&mut agent, now, "c1", None, true);
+    agent
+        .publish(
+            now,
+            BOB,
+            None,
+            Some(120),
+            Some(Status {
+                open: false,
+                note: Some("away".into()),
+            }),
+        )
+        .unwrap();
+    let n = notifies(&mut agent);
+    assert_eq!(
+        basic(n.last().unwrap()),
+        Some(false),
+        "published closed wins over online"
+    );
+    agent.handle_timeout(now + Duration::from_secs(120));
+    let n = notifies(&mut agent);
+    assert_eq!(
+        basic(&n[0]),
+        Some(true),
+        "the publication lapsed: online again"
+    );
+    assert!(!n[0].body.as_ref().unwrap().contains("away"));
+}
