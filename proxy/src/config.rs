@@ -28,6 +28,8 @@ pub struct FileConfig {
     pub ring_timeout: Option<u64>,
     /// Most requests under way to one other domain.
     pub max_per_domain: Option<usize>,
+    /// Most presence subscriptions one subscriber may hold.
+    pub max_subscriptions: Option<usize>,
     /// Shortest registration accepted, seconds.
     pub min_expires: Option<u32>,
     /// Seconds a source or user is refused after repeated authentication failures.
@@ -145,6 +147,7 @@ struct RawConfig {
     commit_delay_ms: Option<u64>,
     ring_timeout: Option<u64>,
     max_per_domain: Option<usize>,
+    max_subscriptions: Option<usize>,
     min_expires: Option<u32>,
     auth_throttle: Option<u64>,
     prefer_sha256: Option<bool>,
@@ -300,6 +303,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         commit_delay_ms: raw.commit_delay_ms,
         ring_timeout: raw.ring_timeout,
         max_per_domain: raw.max_per_domain,
+        max_subscriptions: raw.max_subscriptions,
         min_expires: raw.min_expires,
         auth_throttle: raw.auth_throttle,
         prefer_sha256: raw.prefer_sha256,

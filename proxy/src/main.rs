@@ -120,6 +120,9 @@ struct ServeArgs {
     /// that never answers may cost.
     #[arg(long)]
     max_per_domain: Option<usize>,
+    /// Most presence subscriptions one subscriber may hold (403 beyond; default 200).
+    #[arg(long)]
+    max_subscriptions: Option<usize>,
     /// Largest MESSAGE body accepted, bytes (413 beyond; default 16384).
     #[arg(long)]
     max_message_body: Option<usize>,
@@ -247,6 +250,14 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         peers,
         text,
         media: media_args.mode.or(media_file.mode).unwrap_or_default(),
+        presence: openline_proxy::presence::agent::PresenceConfig {
+            per_subscriber: args
+                .max_subscriptions
+                .or(file.max_subscriptions)
+                .unwrap_or(200)
+                .max(1),
+            ..Default::default()
+        },
     };
     Ok(ServeConfig {
         core,

@@ -457,7 +457,7 @@ pub async fn run(
             Some((id, result)) = media_rx.recv() => core.handle_media(now(), id, result),
             _ = purge.tick() => {
                 let wall = wall_clock();
-                core.purge(wall);
+                core.purge(now(), wall);
                 if let Err(e) = store.purge_expired(wall).await {
                     tracing::warn!(error = %e, "could not purge expired bindings");
                 }

@@ -142,13 +142,34 @@ impl Phone {
         auth: &str,
         body: &[u8],
     ) -> Option<Vec<u8>> {
+        self.last_response_in(None, method, uri, to, extra, auth, body)
+    }
+
+    /// Like [`Phone::last_response`], inside the dialog with Call-ID `call_id` when given (a
+    /// new Call-ID otherwise).
+    #[allow(clippy::too_many_arguments)]
+    pub fn last_response_in(
+        &mut self,
+        call_id: Option<&str>,
+        method: &str,
+        uri: &str,
+        to: &str,
+        extra: &str,
+        auth: &str,
+        body: &[u8],
+    ) -> Option<Vec<u8>> {
         self.cseq += 1;
         let branch = format!("z9hG4bK{}x{}", self.addr.port(), self.cseq);
-        let call_id = format!(
-            "{}-{}-{}",
-            method.to_lowercase(),
-            self.addr.port(),
-            self.cseq
+        let call_id = call_id.map_or_else(
+            || {
+                format!(
+                    "{}-{}-{}",
+                    method.to_lowercase(),
+                    self.addr.port(),
+                    self.cseq
+                )
+            },
+            str::to_string,
         );
         let msg = format!(
             "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch={branch};rport\r\nMax-Forwards: 70\r\n\
@@ -174,7 +195,7 @@ impl Phone {
             let challenge = header(&response, challenge_name, None)?;
             let credentials = md5_credentials(&challenge, &self.user, &self.password, method, uri);
             let auth = format!("{answer_name}: {credentials}\r\n");
-            return self.last_response(method, uri, to, extra, &auth, body);
+            return self.last_response_in(Some(&call_id), method, uri, to, extra, &auth, body);
         }
         Some(response)
     }
@@ -218,7 +239,7 @@ impl Phone {
         if self.answer.is_none() {
             self.deaf.push(branch.clone());
         }
-        if first_line(&msg).starts_with("MESSAGE") {
+        if first_line(&msg).starts_with("MESSAGE") || first_line(&msg).starts_with("NOTIFY") {
             if let Some(code) = self.answer {
                 let reply = crate::wire::response_to(&msg, code, "Phone", "tag-phone", "");
                 let _ = self.socket.send_to(&reply, self.server);
@@ -233,12 +254,19 @@ impl Phone {
 
     /// The MESSAGEs received within `limit` until `count` are in (taken from the inbox).
     pub fn messages(&mut self, count: usize, limit: Duration) -> Vec<Received> {
+        self.requests("MESSAGE", count, limit)
+    }
+
+    /// The requests of `method` received within `limit` until `count` are in (taken from the
+    /// inbox); MESSAGE and NOTIFY are answered as [`Phone::answer`] says.
+    pub fn requests(&mut self, method: &str, count: usize, limit: Duration) -> Vec<Received> {
         let deadline = Instant::now() + limit;
+        let start = format!("{method} ");
         loop {
             let have = self
                 .inbox
                 .iter()
-                .filter(|r| first_line(&r.raw).starts_with("MESSAGE"))
+                .filter(|r| first_line(&r.raw).starts_with(&start))
                 .count();
             if have >= count || Instant::now() >= deadline {
                 break;
@@ -252,7 +280,7 @@ impl Phone {
         }
         let (messages, rest) = std::mem::take(&mut self.inbox)
             .into_iter()
-            .partition(|r| first_line(&r.raw).starts_with("MESSAGE"));
+            .partition(|r| first_line(&r.raw).starts_with(&start));
         self.inbox = rest;
         messages
     }

@@ -324,5 +324,6 @@ pub fn core_config(media: openline_proxy::core::MediaMode) -> openline_proxy::co
         peers: Vec::new(),
         text: Default::default(),
         media,
+        presence: Default::default(),
     }
 }

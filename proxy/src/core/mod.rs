@@ -3,6 +3,7 @@
 
 mod anchoring;
 mod locating;
+mod presencing;
 mod proxying;
 mod texting;
 
@@ -47,6 +48,8 @@ pub struct CoreConfig {
     pub text: crate::text::TextConfig,
     /// When calls' media goes through the relay.
     pub media: MediaMode,
+    /// Presence: subscription and publication limits.
+    pub presence: crate::presence::agent::PresenceConfig,
 }
 
 /// Work for the store, answered through [`ServerCore::handle_stored`]: writes are made durable
@@ -129,6 +132,7 @@ pub struct ServerCore {
     store_ops: VecDeque<StoreOp>,
     pending: IdMap<u64, Waiter>,
     text: texting::Texting,
+    presence: presencing::Presencing,
     anchoring: anchoring::Anchoring,
     us: Us,
     forwarding: Forwarding,
@@ -164,6 +168,7 @@ impl ServerCore {
         let endpoint = Endpoint::new(config.endpoint.clone(), endpoint_entropy);
         let domains = config.domains.clone();
         let peers = config.peers.clone();
+        let presence = config.presence.clone();
         ServerCore {
             endpoint,
             auth: Authenticator::new(config.auth.clone(), secret),
@@ -176,6 +181,7 @@ impl ServerCore {
             store_ops: VecDeque::new(),
             pending: IdMap::default(),
             text: texting::Texting::default(),
+            presence: presencing::Presencing::new(presence),
             anchoring: anchoring::Anchoring::default(),
             us: Us {
                 domains,
@@ -236,9 +242,15 @@ impl ServerCore {
         self.users = users.into_iter().map(|u| (u.aor.clone(), u)).collect();
     }
 
-    /// Drops expired bindings from memory; returns how many.
-    pub fn purge(&mut self, wall: u64) -> usize {
-        self.location.purge(wall)
+    /// Drops expired bindings from memory; returns how many. Presentities that lost their
+    /// last device are told to their subscribers.
+    pub fn purge(&mut self, now: Instant, wall: u64) -> usize {
+        let n = self.location.purge(wall);
+        for aor in self.presence.agent.online() {
+            let aor = aor.trim_start_matches("sip:").to_string();
+            self.presence_devices(now, wall, &aor);
+        }
+        n
     }
 
     /// One message from the network, at monotonic `now` and wall-clock `wall` (seconds since
@@ -310,7 +322,7 @@ impl ServerCore {
                     _ => {
                         // How large it came over UDP (RFC 3428 limits MESSAGE there).
                         let udp_size = (transport == Transport::Udp).then_some(data.len());
-                        self.route(now, wall, id, (source, udp_size), &request, peer)
+                        self.route(now, wall, id, (transport, source, udp_size), &request, peer)
                     }
                 };
                 if let Err(e) = result {
@@ -353,8 +365,10 @@ impl ServerCore {
                 response,
                 transaction,
             } => {
-                if self.text.on_response(transaction, &response) {
-                    // A MESSAGE the text path sent.
+                if self.text.on_response(transaction, &response)
+                    || self.presence.on_response(transaction, &response)
+                {
+                    // A MESSAGE the text path sent, or a NOTIFY of ours.
                 } else if !self
                     .forwarding
                     .on_response(transaction, &response, &mut self.actions)
@@ -400,6 +414,7 @@ impl ServerCore {
             for device in &p.devices {
                 self.deliver_owed(&p.aor, device, wall);
             }
+            self.presence_devices(now, wall, &p.aor);
             self.endpoint.respond(now, p.transaction, p.reply)
         } else {
             // Undo what routing already saw, and say so.
@@ -480,6 +495,10 @@ impl ServerCore {
         self.endpoint.handle_timeout(now);
         self.forwarding.handle_timeout(now, &mut self.actions);
         self.text.handle_timeout(now);
+        if self.presence.agent.poll_timeout().is_some_and(|t| t <= now) {
+            self.presence.agent.handle_timeout(now);
+            self.send_notifies(now);
+        }
         self.pump(now);
     }
 
@@ -503,7 +522,7 @@ impl ServerCore {
                 Some(Output::Transmit(t)) => self.transmits.push_back(t),
                 Some(Output::Event(
                     TransactionEvent::TimedOut(id) | TransactionEvent::TransportError(id),
-                )) if self.text.on_failure(id) => {}
+                )) if self.text.on_failure(id) || self.presence.on_failure(id) => {}
                 Some(Output::Event(TransactionEvent::TimedOut(id))) => {
                     if let Some(d) = self.forwarding.destination_of(id) {
                         self.down.note(d, now);
@@ -534,6 +553,7 @@ impl ServerCore {
             self.endpoint.poll_timeout(),
             self.forwarding.poll_timeout(),
             self.text.poll_timeout(),
+            self.presence.agent.poll_timeout(),
         ]
         .into_iter()
         .flatten()

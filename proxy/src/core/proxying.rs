@@ -21,7 +21,7 @@ impl ServerCore {
         now: Instant,
         wall: u64,
         id: TransactionId,
-        (source, udp_size): (SocketAddr, Option<usize>),
+        (transport, source, udp_size): (openline_sip::Transport, SocketAddr, Option<usize>),
         request: &openline_sip::Message<'_>,
         peer: Option<&PeerIdentity>,
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
@@ -32,6 +32,12 @@ impl ServerCore {
             Ok(local) => local,
             Err(refusal) => return self.refuse(now, id, source, request, refusal),
         };
+        if matches!(request.method(), Method::Subscribe | Method::Publish) {
+            let arrival = (transport, source);
+            if let Some(done) = self.presence_request(now, id, arrival, request, local_sender) {
+                return done;
+            }
+        }
         let users = &self.users;
         let decision = routing::decide(
             request,

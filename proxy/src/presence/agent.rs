@@ -171,6 +171,11 @@ impl PresenceAgent {
         }
     }
 
+    /// The presentities with a device registered, as last told.
+    pub fn online(&self) -> Vec<String> {
+        self.devices.keys().cloned().collect()
+    }
+
     /// How many subscriptions are held.
     pub fn len(&self) -> usize {
         self.subscriptions.len()
@@ -412,6 +417,20 @@ impl PresenceAgent {
         if let Some(s) = self.subscriptions.remove(&id) {
             self.by_dialog.remove(&Self::key(&s.dialog));
         }
+    }
+
+    /// Whether the dialog (Call-ID, the subscriber's tag, ours) is a subscription held here.
+    pub fn holds(&self, call_id: &str, their_tag: &str, our_tag: &str) -> bool {
+        self.by_dialog.contains_key(&(
+            call_id.to_string(),
+            their_tag.to_string(),
+            our_tag.to_string(),
+        ))
+    }
+
+    /// The subscription of the last NOTIFY queued (the one a SUBSCRIBE just caused).
+    pub fn last_queued(&self) -> Option<SubscriptionId> {
+        self.notifies.back().map(|n| n.subscription)
     }
 
     /// The next NOTIFY to send.

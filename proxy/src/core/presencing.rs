@@ -1,0 +1,367 @@
+//! The core as presence agent of its local users: SUBSCRIBE (event `presence`) and PUBLISH
+//! for a local presentity are answered here instead of being proxied to its devices; the
+//! NOTIFYs the agent asks for go out as our own requests, each on its subscriber's flow; the
+//! registrar's changes of bindings feed the agent.
+
+use super::ServerCore;
+use crate::presence::agent::{
+    Dialog, Notify, PresenceAgent, SubscribeOutcome, SubscribeRequest, SubscriptionId,
+};
+use crate::presence::pidf;
+use openline_sip::header::HeaderName;
+use openline_sip::message::{Refusal, RequestBuilder, ResponseBuilder};
+use openline_sip::transaction::{Destination, TransactionId};
+use openline_sip::{Message, Method, Transport};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// The presence agent and the NOTIFYs under way.
+#[derive(Debug)]
+pub(super) struct Presencing {
+    pub(super) agent: PresenceAgent,
+    /// Each subscription's flow: where its NOTIFYs go.
+    flows: HashMap<SubscriptionId, Destination>,
+    /// NOTIFY transactions, by the subscription they belong to.
+    notifying: HashMap<TransactionId, SubscriptionId>,
+}
+
+impl Presencing {
+    pub(super) fn new(config: crate::presence::agent::PresenceConfig) -> Self {
+        Presencing {
+            agent: PresenceAgent::new(config),
+            flows: HashMap::new(),
+            notifying: HashMap::new(),
+        }
+    }
+
+    /// A response to one of our NOTIFYs: true when it was one. A 481 or a failure ends the
+    /// subscription (RFC 6665 4.2.2).
+    pub(super) fn on_response(&mut self, id: TransactionId, response: &Message<'_>) -> bool {
+        let Some(&subscription) = self.notifying.get(&id) else {
+            return false;
+        };
+        let code = response.status().unwrap_or(0);
+        if code >= 200 {
+            self.notifying.remove(&id);
+        }
+        if code == 481 || code >= 500 || code == 408 {
+            self.ended(subscription);
+        }
+        true
+    }
+
+    /// A NOTIFY of ours got no answer at all.
+    pub(super) fn on_failure(&mut self, id: TransactionId) -> bool {
+        match self.notifying.remove(&id) {
+            Some(subscription) => {
+                self.ended(subscription);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn ended(&mut self, subscription: SubscriptionId) {
+        self.agent.notify_failed(subscription);
+        self.flows.remove(&subscription);
+    }
+}
+
+/// `user@domain` of a SIP URI, the domain lowercased (how users are keyed).
+fn aor_of(uri: &openline_sip::uri::SipUri<'_>) -> String {
+    format!(
+        "{}@{}",
+        uri.user.unwrap_or(""),
+        uri.host.to_string().to_ascii_lowercase()
+    )
+}
+
+impl ServerCore {
+    /// A SUBSCRIBE or PUBLISH: answered here (and true) when it is about presence of a local
+    /// user, or belongs to one of our subscriptions; otherwise left to routing.
+    pub(super) fn presence_request(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        (transport, source): (Transport, SocketAddr),
+        request: &Message<'_>,
+        local_sender: bool,
+    ) -> Option<Result<(), openline_sip::endpoint::EndpointError>> {
+        let method = request.method();
+        let ours = request.to_tag.is_some_and(|to| {
+            request
+                .from_tag
+                .is_some_and(|from| self.presence.agent.holds(request.call_id, from, to))
+        });
+        let presentity = request
+            .request_uri()
+            .and_then(|u| u.sip().map(aor_of))
+            .filter(|aor| self.users.contains_key(aor));
+        if !ours && (request.to_tag.is_some() || presentity.is_none()) {
+            return None;
+        }
+        let event = request.header(HeaderName::Event).map(|e| {
+            e.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+        if event.as_deref() != Some("presence") {
+            return Some(
+                self.refuse(
+                    now,
+                    id,
+                    source,
+                    request,
+                    Refusal::new(489, "Bad Event (only presence here)")
+                        .with("Allow-Events", "presence"),
+                ),
+            );
+        }
+        let expires = request.expires().flatten();
+        let flow = Destination {
+            transport,
+            addr: source,
+        };
+        Some(match method {
+            Method::Subscribe => {
+                self.subscribe(now, id, flow, request, presentity, expires, local_sender)
+            }
+            _ => self.publish(now, id, source, request, presentity, expires, local_sender),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn subscribe(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        flow: Destination,
+        request: &Message<'_>,
+        presentity: Option<String>,
+        expires: Option<u32>,
+        local_sender: bool,
+    ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        let subscriber = request
+            .from()
+            .and_then(|f| f.uri.sip().map(aor_of))
+            .unwrap_or_default();
+        let target = request.contacts().and_then(|c| match c.first() {
+            Some(openline_sip::header::Contact::Address(a)) => Some(a.uri.as_str().to_string()),
+            _ => None,
+        });
+        let (Some(target), Some(their_tag)) = (target, request.from_tag) else {
+            return self.refuse(
+                now,
+                id,
+                flow.addr,
+                request,
+                Refusal::new(400, "SUBSCRIBE needs a Contact and a From tag"),
+            );
+        };
+        let our_tag = request
+            .to_tag
+            .map_or_else(|| self.endpoint.new_tag(), str::to_string);
+        // The presentity of a refresh is the one its subscription has; of a new one, the
+        // Request-URI's.
+        let presentity = presentity.unwrap_or_default();
+        let same_domain = subscriber.rsplit('@').next() == presentity.rsplit('@').next();
+        let dialog = Dialog {
+            call_id: request.call_id.to_string(),
+            their_tag: their_tag.to_string(),
+            our_tag: our_tag.clone(),
+            subscriber: format!("sip:{subscriber}"),
+            target,
+            route_set: request
+                .list(HeaderName::RecordRoute)
+                .map(|r| r.trim().to_string())
+                .collect(),
+        };
+        let outcome = self.presence.agent.subscribe(
+            now,
+            SubscribeRequest {
+                presentity: &format!("sip:{presentity}"),
+                dialog,
+                expires,
+                authorized: local_sender && same_domain,
+            },
+        );
+        match outcome {
+            SubscribeOutcome::Accepted { code, expires } => {
+                let contact = self.our_contact(flow.transport);
+                let mut b = ResponseBuilder::new(
+                    code,
+                    openline_sip::message::standard_reason(code),
+                    &request.echo(),
+                    flow.addr,
+                    Some(&our_tag),
+                )
+                .header("Expires", expires)
+                .header("Server", &self.server_header);
+                if let Some(c) = contact {
+                    b = b.header("Contact", c);
+                }
+                let result = self.endpoint.respond(now, id, b.finish());
+                self.remember_flows(flow);
+                self.send_notifies(now);
+                result
+            }
+            SubscribeOutcome::Refused { code, reason } => {
+                let mut refusal = Refusal::new(code, reason);
+                if code == 423 {
+                    refusal = refusal.with("Min-Expires", "60");
+                }
+                self.refuse(now, id, flow.addr, request, refusal)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn publish(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        source: SocketAddr,
+        request: &Message<'_>,
+        presentity: Option<String>,
+        expires: Option<u32>,
+        local_sender: bool,
+    ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        let presentity = presentity.unwrap_or_default();
+        let from = request
+            .from()
+            .and_then(|f| f.uri.sip().map(aor_of))
+            .unwrap_or_default();
+        if !local_sender || from != presentity {
+            return self.refuse(
+                now,
+                id,
+                source,
+                request,
+                Refusal::new(403, "Forbidden (only a user publishes their own presence)"),
+            );
+        }
+        let body = if request.body.is_empty() {
+            None
+        } else {
+            match pidf::parse(request.body) {
+                Ok(status) => Some(status),
+                Err(e) => {
+                    return self.refuse(
+                        now,
+                        id,
+                        source,
+                        request,
+                        Refusal::new(400, format!("Bad Request ({e})")),
+                    );
+                }
+            }
+        };
+        let etag = request.header(HeaderName::Other("SIP-If-Match"));
+        let result = self.presence.agent.publish(
+            now,
+            &format!("sip:{presentity}"),
+            etag.map(str::trim),
+            expires,
+            body,
+        );
+        match result {
+            Ok((etag, expires)) => {
+                let response = ResponseBuilder::new(200, "OK", &request.echo(), source, None)
+                    .header("SIP-ETag", &etag)
+                    .header("Expires", expires)
+                    .header("Server", &self.server_header)
+                    .finish();
+                let r = self.endpoint.respond(now, id, response);
+                self.send_notifies(now);
+                r
+            }
+            Err((code, reason)) => {
+                self.refuse(now, id, source, request, Refusal::new(code, reason))
+            }
+        }
+    }
+
+    /// Our Contact for dialogs made over `transport`.
+    fn our_contact(&self, transport: Transport) -> Option<String> {
+        let (_, addr) = self.us.local.iter().find(|(t, _)| *t == transport)?;
+        Some(match transport {
+            Transport::Udp => format!("<sip:{addr}>"),
+            t => format!("<sip:{addr};transport={}>", t.as_via().to_ascii_lowercase()),
+        })
+    }
+
+    /// Notes the flow of the subscriptions whose first NOTIFY is queued.
+    fn remember_flows(&mut self, flow: Destination) {
+        // The agent queued the NOTIFY for the subscription just made or refreshed: it is the
+        // last one queued; its flow is where the SUBSCRIBE came from.
+        if let Some(id) = self.presence.agent.last_queued() {
+            self.presence.flows.insert(id, flow);
+        }
+    }
+
+    /// The bindings of `aor` changed: the agent hears how many devices it has now.
+    pub(super) fn presence_devices(&mut self, now: Instant, wall: u64, aor: &str) {
+        let devices = self.location.live(aor, wall).len();
+        self.presence
+            .agent
+            .devices_changed(now, &format!("sip:{aor}"), devices);
+        self.send_notifies(now);
+    }
+
+    /// Sends the NOTIFYs the agent asks for.
+    pub(super) fn send_notifies(&mut self, now: Instant) {
+        while let Some(n) = self.presence.agent.poll_notify() {
+            let Some(&flow) = self.presence.flows.get(&n.subscription) else {
+                continue;
+            };
+            if n.state.starts_with("terminated") {
+                self.presence.flows.remove(&n.subscription);
+            }
+            let request = self.notify_request(&n, flow.transport);
+            match self.endpoint.send_request(now, request, flow) {
+                Ok(t) => {
+                    self.presence.notifying.insert(t, n.subscription);
+                }
+                Err(e) => tracing::warn!(error = %e, "could not send a NOTIFY"),
+            }
+        }
+    }
+
+    fn notify_request(&mut self, n: &Notify, transport: Transport) -> Vec<u8> {
+        let via = self
+            .hops
+            .iter()
+            .find(|h| h.transport == transport)
+            .map(|h| format!("{}{}", h.via, self.endpoint.new_branch()))
+            .unwrap_or_default();
+        let mut b = RequestBuilder::new(Method::Notify, &n.dialog.target)
+            .header("Via", via)
+            .header("Max-Forwards", 70);
+        for route in &n.dialog.route_set {
+            b = b.header("Route", route);
+        }
+        let mut b = b
+            .header(
+                "From",
+                format!("<{}>;tag={}", n.presentity, n.dialog.our_tag),
+            )
+            .header(
+                "To",
+                format!("<{}>;tag={}", n.dialog.subscriber, n.dialog.their_tag),
+            )
+            .header("Call-ID", &n.dialog.call_id)
+            .header("CSeq", format!("{} NOTIFY", n.cseq))
+            .header("Event", "presence")
+            .header("Subscription-State", &n.state);
+        if let Some(c) = self.our_contact(transport) {
+            b = b.header("Contact", c);
+        }
+        match &n.body {
+            Some(body) => b.body(Some(pidf::CONTENT_TYPE), body.as_bytes()),
+            None => b.finish(),
+        }
+    }
+}
