@@ -13,6 +13,7 @@ mod lex;
 pub mod locate;
 pub mod message;
 pub mod method;
+pub mod pidf;
 pub mod table;
 pub mod transaction;
 pub mod transport;

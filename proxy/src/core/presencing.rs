@@ -7,9 +7,9 @@ use super::ServerCore;
 use crate::presence::agent::{
     Dialog, Notify, PresenceAgent, SubscribeOutcome, SubscribeRequest, SubscriptionId,
 };
-use crate::presence::pidf;
 use openline_sip::header::HeaderName;
 use openline_sip::message::{Refusal, RequestBuilder, ResponseBuilder};
+use openline_sip::pidf;
 use openline_sip::transaction::{Destination, TransactionId};
 use openline_sip::{Message, Method, Transport};
 use std::collections::HashMap;

@@ -3,7 +3,7 @@
 //! that follow every change. The core feeds it SUBSCRIBEs, PUBLISHes, binding counts and the
 //! time; it answers with statuses and hands out NOTIFYs to send.
 
-use super::pidf::{self, Status};
+use openline_sip::pidf::{self, Status};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 

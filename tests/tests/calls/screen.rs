@@ -1,5 +1,5 @@
 //! The full-screen tui-phone driven in tmux (send-keys, capture-pane): it registers, adds a
-//! contact, sends a message and places a call that a headless phone answers, and what the
+//! contact (shown online), sends a message and places a call that a headless phone answers, and what the
 //! screen shows is asserted; started again, it shows the conversation it kept.
 
 use super::*;
@@ -130,6 +130,8 @@ fn the_screen_sends_a_message_places_a_call_and_keeps_the_conversation() {
     tmux.shows("F5 call");
 
     tmux.line("/add bob@openline.test");
+    // The contact list shows bob online (+): the screen watches its contacts' presence.
+    tmux.shows("+ bob@openline.test");
     tmux.line("hello from the screen");
     let got = bob.expect("message", WAIT);
     assert!(got.contains("hello from the screen"), "{got}");

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod tui_phone;
+
 use openline_tests::phone::{Phone, Received};
 use openline_tests::subject::Subject;
 use openline_tests::wire::{header, status};

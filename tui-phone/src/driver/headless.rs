@@ -4,6 +4,7 @@
 use crate::phone::PhoneEvent;
 use crate::screen::app::{Command, aor};
 use crate::ua::RegEvent;
+use crate::ua::presence::Seen;
 use serde_json::json;
 use std::io::Write as _;
 
@@ -22,6 +23,12 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         (Some("resume"), None, None) => Command::Hold(false),
         (Some("dtmf"), Some(digits), None) => Command::Dtmf(digits.to_string()),
         (Some("quit"), None, None) => Command::Quit,
+        (Some("watch"), Some(who), None) => Command::Watch(aor(who)),
+        (Some("note"), None, None) => Command::Note(None),
+        (Some("note"), Some(first), rest) => Command::Note(Some(match rest {
+            Some(rest) => format!("{first} {rest}"),
+            None => first.to_string(),
+        })),
         (Some(""), None, None) => return Ok(None),
         _ => return Err(format!("not a command: {line}")),
     }))
@@ -61,6 +68,15 @@ pub fn emit(event: &PhoneEvent) {
         } => json!({"event": "call_ended", "remote": remote, "code": code, "reason": reason}),
         PhoneEvent::CallRefused(reason) => json!({"event": "error", "reason": reason}),
         PhoneEvent::Dtmf(digit) => json!({"event": "dtmf", "digit": digit.to_string()}),
+        PhoneEvent::Presence { who, seen } => {
+            let (state, note) = match seen {
+                Seen::Known(s) => (if s.open { "online" } else { "offline" }, s.note.clone()),
+                Seen::Pending => ("pending", None),
+                Seen::Unknown => ("unknown", None),
+            };
+            json!({"event": "presence", "who": who, "state": state, "note": note})
+        }
+        PhoneEvent::NoteSet { ok, note } => json!({"event": "note_set", "ok": ok, "note": note}),
         PhoneEvent::MediaAddress(address) => {
             json!({"event": "media_address", "address": address.to_string()})
         }

@@ -53,6 +53,8 @@ fn apply(phone: &mut Phone, command: Command, leaving: &mut Option<Instant>) {
         Command::Hangup => phone.hangup(now),
         Command::Hold(hold) => phone.hold(now, hold),
         Command::Dtmf(digits) => phone.dtmf(&digits),
+        Command::Watch(who) => phone.watch(now, &who),
+        Command::Note(note) => phone.set_note(now, note),
         Command::Quit if leaving.is_none() => {
             phone.quit(now);
             *leaving = Some(now + Duration::from_secs(3));
@@ -90,11 +92,20 @@ pub async fn run(
                 Front::Screen(screen) => screen.app.on_event(now(), &e),
             }
         }
+        let mut watched = false;
         if let Front::Screen(screen) = &mut front {
+            for who in screen.app.take_to_watch() {
+                phone.watch(now(), &who);
+                watched = true;
+            }
             if let Err(e) = screen.history.save(&mut screen.app).await {
                 screen.app.notice = format!("history not saved: {e}");
             }
             screen.draw(now());
+        }
+        if watched {
+            // The SUBSCRIBEs just made go out before we wait.
+            continue;
         }
         if leaving.is_some() && goodbye || leaving.is_some_and(|at| at <= now()) {
             return Ok(());

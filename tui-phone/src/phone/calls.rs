@@ -157,8 +157,9 @@ impl Phone {
         if request.to_tag.is_some() {
             let code = match self.call.as_mut().filter(|c| c.matches(request)) {
                 Some(call) => call.on_request(now, &mut self.endpoint, (id, source), request),
-                // MESSAGE outside a dialog we know is still a message (some phones tag it).
-                None if method == Method::Message => return false,
+                // MESSAGE outside a dialog we know is still a message (some phones tag it);
+                // a NOTIFY is for a presence watch.
+                None if matches!(method, Method::Message | Method::Notify) => return false,
                 None => Some(481),
             };
             if let Some(code) = code {

@@ -5,6 +5,7 @@
 
 mod calls;
 mod nat;
+mod watching;
 
 use crate::audio::device::{AudioDevice, Silence};
 use crate::audio::session::MediaSession;
@@ -70,6 +71,20 @@ pub enum PhoneEvent {
     Dtmf(char),
     /// STUN told the address our media socket has outside (calls offer it from now on).
     MediaAddress(SocketAddr),
+    /// What a watched contact's presence says now.
+    Presence {
+        /// Whose, `sip:user@domain`.
+        who: String,
+        /// What is known.
+        seen: crate::ua::presence::Seen,
+    },
+    /// Our note was published (or not).
+    NoteSet {
+        /// Whether the server took it.
+        ok: bool,
+        /// The note.
+        note: Option<String>,
+    },
     /// A call's media stopped: what was sent and received, and how the jitter buffer fared.
     MediaStats(
         crate::audio::session::MediaStats,
@@ -113,6 +128,12 @@ pub struct Phone {
     stun: Option<openline_media::stun::BindingClient>,
     /// Media-socket datagrams that are not the call's (STUN requests).
     media_out: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Contacts whose presence we watch.
+    watches: Vec<crate::ua::presence::Watch>,
+    /// What we publish of ourselves.
+    publication: crate::ua::presence::Publication,
+    /// SUBSCRIBEs and PUBLISHes under way.
+    presence_txns: HashMap<TransactionId, watching::PresenceTxn>,
 }
 
 impl Phone {
@@ -149,6 +170,9 @@ impl Phone {
             device: Box::new(Silence),
             stun: None,
             media_out: VecDeque::new(),
+            watches: Vec::new(),
+            publication: crate::ua::presence::Publication::default(),
+            presence_txns: HashMap::new(),
         };
         phone.register(now);
         phone
@@ -197,6 +221,7 @@ impl Phone {
         if self.call.is_some() {
             self.hangup(now);
         }
+        self.stop_presence(now);
         self.registration.leave();
         self.register(now);
     }
@@ -275,6 +300,9 @@ impl Phone {
     }
 
     fn on_response(&mut self, now: Instant, id: TransactionId, response: &Message<'_>) {
+        if self.on_presence_response(now, id, response) {
+            return;
+        }
         if let Some(call) = self.call.as_mut().filter(|c| c.owns(id)) {
             call.on_response(now, &mut self.endpoint, id, response);
             self.after_call(now);
@@ -295,17 +323,7 @@ impl Phone {
             return;
         };
         if code == 407 && !pending.authorized {
-            let challenge = response.header(HeaderName::ProxyAuthenticate).unwrap_or("");
-            let cnonce = self.endpoint.new_tag();
-            let a = Answer {
-                username: &self.account.user,
-                password: &self.account.password,
-                method: "MESSAGE",
-                uri: &pending.to,
-                cnonce: &cnonce,
-                nc: 1,
-            };
-            if let Some(value) = answer(challenge, &a) {
+            if let Some(value) = self.credentials(response, "MESSAGE", &pending.to) {
                 self.send(now, pending, Some(value));
                 return;
             }
@@ -321,6 +339,21 @@ impl Phone {
         });
     }
 
+    /// The Proxy-Authorization answering a 407 to our `method` for `uri`.
+    fn credentials(&mut self, response: &Message<'_>, method: &str, uri: &str) -> Option<String> {
+        let challenge = response.header(HeaderName::ProxyAuthenticate)?;
+        let cnonce = self.endpoint.new_tag();
+        let a = Answer {
+            username: &self.account.user,
+            password: &self.account.password,
+            method,
+            uri,
+            cnonce: &cnonce,
+            nc: 1,
+        };
+        answer(challenge, &a)
+    }
+
     fn on_request(
         &mut self,
         now: Instant,
@@ -328,7 +361,10 @@ impl Phone {
         source: SocketAddr,
         request: &Message<'_>,
     ) {
-        let (code, reason) = if request.method() == openline_sip::Method::Message {
+        let (code, reason) = if request.method() == openline_sip::Method::Notify {
+            let code = self.on_notify(request);
+            (code, openline_sip::message::standard_reason(code))
+        } else if request.method() == openline_sip::Method::Message {
             match incoming(request) {
                 Ok(m) => {
                     self.events.push_back(PhoneEvent::Message(m));
@@ -350,6 +386,7 @@ impl Phone {
         self.endpoint.handle_timeout(now);
         self.handle_call_timeout(now);
         self.handle_stun_timeout(now);
+        self.handle_presence_timeout(now);
         if self.registration.handle_timeout(now) {
             self.register(now);
         }
@@ -413,6 +450,7 @@ impl Phone {
             self.registration.poll_timeout(),
             self.call_timeout(),
             self.stun_timeout(),
+            self.presence_timeout(),
         ]
         .into_iter()
         .flatten()

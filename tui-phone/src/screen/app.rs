@@ -28,6 +28,10 @@ pub enum Command {
     Hold(bool),
     /// Send DTMF digits.
     Dtmf(String),
+    /// Watch a contact's presence.
+    Watch(String),
+    /// Publish our note (none: clear it).
+    Note(Option<String>),
     /// Leave.
     Quit,
 }
@@ -52,6 +56,8 @@ pub struct Contact {
     pub unread: usize,
     /// The conversation.
     pub lines: Vec<Line>,
+    /// What their presence says, once known.
+    pub presence: Option<crate::ua::presence::Seen>,
 }
 
 /// The call as the call bar shows it.
@@ -86,6 +92,8 @@ pub struct App {
     pub notice: String,
     /// Contacts and lines not yet written to the history.
     unsaved: Vec<Unsaved>,
+    /// Contacts whose presence is not watched yet.
+    to_watch: Vec<String>,
 }
 
 /// What the history has yet to keep.
@@ -119,7 +127,13 @@ impl App {
             call: None,
             notice: String::new(),
             unsaved: Vec::new(),
+            to_watch: Vec::new(),
         }
+    }
+
+    /// The contacts to start watching (each once).
+    pub fn take_to_watch(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.to_watch)
     }
 
     /// What the history has yet to keep, oldest first (and forgotten here).
@@ -134,10 +148,12 @@ impl App {
             Some(i) => i,
             None => {
                 self.unsaved.push(Unsaved::Contact(aor.clone()));
+                self.to_watch.push(aor.clone());
                 self.contacts.push(Contact {
                     aor,
                     unread: 0,
                     lines: Vec::new(),
+                    presence: None,
                 });
                 self.contacts.len() - 1
             }
@@ -232,6 +248,16 @@ impl App {
             }
             PhoneEvent::CallRefused(reason) => self.notice = reason.clone(),
             PhoneEvent::Dtmf(d) => self.notice = format!("the other side pressed {d}"),
+            PhoneEvent::Presence { who, seen } => {
+                self.contact(who).presence = Some(seen.clone());
+            }
+            PhoneEvent::NoteSet { ok, note } => {
+                self.notice = match (ok, note) {
+                    (true, Some(n)) => format!("your note: {n}"),
+                    (true, None) => "your note is cleared".into(),
+                    (false, _) => "the server did not take your note".into(),
+                };
+            }
             PhoneEvent::MediaAddress(address) => {
                 self.notice = format!("media reachable at {address} (STUN)");
             }
@@ -315,6 +341,7 @@ impl App {
             ("/resume", true) => Some(Command::Hold(false)),
             ("/dtmf", false) => Some(Command::Dtmf(rest.to_string())),
             ("/quit", true) => Some(Command::Quit),
+            ("/note", empty) => Some(Command::Note((!empty).then(|| rest.to_string()))),
             _ if word.starts_with('/') => {
                 self.notice = format!("not a command: {line}");
                 None

@@ -3,6 +3,7 @@
 //! each time from the state, so a resize redraws cleanly.
 
 use super::app::App;
+use crate::ua::presence::Seen;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style};
@@ -11,7 +12,7 @@ use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph, Wra
 use std::time::Instant;
 
 /// The key help shown at the bottom.
-pub const KEY_HELP: &str = "Enter send | Up/Down contact | F5 call | F6 answer | F7 hang up | F8 hold | /add USER@DOMAIN | /dtmf 123 | /quit";
+pub const KEY_HELP: &str = "Enter send | Up/Down contact | F5 call | F6 answer | F7 hang up | F8 hold | /add USER@DOMAIN | /note TEXT | /dtmf 123 | /quit";
 
 /// `m:ss` since `since`.
 fn duration(now: Instant, since: Instant) -> String {
@@ -53,11 +54,18 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: Instant) {
         .iter()
         .map(|c| {
             let name = c.aor.trim_start_matches("sip:");
-            let text = if c.unread > 0 {
-                format!("{name} ({})", c.unread)
-            } else {
-                name.to_string()
+            let (mark, note) = match &c.presence {
+                Some(Seen::Known(s)) => (if s.open { "+" } else { "-" }, s.note.as_deref()),
+                Some(Seen::Pending) => ("?", None),
+                Some(Seen::Unknown) | None => (" ", None),
             };
+            let mut text = format!("{mark} {name}");
+            if c.unread > 0 {
+                text.push_str(&format!(" ({})", c.unread));
+            }
+            if let Some(note) = note {
+                text.push_str(&format!(" - {note}"));
+            }
             ListItem::new(text)
         })
         .collect();

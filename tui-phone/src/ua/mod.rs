@@ -6,6 +6,7 @@
 pub mod call;
 pub mod chat;
 pub mod offer;
+pub mod presence;
 pub mod registration;
 
 pub use registration::{Account, Next, RegEvent, Registration};
