@@ -495,10 +495,7 @@ impl ServerCore {
         self.endpoint.handle_timeout(now);
         self.forwarding.handle_timeout(now, &mut self.actions);
         self.text.handle_timeout(now);
-        if self.presence.agent.poll_timeout().is_some_and(|t| t <= now) {
-            self.presence.agent.handle_timeout(now);
-            self.send_notifies(now);
-        }
+        self.presence_timeout(now);
         self.pump(now);
     }
 
@@ -553,7 +550,7 @@ impl ServerCore {
             self.endpoint.poll_timeout(),
             self.forwarding.poll_timeout(),
             self.text.poll_timeout(),
-            self.presence.agent.poll_timeout(),
+            self.presence.poll_timeout(),
         ]
         .into_iter()
         .flatten()

@@ -24,6 +24,11 @@ pub(super) struct Presencing {
     flows: HashMap<SubscriptionId, Destination>,
     /// NOTIFY transactions, by the subscription they belong to.
     notifying: HashMap<TransactionId, SubscriptionId>,
+    /// When each online presentity's next binding lapses: it is looked at again then, so an
+    /// expired registration is seen offline at once, not at the minute's purge.
+    lapses: HashMap<String, Instant>,
+    /// The wall clock (seconds) at a monotonic instant, to judge bindings at a timer.
+    wall_at: Option<(Instant, u64)>,
 }
 
 impl Presencing {
@@ -32,7 +37,18 @@ impl Presencing {
             agent: PresenceAgent::new(config),
             flows: HashMap::new(),
             notifying: HashMap::new(),
+            lapses: HashMap::new(),
+            wall_at: None,
         }
+    }
+
+    /// When a presentity's binding next lapses, or the agent's next deadline.
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.lapses
+            .values()
+            .copied()
+            .chain(self.agent.poll_timeout())
+            .min()
     }
 
     /// A response to one of our NOTIFYs: true when it was one. A 481 or a failure ends the
@@ -304,11 +320,47 @@ impl ServerCore {
 
     /// The bindings of `aor` changed: the agent hears how many devices it has now.
     pub(super) fn presence_devices(&mut self, now: Instant, wall: u64, aor: &str) {
-        let devices = self.location.live(aor, wall).len();
+        self.presence.wall_at = Some((now, wall));
+        let live = self.location.live(aor, wall);
+        let devices = live.len();
+        match live.iter().map(|b| b.expires_at).min() {
+            Some(at) => {
+                let lapse = now + std::time::Duration::from_secs(at.saturating_sub(wall).max(1));
+                self.presence.lapses.insert(aor.to_string(), lapse);
+            }
+            None => {
+                self.presence.lapses.remove(aor);
+            }
+        }
         self.presence
             .agent
             .devices_changed(now, &format!("sip:{aor}"), devices);
         self.send_notifies(now);
+    }
+
+    /// Presence timers: publications and subscriptions that expire, bindings that lapse.
+    pub(super) fn presence_timeout(&mut self, now: Instant) {
+        if self.presence.agent.poll_timeout().is_some_and(|t| t <= now) {
+            self.presence.agent.handle_timeout(now);
+            self.send_notifies(now);
+        }
+        let lapsed: Vec<String> = self
+            .presence
+            .lapses
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(aor, _)| aor.clone())
+            .collect();
+        if lapsed.is_empty() {
+            return;
+        }
+        let wall = match self.presence.wall_at {
+            Some((then, wall)) => wall + now.saturating_duration_since(then).as_secs(),
+            None => return,
+        };
+        for aor in lapsed {
+            self.presence_devices(now, wall, &aor);
+        }
     }
 
     /// Sends the NOTIFYs the agent asks for.

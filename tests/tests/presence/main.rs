@@ -159,6 +159,36 @@ fn alice_sees_bob_come_online_set_a_note_and_leave() {
 }
 
 #[test]
+fn when_bob_s_binding_lapses_alice_hears_him_go_offline_at_once() {
+    let server = Subject::start_with_users(
+        &[
+            ("alice@openline.test", "pw-a"),
+            ("bob@openline.test", "pw-b"),
+        ],
+        &["--min-expires", "1"],
+    );
+    let mut alice = Phone::new("alice", DOMAIN, "pw-a", server.udp);
+    let mut bob = Phone::new("bob", DOMAIN, "pw-b", server.udp);
+    assert_eq!(
+        status(&subscribe(
+            &mut alice,
+            "bob@openline.test",
+            600,
+            None,
+            "presence"
+        )),
+        Some(200)
+    );
+    next_notify(&mut alice);
+    assert_eq!(bob.register(2), 200);
+    assert_eq!(next_notify(&mut alice).1, Some(true));
+    // Bob's phone never refreshes: he is offline when his binding lapses, within the 5 s
+    // next_notify waits (the purge that also notices it runs once a minute).
+    let (_, open) = next_notify(&mut alice);
+    assert_eq!(open, Some(false));
+}
+
+#[test]
 fn an_unknown_event_gets_489_and_a_stranger_learns_nothing() {
     let server = server();
     let mut alice = Phone::new("alice", DOMAIN, "pw-a", server.udp);
