@@ -29,6 +29,9 @@ pub(super) struct Presencing {
     lapses: HashMap<String, Instant>,
     /// The wall clock (seconds) at a monotonic instant, to judge bindings at a timer.
     wall_at: Option<(Instant, u64)>,
+    /// (presentity, watcher), both `user@domain`: the presentity wrote to or called the
+    /// watcher, who may therefore see it from another domain.
+    contacted: std::collections::HashSet<(String, String)>,
 }
 
 impl Presencing {
@@ -39,6 +42,7 @@ impl Presencing {
             notifying: HashMap::new(),
             lapses: HashMap::new(),
             wall_at: None,
+            contacted: std::collections::HashSet::new(),
         }
     }
 
@@ -102,7 +106,7 @@ impl ServerCore {
         id: TransactionId,
         (transport, source): (Transport, SocketAddr),
         request: &Message<'_>,
-        local_sender: bool,
+        (local_sender, verified_peer): (bool, bool),
     ) -> Option<Result<(), openline_sip::endpoint::EndpointError>> {
         let method = request.method();
         let ours = request.to_tag.is_some_and(|to| {
@@ -143,7 +147,8 @@ impl ServerCore {
         };
         Some(match method {
             Method::Subscribe => {
-                self.subscribe(now, id, flow, request, presentity, expires, local_sender)
+                let who = (local_sender, verified_peer);
+                self.subscribe(now, id, flow, request, presentity, expires, who)
             }
             _ => self.publish(now, id, source, request, presentity, expires, local_sender),
         })
@@ -158,7 +163,7 @@ impl ServerCore {
         request: &Message<'_>,
         presentity: Option<String>,
         expires: Option<u32>,
-        local_sender: bool,
+        (local_sender, verified_peer): (bool, bool),
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
         let subscriber = request
             .from()
@@ -184,6 +189,13 @@ impl ServerCore {
         // Request-URI's.
         let presentity = presentity.unwrap_or_default();
         let same_domain = subscriber.rsplit('@').next() == presentity.rsplit('@').next();
+        // Someone of another domain whom the presentity wrote to or called, when the
+        // request came from that domain's server itself (its TLS certificate names it).
+        let contacted = verified_peer
+            && self
+                .presence
+                .contacted
+                .contains(&(presentity.clone(), subscriber.clone()));
         let dialog = Dialog {
             call_id: request.call_id.to_string(),
             their_tag: their_tag.to_string(),
@@ -201,7 +213,7 @@ impl ServerCore {
                 presentity: &format!("sip:{presentity}"),
                 dialog,
                 expires,
-                authorized: local_sender && same_domain,
+                authorized: (local_sender && same_domain) || contacted,
             },
         );
         match outcome {
@@ -298,6 +310,28 @@ impl ServerCore {
                 self.refuse(now, id, source, request, Refusal::new(code, reason))
             }
         }
+    }
+
+    /// A local user wrote to or called `target`: `target` may see the user's presence from
+    /// another domain, and a subscription of theirs waiting for that becomes active.
+    pub(super) fn presence_contacted(&mut self, now: Instant, request: &Message<'_>) {
+        let from = request.from().and_then(|f| f.uri.sip().map(aor_of));
+        let target = request.request_uri().and_then(|u| u.sip().map(aor_of));
+        let (Some(from), Some(target)) = (from, target) else {
+            return;
+        };
+        if from == target
+            || !self
+                .presence
+                .contacted
+                .insert((from.clone(), target.clone()))
+        {
+            return;
+        }
+        self.presence
+            .agent
+            .authorize(now, &format!("sip:{from}"), &format!("sip:{target}"));
+        self.send_notifies(now);
     }
 
     /// Our Contact for dialogs made over `transport`.

@@ -34,9 +34,13 @@ impl ServerCore {
         };
         if matches!(request.method(), Method::Subscribe | Method::Publish) {
             let arrival = (transport, source);
-            if let Some(done) = self.presence_request(now, id, arrival, request, local_sender) {
+            let who = (local_sender, peer.is_some());
+            if let Some(done) = self.presence_request(now, id, arrival, request, who) {
                 return done;
             }
+        }
+        if local_sender && matches!(request.method(), Method::Message | Method::Invite) {
+            self.presence_contacted(now, request);
         }
         let users = &self.users;
         let decision = routing::decide(

@@ -412,6 +412,27 @@ impl PresenceAgent {
         Ok((tag, expires))
     }
 
+    /// `watcher` (`sip:user@domain`) may now see `presentity`: its pending subscriptions
+    /// become active and are told the state at once.
+    pub fn authorize(&mut self, now: Instant, presentity: &str, watcher: &str) {
+        let ids: Vec<SubscriptionId> = self
+            .subscriptions
+            .iter_mut()
+            .filter(|(_, s)| {
+                s.presentity == presentity
+                    && s.dialog.subscriber == watcher
+                    && s.state == SubState::Pending
+            })
+            .map(|(id, s)| {
+                s.state = SubState::Active;
+                *id
+            })
+            .collect();
+        for id in ids {
+            self.notify(now, id);
+        }
+    }
+
     /// A NOTIFY got 481 or no answer: the subscriber is gone (RFC 6665 4.2.2).
     pub fn notify_failed(&mut self, id: SubscriptionId) {
         if let Some(s) = self.subscriptions.remove(&id) {

@@ -243,3 +243,21 @@ fn a_publication_that_is_not_refreshed_lapses_and_subscribers_hear_it() {
     );
     assert!(!n[0].body.as_ref().unwrap().contains("away"));
 }
+
+#[test]
+fn a_pending_subscriber_becomes_active_once_allowed() {
+    let now = Instant::now();
+    let mut agent = PresenceAgent::new(PresenceConfig::default());
+    agent.devices_changed(now, BOB, 1);
+    subscribe(&mut agent, now, "c1", None, false);
+    assert_eq!(notifies(&mut agent)[0].body, None);
+    agent.authorize(now, BOB, "sip:someone@else.test");
+    assert!(notifies(&mut agent).is_empty(), "another watcher: nothing");
+    agent.authorize(now, BOB, "sip:alice@club-a.test");
+    let n = notifies(&mut agent);
+    assert_eq!(n.len(), 1);
+    assert!(n[0].state.starts_with("active"));
+    assert_eq!(basic(&n[0]), Some(true));
+    agent.authorize(now, BOB, "sip:alice@club-a.test");
+    assert!(notifies(&mut agent).is_empty(), "already active");
+}
