@@ -43,6 +43,41 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Who may see whose presence from another domain.
+    Presence {
+        #[command(subcommand)]
+        action: PresenceAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PresenceAction {
+    /// Let WATCHER (USER@DOMAIN, any domain) see PRESENTITY (a local USER@DOMAIN).
+    Allow {
+        /// Whose presence.
+        presentity: String,
+        /// Who may see it.
+        watcher: String,
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
+    },
+    /// Take a permission back (a subscription already active runs to its end).
+    Deny {
+        /// Whose presence.
+        presentity: String,
+        /// Who may no longer see it.
+        watcher: String,
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
+    },
+    /// List permissions: PRESENTITY WATCHER per line.
+    List {
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
+    },
 }
 
 /// `openline serve`: each setting from the command line, else the config file, else its default.
@@ -488,6 +523,46 @@ async fn finish_writes(store: &Store) -> anyhow::Result<()> {
         .context("checkpointing the database")
 }
 
+async fn presence_command(action: PresenceAction) -> anyhow::Result<()> {
+    use openline_registrar::store::PresenceStore as _;
+    let aor = |a: &str| -> anyhow::Result<String> {
+        let (user, domain) = openline_registrar::user::normalize_aor(a)?;
+        Ok(format!("{user}@{domain}"))
+    };
+    match action {
+        PresenceAction::Allow {
+            presentity,
+            watcher,
+            db,
+        } => {
+            let store = open_store(&db).await?;
+            let (p, w) = (aor(&presentity)?, aor(&watcher)?);
+            store
+                .allow(&p, &w, openline_proxy::server::wall_clock(), true)
+                .await?;
+            finish_writes(&store).await?;
+            say(&format!("{w} may see {p}"));
+        }
+        PresenceAction::Deny {
+            presentity,
+            watcher,
+            db,
+        } => {
+            let store = open_store(&db).await?;
+            if !store.disallow(&aor(&presentity)?, &aor(&watcher)?).await? {
+                anyhow::bail!("{watcher} had no permission for {presentity}");
+            }
+            finish_writes(&store).await?;
+        }
+        PresenceAction::List { db } => {
+            for (p, w) in open_store(&db).await?.allowed().await? {
+                say(&format!("{p} {w}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn user_command(action: UserAction) -> anyhow::Result<()> {
     match action {
         UserAction::Add { aor, password, db } => {
@@ -567,6 +642,7 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::User { action } => runtime()?.block_on(user_command(action)),
+        Command::Presence { action } => runtime()?.block_on(presence_command(action)),
         Command::CheckConfig { file } => {
             config::load(&file)?;
             say(&format!("{}: ok", file.display()));

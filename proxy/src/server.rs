@@ -4,7 +4,8 @@ use crate::core::{CoreConfig, ServerCore, StoreOp, StoreOutcome, StoreWork};
 use crate::text::outbox::PAGE;
 use anyhow::Context as _;
 use openline_registrar::store::{
-    BindingStore, KnownDevice, MailOutcome, MailWrite, MailboxStore, Store, UserStore,
+    BindingStore, KnownDevice, MailOutcome, MailWrite, MailboxStore, PresenceStore, Store,
+    UserStore,
 };
 use openline_sip::Entropy;
 use openline_sip_net::{Limits, ListenSpec, LocateError, Locator, Tls, TlsFiles};
@@ -224,6 +225,7 @@ async fn run_batch(store: &Store, batch: Vec<StoreOp>) -> Vec<(u64, StoreOutcome
     let mut writes = Vec::new();
     let mut reads = Vec::new();
     let (mut seen, mut seen_ids) = (Vec::new(), Vec::new());
+    let mut allow_outcomes = Vec::new();
     for op in batch {
         match op.work {
             StoreWork::Bindings(change) => {
@@ -244,9 +246,27 @@ async fn run_batch(store: &Store, batch: Vec<StoreOp>) -> Vec<(u64, StoreOutcome
                 writes.push(write);
             }
             StoreWork::Pending { recipient, device } => reads.push((op.id, recipient, device)),
+            StoreWork::Allow {
+                presentity,
+                watcher,
+            } => {
+                // Rare (a user's first message or call to someone): its own small write.
+                let outcome = match store
+                    .allow(&presentity, &watcher, wall_clock(), false)
+                    .await
+                {
+                    Ok(_) => StoreOutcome::Written,
+                    Err(e) => {
+                        tracing::warn!(error = %e, %presentity, %watcher, "could not keep a presence permission");
+                        StoreOutcome::Failed
+                    }
+                };
+                allow_outcomes.push((op.id, outcome));
+            }
         }
     }
     let mut outcomes = Vec::with_capacity(binding_ids.len() + mail_ids.len() + reads.len());
+    outcomes.append(&mut allow_outcomes);
     // One upsert statement may not touch a row twice: a device noted twice in a batch once.
     seen.sort_by(|a, b| (&a.aor, &a.device).cmp(&(&b.aor, &b.device)));
     seen.dedup_by(|a, b| a.aor == b.aor && a.device == b.device);
@@ -310,8 +330,12 @@ async fn purge_mailbox(
     store.mailbox_counts().await
 }
 
-/// Reloads the users whenever `openline user` changes them.
-async fn users_watcher(store: Store, users: mpsc::Sender<Vec<openline_registrar::User>>) {
+/// Users and presence permissions, as reloaded.
+type Reloaded = (Vec<openline_registrar::User>, Vec<(String, String)>);
+
+/// Reloads the users (and presence permissions) whenever `openline user` or `openline
+/// presence` changes them.
+async fn users_watcher(store: Store, users: mpsc::Sender<Reloaded>) {
     let mut seen = store.users_version().await.ok();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -324,15 +348,15 @@ async fn users_watcher(store: Store, users: mpsc::Sender<Vec<openline_registrar:
             }
         };
         if Some(version) != seen {
-            match store.users().await {
-                Ok(list) => {
+            match (store.users().await, store.allowed().await) {
+                (Ok(list), Ok(allowed)) => {
                     tracing::info!(users = list.len(), "users changed: reloaded");
-                    if users.send(list).await.is_err() {
+                    if users.send((list, allowed)).await.is_err() {
                         return;
                     }
                     seen = Some(version);
                 }
-                Err(e) => tracing::warn!(error = %e, "could not reload users"),
+                (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "could not reload users"),
             }
         }
     }
@@ -386,6 +410,7 @@ pub async fn run(
     );
     core.set_local(&network.local);
     core.load_mailbox(counts, devices);
+    core.load_presence_allowed(now(), store.allowed().await?);
 
     let (op_tx, op_rx) = mpsc::channel::<StoreOp>(4096);
     let (done_tx, mut done_rx) = mpsc::channel(4096);
@@ -453,7 +478,10 @@ pub async fn run(
                     core.handle_stored(now(), wall, id, outcome);
                 }
             }
-            Some(list) = users_rx.recv() => core.replace_users(list),
+            Some((list, allowed)) = users_rx.recv() => {
+                core.replace_users(list);
+                core.load_presence_allowed(now(), allowed);
+            }
             Some((id, result)) = media_rx.recv() => core.handle_media(now(), id, result),
             _ = purge.tick() => {
                 let wall = wall_clock();

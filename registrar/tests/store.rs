@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use openline_registrar::store::{
-    ANY_DEVICE, BindingStore, KnownDevice, MailOutcome, MailWrite, MailboxStore, NewMessage, Store,
-    UserStore,
+    ANY_DEVICE, BindingStore, KnownDevice, MailOutcome, MailWrite, MailboxStore, NewMessage,
+    PresenceStore, Store, UserStore,
 };
 use openline_registrar::{Binding, BindingKey, ChangeSet, User};
 
@@ -447,6 +447,43 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
     );
 }
 
+/// Presence permissions: written once, kept across a reopen, explicit ones (and removals)
+/// seen by a running server as a change of users.
+async fn presence_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
+    let (bob, alice) = ("bob@club-b.test", "alice@club-a.test");
+    let version = store.users_version().await.unwrap();
+    assert!(store.allow(bob, alice, NOW, false).await.unwrap());
+    assert!(!store.allow(bob, alice, NOW, false).await.unwrap(), "once");
+    assert_eq!(
+        store.users_version().await.unwrap(),
+        version,
+        "learnt, not told"
+    );
+    assert!(
+        store
+            .allow(bob, "carol@club-c.test", NOW, true)
+            .await
+            .unwrap()
+    );
+    let told = store.users_version().await.unwrap();
+    assert!(
+        told > version,
+        "an operator's permission is a change to reload"
+    );
+    let again = reopen().await;
+    assert_eq!(
+        again.allowed().await.unwrap(),
+        [
+            (bob.to_string(), alice.to_string()),
+            (bob.to_string(), "carol@club-c.test".to_string())
+        ]
+    );
+    assert!(again.disallow(bob, alice).await.unwrap());
+    assert!(!again.disallow(bob, alice).await.unwrap());
+    assert!(again.users_version().await.unwrap() > told);
+    assert_eq!(again.allowed().await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let dir = std::env::temp_dir().join(format!("openline-store-{}", std::process::id()));
@@ -456,6 +493,7 @@ async fn sqlite_store() {
     let store = Store::open(&url).await.unwrap();
     suite(&store, async || Store::open(&url).await.unwrap()).await;
     mailbox_suite(&store, async || Store::open(&url).await.unwrap()).await;
+    presence_suite(&store, async || Store::open(&url).await.unwrap()).await;
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -466,13 +504,14 @@ async fn postgres_store() {
     let store = Store::open(&url).await.unwrap();
     // A clean slate: earlier runs share the cluster only if scripts/test was interrupted.
     if let Store::Sql(openline_registrar::store::SqlStore::Postgres(pool)) = &store {
-        sqlx::query("TRUNCATE users, bindings, deliveries, messages, devices")
+        sqlx::query("TRUNCATE users, bindings, deliveries, messages, devices, presence_allowed")
             .execute(pool)
             .await
             .unwrap();
     }
     suite(&store, async || Store::open(&url).await.unwrap()).await;
     mailbox_suite(&store, async || Store::open(&url).await.unwrap()).await;
+    presence_suite(&store, async || Store::open(&url).await.unwrap()).await;
 }
 
 #[tokio::test]
@@ -481,4 +520,5 @@ async fn memory_store() {
     let shared = store.clone();
     suite(&store, async || shared.clone()).await;
     mailbox_suite(&store, async || shared.clone()).await;
+    presence_suite(&store, async || shared.clone()).await;
 }

@@ -76,6 +76,14 @@ pub enum StoreWork {
         /// The device.
         device: String,
     },
+    /// `watcher` may see `presentity`'s presence (both `user@domain`): the presentity wrote to
+    /// or called them.
+    Allow {
+        /// Whose presence.
+        presentity: String,
+        /// Who may see it.
+        watcher: String,
+    },
 }
 
 /// What the store did with a [`StoreOp`].
@@ -106,6 +114,8 @@ struct Pending {
 enum Waiter {
     Register(Pending),
     Text(texting::TextWaiter),
+    /// Nothing waits on it (a presence permission; the log says when it fails).
+    Nobody,
 }
 
 /// How we name ourselves when forwarding over one transport, written once at start: formatting
@@ -240,6 +250,13 @@ impl ServerCore {
     /// Replaces the users (after `openline user` changed them).
     pub fn replace_users(&mut self, users: Vec<User>) {
         self.users = users.into_iter().map(|u| (u.aor.clone(), u)).collect();
+    }
+
+    /// Who may see whom across domains, as stored (at start, and after `openline presence`
+    /// changed it): (presentity, watcher), both `user@domain`. Pending subscriptions a new
+    /// permission covers turn active.
+    pub fn load_presence_allowed(&mut self, now: Instant, allowed: Vec<(String, String)>) {
+        self.presence_allowed(now, allowed);
     }
 
     /// Drops expired bindings from memory; returns how many. Presentities that lost their
@@ -402,7 +419,7 @@ impl ServerCore {
         match self.pending.remove(&id) {
             Some(Waiter::Register(p)) => self.registration_stored(now, wall, p, outcome),
             Some(Waiter::Text(w)) => self.text_stored(wall, w, outcome),
-            None => {}
+            Some(Waiter::Nobody) | None => {}
         }
         self.pump(now);
     }

@@ -328,9 +328,35 @@ impl ServerCore {
         {
             return;
         }
+        self.queue_store(
+            super::StoreWork::Allow {
+                presentity: from.clone(),
+                watcher: target.clone(),
+            },
+            super::Waiter::Nobody,
+        );
         self.presence
             .agent
             .authorize(now, &format!("sip:{from}"), &format!("sip:{target}"));
+        self.send_notifies(now);
+    }
+
+    /// Replaces the permissions with what the store holds; new ones activate pending
+    /// subscriptions at once.
+    pub(super) fn presence_allowed(&mut self, now: Instant, allowed: Vec<(String, String)>) {
+        let allowed: std::collections::HashSet<(String, String)> = allowed.into_iter().collect();
+        let new: Vec<(String, String)> = allowed
+            .difference(&self.presence.contacted)
+            .cloned()
+            .collect();
+        self.presence.contacted = allowed;
+        for (presentity, watcher) in new {
+            self.presence.agent.authorize(
+                now,
+                &format!("sip:{presentity}"),
+                &format!("sip:{watcher}"),
+            );
+        }
         self.send_notifies(now);
     }
 

@@ -20,6 +20,8 @@ struct Inner {
     next_message: i64,
     /// Devices by (user, device): when last noted.
     devices: BTreeMap<(String, String), u64>,
+    /// Presence permissions: (presentity, watcher).
+    allowed: std::collections::BTreeSet<(String, String)>,
 }
 
 /// Users and bindings in memory; clones share the same data.
@@ -193,5 +195,39 @@ impl MailboxStore for MemoryStore {
         let n = g.devices.len();
         g.devices.retain(|_, at| *at >= before);
         Ok((n - g.devices.len()) as u64)
+    }
+}
+
+impl super::PresenceStore for MemoryStore {
+    async fn allow(
+        &self,
+        presentity: &str,
+        watcher: &str,
+        _at: u64,
+        explicit: bool,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let added = inner
+            .allowed
+            .insert((presentity.to_string(), watcher.to_string()));
+        if added && explicit {
+            inner.version += 1;
+        }
+        Ok(added)
+    }
+
+    async fn disallow(&self, presentity: &str, watcher: &str) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let gone = inner
+            .allowed
+            .remove(&(presentity.to_string(), watcher.to_string()));
+        if gone {
+            inner.version += 1;
+        }
+        Ok(gone)
+    }
+
+    async fn allowed(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self.lock().allowed.iter().cloned().collect())
     }
 }

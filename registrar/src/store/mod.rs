@@ -213,6 +213,27 @@ pub trait MailboxStore: Sync {
     fn forget_devices(&self, before: u64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
+/// Who may see whom across domains (presence): `user@domain` pairs.
+pub trait PresenceStore: Sync {
+    /// `watcher` may see `presentity` (`explicit`: an operator said so, which a running
+    /// server notices like a change of users); true when it was new.
+    fn allow(
+        &self,
+        presentity: &str,
+        watcher: &str,
+        at: u64,
+        explicit: bool,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Takes a permission back; true when there was one.
+    fn disallow(
+        &self,
+        presentity: &str,
+        watcher: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Every (presentity, watcher) pair.
+    fn allowed(&self) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+}
+
 /// Any of the back-ends.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -304,5 +325,23 @@ impl MailboxStore for Store {
     }
     async fn forget_devices(&self, before: u64) -> Result<u64, StoreError> {
         delegate!(self, s => s.forget_devices(before))
+    }
+}
+
+impl PresenceStore for Store {
+    async fn allow(
+        &self,
+        presentity: &str,
+        watcher: &str,
+        at: u64,
+        explicit: bool,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.allow(presentity, watcher, at, explicit))
+    }
+    async fn disallow(&self, presentity: &str, watcher: &str) -> Result<bool, StoreError> {
+        delegate!(self, s => s.disallow(presentity, watcher))
+    }
+    async fn allowed(&self) -> Result<Vec<(String, String)>, StoreError> {
+        delegate!(self, s => s.allowed())
     }
 }

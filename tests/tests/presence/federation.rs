@@ -13,9 +13,10 @@ const B_TLS: u16 = 5297;
 fn across_domains_a_watcher_is_pending_until_the_presentity_writes_to_her() {
     let dir = scratch_dir("presence-federation");
     let pki = TestPki::new(&dir);
+    let db_of = |domain: &str| format!("sqlite://{}/{domain}.db", dir.display());
     let server = |domain: &str, user: &str, password: &str, port: u16, other: (&str, u16)| {
         let cert = pki.issue(domain, &[domain]);
-        let db = format!("sqlite://{}/{domain}.db", dir.display());
+        let db = db_of(domain);
         add_user(&db, &format!("{user}@{domain}"), password);
         let (listen, peer) = (
             format!("tls:127.0.0.1:{port}"),
@@ -26,6 +27,7 @@ fn across_domains_a_watcher_is_pending_until_the_presentity_writes_to_her() {
         args.extend(tls.iter().map(String::as_str));
         Subject::start_on(&db, &args)
     };
+    add_user(&db_of("club-a.test"), "dave@club-a.test", "pw-d");
     let a = server(
         "club-a.test",
         "alice",
@@ -89,4 +91,36 @@ fn across_domains_a_watcher_is_pending_until_the_presentity_writes_to_her() {
     assert_eq!(status(&noted), Some(200));
     let (n, _) = next_notify(&mut alice);
     assert!(n.body().contains("at the club"), "{}", n.body());
+
+    // dave@club-a is pending until bob's operator lets him see bob explicitly; the running
+    // server picks the permission up from the database by itself.
+    let mut dave = Phone::new("dave", "club-a.test", "pw-d", a.udp);
+    assert_eq!(dave.register(3600), 200);
+    let pending = subscribe(&mut dave, "bob@club-b.test", 600, None, "presence");
+    assert_eq!(status(&pending), Some(202));
+    assert_eq!(next_notify(&mut dave).1, None);
+    let allowed = std::process::Command::new(openline_tests::subject::openline_bin())
+        .args([
+            "presence",
+            "allow",
+            "bob@club-b.test",
+            "dave@club-a.test",
+            "--db",
+        ])
+        .arg(db_of("club-b.test"))
+        .output()
+        .unwrap();
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    let (active, open) = next_notify(&mut dave);
+    assert!(
+        active
+            .header("Subscription-State")
+            .unwrap()
+            .starts_with("active")
+    );
+    assert_eq!(open, Some(true));
 }

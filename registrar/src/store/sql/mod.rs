@@ -3,6 +3,7 @@
 //! `mailbox.rs`.
 
 mod mailbox;
+mod presence;
 
 use super::{BindingStore, KnownDevice, StoreError, UserStore};
 use crate::binding::{Binding, ChangeSet};
