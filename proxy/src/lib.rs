@@ -1,6 +1,7 @@
 //! The openline server: what it answers, how it routes, and the composition root that wires the
 //! SIP core to the network.
 
+pub mod admin;
 pub mod capabilities;
 pub mod config;
 pub mod core;

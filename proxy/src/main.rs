@@ -2,14 +2,14 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use openline_proxy::admin::{self, DEFAULT_DB, PresenceAction, UserAction, say};
 use openline_proxy::config;
 use openline_proxy::config::MediaSection;
 use openline_proxy::core::{CoreConfig, MediaMode};
 use openline_proxy::server::{self, ServeConfig};
 use openline_proxy::server::{MediaRelayConfig, TurnServeConfig};
 use openline_proxy::text::TextConfig;
-use openline_registrar::store::{Store, UserStore};
-use openline_registrar::{RegistrarConfig, User};
+use openline_registrar::RegistrarConfig;
 use openline_sip::EndpointConfig;
 use openline_sip::Transport;
 use openline_sip::transaction::{Destination, TimerConfig};
@@ -26,8 +26,6 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
-
-const DEFAULT_DB: &str = "sqlite://openline.db";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -47,36 +45,6 @@ enum Command {
     Presence {
         #[command(subcommand)]
         action: PresenceAction,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum PresenceAction {
-    /// Let WATCHER (USER@DOMAIN, any domain) see PRESENTITY (a local USER@DOMAIN).
-    Allow {
-        /// Whose presence.
-        presentity: String,
-        /// Who may see it.
-        watcher: String,
-        /// Database URL.
-        #[arg(long, default_value = DEFAULT_DB)]
-        db: String,
-    },
-    /// Take a permission back (a subscription already active runs to its end).
-    Deny {
-        /// Whose presence.
-        presentity: String,
-        /// Who may no longer see it.
-        watcher: String,
-        /// Database URL.
-        #[arg(long, default_value = DEFAULT_DB)]
-        db: String,
-    },
-    /// List permissions: PRESENTITY WATCHER per line.
-    List {
-        /// Database URL.
-        #[arg(long, default_value = DEFAULT_DB)]
-        db: String,
     },
 }
 
@@ -417,58 +385,6 @@ fn text_config(args: &ServeArgs, file: openline_proxy::config::TextSection) -> T
     }
 }
 
-#[derive(Debug, Subcommand)]
-enum UserAction {
-    /// Add a user, or change their password.
-    Add {
-        /// USER@DOMAIN.
-        aor: String,
-        /// The password (only its HA1 hashes are stored).
-        #[arg(long)]
-        password: String,
-        /// Database URL.
-        #[arg(long, default_value = DEFAULT_DB)]
-        db: String,
-    },
-    /// Add or update many users from a file of `USER@DOMAIN PASSWORD` lines, in one transaction.
-    Import {
-        /// The file (`-` for standard input).
-        file: String,
-        /// Database URL.
-        #[arg(long, default_value = DEFAULT_DB)]
-        db: String,
-    },
-    /// List users.
-    List {
-        /// Database URL.
-        #[arg(long, default_value = DEFAULT_DB)]
-        db: String,
-    },
-    /// Delete a user and their bindings.
-    Del {
-        /// USER@DOMAIN.
-        aor: String,
-        /// Database URL.
-        #[arg(long, default_value = DEFAULT_DB)]
-        db: String,
-    },
-}
-
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 /// One thread runs the sockets and the core: every datagram would otherwise cross threads
 /// (receive task, core, store worker), and the wake-ups cost more CPU than the SIP work
 /// (measured: about half of all samples were context switches on a two-worker runtime).
@@ -478,13 +394,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the runtime")
-}
-
-/// One line on stdout; a reader that went away (`openline user list | head -1`) is not an
-/// error worth a panic, which println! would make of it.
-fn say(line: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// Reads `DOMAIN=TRANSPORT:IP:PORT`.
@@ -508,110 +417,19 @@ fn parse_peer(s: &str) -> Result<(String, Destination), String> {
     ))
 }
 
-async fn open_store(db: &str) -> anyhow::Result<Store> {
-    Store::open(db)
-        .await
-        .with_context(|| format!("opening {db}"))
-}
-
-/// Moves what was written from SQLite's WAL into the database file, so the file alone holds
-/// it (the server checkpoints on its own; a one-shot command has to do it before leaving).
-async fn finish_writes(store: &Store) -> anyhow::Result<()> {
-    store
-        .checkpoint()
-        .await
-        .context("checkpointing the database")
-}
-
-async fn presence_command(action: PresenceAction) -> anyhow::Result<()> {
-    use openline_registrar::store::PresenceStore as _;
-    let aor = |a: &str| -> anyhow::Result<String> {
-        let (user, domain) = openline_registrar::user::normalize_aor(a)?;
-        Ok(format!("{user}@{domain}"))
-    };
-    match action {
-        PresenceAction::Allow {
-            presentity,
-            watcher,
-            db,
-        } => {
-            let store = open_store(&db).await?;
-            let (p, w) = (aor(&presentity)?, aor(&watcher)?);
-            store
-                .allow(&p, &w, openline_proxy::server::wall_clock(), true)
-                .await?;
-            finish_writes(&store).await?;
-            say(&format!("{w} may see {p}"));
-        }
-        PresenceAction::Deny {
-            presentity,
-            watcher,
-            db,
-        } => {
-            let store = open_store(&db).await?;
-            if !store.disallow(&aor(&presentity)?, &aor(&watcher)?).await? {
-                anyhow::bail!("{watcher} had no permission for {presentity}");
-            }
-            finish_writes(&store).await?;
-        }
-        PresenceAction::List { db } => {
-            for (p, w) in open_store(&db).await?.allowed().await? {
-                say(&format!("{p} {w}"));
-            }
-        }
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
     }
-    Ok(())
-}
-
-async fn user_command(action: UserAction) -> anyhow::Result<()> {
-    match action {
-        UserAction::Add { aor, password, db } => {
-            let user = User::new(&aor, &password)?;
-            let store = open_store(&db).await?;
-            store.put_user(&user).await?;
-            finish_writes(&store).await?;
-            say(&user.aor);
-        }
-        UserAction::Import { file, db } => {
-            let text = if file == "-" {
-                std::io::read_to_string(std::io::stdin()).context("reading standard input")?
-            } else {
-                std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?
-            };
-            let mut users = Vec::new();
-            for (n, line) in text.lines().enumerate() {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') {
-                    continue;
-                }
-                let (aor, password) = line
-                    .split_once(char::is_whitespace)
-                    .with_context(|| format!("{file}:{}: expected USER@DOMAIN PASSWORD", n + 1))?;
-                users.push(
-                    User::new(aor, password.trim()).with_context(|| format!("{file}:{}", n + 1))?,
-                );
-            }
-            let store = open_store(&db).await?;
-            store.put_users(&users).await?;
-            finish_writes(&store).await?;
-            say(&format!("{} users", users.len()));
-        }
-        UserAction::List { db } => {
-            let store = open_store(&db).await?;
-            for u in store.users().await? {
-                say(&u.aor);
-            }
-        }
-        UserAction::Del { aor, db } => {
-            let (user, domain) = openline_registrar::user::normalize_aor(&aor)?;
-            let store = open_store(&db).await?;
-            if !store.delete_user(&format!("{user}@{domain}")).await? {
-                anyhow::bail!("no user {aor}");
-            }
-            finish_writes(&store).await?;
-        }
-    }
-    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -641,8 +459,8 @@ fn main() -> anyhow::Result<()> {
                 .context("serving")
             })
         }
-        Command::User { action } => runtime()?.block_on(user_command(action)),
-        Command::Presence { action } => runtime()?.block_on(presence_command(action)),
+        Command::User { action } => runtime()?.block_on(admin::user_command(action)),
+        Command::Presence { action } => runtime()?.block_on(admin::presence_command(action)),
         Command::CheckConfig { file } => {
             config::load(&file)?;
             say(&format!("{}: ok", file.display()));

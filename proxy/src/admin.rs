@@ -1,0 +1,194 @@
+//! The one-shot `openline user` and `openline presence` commands: they change the database
+//! and leave; a running server notices the change by itself (the users' version).
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use openline_registrar::User;
+use openline_registrar::store::{Store, UserStore as _};
+
+/// The default database, as for `openline serve`.
+pub const DEFAULT_DB: &str = "sqlite://openline.db";
+
+/// `openline user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Add a user, or change their password.
+    Add {
+        /// USER@DOMAIN.
+        aor: String,
+        /// The password (only its HA1 hashes are stored).
+        #[arg(long)]
+        password: String,
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
+    },
+    /// Add or update many users from a file of `USER@DOMAIN PASSWORD` lines, in one transaction.
+    Import {
+        /// The file (`-` for standard input).
+        file: String,
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
+    },
+    /// List users.
+    List {
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
+    },
+    /// Delete a user and their bindings.
+    Del {
+        /// USER@DOMAIN.
+        aor: String,
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
+    },
+}
+
+/// `openline presence ...`.
+#[derive(Debug, Subcommand)]
+pub enum PresenceAction {
+    /// Let WATCHER (USER@DOMAIN, any domain) see PRESENTITY (a local USER@DOMAIN).
+    Allow {
+        /// Whose presence.
+        presentity: String,
+        /// Who may see it.
+        watcher: String,
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
+    },
+    /// Take a permission back (a subscription already active runs to its end).
+    Deny {
+        /// Whose presence.
+        presentity: String,
+        /// Who may no longer see it.
+        watcher: String,
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
+    },
+    /// List permissions: PRESENTITY WATCHER per line.
+    List {
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
+    },
+}
+
+/// One line on stdout; a reader that went away (`openline user list | head -1`) is not an
+/// error worth a panic, which println! would make of it.
+pub fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+async fn open_store(db: &str) -> anyhow::Result<Store> {
+    Store::open(db)
+        .await
+        .with_context(|| format!("opening {db}"))
+}
+
+/// Moves what was written from SQLite's WAL into the database file, so the file alone holds
+/// it (the server checkpoints on its own; a one-shot command has to do it before leaving).
+async fn finish_writes(store: &Store) -> anyhow::Result<()> {
+    store
+        .checkpoint()
+        .await
+        .context("checkpointing the database")
+}
+
+/// Carries out an `openline presence` command.
+pub async fn presence_command(action: PresenceAction) -> anyhow::Result<()> {
+    use openline_registrar::store::PresenceStore as _;
+    let aor = |a: &str| -> anyhow::Result<String> {
+        let (user, domain) = openline_registrar::user::normalize_aor(a)?;
+        Ok(format!("{user}@{domain}"))
+    };
+    match action {
+        PresenceAction::Allow {
+            presentity,
+            watcher,
+            db,
+        } => {
+            let store = open_store(&db).await?;
+            let (p, w) = (aor(&presentity)?, aor(&watcher)?);
+            store
+                .allow(&p, &w, crate::server::wall_clock(), true)
+                .await?;
+            finish_writes(&store).await?;
+            say(&format!("{w} may see {p}"));
+        }
+        PresenceAction::Deny {
+            presentity,
+            watcher,
+            db,
+        } => {
+            let store = open_store(&db).await?;
+            if !store.disallow(&aor(&presentity)?, &aor(&watcher)?).await? {
+                anyhow::bail!("{watcher} had no permission for {presentity}");
+            }
+            finish_writes(&store).await?;
+        }
+        PresenceAction::List { db } => {
+            for (p, w) in open_store(&db).await?.allowed().await? {
+                say(&format!("{p} {w}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Carries out an `openline user` command.
+pub async fn user_command(action: UserAction) -> anyhow::Result<()> {
+    match action {
+        UserAction::Add { aor, password, db } => {
+            let user = User::new(&aor, &password)?;
+            let store = open_store(&db).await?;
+            store.put_user(&user).await?;
+            finish_writes(&store).await?;
+            say(&user.aor);
+        }
+        UserAction::Import { file, db } => {
+            let text = if file == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?
+            };
+            let mut users = Vec::new();
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let (aor, password) = line
+                    .split_once(char::is_whitespace)
+                    .with_context(|| format!("{file}:{}: expected USER@DOMAIN PASSWORD", n + 1))?;
+                users.push(
+                    User::new(aor, password.trim()).with_context(|| format!("{file}:{}", n + 1))?,
+                );
+            }
+            let store = open_store(&db).await?;
+            store.put_users(&users).await?;
+            finish_writes(&store).await?;
+            say(&format!("{} users", users.len()));
+        }
+        UserAction::List { db } => {
+            let store = open_store(&db).await?;
+            for u in store.users().await? {
+                say(&u.aor);
+            }
+        }
+        UserAction::Del { aor, db } => {
+            let (user, domain) = openline_registrar::user::normalize_aor(&aor)?;
+            let store = open_store(&db).await?;
+            if !store.delete_user(&format!("{user}@{domain}")).await? {
+                anyhow::bail!("no user {aor}");
+            }
+            finish_writes(&store).await?;
+        }
+    }
+    Ok(())
+}
