@@ -77,3 +77,24 @@ impl TestPki {
         out
     }
 }
+
+/// An openline serving `domain` on `db` over TLS on 127.0.0.1:`port` with a certificate from
+/// `pki`, knowing the other domain `(name, TLS port)` from its peer table: one side of a
+/// two-domain test.
+pub fn federated_server(
+    pki: &TestPki,
+    db: &str,
+    domain: &str,
+    port: u16,
+    other: (&str, u16),
+) -> crate::subject::Subject {
+    let cert = pki.issue(domain, &[domain]);
+    let (listen, peer) = (
+        format!("tls:127.0.0.1:{port}"),
+        format!("{}=tls:127.0.0.1:{}", other.0, other.1),
+    );
+    let mut args = vec!["--domain", domain, "--listen", &listen, "--peer", &peer];
+    let tls = pki.serve_args(&cert);
+    args.extend(tls.iter().map(String::as_str));
+    crate::subject::Subject::start_on(db, &args)
+}

@@ -15,17 +15,9 @@ fn across_domains_a_watcher_is_pending_until_the_presentity_writes_to_her() {
     let pki = TestPki::new(&dir);
     let db_of = |domain: &str| format!("sqlite://{}/{domain}.db", dir.display());
     let server = |domain: &str, user: &str, password: &str, port: u16, other: (&str, u16)| {
-        let cert = pki.issue(domain, &[domain]);
         let db = db_of(domain);
         add_user(&db, &format!("{user}@{domain}"), password);
-        let (listen, peer) = (
-            format!("tls:127.0.0.1:{port}"),
-            format!("{}=tls:127.0.0.1:{}", other.0, other.1),
-        );
-        let mut args = vec!["--domain", domain, "--listen", &listen, "--peer", &peer];
-        let tls = pki.serve_args(&cert);
-        args.extend(tls.iter().map(String::as_str));
-        Subject::start_on(&db, &args)
+        openline_tests::certs::federated_server(&pki, &db, domain, port, other)
     };
     add_user(&db_of("club-a.test"), "dave@club-a.test", "pw-d");
     let a = server(

@@ -18,17 +18,9 @@ fn two_domains_text_each_other_online_and_offline() {
     let dir = scratch_dir("text-federation");
     let pki = TestPki::new(&dir);
     let server = |domain: &str, user: &str, port: u16, other: (&str, u16)| {
-        let cert = pki.issue(domain, &[domain]);
         let db = sqlite_db(&format!("text-{domain}"));
         add_user(&db, &format!("{user}@{domain}"), &password(user));
-        let (listen, peer) = (
-            format!("tls:127.0.0.1:{port}"),
-            format!("{}=tls:127.0.0.1:{}", other.0, other.1),
-        );
-        let mut args = vec!["--domain", domain, "--listen", &listen, "--peer", &peer];
-        let tls = pki.serve_args(&cert);
-        args.extend(tls.iter().map(String::as_str));
-        Subject::start_on(&db, &args)
+        openline_tests::certs::federated_server(&pki, &db, domain, port, other)
     };
     let a = server("club-a.test", "alice", A_TLS, ("club-b.test", B_TLS));
     let b = server("club-b.test", "bob", B_TLS, ("club-a.test", A_TLS));

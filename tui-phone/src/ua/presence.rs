@@ -12,6 +12,22 @@ use std::time::{Duration, Instant};
 /// How long subscriptions and publications are asked for.
 pub const EXPIRES: u32 = 600;
 
+/// When to refresh what a 2xx granted: well before it lapses (at 80 %, at least 5 s ahead).
+fn refresh_time(now: Instant, response: &Message<'_>) -> Instant {
+    let granted = u64::from(response.expires().flatten().unwrap_or(EXPIRES));
+    let ahead = (granted / 5).max(5);
+    now + Duration::from_secs(granted.saturating_sub(ahead).max(1))
+}
+
+/// Whether `slot`'s time has come; it is emptied when it has.
+fn take_due(slot: &mut Option<Instant>, now: Instant) -> bool {
+    if slot.is_some_and(|t| t <= now) {
+        *slot = None;
+        return true;
+    }
+    false
+}
+
 /// What a contact's presence says, as the user sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
@@ -104,11 +120,7 @@ impl Watch {
             if self.to_tag.is_none() {
                 self.to_tag = response.to_tag.map(str::to_string);
             }
-            let granted = response.expires().flatten().unwrap_or(EXPIRES);
-            // Refresh well before it lapses (at 80 %, at least 5 s ahead).
-            let ahead = (u64::from(granted) / 5).max(5);
-            self.refresh_at =
-                Some(now + Duration::from_secs(u64::from(granted).saturating_sub(ahead).max(1)));
+            self.refresh_at = Some(refresh_time(now, response));
             return None;
         }
         self.refresh_at = None;
@@ -151,13 +163,9 @@ impl Watch {
         self.refresh_at
     }
 
-    /// Whether the refresh is due.
+    /// Whether the refresh is due (once: it is not due again until the next 2xx).
     pub fn due(&mut self, now: Instant) -> bool {
-        if self.refresh_at.is_some_and(|t| t <= now) {
-            self.refresh_at = None;
-            return true;
-        }
-        false
+        take_due(&mut self.refresh_at, now)
     }
 }
 
@@ -211,10 +219,7 @@ impl Publication {
             self.etag = response
                 .header(HeaderName::Other("SIP-ETag"))
                 .map(|e| e.trim().to_string());
-            let granted = response.expires().flatten().unwrap_or(EXPIRES);
-            let ahead = (u64::from(granted) / 5).max(5);
-            self.refresh_at =
-                Some(now + Duration::from_secs(u64::from(granted).saturating_sub(ahead).max(1)));
+            self.refresh_at = Some(refresh_time(now, response));
             return true;
         }
         if code == 412 {
@@ -229,13 +234,9 @@ impl Publication {
         self.refresh_at
     }
 
-    /// Whether the refresh is due.
+    /// Whether the refresh is due (once: it is not due again until the next 2xx).
     pub fn due(&mut self, now: Instant) -> bool {
-        if self.refresh_at.is_some_and(|t| t <= now) {
-            self.refresh_at = None;
-            return true;
-        }
-        false
+        take_due(&mut self.refresh_at, now)
     }
 }
 
