@@ -190,6 +190,43 @@ fn when_bob_s_binding_lapses_alice_hears_him_go_offline_at_once() {
 }
 
 #[test]
+fn one_subscriber_holds_no_more_subscriptions_than_configured() {
+    let server = Subject::start_with_users(
+        &[
+            ("alice@openline.test", "pw-a"),
+            ("bob@openline.test", "pw-b"),
+            ("carol@openline.test", "pw-c"),
+        ],
+        &["--max-subscriptions", "2"],
+    );
+    let mut alice = Phone::new("alice", DOMAIN, "pw-a", server.udp);
+    for who in ["bob@openline.test", "carol@openline.test"] {
+        let ok = subscribe(&mut alice, who, 600, None, "presence");
+        assert_eq!(status(&ok), Some(200));
+    }
+    let refused = subscribe(&mut alice, "alice@openline.test", 600, None, "presence");
+    assert_eq!(
+        status(&refused),
+        Some(403),
+        "{}",
+        String::from_utf8_lossy(&refused)
+    );
+    assert!(String::from_utf8_lossy(&refused).contains("at most 2 subscriptions"));
+    // Someone else is not held to alice's count.
+    let mut bob = Phone::new("bob", DOMAIN, "pw-b", server.udp);
+    assert_eq!(
+        status(&subscribe(
+            &mut bob,
+            "carol@openline.test",
+            600,
+            None,
+            "presence"
+        )),
+        Some(200)
+    );
+}
+
+#[test]
 fn an_unknown_event_gets_489_and_a_stranger_learns_nothing() {
     let server = server();
     let mut alice = Phone::new("alice", DOMAIN, "pw-a", server.udp);
