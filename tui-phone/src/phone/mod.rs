@@ -362,7 +362,7 @@ impl Phone {
         request: &Message<'_>,
     ) {
         let (code, reason) = if request.method() == openline_sip::Method::Notify {
-            let code = self.on_notify(request);
+            let code = self.on_notify(now, request);
             (code, openline_sip::message::standard_reason(code))
         } else if request.method() == openline_sip::Method::Message {
             match incoming(request) {

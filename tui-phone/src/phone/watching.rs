@@ -39,6 +39,10 @@ impl Phone {
     }
 
     fn subscribe(&mut self, now: Instant, index: usize, expires: u32, credentials: Option<String>) {
+        if self.watches.get(index).is_some_and(Watch::is_lost) {
+            let (call_id, tag) = (self.endpoint.new_tag(), self.endpoint.new_tag());
+            self.watches[index].restart(call_id, tag);
+        }
         let (via, from, contact) = (self.via(), self.aor(), self.contact());
         let Some(w) = self.watches.get_mut(index) else {
             return;
@@ -126,11 +130,11 @@ impl Phone {
     }
 
     /// A NOTIFY: what one of our watches learns (200), or 481 when it is nobody's.
-    pub(super) fn on_notify(&mut self, notify: &Message<'_>) -> u16 {
+    pub(super) fn on_notify(&mut self, now: Instant, notify: &Message<'_>) -> u16 {
         let Some(w) = self.watches.iter_mut().find(|w| w.matches(notify)) else {
             return 481;
         };
-        let seen = w.on_notify(notify);
+        let seen = w.on_notify(now, notify);
         self.events.push_back(PhoneEvent::Presence {
             who: w.presentity.clone(),
             seen,
@@ -160,7 +164,12 @@ impl Phone {
     /// Ends every watch and withdraws the publication (on quit).
     pub(super) fn stop_presence(&mut self, now: Instant) {
         for index in 0..self.watches.len() {
-            self.subscribe(now, index, 0, None);
+            if !self.watches[index].is_lost() {
+                self.subscribe(now, index, 0, None);
+            }
         }
+        // Forgotten at once: the terminated NOTIFYs that follow get 481, and nothing
+        // subscribes again while the phone is leaving.
+        self.watches.clear();
     }
 }

@@ -78,7 +78,16 @@ pub struct Watch {
     refresh_at: Option<Instant>,
     /// Whether the last SUBSCRIBE carried credentials.
     pub authorized: bool,
+    /// The subscription is gone (a refresh refused, a terminated NOTIFY): the next SUBSCRIBE
+    /// starts a new dialog, after `retry` (doubling to a minute).
+    lost: bool,
+    retry: Duration,
 }
+
+/// First pause before subscribing again after a subscription was lost.
+const FIRST_RETRY: Duration = Duration::from_secs(2);
+/// Longest pause between attempts.
+const MOST_RETRY: Duration = Duration::from_secs(60);
 
 impl Watch {
     /// A new watch; [`Watch::request`] makes its first SUBSCRIBE.
@@ -91,7 +100,30 @@ impl Watch {
             cseq: 0,
             refresh_at: None,
             authorized: false,
+            lost: false,
+            retry: FIRST_RETRY,
         }
+    }
+
+    /// Whether the next SUBSCRIBE must start a new dialog (then [`Watch::restart`] first).
+    pub fn is_lost(&self) -> bool {
+        self.lost
+    }
+
+    /// Starts over in a new dialog with `call_id` and `from_tag`.
+    pub fn restart(&mut self, call_id: String, from_tag: String) {
+        self.call_id = call_id;
+        self.from_tag = from_tag;
+        self.to_tag = None;
+        self.cseq = 0;
+        self.lost = false;
+    }
+
+    /// The subscription is gone: try again later in a new dialog (RFC 6665 4.1.3 and 4.1.2.2).
+    fn lose(&mut self, now: Instant, retry: bool) {
+        self.lost = true;
+        self.refresh_at = retry.then(|| now + self.retry);
+        self.retry = (self.retry * 2).min(MOST_RETRY);
     }
 
     /// The Call-ID of its dialog.
@@ -121,9 +153,13 @@ impl Watch {
                 self.to_tag = response.to_tag.map(str::to_string);
             }
             self.refresh_at = Some(refresh_time(now, response));
+            self.retry = FIRST_RETRY;
             return None;
         }
-        self.refresh_at = None;
+        // A refused refresh (481: the server forgot us, say after a restart) or a refused
+        // SUBSCRIBE: start over later, unless it was refused for good (403, 404, 489).
+        let for_good = matches!(code, 403 | 404 | 489);
+        self.lose(now, !for_good);
         Some(Seen::Unknown)
     }
 
@@ -135,7 +171,7 @@ impl Watch {
     }
 
     /// A NOTIFY of this watch: what it says (RFC 6665 4.1.3).
-    pub fn on_notify(&mut self, notify: &Message<'_>) -> Seen {
+    pub fn on_notify(&mut self, now: Instant, notify: &Message<'_>) -> Seen {
         if self.to_tag.is_none() {
             // The NOTIFY may beat the 200 (RFC 6665 4.1.2.4): it sets the dialog too.
             self.to_tag = notify.from_tag.map(str::to_string);
@@ -146,7 +182,11 @@ impl Watch {
             .trim()
             .to_ascii_lowercase();
         if state.starts_with("terminated") {
-            self.refresh_at = None;
+            // rejected and noresource are final; timeout, deactivated, probation (and no
+            // reason) invite a new subscription.
+            let final_reason =
+                state.contains("reason=rejected") || state.contains("reason=noresource");
+            self.lose(now, !final_reason);
             return Seen::Unknown;
         }
         if state.starts_with("pending") || notify.body.is_empty() {
@@ -299,27 +339,50 @@ mod tests {
         let n = notify("active;expires=300", &doc);
         assert!(w.matches(&response(&n)));
         assert_eq!(
-            w.on_notify(&response(&n)),
+            w.on_notify(now, &response(&n)),
             Seen::Known(Status {
                 open: true,
                 note: Some("hi".into())
             })
         );
         assert_eq!(
-            w.on_notify(&response(&notify("pending", ""))),
+            w.on_notify(now, &response(&notify("pending", ""))),
             Seen::Pending
         );
         assert_eq!(
-            w.on_notify(&response(&notify("terminated;reason=timeout", ""))),
+            w.on_notify(now, &response(&notify("terminated;reason=timeout", ""))),
             Seen::Unknown
-        );
-        assert_eq!(
-            w.poll_timeout(),
-            None,
-            "a terminated watch is not refreshed"
         );
         let other = n.replace("Call-ID: cid", "Call-ID: other");
         assert!(!w.matches(&response(&other)));
+        assert!(w.is_lost());
+        assert_eq!(
+            w.poll_timeout(),
+            Some(now + Duration::from_secs(2)),
+            "terminated on timeout: subscribe again, in a new dialog, soon"
+        );
+        w.restart("cid2".into(), "ft2".into());
+        let fresh = String::from_utf8(w.request(
+            "sip:alice@a.test",
+            "SIP/2.0/UDP 127.0.0.1:5;branch=z9hG4bK3",
+            "<sip:alice@127.0.0.1:5>",
+            EXPIRES,
+        ))
+        .unwrap();
+        assert!(fresh.contains("Call-ID: cid2\r\n") && fresh.contains("To: <sip:bob@b.test>\r\n"));
+        assert!(fresh.contains("CSeq: 1 SUBSCRIBE"));
+        // A refresh refused with 481 (the server restarted): again, after 4 s this time.
+        let gone = ok.replace("200 OK", "481 Call/Transaction Does Not Exist");
+        assert_eq!(w.on_response(now, &response(&gone)), Some(Seen::Unknown));
+        assert_eq!(w.poll_timeout(), Some(now + Duration::from_secs(4)));
+        // Refused for good: no more attempts.
+        let mut w2 = Watch::new("sip:x@b.test", "c".into(), "f".into());
+        let forbidden = ok.replace("200 OK", "403 Forbidden");
+        assert_eq!(
+            w2.on_response(now, &response(&forbidden)),
+            Some(Seen::Unknown)
+        );
+        assert_eq!(w2.poll_timeout(), None);
     }
 
     #[test]
