@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod baresip;
 mod federation;
 mod tui_phone;
 
