@@ -349,7 +349,23 @@ impl ServerCore {
             .difference(&self.presence.contacted)
             .cloned()
             .collect();
+        let gone: Vec<(String, String)> = self
+            .presence
+            .contacted
+            .difference(&allowed)
+            .cloned()
+            .collect();
         self.presence.contacted = allowed;
+        for (presentity, watcher) in gone {
+            // Users of the presentity's own domain see it whatever the table says.
+            if watcher.rsplit('@').next() != presentity.rsplit('@').next() {
+                self.presence.agent.revoke(
+                    now,
+                    &format!("sip:{presentity}"),
+                    &format!("sip:{watcher}"),
+                );
+            }
+        }
         for (presentity, watcher) in new {
             self.presence.agent.authorize(
                 now,

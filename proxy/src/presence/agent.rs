@@ -433,6 +433,27 @@ impl PresenceAgent {
         }
     }
 
+    /// `watcher` may no longer see `presentity`: its active subscriptions turn pending, and
+    /// their next NOTIFY (sent at once) carries nothing.
+    pub fn revoke(&mut self, now: Instant, presentity: &str, watcher: &str) {
+        let ids: Vec<SubscriptionId> = self
+            .subscriptions
+            .iter_mut()
+            .filter(|(_, s)| {
+                s.presentity == presentity
+                    && s.dialog.subscriber == watcher
+                    && s.state == SubState::Active
+            })
+            .map(|(id, s)| {
+                s.state = SubState::Pending;
+                *id
+            })
+            .collect();
+        for id in ids {
+            self.notify(now, id);
+        }
+    }
+
     /// A NOTIFY got 481 or no answer: the subscriber is gone (RFC 6665 4.2.2).
     pub fn notify_failed(&mut self, id: SubscriptionId) {
         if let Some(s) = self.subscriptions.remove(&id) {

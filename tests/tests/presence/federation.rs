@@ -115,4 +115,30 @@ fn across_domains_a_watcher_is_pending_until_the_presentity_writes_to_her() {
             .starts_with("active")
     );
     assert_eq!(open, Some(true));
+
+    // Denied again: his subscription turns pending and says nothing more.
+    let denied = std::process::Command::new(openline_tests::subject::openline_bin())
+        .args([
+            "presence",
+            "deny",
+            "bob@club-b.test",
+            "dave@club-a.test",
+            "--db",
+        ])
+        .arg(db_of("club-b.test"))
+        .output()
+        .unwrap();
+    assert!(
+        denied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    let (pending, open) = next_notify(&mut dave);
+    assert!(
+        pending
+            .header("Subscription-State")
+            .unwrap()
+            .starts_with("pending")
+    );
+    assert_eq!(open, None);
 }

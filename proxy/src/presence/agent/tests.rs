@@ -261,3 +261,19 @@ fn a_pending_subscriber_becomes_active_once_allowed() {
     agent.authorize(now, BOB, "sip:alice@club-a.test");
     assert!(notifies(&mut agent).is_empty(), "already active");
 }
+
+#[test]
+fn a_revoked_watcher_turns_pending_and_learns_nothing_more() {
+    let now = Instant::now();
+    let mut agent = PresenceAgent::new(PresenceConfig::default());
+    agent.devices_changed(now, BOB, 1);
+    subscribe(&mut agent, now, "c1", None, true);
+    notifies(&mut agent);
+    agent.revoke(now, BOB, "sip:alice@club-a.test");
+    let n = notifies(&mut agent);
+    assert_eq!(n.len(), 1);
+    assert!(n[0].state.starts_with("pending"));
+    assert_eq!(n[0].body, None);
+    agent.devices_changed(now, BOB, 0);
+    assert!(notifies(&mut agent).iter().all(|n| n.body.is_none()));
+}
