@@ -415,37 +415,41 @@ impl PresenceAgent {
     /// `watcher` (`sip:user@domain`) may now see `presentity`: its pending subscriptions
     /// become active and are told the state at once.
     pub fn authorize(&mut self, now: Instant, presentity: &str, watcher: &str) {
-        let ids: Vec<SubscriptionId> = self
-            .subscriptions
-            .iter_mut()
-            .filter(|(_, s)| {
-                s.presentity == presentity
-                    && s.dialog.subscriber == watcher
-                    && s.state == SubState::Pending
-            })
-            .map(|(id, s)| {
-                s.state = SubState::Active;
-                *id
-            })
-            .collect();
-        for id in ids {
-            self.notify(now, id);
-        }
+        self.switch(
+            now,
+            (presentity, watcher),
+            SubState::Pending,
+            SubState::Active,
+        );
     }
 
     /// `watcher` may no longer see `presentity`: its active subscriptions turn pending, and
     /// their next NOTIFY (sent at once) carries nothing.
     pub fn revoke(&mut self, now: Instant, presentity: &str, watcher: &str) {
+        self.switch(
+            now,
+            (presentity, watcher),
+            SubState::Active,
+            SubState::Pending,
+        );
+    }
+
+    /// Moves `watcher`'s subscriptions to `presentity` from `from` to `to`, each told at once.
+    fn switch(
+        &mut self,
+        now: Instant,
+        (presentity, watcher): (&str, &str),
+        from: SubState,
+        to: SubState,
+    ) {
         let ids: Vec<SubscriptionId> = self
             .subscriptions
             .iter_mut()
             .filter(|(_, s)| {
-                s.presentity == presentity
-                    && s.dialog.subscriber == watcher
-                    && s.state == SubState::Active
+                s.presentity == presentity && s.dialog.subscriber == watcher && s.state == from
             })
             .map(|(id, s)| {
-                s.state = SubState::Pending;
+                s.state = to;
                 *id
             })
             .collect();

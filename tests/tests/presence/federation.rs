@@ -7,6 +7,26 @@ use openline_tests::certs::TestPki;
 use openline_tests::subject::{add_user, scratch_dir};
 
 const A_TLS: u16 = 5293;
+
+/// `openline presence ACTION bob@club-b.test dave@club-a.test` on club-b's database.
+fn presence_cli(action: &str, db: &str) {
+    let out = std::process::Command::new(openline_tests::subject::openline_bin())
+        .args([
+            "presence",
+            action,
+            "bob@club-b.test",
+            "dave@club-a.test",
+            "--db",
+            db,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 const B_TLS: u16 = 5297;
 
 #[test]
@@ -91,22 +111,7 @@ fn across_domains_a_watcher_is_pending_until_the_presentity_writes_to_her() {
     let pending = subscribe(&mut dave, "bob@club-b.test", 600, None, "presence");
     assert_eq!(status(&pending), Some(202));
     assert_eq!(next_notify(&mut dave).1, None);
-    let allowed = std::process::Command::new(openline_tests::subject::openline_bin())
-        .args([
-            "presence",
-            "allow",
-            "bob@club-b.test",
-            "dave@club-a.test",
-            "--db",
-        ])
-        .arg(db_of("club-b.test"))
-        .output()
-        .unwrap();
-    assert!(
-        allowed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&allowed.stderr)
-    );
+    presence_cli("allow", &db_of("club-b.test"));
     let (active, open) = next_notify(&mut dave);
     assert!(
         active
@@ -117,22 +122,7 @@ fn across_domains_a_watcher_is_pending_until_the_presentity_writes_to_her() {
     assert_eq!(open, Some(true));
 
     // Denied again: his subscription turns pending and says nothing more.
-    let denied = std::process::Command::new(openline_tests::subject::openline_bin())
-        .args([
-            "presence",
-            "deny",
-            "bob@club-b.test",
-            "dave@club-a.test",
-            "--db",
-        ])
-        .arg(db_of("club-b.test"))
-        .output()
-        .unwrap();
-    assert!(
-        denied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&denied.stderr)
-    );
+    presence_cli("deny", &db_of("club-b.test"));
     let (pending, open) = next_notify(&mut dave);
     assert!(
         pending
