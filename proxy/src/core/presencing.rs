@@ -217,7 +217,11 @@ impl ServerCore {
             },
         );
         match outcome {
-            SubscribeOutcome::Accepted { code, expires } => {
+            SubscribeOutcome::Accepted {
+                code,
+                expires,
+                subscription,
+            } => {
                 let contact = self.our_contact(flow.transport);
                 let mut b = ResponseBuilder::new(
                     code,
@@ -232,14 +236,16 @@ impl ServerCore {
                     b = b.header("Contact", c);
                 }
                 let result = self.endpoint.respond(now, id, b.finish());
-                self.remember_flows(flow);
+                // Its NOTIFYs go where the SUBSCRIBE came from.
+                self.presence.flows.insert(subscription, flow);
                 self.send_notifies(now);
                 result
             }
             SubscribeOutcome::Refused { code, reason } => {
                 let mut refusal = Refusal::new(code, reason);
                 if code == 423 {
-                    refusal = refusal.with("Min-Expires", "60");
+                    let least = self.presence.agent.min_expires().to_string();
+                    refusal = refusal.with("Min-Expires", least);
                 }
                 self.refuse(now, id, flow.addr, request, refusal)
             }
@@ -383,15 +389,6 @@ impl ServerCore {
             Transport::Udp => format!("<sip:{addr}>"),
             t => format!("<sip:{addr};transport={}>", t.as_via().to_ascii_lowercase()),
         })
-    }
-
-    /// Notes the flow of the subscriptions whose first NOTIFY is queued.
-    fn remember_flows(&mut self, flow: Destination) {
-        // The agent queued the NOTIFY for the subscription just made or refreshed: it is the
-        // last one queued; its flow is where the SUBSCRIBE came from.
-        if let Some(id) = self.presence.agent.last_queued() {
-            self.presence.flows.insert(id, flow);
-        }
     }
 
     /// The bindings of `aor` changed: the agent hears how many devices it has now.

@@ -121,6 +121,8 @@ pub enum SubscribeOutcome {
         code: u16,
         /// The Expires granted.
         expires: u32,
+        /// The subscription (its NOTIFYs carry this id).
+        subscription: SubscriptionId,
     },
     /// Refused with this status and reason (423 carries Min-Expires).
     Refused {
@@ -176,6 +178,11 @@ impl PresenceAgent {
         self.devices.keys().cloned().collect()
     }
 
+    /// The shortest subscription accepted (what a 423's Min-Expires says).
+    pub fn min_expires(&self) -> u32 {
+        self.config.min_expires
+    }
+
     /// How many subscriptions are held.
     pub fn len(&self) -> usize {
         self.subscriptions.len()
@@ -228,7 +235,7 @@ impl PresenceAgent {
                     },
                     Some("terminated;reason=timeout".into()),
                 ));
-                return accepted(state, 0);
+                return accepted(state, 0, id);
             }
             None => {
                 let held = self
@@ -279,7 +286,7 @@ impl PresenceAgent {
         } else {
             self.notify(now, id);
         }
-        accepted(state, expires)
+        accepted(state, expires, id)
     }
 
     fn allocate(&mut self) -> SubscriptionId {
@@ -474,11 +481,6 @@ impl PresenceAgent {
         ))
     }
 
-    /// The subscription of the last NOTIFY queued (the one a SUBSCRIBE just caused).
-    pub fn last_queued(&self) -> Option<SubscriptionId> {
-        self.notifies.back().map(|n| n.subscription)
-    }
-
     /// The next NOTIFY to send.
     pub fn poll_notify(&mut self) -> Option<Notify> {
         self.notifies.pop_front()
@@ -517,10 +519,11 @@ impl PresenceAgent {
     }
 }
 
-fn accepted(state: SubState, expires: u32) -> SubscribeOutcome {
+fn accepted(state: SubState, expires: u32, subscription: SubscriptionId) -> SubscribeOutcome {
     SubscribeOutcome::Accepted {
         code: if state == SubState::Active { 200 } else { 202 },
         expires,
+        subscription,
     }
 }
 

@@ -237,6 +237,10 @@ fn an_unknown_event_gets_489_and_a_stranger_learns_nothing() {
         header(&refused, "Allow-Events", None).as_deref(),
         Some("presence")
     );
+    // Too brief: 423 with the shortest the server takes.
+    let brief = subscribe(&mut alice, "bob@openline.test", 5, None, "presence");
+    assert_eq!(status(&brief), Some(423));
+    assert_eq!(header(&brief, "Min-Expires", None).as_deref(), Some("60"));
     // Someone of another domain: pending, and its NOTIFYs carry no presence.
     let mut bob = Phone::new("bob", DOMAIN, "pw-b", server.udp);
     assert_eq!(bob.register(300), 200);

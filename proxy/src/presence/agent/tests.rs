@@ -51,7 +51,8 @@ fn a_subscriber_hears_bob_come_online_publish_a_note_and_go_offline() {
         subscribe(&mut agent, now, "c1", None, true),
         SubscribeOutcome::Accepted {
             code: 200,
-            expires: 3_600
+            expires: 3_600,
+            subscription: SubscriptionId(1),
         }
     );
     let first = notifies(&mut agent);
@@ -121,7 +122,8 @@ fn unsubscribing_refreshing_and_expiry_end_with_a_terminated_notify() {
         subscribe(&mut agent, later, "c1", Some(600), true),
         SubscribeOutcome::Accepted {
             code: 200,
-            expires: 600
+            expires: 600,
+            subscription: SubscriptionId(1),
         }
     );
     let refreshed = notifies(&mut agent);
@@ -164,7 +166,8 @@ fn an_unauthorized_subscriber_is_pending_and_learns_nothing() {
         subscribe(&mut agent, now, "c1", None, false),
         SubscribeOutcome::Accepted {
             code: 202,
-            expires: 3_600
+            expires: 3_600,
+            subscription: SubscriptionId(1),
         }
     );
     let n = notifies(&mut agent);
@@ -198,7 +201,8 @@ fn limits_too_brief_and_a_fetch() {
         subscribe(&mut agent, now, "c4", Some(0), true),
         SubscribeOutcome::Accepted {
             code: 200,
-            expires: 0
+            expires: 0,
+            subscription: SubscriptionId(3),
         }
     );
     let fetched = notifies(&mut agent);
