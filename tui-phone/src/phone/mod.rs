@@ -12,7 +12,6 @@ use crate::audio::session::MediaSession;
 use crate::ua::call::{Call, CallState};
 use crate::ua::chat::{Incoming, Outgoing, incoming};
 use crate::ua::{Account, Next, RegEvent, Registration};
-use openline_sip::digest::{Answer, answer};
 use openline_sip::endpoint::Transmit;
 use openline_sip::header::HeaderName;
 use openline_sip::message::ResponseBuilder;
@@ -343,15 +342,7 @@ impl Phone {
     fn credentials(&mut self, response: &Message<'_>, method: &str, uri: &str) -> Option<String> {
         let challenge = response.header(HeaderName::ProxyAuthenticate)?;
         let cnonce = self.endpoint.new_tag();
-        let a = Answer {
-            username: &self.account.user,
-            password: &self.account.password,
-            method,
-            uri,
-            cnonce: &cnonce,
-            nc: 1,
-        };
-        answer(challenge, &a)
+        self.account.answer(challenge, (method, uri), (&cnonce, 1))
     }
 
     fn on_request(

@@ -20,6 +20,27 @@ pub struct Account {
     pub password: String,
 }
 
+impl Account {
+    /// The Authorization (or Proxy-Authorization) value answering `challenge` for `method` on
+    /// `uri`; `None` when it is a challenge we cannot answer.
+    pub fn answer(
+        &self,
+        challenge: &str,
+        (method, uri): (&str, &str),
+        (cnonce, nc): (&str, u32),
+    ) -> Option<String> {
+        let a = Answer {
+            username: &self.user,
+            password: &self.password,
+            method,
+            uri,
+            cnonce,
+            nc,
+        };
+        answer(challenge, &a)
+    }
+}
+
 /// What the phone's user is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegEvent {
@@ -117,15 +138,10 @@ impl Registration {
         self.answered = false;
         if let Some((header, challenge)) = &self.challenge {
             self.nonce_count += 1;
-            let a = Answer {
-                username: &self.account.user,
-                password: &self.account.password,
-                method: "REGISTER",
-                uri: &uri,
-                cnonce,
-                nc: self.nonce_count,
-            };
-            if let Some(value) = answer(challenge, &a) {
+            let answered =
+                self.account
+                    .answer(challenge, ("REGISTER", &uri), (cnonce, self.nonce_count));
+            if let Some(value) = answered {
                 b = b.header(header, value);
                 self.answered = true;
             }

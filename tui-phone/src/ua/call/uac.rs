@@ -2,7 +2,6 @@
 //! challenge), ringing, the 2xx and its ACK, CANCEL, and failures.
 
 use super::{Call, CallState, Me, Pending, reason_of, record_route, uri_of};
-use openline_sip::digest::{Answer, answer};
 use openline_sip::header::HeaderName;
 use openline_sip::message::RequestBuilder;
 use openline_sip::transaction::Destination;
@@ -83,15 +82,11 @@ impl Call {
                 };
                 let challenge = response.header(challenge).unwrap_or("");
                 let cnonce = endpoint.new_tag();
-                let a = Answer {
-                    username: &self.me.account.user,
-                    password: &self.me.account.password,
-                    method: "INVITE",
-                    uri: &self.remote_uri,
-                    cnonce: &cnonce,
-                    nc: 1,
-                };
-                match answer(challenge, &a) {
+                let answered =
+                    self.me
+                        .account
+                        .answer(challenge, ("INVITE", &self.remote_uri), (&cnonce, 1));
+                match answered {
                     Some(value) => self.send_invite(now, endpoint, Some((header, value))),
                     None => self.end(code, "a challenge we cannot answer"),
                 }
