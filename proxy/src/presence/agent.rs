@@ -3,8 +3,10 @@
 //! that follow every change. The core feeds it SUBSCRIBEs, PUBLISHes, binding counts and the
 //! time; it answers with statuses and hands out NOTIFYs to send.
 
+use super::deadlines::Deadlines;
+use held::{Held, Subscription};
 use openline_sip::pidf::{self, Status};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Limits and defaults.
@@ -81,16 +83,6 @@ pub struct Notify {
     pub body: Option<String>,
 }
 
-/// A subscription held by the agent.
-#[derive(Debug)]
-struct Subscription {
-    dialog: Dialog,
-    presentity: String,
-    expires_at: Instant,
-    cseq: u32,
-    state: SubState,
-}
-
 /// What a presentity published (RFC 3903).
 #[derive(Debug, Clone)]
 struct Publication {
@@ -138,11 +130,12 @@ pub enum SubscribeOutcome {
 pub struct PresenceAgent {
     config: PresenceConfig,
     next_id: u64,
-    subscriptions: BTreeMap<SubscriptionId, Subscription>,
-    by_dialog: HashMap<(String, String, String), SubscriptionId>,
+    subscriptions: Held,
     /// Registered devices per presentity (from the registrar).
     devices: HashMap<String, usize>,
     published: HashMap<String, Publication>,
+    /// When each publication expires, soonest first.
+    publication_expiries: Deadlines<String>,
     notifies: VecDeque<Notify>,
     next_etag: u64,
 }
@@ -153,10 +146,10 @@ impl PresenceAgent {
         PresenceAgent {
             config,
             next_id: 1,
-            subscriptions: BTreeMap::new(),
-            by_dialog: HashMap::new(),
+            subscriptions: Held::default(),
             devices: HashMap::new(),
             published: HashMap::new(),
+            publication_expiries: Deadlines::default(),
             notifies: VecDeque::new(),
             next_etag: 1,
         }
@@ -190,11 +183,7 @@ impl PresenceAgent {
 
     /// Whether none are.
     pub fn is_empty(&self) -> bool {
-        self.subscriptions.is_empty()
-    }
-
-    fn key(d: &Dialog) -> (String, String, String) {
-        (d.call_id.clone(), d.their_tag.clone(), d.our_tag.clone())
+        self.subscriptions.len() == 0
     }
 
     /// A SUBSCRIBE for `presence`: a new subscription, a refresh, or (Expires: 0) the end of
@@ -211,8 +200,10 @@ impl PresenceAgent {
             };
         }
         let expires = asked.min(self.config.max_expires);
-        let key = Self::key(&request.dialog);
-        let existing = self.by_dialog.get(&key).copied();
+        let d = &request.dialog;
+        let existing = self
+            .subscriptions
+            .in_dialog(&d.call_id, &d.their_tag, &d.our_tag);
         let id = match existing {
             Some(id) => id,
             None if expires == 0 => {
@@ -223,27 +214,15 @@ impl PresenceAgent {
                 } else {
                     SubState::Pending
                 };
-                self.notifies.push_back(self.make_notify(
-                    now,
-                    id,
-                    &Subscription {
-                        dialog: request.dialog,
-                        presentity: request.presentity.to_string(),
-                        expires_at: now,
-                        cseq: 1,
-                        state,
-                    },
-                    Some("terminated;reason=timeout".into()),
-                ));
+                let mut fetched = Subscription::new(request.dialog, request.presentity, state, now);
+                fetched.cseq = 1;
+                let ending = Some("terminated;reason=timeout".into());
+                self.notifies
+                    .push_back(self.make_notify(now, id, &fetched, ending));
                 return accepted(state, 0, id);
             }
             None => {
-                let held = self
-                    .subscriptions
-                    .values()
-                    .filter(|s| s.dialog.subscriber == request.dialog.subscriber)
-                    .count();
-                if held >= self.config.per_subscriber {
+                if self.subscriptions.held_by(&d.subscriber) >= self.config.per_subscriber {
                     return SubscribeOutcome::Refused {
                         code: 403,
                         reason: format!(
@@ -253,25 +232,17 @@ impl PresenceAgent {
                     };
                 }
                 let id = self.allocate();
-                self.by_dialog.insert(key, id);
-                self.subscriptions.insert(
-                    id,
-                    Subscription {
-                        dialog: request.dialog.clone(),
-                        presentity: request.presentity.to_string(),
-                        expires_at: now,
-                        cseq: 0,
-                        state: if request.authorized {
-                            SubState::Active
-                        } else {
-                            SubState::Pending
-                        },
-                    },
-                );
+                let state = if request.authorized {
+                    SubState::Active
+                } else {
+                    SubState::Pending
+                };
+                let s = Subscription::new(request.dialog.clone(), request.presentity, state, now);
+                self.subscriptions.insert(id, s);
                 id
             }
         };
-        let Some(s) = self.subscriptions.get_mut(&id) else {
+        let Some(s) = self.subscriptions.get_mut(id) else {
             return SubscribeOutcome::Refused {
                 code: 500,
                 reason: "subscription lost".into(),
@@ -279,8 +250,9 @@ impl PresenceAgent {
         };
         // A refresh may bring a new Contact.
         s.dialog.target = request.dialog.target;
-        s.expires_at = now + Duration::from_secs(u64::from(expires));
         let state = s.state;
+        let at = now + Duration::from_secs(u64::from(expires));
+        self.subscriptions.set_expiry(id, at);
         if expires == 0 {
             self.end(now, id, "timeout");
         } else {
@@ -305,7 +277,7 @@ impl PresenceAgent {
         let active = s.state == SubState::Active;
         let state = ending.unwrap_or_else(|| {
             let word = if active { "active" } else { "pending" };
-            let left = s.expires_at.saturating_duration_since(now).as_secs();
+            let left = s.expires_at().saturating_duration_since(now).as_secs();
             format!("{word};expires={left}")
         });
         // A pending subscription learns nothing; an ending one gets the last state if active.
@@ -322,10 +294,10 @@ impl PresenceAgent {
 
     /// Queues the NOTIFY saying the current state for subscription `id`.
     fn notify(&mut self, now: Instant, id: SubscriptionId) {
-        if let Some(s) = self.subscriptions.get_mut(&id) {
+        if let Some(s) = self.subscriptions.get_mut(id) {
             s.cseq += 1;
         }
-        if let Some(s) = self.subscriptions.get(&id) {
+        if let Some(s) = self.subscriptions.get(id) {
             let n = self.make_notify(now, id, s, None);
             self.notifies.push_back(n);
         }
@@ -333,8 +305,7 @@ impl PresenceAgent {
 
     /// Ends subscription `id` with a terminated NOTIFY giving `reason`.
     fn end(&mut self, now: Instant, id: SubscriptionId, reason: &str) {
-        if let Some(mut s) = self.subscriptions.remove(&id) {
-            self.by_dialog.remove(&Self::key(&s.dialog));
+        if let Some(mut s) = self.subscriptions.remove(id) {
             s.cseq += 1;
             let n = self.make_notify(now, id, &s, Some(format!("terminated;reason={reason}")));
             self.notifies.push_back(n);
@@ -346,13 +317,7 @@ impl PresenceAgent {
         if self.status(presentity) == *before {
             return;
         }
-        let ids: Vec<SubscriptionId> = self
-            .subscriptions
-            .iter()
-            .filter(|(_, s)| s.presentity == presentity)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
+        for id in self.subscriptions.of(presentity) {
             self.notify(now, id);
         }
     }
@@ -396,7 +361,7 @@ impl PresenceAgent {
         }
         if expires == 0 {
             let tag = etag.unwrap_or_default().to_string();
-            self.published.remove(presentity);
+            self.set_publication(presentity, None);
             self.changed(now, presentity, &before);
             return Ok((tag, 0));
         }
@@ -407,14 +372,12 @@ impl PresenceAgent {
         };
         let tag = format!("e{}", self.next_etag);
         self.next_etag += 1;
-        self.published.insert(
-            presentity.to_string(),
-            Publication {
-                etag: tag.clone(),
-                status,
-                expires_at: now + Duration::from_secs(u64::from(expires)),
-            },
-        );
+        let publication = Publication {
+            etag: tag.clone(),
+            status,
+            expires_at: now + Duration::from_secs(u64::from(expires)),
+        };
+        self.set_publication(presentity, Some(publication));
         self.changed(now, presentity, &before);
         Ok((tag, expires))
     }
@@ -449,36 +412,42 @@ impl PresenceAgent {
         from: SubState,
         to: SubState,
     ) {
-        let ids: Vec<SubscriptionId> = self
-            .subscriptions
-            .iter_mut()
-            .filter(|(_, s)| {
-                s.presentity == presentity && s.dialog.subscriber == watcher && s.state == from
-            })
-            .map(|(id, s)| {
+        for id in self.subscriptions.of(presentity) {
+            let Some(s) = self.subscriptions.get_mut(id) else {
+                continue;
+            };
+            if s.dialog.subscriber == watcher && s.state == from {
                 s.state = to;
-                *id
-            })
-            .collect();
-        for id in ids {
-            self.notify(now, id);
+                self.notify(now, id);
+            }
+        }
+    }
+
+    /// Replaces (or with None, removes) what `presentity` published, keeping the expiry index.
+    fn set_publication(&mut self, presentity: &str, p: Option<Publication>) {
+        match p {
+            Some(p) => {
+                let who = presentity.to_string();
+                self.publication_expiries.set(who.clone(), p.expires_at);
+                self.published.insert(who, p);
+            }
+            None => {
+                self.published.remove(presentity);
+                self.publication_expiries.remove(&presentity.to_string());
+            }
         }
     }
 
     /// A NOTIFY got 481 or no answer: the subscriber is gone (RFC 6665 4.2.2).
     pub fn notify_failed(&mut self, id: SubscriptionId) {
-        if let Some(s) = self.subscriptions.remove(&id) {
-            self.by_dialog.remove(&Self::key(&s.dialog));
-        }
+        self.subscriptions.remove(id);
     }
 
     /// Whether the dialog (Call-ID, the subscriber's tag, ours) is a subscription held here.
     pub fn holds(&self, call_id: &str, their_tag: &str, our_tag: &str) -> bool {
-        self.by_dialog.contains_key(&(
-            call_id.to_string(),
-            their_tag.to_string(),
-            our_tag.to_string(),
-        ))
+        self.subscriptions
+            .in_dialog(call_id, their_tag, our_tag)
+            .is_some()
     }
 
     /// The next NOTIFY to send.
@@ -488,32 +457,23 @@ impl PresenceAgent {
 
     /// When a subscription or a publication next expires.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let subs = self.subscriptions.values().map(|s| s.expires_at);
-        let pubs = self.published.values().map(|p| p.expires_at);
-        subs.chain(pubs).min()
+        let publication = self.publication_expiries.next();
+        self.subscriptions
+            .next_expiry()
+            .into_iter()
+            .chain(publication)
+            .min()
     }
 
     /// The time passed `now`: expired subscriptions end (terminated;reason=timeout), expired
     /// publications are dropped (and their subscribers told).
     pub fn handle_timeout(&mut self, now: Instant) {
-        let expired: Vec<SubscriptionId> = self
-            .subscriptions
-            .iter()
-            .filter(|(_, s)| s.expires_at <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
+        for id in self.subscriptions.expired(now) {
             self.end(now, id, "timeout");
         }
-        let stale: Vec<String> = self
-            .published
-            .iter()
-            .filter(|(_, p)| p.expires_at <= now)
-            .map(|(who, _)| who.clone())
-            .collect();
-        for who in stale {
+        for who in self.publication_expiries.due(now) {
             let before = self.status(&who);
-            self.published.remove(&who);
+            self.set_publication(&who, None);
             self.changed(now, &who, &before);
         }
     }
@@ -527,5 +487,6 @@ fn accepted(state: SubState, expires: u32, subscription: SubscriptionId) -> Subs
     }
 }
 
+mod held;
 #[cfg(test)]
 mod tests;

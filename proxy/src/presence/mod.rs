@@ -3,3 +3,4 @@
 //! publications and says what to NOTIFY; the documents are `openline_sip::pidf`'s.
 
 pub mod agent;
+pub mod deadlines;

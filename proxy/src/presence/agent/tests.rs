@@ -281,3 +281,58 @@ fn a_revoked_watcher_turns_pending_and_learns_nothing_more() {
     agent.devices_changed(now, BOB, 0);
     assert!(notifies(&mut agent).iter().all(|n| n.body.is_none()));
 }
+
+#[test]
+fn a_refresh_moves_the_expiry_and_an_ended_subscription_leaves_no_timer() {
+    let t0 = Instant::now();
+    let mut agent = PresenceAgent::new(PresenceConfig::default());
+    subscribe(&mut agent, t0, "c1", Some(60), true);
+    subscribe(&mut agent, t0, "c2", Some(120), true);
+    assert_eq!(agent.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+    let t1 = t0 + Duration::from_secs(30);
+    subscribe(&mut agent, t1, "c1", Some(600), true);
+    assert_eq!(
+        agent.poll_timeout(),
+        Some(t0 + Duration::from_secs(120)),
+        "c1 refreshed: c2 expires first"
+    );
+    notifies(&mut agent);
+    agent.handle_timeout(t0 + Duration::from_secs(121));
+    let ended = notifies(&mut agent);
+    assert_eq!(ended.len(), 1, "only c2 ends");
+    assert_eq!(ended[0].dialog.call_id, "c2");
+    assert_eq!(agent.len(), 1);
+    subscribe(&mut agent, t1, "c1", Some(0), true);
+    assert_eq!(agent.len(), 0);
+    assert_eq!(agent.poll_timeout(), None, "no timer left behind");
+    agent.devices_changed(t1, BOB, 1);
+    assert!(
+        notifies(&mut agent)
+            .iter()
+            .all(|n| n.state.starts_with("terminated"))
+    );
+    // The per-subscriber count came back down with them: the limit allows new ones.
+    assert!(matches!(
+        subscribe(&mut agent, t1, "c3", None, true),
+        SubscribeOutcome::Accepted { .. }
+    ));
+}
+
+#[test]
+fn a_publication_refreshed_within_the_same_instant_keeps_its_timer() {
+    let t0 = Instant::now();
+    let mut agent = PresenceAgent::new(PresenceConfig::default());
+    let open = Status {
+        open: true,
+        note: None,
+    };
+    let (etag, _) = agent.publish(t0, BOB, None, Some(600), Some(open)).unwrap();
+    // Same expiry instant as the entry it replaces: the index must keep exactly one.
+    agent
+        .publish(t0, BOB, Some(&etag), Some(600), None)
+        .unwrap();
+    assert_eq!(agent.poll_timeout(), Some(t0 + Duration::from_secs(600)));
+    agent.handle_timeout(t0 + Duration::from_secs(600));
+    assert!(!agent.status(BOB).open, "the publication expired");
+    assert_eq!(agent.poll_timeout(), None);
+}
