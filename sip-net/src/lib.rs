@@ -142,7 +142,9 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io:
     for spec in specs {
         match spec.transport {
             Transport::Udp => {
-                let socket = UdpSocket::bind(spec.addr).await?;
+                let socket = UdpSocket::bind(spec.addr)
+                    .await
+                    .map_err(|e| naming(spec, e))?;
                 udp::enlarge_buffers(&socket, limits.udp_buffer);
                 let socket = Arc::new(socket);
                 let bound = socket.local_addr()?;
@@ -160,7 +162,9 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io:
                     })?),
                     _ => None,
                 };
-                let listener = tokio::net::TcpListener::bind(spec.addr).await?;
+                let listener = tokio::net::TcpListener::bind(spec.addr)
+                    .await
+                    .map_err(|e| naming(spec, e))?;
                 local.push((spec.transport, listener.local_addr()?));
                 tokio::spawn(stream::accept(listener, tls, shared.clone()));
             }
@@ -183,6 +187,12 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io:
         failed: failed_rx,
         local,
     })
+}
+
+/// A bind error that says which listen address failed (an operator with several cannot tell
+/// which one is taken from "Address already in use" alone).
+fn naming(spec: &ListenSpec, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("listening on {spec}: {e}"))
 }
 
 impl Sender {

@@ -72,3 +72,21 @@ fn a_tls_listener_without_a_certificate_is_refused_at_start() {
     assert!(!out.status.success());
     assert!(stderr.contains("/nonexistent/cert.pem"), "{stderr}");
 }
+
+#[test]
+fn an_address_already_taken_is_named_at_start() {
+    let dir = scratch_dir("config-taken");
+    let db = format!("sqlite://{}/openline.db", dir.display());
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = format!("udp:{}", taken.local_addr().unwrap());
+    let out = Command::new(openline_bin())
+        .args(["serve", "--listen", &listen, "--db", &db])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started on a taken address");
+    assert!(
+        stderr.contains(&format!("listening on {listen}: Address already in use")),
+        "{stderr}"
+    );
+}
