@@ -69,6 +69,10 @@ pub(crate) struct Connection {
     /// An outgoing TLS connection still shaking hands, and the name it is verifying: what is
     /// sent for that name meanwhile queues on it rather than opening another.
     pub(crate) verifying: Option<Arc<str>>,
+    /// The peer stopped sending (it closed or reset): answers to what it sent may still go
+    /// out for a moment, but a new request would most likely be lost on it (a restarted
+    /// peer), so requests open a fresh connection instead.
+    pub(crate) closing: bool,
 }
 
 /// Stream connections by transport and peer address.

@@ -104,6 +104,7 @@ fn register(
             writer,
             identity,
             verifying,
+            closing: false,
         };
         c.insert(key, connection);
     }
@@ -119,19 +120,30 @@ fn run<S: AsyncRead + AsyncWrite + Send + 'static>(
     shared: Shared,
 ) {
     let (reader, writer) = tokio::io::split(stream);
-    tokio::spawn(write_loop(writer, rx, key.1));
+    let own = tx.downgrade();
+    tokio::spawn(write_loop(writer, rx, key, own, shared.clone()));
     tokio::spawn(read_loop(reader, key, identity, tx, shared));
 }
 
+/// Writes what is queued for the connection. A write that fails ends it: the connection is
+/// forgotten (the next send opens a new one) and that message and all queued behind it go
+/// back as failed, so their transactions learn of it now rather than at their time-out.
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: W,
     mut rx: mpsc::Receiver<Arc<[u8]>>,
-    peer: SocketAddr,
+    key: (Transport, SocketAddr),
+    own: mpsc::WeakSender<Arc<[u8]>>,
+    shared: Shared,
 ) {
     while let Some(bytes) = rx.recv().await {
         if let Err(e) = writer.write_all(&bytes).await {
-            tracing::debug!(%peer, error = %e, "stream write failed");
-            break;
+            tracing::debug!(peer = %key.1, error = %e, "stream write failed");
+            if let Some(tx) = own.upgrade() {
+                forget(&shared.connections, key, &tx);
+            }
+            hand_back(bytes, key, &shared).await;
+            drain(rx, key, &shared).await;
+            return;
         }
     }
     let _ = writer.shutdown().await;
@@ -185,7 +197,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
     }
     // A peer that half-closed still gets the answers to what it sent: keep the writer
-    // registered a moment before forgetting the connection.
+    // registered a moment before forgetting the connection, for answers only.
+    if let Ok(mut c) = shared.connections.lock() {
+        if let Some(conn) = c.get_mut(&(transport, peer)) {
+            if conn.writer.same_channel(&writer) {
+                conn.closing = true;
+            }
+        }
+    }
     tokio::time::sleep(LINGER).await;
     forget(&shared.connections, (transport, peer), &writer);
 }
@@ -214,8 +233,10 @@ pub(crate) fn send(
     connect: bool,
 ) -> Result<(), SendError> {
     let to = key.1;
+    let request = !payload.starts_with(b"SIP/2.0 ");
     let existing = sender.shared.connections.lock().ok().and_then(|c| {
         c.get(&key)
+            .filter(|conn| !(conn.closing && request && connect))
             .filter(|conn| match (tls_name, &conn.identity) {
                 (Some(name), Some(id)) => id.covers(name),
                 (Some(name), None) => conn.verifying.as_deref() == Some(name),
@@ -310,23 +331,34 @@ async fn dial(
 
 /// The connection could not be opened: everything queued for it goes back as failed.
 async fn fail(
-    mut rx: mpsc::Receiver<Arc<[u8]>>,
+    rx: mpsc::Receiver<Arc<[u8]>>,
     key: (Transport, SocketAddr),
     tx: &mpsc::Sender<Arc<[u8]>>,
     shared: &Shared,
 ) {
     forget(&shared.connections, key, tx);
+    drain(rx, key, shared).await;
+}
+
+/// Closes the queue and hands back everything in it as failed.
+async fn drain(mut rx: mpsc::Receiver<Arc<[u8]>>, key: (Transport, SocketAddr), shared: &Shared) {
     rx.close();
     while let Ok(payload) = rx.try_recv() {
-        let transmit = Transmit {
-            destination: Destination {
-                transport: key.0,
-                addr: key.1,
-            },
-            payload,
-        };
-        if shared.failed.send(transmit).await.is_err() {
+        if !hand_back(payload, key, shared).await {
             return;
         }
     }
+}
+
+/// Hands one message back as failed; false once nobody listens.
+async fn hand_back(payload: Arc<[u8]>, key: (Transport, SocketAddr), shared: &Shared) -> bool {
+    let destination = Destination {
+        transport: key.0,
+        addr: key.1,
+    };
+    let transmit = Transmit {
+        destination,
+        payload,
+    };
+    shared.failed.send(transmit).await.is_ok()
 }

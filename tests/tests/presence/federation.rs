@@ -131,4 +131,25 @@ fn across_domains_a_watcher_is_pending_until_the_presentity_writes_to_her() {
             .starts_with("pending")
     );
     assert_eq!(open, None);
+
+    // club-b restarts: subscriptions are gone (alice's refresh would get 481), but what bob's
+    // server learnt and was told is in its database. alice subscribes again and sees him at
+    // once; dave stays pending. (club-a's TLS connection to the old club-b is dead: the
+    // SUBSCRIBE must go over a new one, not be written into the old one and lost.)
+    drop(b);
+    let b = server("club-b.test", "bob", "pw-b", B_TLS, ("club-a.test", A_TLS));
+    let mut bob = Phone::new("bob", "club-b.test", "pw-b", b.udp);
+    assert_eq!(bob.register(3600), 200);
+    let again = subscribe(&mut alice, "bob@club-b.test", 600, None, "presence");
+    assert_eq!(
+        status(&again),
+        Some(200),
+        "{}",
+        String::from_utf8_lossy(&again)
+    );
+    let (n, open) = next_notify(&mut alice);
+    assert_eq!(open, Some(true), "learnt before the restart: {}", n.body());
+    let pending = subscribe(&mut dave, "bob@club-b.test", 600, None, "presence");
+    assert_eq!(status(&pending), Some(202), "denied before the restart");
+    assert_eq!(next_notify(&mut dave).1, None);
 }
