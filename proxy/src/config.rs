@@ -50,6 +50,8 @@ pub struct FileConfig {
     pub media: Option<MediaSection>,
     /// The embedded STUN/TURN server.
     pub turn: Option<TurnSection>,
+    /// Where Prometheus scrapes /metrics (`tcp:IP:PORT`).
+    pub metrics: Option<SocketAddr>,
 }
 
 /// The `[media]` table.
@@ -159,6 +161,7 @@ struct RawConfig {
     text: Option<TextSection>,
     media: Option<RawMediaSection>,
     turn: Option<RawTurnSection>,
+    metrics: Option<Spanned<String>>,
 }
 
 /// The `[tls]` table.
@@ -314,6 +317,12 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         text: raw.text,
         media,
         turn,
+        metrics: raw
+            .metrics
+            .map(|v| {
+                crate::metrics::parse_listen(v.get_ref()).map_err(|e| invalid(v.span().start, e))
+            })
+            .transpose()?,
     })
 }
 

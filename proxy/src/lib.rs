@@ -6,6 +6,7 @@ pub mod capabilities;
 pub mod config;
 pub mod core;
 pub mod forward;
+pub mod metrics;
 pub mod presence;
 pub mod register;
 pub mod routing;

@@ -119,6 +119,9 @@ struct ServeArgs {
     /// Let TURN relay to private-range peers (10/8, 172.16/12, 192.168/16, fc00::/7).
     #[arg(long)]
     turn_allow_private: bool,
+    /// Serve Prometheus metrics at /metrics here: tcp:IP:PORT (off by default).
+    #[arg(long, value_parser = openline_proxy::metrics::parse_listen)]
+    metrics: Option<std::net::SocketAddr>,
     /// Most requests under way to one other domain (503 beyond; default 2000): what a domain
     /// that never answers may cost.
     #[arg(long)]
@@ -280,6 +283,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         dns: args.dns.or(file.dns),
         media,
         turn,
+        metrics: args.metrics.or(file.metrics),
     })
 }
 

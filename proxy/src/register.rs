@@ -113,10 +113,11 @@ impl Registrar<'_> {
         };
         let aor = format!("{user}@{domain}");
         let users = self.users;
-        match self
+        let outcome = self
             .auth
-            .verify(now, request, &domain, source.ip(), |a| users.get(a))
-        {
+            .verify(now, request, &domain, source.ip(), |a| users.get(a));
+        crate::metrics::auth(&outcome);
+        match outcome {
             AuthOutcome::Authenticated(who) if who == aor => {}
             AuthOutcome::Authenticated(who) => {
                 tracing::warn!(%who, %aor, %source, "user tried to register another address of record");

@@ -3,6 +3,7 @@
 use crate::core::{CoreConfig, ServerCore, StoreOp, StoreOutcome, StoreWork};
 use crate::text::outbox::PAGE;
 use anyhow::Context as _;
+use openline_media::net::RelayCounts;
 use openline_registrar::store::{
     BindingStore, KnownDevice, MailOutcome, MailWrite, MailboxStore, PresenceStore, Store,
     UserStore,
@@ -11,6 +12,7 @@ use openline_sip::Entropy;
 use openline_sip_net::{Limits, ListenSpec, LocateError, Locator, Tls, TlsFiles};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
@@ -33,6 +35,8 @@ pub struct ServeConfig {
     pub media: Option<MediaRelayConfig>,
     /// The embedded STUN/TURN server; None when not asked for.
     pub turn: Option<TurnServeConfig>,
+    /// Where Prometheus scrapes /metrics; None: no metrics.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// STUN and TURN served by `openline serve`.
@@ -95,9 +99,11 @@ type MediaCommands = mpsc::Sender<(u64, openline_media::control::Command)>;
 type MediaAnswers = mpsc::Receiver<(u64, openline_media::control::CommandResult)>;
 
 /// Starts the embedded relay: commands in, answers out.
-async fn start_media(config: &MediaRelayConfig) -> anyhow::Result<(MediaCommands, MediaAnswers)> {
+async fn start_media(
+    config: &MediaRelayConfig,
+) -> anyhow::Result<(MediaCommands, MediaAnswers, Option<Arc<RelayCounts>>)> {
     use openline_media::control::Calls;
-    use openline_media::net::{InProcess, RelayCounts, serve_relay};
+    use openline_media::net::{InProcess, serve_relay};
     use openline_media::relay::{PortPool, Relay};
     let (commands_tx, commands) = mpsc::channel(1024);
     let (replies, replies_rx) = mpsc::channel(1024);
@@ -109,7 +115,7 @@ async fn start_media(config: &MediaRelayConfig) -> anyhow::Result<(MediaCommands
                 tracing::error!(error = %e, "driving the media relay stopped");
             }
         });
-        return Ok((commands_tx, replies_rx));
+        return Ok((commands_tx, replies_rx, None));
     }
     let relay = Relay::new(PortPool::new(config.ports.0, config.ports.1), config.idle);
     let calls = Calls::new(relay, config.advertise);
@@ -125,14 +131,15 @@ async fn start_media(config: &MediaRelayConfig) -> anyhow::Result<(MediaCommands
         }
         None => None,
     };
+    let counts = Arc::new(RelayCounts::default());
+    let relay_counts = Arc::clone(&counts);
     tokio::spawn(async move {
-        let counts = std::sync::Arc::new(RelayCounts::default());
         let in_process = InProcess { commands, replies };
         if let Err(e) = serve_relay(control, Some(in_process), calls, listen, counts).await {
             tracing::error!(error = %e, "the media relay stopped");
         }
     });
-    Ok((commands_tx, replies_rx))
+    Ok((commands_tx, replies_rx, Some(relay_counts)))
 }
 
 /// Randomness from the operating system, fetched 1 KiB at a time: one getrandom call per tag or
@@ -211,7 +218,12 @@ async fn store_worker(
                 Ok(None) | Err(_) => break,
             }
         }
-        if done.send(run_batch(&store, batch).await).await.is_err() {
+        #[allow(clippy::disallowed_methods)] // the driver times the database
+        let started = Instant::now();
+        let outcomes = run_batch(&store, batch).await;
+        metrics::histogram!(crate::metrics::DB_SECONDS, "kind" => "batch")
+            .record(started.elapsed().as_secs_f64());
+        if done.send(outcomes).await.is_err() {
             return;
         }
     }
@@ -423,13 +435,19 @@ pub async fn run(
     let (users_tx, mut users_rx) = mpsc::channel(4);
     let watcher = tokio::spawn(users_watcher(store.clone(), users_tx));
     // Without a relay, commands are answered at once with the media left where it is.
-    let (media_tx, mut media_rx) = match &config.media {
+    let (media_tx, mut media_rx, relay_counts) = match &config.media {
         Some(m) => {
-            let (tx, rx) = start_media(m).await?;
-            (Some(tx), rx)
+            let (tx, rx, counts) = start_media(m).await?;
+            (Some(tx), rx, counts)
         }
-        None => (None, mpsc::channel(1).1),
+        None => (None, mpsc::channel(1).1, None),
     };
+    if let Some(addr) = config.metrics {
+        crate::metrics::install(addr)?;
+        tracing::info!(%addr, "metrics at /metrics");
+    }
+    // The gauges, once a second (only with metrics: reading them walks the transactions).
+    let mut levels = tokio::time::interval(Duration::from_secs(1));
     if let Some(t) = &config.turn {
         start_turn(t).await?;
     }
@@ -494,6 +512,9 @@ pub async fn run(
                     Err(e) => tracing::warn!(error = %e, "could not purge expired messages"),
                 }
             }
+            _ = levels.tick(), if config.metrics.is_some() => {
+                crate::metrics::set_levels(core.levels(), relay_counts.as_deref());
+            }
             _ = &mut timer, if armed.is_some() => {
                 core.handle_timeout(now());
                 // Fired: re-arm even if the next deadline is the same instant.
@@ -527,6 +548,7 @@ pub async fn run(
             });
         }
         while let Some(t) = core.poll_transmit() {
+            crate::metrics::sending(&t.payload);
             let (name, connect) = core.send_policy(&t.destination);
             if let Err(e) = network.sender.send(&t, name, connect).await {
                 tracing::debug!(error = %e, "send failed");

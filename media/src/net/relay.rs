@@ -25,6 +25,8 @@ pub struct RelayCounts {
     pub malformed: AtomicU64,
     /// Dropped: no session, or nowhere to send yet.
     pub undeliverable: AtomicU64,
+    /// Calls with media through the relay now.
+    pub calls: AtomicU64,
 }
 
 impl RelayCounts {
@@ -87,7 +89,7 @@ pub async fn serve_relay(
         sockets: HashMap::new(),
         buffer: vec![0u8; 65_536],
     }));
-    let data = DataPath::start(Arc::clone(&state), counts, reserved)?;
+    let data = DataPath::start(Arc::clone(&state), Arc::clone(&counts), reserved)?;
     let mut buf = vec![0u8; ng::MAX_REQUEST];
     // One timer, moved only when the relay's next deadline moves: resetting it on every
     // command would cost a timer-wheel removal and insertion each.
@@ -138,6 +140,9 @@ pub async fn serve_relay(
             }
         }
         sync_ports(&state, &data, listen);
+        counts
+            .calls
+            .store(lock(&state).calls.len() as u64, Ordering::Relaxed);
     }
 }
 

@@ -2,6 +2,7 @@
 //! loop in [`crate::server`] only feeds and drains it.
 
 mod anchoring;
+mod levels;
 mod locating;
 mod presencing;
 mod proxying;
@@ -290,6 +291,15 @@ impl ServerCore {
                 request,
                 transaction: Some(id),
             } => {
+                crate::metrics::request(request.method());
+                // Every log line about this request carries its Call-ID and CSeq.
+                let _span = tracing::info_span!(
+                    "transaction",
+                    call_id = request.call_id,
+                    cseq = request.cseq.seq,
+                    method = %request.method()
+                )
+                .entered();
                 let echo = request.echo();
                 let result = match request.method() {
                     Method::Cancel => {
@@ -351,6 +361,7 @@ impl ServerCore {
                 request,
                 transaction: None,
             } => {
+                crate::metrics::request(request.method());
                 let users = &self.users;
                 match routing::decide(
                     &request,
@@ -402,11 +413,13 @@ impl ServerCore {
                 self.forward_stray(&r);
             }
             Verdict::StatelessReply { status, error } => {
+                crate::metrics::malformed(true);
                 tracing::info!(%source, %transport, status, %error, "malformed request refused");
             }
             Verdict::Discarded(
                 DropReason::Unanswerable(error) | DropReason::MalformedAck(error),
             ) => {
+                crate::metrics::malformed(false);
                 tracing::info!(%source, %transport, %error, "malformed message dropped");
             }
         }

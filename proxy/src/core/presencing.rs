@@ -7,6 +7,7 @@ use super::ServerCore;
 use crate::presence::agent::{
     Dialog, Notify, PresenceAgent, SubscribeOutcome, SubscribeRequest, SubscriptionId,
 };
+use crate::presence::deadlines::Deadlines;
 use openline_sip::header::HeaderName;
 use openline_sip::message::{Refusal, RequestBuilder, ResponseBuilder};
 use openline_sip::pidf;
@@ -26,7 +27,7 @@ pub(super) struct Presencing {
     notifying: HashMap<TransactionId, SubscriptionId>,
     /// When each online presentity's next binding lapses: it is looked at again then, so an
     /// expired registration is seen offline at once, not at the minute's purge.
-    lapses: HashMap<String, Instant>,
+    lapses: Deadlines<String>,
     /// The wall clock (seconds) at a monotonic instant, to judge bindings at a timer.
     wall_at: Option<(Instant, u64)>,
     /// (presentity, watcher), both `user@domain`: the presentity wrote to or called the
@@ -40,7 +41,7 @@ impl Presencing {
             agent: PresenceAgent::new(config),
             flows: HashMap::new(),
             notifying: HashMap::new(),
-            lapses: HashMap::new(),
+            lapses: Deadlines::default(),
             wall_at: None,
             contacted: std::collections::HashSet::new(),
         }
@@ -49,8 +50,8 @@ impl Presencing {
     /// When a presentity's binding next lapses, or the agent's next deadline.
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         self.lapses
-            .values()
-            .copied()
+            .next()
+            .into_iter()
             .chain(self.agent.poll_timeout())
             .min()
     }
@@ -399,10 +400,10 @@ impl ServerCore {
         match live.iter().map(|b| b.expires_at).min() {
             Some(at) => {
                 let lapse = now + std::time::Duration::from_secs(at.saturating_sub(wall).max(1));
-                self.presence.lapses.insert(aor.to_string(), lapse);
+                self.presence.lapses.set(aor.to_string(), lapse);
             }
             None => {
-                self.presence.lapses.remove(aor);
+                self.presence.lapses.remove(&aor.to_string());
             }
         }
         self.presence
@@ -417,13 +418,7 @@ impl ServerCore {
             self.presence.agent.handle_timeout(now);
             self.send_notifies(now);
         }
-        let lapsed: Vec<String> = self
-            .presence
-            .lapses
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(aor, _)| aor.clone())
-            .collect();
+        let lapsed = self.presence.lapses.due(now);
         if lapsed.is_empty() {
             return;
         }

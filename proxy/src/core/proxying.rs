@@ -176,10 +176,11 @@ impl ServerCore {
         let claimed = format!("{}@{domain}", from.user.unwrap_or(""));
         let users = &self.users;
         let refuse = |code: u16, reason: &str| Err(Refusal::new(code, reason));
-        match self
+        let outcome = self
             .auth
-            .verify_proxy(wall, request, &domain, source.ip(), |a| users.get(a))
-        {
+            .verify_proxy(wall, request, &domain, source.ip(), |a| users.get(a));
+        crate::metrics::auth(&outcome);
+        match outcome {
             AuthOutcome::Authenticated(who) if who == claimed => Ok(true),
             AuthOutcome::Authenticated(who) => {
                 tracing::warn!(%who, %claimed, %source, "request From another user than authenticated");

@@ -29,6 +29,13 @@ pub(super) struct Texting {
     outbox_actions: Vec<OutboxAction>,
 }
 
+impl Texting {
+    /// Stored messages still owed to some device, over all users.
+    pub(super) fn waiting(&self) -> u64 {
+        self.stored.values().sum()
+    }
+}
+
 /// What a text store operation was for.
 #[derive(Debug)]
 pub(super) enum TextWaiter {
@@ -302,6 +309,7 @@ impl ServerCore {
                 devices,
             } => {
                 if accepted.is_some() {
+                    metrics::counter!(crate::metrics::MESSAGES_ACCEPTED).increment(1);
                     *self.text.stored.entry(recipient.clone()).or_default() += 1;
                     // Devices held back behind their stored messages read this one in turn.
                     for d in &devices {
@@ -325,6 +333,7 @@ impl ServerCore {
                 }
             }
             TextWaiter::Delivered { aor } => {
+                metrics::counter!(crate::metrics::MESSAGES_DELIVERED).increment(1);
                 if outcome == StoreOutcome::Mail(MailOutcome::Delivered { removed: true }) {
                     if let Some(n) = self.text.stored.get_mut(&aor) {
                         *n = n.saturating_sub(1);

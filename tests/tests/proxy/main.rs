@@ -8,6 +8,7 @@ mod flow;
 mod fork;
 mod kamailio;
 mod media;
+mod metrics;
 mod relay;
 mod sipp;
 mod unanswered;

@@ -1,0 +1,197 @@
+//! Metrics (issue #11 item 2): `--metrics tcp:IP:PORT` serves Prometheus text that Prometheus's
+//! own `promtool check metrics` accepts, and its counters move with SIPp traffic.
+
+use super::sipp::{Callee, call_callee};
+use openline_tests::subject::{Subject, scratch_dir};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+const METRICS: u16 = 5420;
+
+/// GET /metrics: the body.
+fn scrape() -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", METRICS)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    // Chunked or not, the samples are whole lines; drop chunk-size lines.
+    body.lines()
+        .filter(|l| !l.chars().all(|c| c.is_ascii_hexdigit()) || l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// The value of the sample named exactly `series` (name with its labels), 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+/// promtool's verdict on `text`: its exit status and what it said.
+fn promtool(text: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus, installed by scripts/install-test-deps)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), said)
+}
+
+#[test]
+fn metrics_pass_promtool_and_count_sipp_calls() {
+    let listen = format!("tcp:127.0.0.1:{METRICS}");
+    let server = Subject::start_with_users(
+        &[
+            ("alice@openline.test", "s3cret"),
+            ("bob@openline.test", "s3cret"),
+        ],
+        &["--metrics", &listen],
+    );
+    let before = scrape();
+    let (ok, said) = promtool(&before);
+    assert!(ok, "promtool: {said}\n{before}");
+    assert_eq!(
+        sample(
+            &before,
+            "openline_sip_requests_received_total{method=\"INVITE\"}"
+        ),
+        0.0
+    );
+
+    let dir = scratch_dir("proxy-metrics");
+    let registrar = server.udp.to_string();
+    let bob = Callee {
+        registrar: &registrar,
+        user: "bob",
+        domain: "openline.test",
+        port: 5421,
+    };
+    let calls = call_callee(
+        &dir,
+        "calls",
+        bob,
+        (&registrar, "uac-auth.xml"),
+        ("alice", "openline.test"),
+        5,
+    );
+    assert_eq!(calls.0, Some(5), "{}", calls.1);
+    // A wrong password, once.
+    assert_eq!(register_with_wrong_password(server.udp), 403);
+    // Gauges are read once a second.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+
+    let after = scrape();
+    let (ok, said) = promtool(&after);
+    assert!(ok, "promtool: {said}\n{after}");
+    let invites = sample(
+        &after,
+        "openline_sip_requests_received_total{method=\"INVITE\"}",
+    );
+    // Each call: the INVITE, then again with credentials after the 407.
+    assert!(invites >= 10.0, "INVITEs counted: {invites}\n{after}");
+    assert!(
+        sample(
+            &after,
+            "openline_sip_requests_received_total{method=\"BYE\"}"
+        ) >= 5.0
+    );
+    assert!(
+        sample(
+            &after,
+            "openline_sip_requests_received_total{method=\"REGISTER\"}"
+        ) >= 2.0
+    );
+    assert!(sample(&after, "openline_sip_responses_sent_total{class=\"2xx\"}") >= 10.0);
+    assert!(sample(&after, "openline_sip_responses_sent_total{class=\"4xx\"}") >= 5.0);
+    assert!(
+        sample(&after, "openline_auth_failures_total{reason=\"wrong\"}") >= 1.0,
+        "{after}"
+    );
+    assert_eq!(sample(&after, "openline_bindings"), 1.0, "bob's responder");
+    assert!(
+        sample(
+            &after,
+            "openline_relay_packets_total{outcome=\"forwarded\"}"
+        ) >= 0.0
+    );
+    assert!(
+        sample(
+            &after,
+            "openline_db_operation_seconds_count{kind=\"batch\"}"
+        ) >= 1.0,
+        "the registration's commit was timed\n{after}"
+    );
+}
+
+/// REGISTERs bob@openline.test, answering the 401 with a wrong password: the final status.
+fn register_with_wrong_password(server: std::net::SocketAddr) -> u16 {
+    use openline_sip::digest::{Answer, answer};
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let request = |cseq: u32, auth: &str| {
+        format!(
+            "REGISTER sip:openline.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKwrong{cseq};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:bob@openline.test>;tag=w1\r\nTo: <sip:bob@openline.test>\r\n\
+             Call-ID: wrong-password\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:bob@127.0.0.1:{port}>\r\n{auth}\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
+    let status = |buf: &[u8]| -> u16 { std::str::from_utf8(&buf[8..11]).unwrap().parse().unwrap() };
+    let mut buf = vec![0u8; 65_536];
+    socket.send_to(request(1, "").as_bytes(), server).unwrap();
+    let n = socket.recv(&mut buf).unwrap();
+    assert_eq!(status(&buf[..n]), 401);
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let credentials = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("WWW-Authenticate: "))
+        .find_map(|c| {
+            answer(
+                c,
+                &Answer {
+                    username: "bob",
+                    password: "wrong",
+                    method: "REGISTER",
+                    uri: "sip:openline.test",
+                    cnonce: "c0ffee",
+                    nc: 1,
+                },
+            )
+        })
+        .unwrap();
+    socket
+        .send_to(
+            request(2, &format!("Authorization: {credentials}\r\n")).as_bytes(),
+            server,
+        )
+        .unwrap();
+    let n = socket.recv(&mut buf).unwrap();
+    status(&buf[..n])
+}
