@@ -52,6 +52,8 @@ pub struct FileConfig {
     pub turn: Option<TurnSection>,
     /// Where Prometheus scrapes /metrics (`tcp:IP:PORT`).
     pub metrics: Option<SocketAddr>,
+    /// Seconds work under way may go on after SIGTERM.
+    pub shutdown_grace: Option<u64>,
 }
 
 /// The `[media]` table.
@@ -162,6 +164,7 @@ struct RawConfig {
     media: Option<RawMediaSection>,
     turn: Option<RawTurnSection>,
     metrics: Option<Spanned<String>>,
+    shutdown_grace: Option<u64>,
 }
 
 /// The `[tls]` table.
@@ -323,6 +326,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
                 crate::metrics::parse_listen(v.get_ref()).map_err(|e| invalid(v.span().start, e))
             })
             .transpose()?,
+        shutdown_grace: raw.shutdown_grace,
     })
 }
 
@@ -339,6 +343,8 @@ listen = ["udp:127.0.0.1:5060", "tls:127.0.0.1:5061"]
 db = "sqlite://openline.db"
 dns = "127.0.0.1:5353"
 ring_timeout = 30
+metrics = "tcp:127.0.0.1:9464"
+shutdown_grace = 10
 
 [tls]
 cert = "cert.pem"
@@ -351,6 +357,8 @@ key = "key.pem"
         assert_eq!(c.domains.unwrap(), ["club-a.test"]);
         assert_eq!(c.listen.unwrap()[1].transport, Transport::Tls);
         assert_eq!(c.ring_timeout, Some(30));
+        assert_eq!(c.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.shutdown_grace, Some(10));
         assert_eq!(c.tls.unwrap().ca, None);
         let peer = c.peers["club-b.test"];
         assert_eq!(peer.transport, Transport::Tls);
@@ -384,6 +392,10 @@ key = "key.pem"
         let (line, column, message) = at("[peers]\n\"x.test\" = \"ws:127.0.0.1:80\"\n");
         assert_eq!((line, column), (2, 12));
         assert!(message.contains("udp, tcp or tls"), "{message}");
+        // A metrics address that is not tcp:IP:PORT.
+        let (line, column, message) = at("domains = [\"a\"]\nmetrics = \"9464\"\n");
+        assert_eq!((line, column), (2, 11));
+        assert!(message.contains("tcp:IP:PORT"), "{message}");
         // Not TOML at all.
         let (line, _, _) = at("domains = [\n");
         assert!(line >= 1);

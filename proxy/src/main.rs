@@ -119,6 +119,10 @@ struct ServeArgs {
     /// Let TURN relay to private-range peers (10/8, 172.16/12, 192.168/16, fc00::/7).
     #[arg(long)]
     turn_allow_private: bool,
+    /// Seconds that transactions and answered calls may go on after SIGTERM before the server
+    /// exits; meanwhile new requests get 503 with Retry-After (default 30).
+    #[arg(long)]
+    shutdown_grace: Option<u64>,
     /// Serve Prometheus metrics at /metrics here: tcp:IP:PORT (off by default).
     #[arg(long, value_parser = openline_proxy::metrics::parse_listen)]
     metrics: Option<std::net::SocketAddr>,
@@ -284,6 +288,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         media,
         turn,
         metrics: args.metrics.or(file.metrics),
+        grace: Duration::from_secs(args.shutdown_grace.or(file.shutdown_grace).unwrap_or(30)),
     })
 }
 

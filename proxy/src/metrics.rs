@@ -20,7 +20,7 @@ pub const MALFORMED: &str = "openline_sip_malformed_total";
 pub const AUTH_FAILURES: &str = "openline_auth_failures_total";
 /// Server and client transactions alive.
 pub const TRANSACTIONS: &str = "openline_sip_transactions";
-/// Dialogs the server holds state for, by kind (presence subscriptions; calls through the relay).
+/// Dialogs the server holds state for, by kind (presence subscriptions; answered calls).
 pub const DIALOGS: &str = "openline_dialogs";
 /// Live bindings (registered devices).
 pub const BINDINGS: &str = "openline_bindings";
@@ -161,6 +161,8 @@ pub struct Levels {
     pub transactions: usize,
     /// Presence subscriptions held.
     pub subscriptions: usize,
+    /// Calls answered and not yet ended.
+    pub calls: usize,
     /// Live bindings.
     pub bindings: usize,
     /// Stored messages owed.
@@ -171,12 +173,12 @@ pub struct Levels {
 pub fn set_levels(levels: Levels, relay: Option<&RelayCounts>) {
     gauge!(TRANSACTIONS).set(levels.transactions as f64);
     gauge!(DIALOGS, "kind" => "subscription").set(levels.subscriptions as f64);
+    gauge!(DIALOGS, "kind" => "call").set(levels.calls as f64);
     gauge!(BINDINGS).set(levels.bindings as f64);
     gauge!(MESSAGES_WAITING).set(levels.waiting as f64);
     if let Some(r) = relay {
         let calls = r.calls.load(Ordering::Relaxed) as f64;
         gauge!(RELAY_CALLS).set(calls);
-        gauge!(DIALOGS, "kind" => "call").set(calls);
         for (outcome, n) in [
             ("forwarded", &r.forwarded),
             ("wrong_source", &r.wrong_source),

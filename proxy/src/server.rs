@@ -37,6 +37,8 @@ pub struct ServeConfig {
     pub turn: Option<TurnServeConfig>,
     /// Where Prometheus scrapes /metrics; None: no metrics.
     pub metrics: Option<SocketAddr>,
+    /// After SIGTERM, how long transactions and answered calls may go on before we exit.
+    pub grace: Duration,
 }
 
 /// STUN and TURN served by `openline serve`.
@@ -474,7 +476,14 @@ pub async fn run(
     let timer = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(timer);
     let mut armed: Option<Instant> = None;
+    // Set by the shutdown signal: the loop goes on, taking no new work, until the core has
+    // nothing under way or the grace time is up.
+    let mut draining: Option<tokio::time::Instant> = None;
     loop {
+        if draining.is_some() && core.drained() {
+            tracing::info!("drained");
+            break;
+        }
         let wake = core.poll_timeout();
         if wake != armed {
             if let Some(at) = wake {
@@ -483,7 +492,15 @@ pub async fn run(
             armed = wake;
         }
         tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut shutdown, if draining.is_none() => {
+                tracing::info!(grace = ?config.grace, "draining: no new work, finishing what is under way");
+                draining = Some(tokio::time::Instant::now() + config.grace);
+                core.begin_drain(now());
+            }
+            _ = tokio::time::sleep_until(draining.unwrap_or_else(tokio::time::Instant::now)), if draining.is_some() => {
+                tracing::warn!("grace time up: stopping with work under way");
+                break;
+            }
             received = network.inbound.recv() => {
                 let Some(r) = received else { break };
                 core.handle_received(now(), wall_clock(), (r.transport, r.source), &r.data, r.peer.as_deref());

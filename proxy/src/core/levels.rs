@@ -10,6 +10,7 @@ impl ServerCore {
         Levels {
             transactions: self.endpoint.transactions().count(),
             subscriptions: self.presence.agent.len(),
+            calls: self.calls.len(),
             bindings: self.location.iter().count(),
             waiting: self.text.waiting(),
         }

@@ -2,6 +2,8 @@
 //! loop in [`crate::server`] only feeds and drains it.
 
 mod anchoring;
+mod dialogs;
+mod draining;
 mod levels;
 mod locating;
 mod presencing;
@@ -153,6 +155,9 @@ pub struct ServerCore {
     destinations: locating::Destinations,
     down: locating::DownServers,
     hops: Vec<Hop>,
+    calls: dialogs::Calls,
+    /// SIGTERM: no new work (see draining.rs).
+    draining: bool,
 }
 
 impl std::fmt::Debug for ServerCore {
@@ -206,6 +211,8 @@ impl ServerCore {
             destinations: locating::Destinations::default(),
             down: locating::DownServers::default(),
             hops: Vec::new(),
+            calls: dialogs::Calls::default(),
+            draining: false,
         }
     }
 
@@ -264,6 +271,7 @@ impl ServerCore {
     /// last device are told to their subscribers.
     pub fn purge(&mut self, now: Instant, wall: u64) -> usize {
         let n = self.location.purge(wall);
+        self.calls.purge(now);
         for aor in self.presence.agent.online() {
             let aor = aor.trim_start_matches("sip:").to_string();
             self.presence_devices(now, wall, &aor);
@@ -292,6 +300,11 @@ impl ServerCore {
                 transaction: Some(id),
             } => {
                 crate::metrics::request(request.method());
+                self.note_request(&request);
+                if self.refused_while_draining(now, id, source, &request) {
+                    self.pump(now);
+                    return;
+                }
                 // Every log line about this request carries its Call-ID and CSeq.
                 let _span = tracing::info_span!(
                     "transaction",

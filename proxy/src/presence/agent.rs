@@ -438,6 +438,14 @@ impl PresenceAgent {
         }
     }
 
+    /// The server is going away: every subscription ends with `terminated;reason=deactivated`,
+    /// which tells the subscriber to subscribe again at once (RFC 6665 4.2.2).
+    pub fn deactivate_all(&mut self, now: Instant) {
+        for id in self.subscriptions.ids() {
+            self.end(now, id, "deactivated");
+        }
+    }
+
     /// A NOTIFY got 481 or no answer: the subscriber is gone (RFC 6665 4.2.2).
     pub fn notify_failed(&mut self, id: SubscriptionId) {
         self.subscriptions.remove(id);

@@ -7,6 +7,7 @@ mod federation;
 mod flow;
 mod fork;
 mod kamailio;
+mod lifecycle;
 mod media;
 mod metrics;
 mod relay;

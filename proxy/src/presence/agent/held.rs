@@ -100,6 +100,11 @@ impl Held {
         self.expiries.remove(&(s.expires_at, id));
     }
 
+    /// Every subscription's id.
+    pub(super) fn ids(&self) -> Vec<SubscriptionId> {
+        self.all.keys().copied().collect()
+    }
+
     /// Subscription `id`.
     pub(super) fn get(&self, id: SubscriptionId) -> Option<&Subscription> {
         self.all.get(&id)

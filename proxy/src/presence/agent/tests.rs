@@ -336,3 +336,21 @@ fn a_publication_refreshed_within_the_same_instant_keeps_its_timer() {
     assert!(!agent.status(BOB).open, "the publication expired");
     assert_eq!(agent.poll_timeout(), None);
 }
+
+#[test]
+fn a_server_going_away_deactivates_every_subscription() {
+    let now = Instant::now();
+    let mut agent = PresenceAgent::new(PresenceConfig::default());
+    subscribe(&mut agent, now, "c1", None, true);
+    subscribe(&mut agent, now, "c2", None, false);
+    notifies(&mut agent);
+    agent.deactivate_all(now);
+    let last = notifies(&mut agent);
+    assert_eq!(last.len(), 2);
+    assert!(
+        last.iter()
+            .all(|n| n.state == "terminated;reason=deactivated")
+    );
+    assert_eq!(agent.len(), 0);
+    assert_eq!(agent.poll_timeout(), None);
+}
