@@ -54,6 +54,8 @@ pub struct FileConfig {
     pub metrics: Option<SocketAddr>,
     /// Seconds work under way may go on after SIGTERM.
     pub shutdown_grace: Option<u64>,
+    /// Log levels per module, as RUST_LOG writes them: `info,openline_proxy::core=debug`.
+    pub log: Option<String>,
 }
 
 /// The `[media]` table.
@@ -165,6 +167,7 @@ struct RawConfig {
     turn: Option<RawTurnSection>,
     metrics: Option<Spanned<String>>,
     shutdown_grace: Option<u64>,
+    log: Option<Spanned<String>>,
 }
 
 /// The `[tls]` table.
@@ -327,6 +330,14 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             })
             .transpose()?,
         shutdown_grace: raw.shutdown_grace,
+        log: raw
+            .log
+            .map(|v| {
+                crate::logging::parse(v.get_ref())
+                    .map(|_| v.get_ref().clone())
+                    .map_err(|e| invalid(v.span().start, e))
+            })
+            .transpose()?,
     })
 }
 
@@ -392,6 +403,10 @@ key = "key.pem"
         let (line, column, message) = at("[peers]\n\"x.test\" = \"ws:127.0.0.1:80\"\n");
         assert_eq!((line, column), (2, 12));
         assert!(message.contains("udp, tcp or tls"), "{message}");
+        // Log directives that do not read.
+        let (line, _, message) = at("domains = [\"a\"]\nlog = \"info,openline=loud\"\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("openline=loud"), "{message}");
         // A metrics address that is not tcp:IP:PORT.
         let (line, column, message) = at("domains = [\"a\"]\nmetrics = \"9464\"\n");
         assert_eq!((line, column), (2, 11));

@@ -49,7 +49,7 @@ enum Command {
 }
 
 /// `openline serve`: each setting from the command line, else the config file, else its default.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 struct ServeArgs {
     /// A TOML config file with any of the settings below (command-line flags win).
     #[arg(long)]
@@ -178,11 +178,12 @@ struct ServeArgs {
 }
 
 /// The server's settings: the command line over the config file over the defaults.
-fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
+fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)> {
     let file = match &args.config {
         Some(path) => config::load(path)?,
         None => config::FileConfig::default(),
     };
+    let log = file.log.clone();
     let or_file = |cli: Vec<String>, file: Option<Vec<String>>, default: &[&str]| {
         if !cli.is_empty() {
             cli
@@ -269,7 +270,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             ..Default::default()
         },
     };
-    Ok(ServeConfig {
+    let config = ServeConfig {
         core,
         listen,
         db: args
@@ -289,7 +290,8 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         turn,
         metrics: args.metrics.or(file.metrics),
         grace: Duration::from_secs(args.shutdown_grace.or(file.shutdown_grace).unwrap_or(30)),
-    })
+    };
+    Ok((config, log))
 }
 
 fn parse_media_mode(s: &str) -> Result<MediaMode, String> {
@@ -426,56 +428,55 @@ fn parse_peer(s: &str) -> Result<(String, Destination), String> {
     ))
 }
 
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(&cli.log_format);
+    let format = cli.log_format;
     match cli.command {
-        Command::Serve(args) => {
-            let config = serve_config(*args)?;
-            runtime()?.block_on(async {
-                server::run(config, shutdown_signal(), |bound| {
-                    // One line per socket on stdout, for whoever started us with port 0. A
-                    // reader that went away after the lines it wanted is no reason to stop
-                    // (println! would panic on the broken pipe).
-                    use std::io::Write as _;
-                    let mut out = std::io::stdout().lock();
-                    for (transport, addr) in bound {
-                        let line = format!(
-                            "listening on {}:{addr}",
-                            transport.as_via().to_ascii_lowercase()
-                        );
-                        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-                            tracing::debug!(%line, "stdout is closed");
-                        }
-                    }
-                })
-                .await
-                .context("serving")
-            })
+        Command::Serve(args) => serve(*args, &format),
+        Command::User { action } => {
+            openline_proxy::logging::init(&format, None);
+            runtime()?.block_on(admin::user_command(action))
         }
-        Command::User { action } => runtime()?.block_on(admin::user_command(action)),
-        Command::Presence { action } => runtime()?.block_on(admin::presence_command(action)),
+        Command::Presence { action } => {
+            openline_proxy::logging::init(&format, None);
+            runtime()?.block_on(admin::presence_command(action))
+        }
         Command::CheckConfig { file } => {
             config::load(&file)?;
             say(&format!("{}: ok", file.display()));
             Ok(())
         }
     }
+}
+
+/// `openline serve`: logs at the configured levels, SIGHUP reloads, SIGTERM drains.
+fn serve(args: ServeArgs, format: &str) -> anyhow::Result<()> {
+    let (config, log) = serve_config(args.clone())?;
+    let levels = openline_proxy::logging::init(format, log.as_deref());
+    runtime()?.block_on(async {
+        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
+        let read = move || serve_config(args.clone());
+        let hup = openline_proxy::reload::on_sighup(read, levels, config.clone(), reload_tx);
+        tokio::spawn(hup);
+        server::run(config, shutdown_signal(), reload_rx, |bound| {
+            // One line per socket on stdout, for whoever started us with port 0. A reader
+            // that went away after the lines it wanted is no reason to stop (println! would
+            // panic on the broken pipe).
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            for (transport, addr) in bound {
+                let line = format!(
+                    "listening on {}:{addr}",
+                    transport.as_via().to_ascii_lowercase()
+                );
+                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                    tracing::debug!(%line, "stdout is closed");
+                }
+            }
+        })
+        .await
+        .context("serving")
+    })
 }
 
 /// Completes on SIGINT or SIGTERM.

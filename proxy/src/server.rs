@@ -194,10 +194,21 @@ pub fn wall_clock() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Runs the server until `shutdown` completes; `bound` hears the bound addresses once ready.
+/// What SIGHUP changes in a running server, from a config file already read and checked.
+#[derive(Debug)]
+pub struct Reload {
+    /// Other domains' configured servers.
+    pub peers: Vec<(String, openline_sip::transaction::Destination)>,
+    /// New certificates, when TLS is configured.
+    pub tls: Option<Tls>,
+}
+
+/// Runs the server until `shutdown` completes (then drains); `reloads` brings what SIGHUP
+/// changes; `bound` hears the bound addresses once ready.
 pub async fn run(
     config: ServeConfig,
     shutdown: impl Future<Output = ()>,
+    mut reloads: mpsc::Receiver<Reload>,
     bound: impl FnOnce(&[(openline_sip::Transport, SocketAddr)]),
 ) -> anyhow::Result<()> {
     let store = Store::open(&config.db)
@@ -253,7 +264,12 @@ pub async fn run(
         config.commit_delay,
     ));
     let (users_tx, mut users_rx) = mpsc::channel(4);
-    let watcher = tokio::spawn(users_watcher(store.clone(), users_tx));
+    let force_users = Arc::new(tokio::sync::Notify::new());
+    let watcher = tokio::spawn(users_watcher(
+        store.clone(),
+        users_tx,
+        Arc::clone(&force_users),
+    ));
     // Without a relay, commands are answered at once with the media left where it is.
     let (media_tx, mut media_rx, relay_counts) = match &config.media {
         Some(m) => {
@@ -346,6 +362,16 @@ pub async fn run(
                     Ok(counts) => core.refresh_mailbox(counts, wall.saturating_sub(expiry)),
                     Err(e) => tracing::warn!(error = %e, "could not purge expired messages"),
                 }
+            }
+            Some(reload) = reloads.recv() => {
+                core.set_peers(reload.peers);
+                if let Some(tls) = reload.tls {
+                    if let Err(e) = network.sender.reload_tls(tls) {
+                        tracing::warn!(error = %e, "certificates not reloaded");
+                    }
+                }
+                force_users.notify_one();
+                tracing::info!("reloaded: peers, certificates, users");
             }
             _ = levels.tick(), if config.metrics.is_some() => {
                 crate::metrics::set_levels(core.levels(), relay_counts.as_deref());

@@ -84,7 +84,7 @@ pub struct Sender {
     /// UDP sockets with whether each is IPv4, learnt once at bind time.
     udp: Vec<(bool, Arc<UdpSocket>)>,
     shared: stream::Shared,
-    tls: Option<Tls>,
+    tls: Option<tls::TlsSlot>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -128,11 +128,15 @@ pub enum SendError {
     /// A TLS connection must be opened, and nobody said what name the peer must prove.
     #[error("no domain name to verify the TLS server at {0} against")]
     NoName(SocketAddr),
+    /// Certificates were given to a server that started without TLS.
+    #[error("the server started without TLS: adding it needs a restart")]
+    NoTls,
 }
 
 /// Binds every listen address and starts the receive tasks on the current runtime; `tls` is
 /// needed for TLS listeners and for connecting to TLS servers.
 pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io::Result<Network> {
+    let tls = tls.map(tls::TlsSlot::new);
     let (tx, rx) = mpsc::channel(limits.queue);
     let (failed_tx, failed_rx) = mpsc::channel(1024);
     let shared = stream::Shared {
@@ -200,6 +204,18 @@ fn naming(spec: &ListenSpec, e: io::Error) -> io::Error {
 }
 
 impl Sender {
+    /// Puts new certificates in place for connections made from now on (SIGHUP); an error
+    /// when the server started without TLS (adding it needs a restart: no TLS listener).
+    pub fn reload_tls(&self, tls: Tls) -> Result<(), SendError> {
+        match &self.tls {
+            Some(slot) => {
+                slot.replace(tls);
+                Ok(())
+            }
+            None => Err(SendError::NoTls),
+        }
+    }
+
     /// Sends one transmit: UDP from a socket of the same family, streams over the connection
     /// to that peer (opening one if there is none: over TLS, to a server that proves
     /// `tls_name`), unless `connect` is false (a device's own connection, which cannot be

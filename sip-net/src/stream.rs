@@ -3,7 +3,7 @@
 //! is closed alone. Outgoing connections are opened by their writer task, so a slow or dead
 //! peer never holds up the caller: what could not be sent comes back on the failure channel.
 
-use crate::tls::{PeerIdentity, Tls};
+use crate::tls::{PeerIdentity, Tls, TlsSlot};
 use crate::{Connection, Connections, Limits, Received, SendError, Sender};
 use openline_sip::Transport;
 use openline_sip::endpoint::Transmit;
@@ -33,7 +33,7 @@ pub(crate) struct Shared {
 }
 
 /// Accepts connections on `listener`, with TLS when `tls` is given.
-pub(crate) async fn accept(listener: TcpListener, tls: Option<Tls>, shared: Shared) {
+pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsSlot>, shared: Shared) {
     let transport = if tls.is_some() {
         Transport::Tls
     } else {
@@ -65,7 +65,7 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<Tls>, shared: Shar
             continue;
         };
         // The handshake runs on its own task: a client that never finishes it holds up no one.
-        let acceptor = tls.acceptor.clone();
+        let acceptor = tls.current().acceptor;
         let shared = shared.clone();
         tokio::spawn(async move {
             let stream = match tokio::time::timeout(SETUP, acceptor.accept(stream)).await {
@@ -267,7 +267,8 @@ fn open(
         Transport::Tls => {
             let tls = sender
                 .tls
-                .clone()
+                .as_ref()
+                .map(TlsSlot::current)
                 .ok_or(SendError::NoSocket(transport, to))?;
             let domain = tls_name.ok_or(SendError::NoName(to))?;
             let name = rustls::pki_types::ServerName::try_from(domain.to_string())

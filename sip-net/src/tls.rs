@@ -43,6 +43,33 @@ pub struct Tls {
     pub(crate) connector: tokio_rustls::TlsConnector,
 }
 
+/// The TLS configuration in use, replaceable while running (SIGHUP reloads certificates:
+/// connections made after the swap use the new ones; those up keep theirs).
+#[derive(Clone, Debug)]
+pub(crate) struct TlsSlot(Arc<std::sync::RwLock<Tls>>);
+
+impl TlsSlot {
+    pub(crate) fn new(tls: Tls) -> Self {
+        TlsSlot(Arc::new(std::sync::RwLock::new(tls)))
+    }
+
+    /// The configuration now.
+    pub(crate) fn current(&self) -> Tls {
+        match self.0.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `tls` in place.
+    pub(crate) fn replace(&self, tls: Tls) {
+        match self.0.write() {
+            Ok(mut t) => *t = tls,
+            Err(poisoned) => *poisoned.into_inner() = tls,
+        }
+    }
+}
+
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Tls")

@@ -166,11 +166,20 @@ type Reloaded = (Vec<openline_registrar::User>, Vec<(String, String)>);
 
 /// Reloads the users (and presence permissions) whenever `openline user` or `openline
 /// presence` changes them.
-pub(super) async fn users_watcher(store: Store, users: mpsc::Sender<Reloaded>) {
+/// `force` (SIGHUP) reloads them at once whatever the version says (a database changed by
+/// other means than `openline user`).
+pub(super) async fn users_watcher(
+    store: Store,
+    users: mpsc::Sender<Reloaded>,
+    force: std::sync::Arc<tokio::sync::Notify>,
+) {
     let mut seen = store.users_version().await.ok();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = force.notified() => seen = None,
+        }
         let version = match store.users_version().await {
             Ok(v) => v,
             Err(e) => {

@@ -1,9 +1,15 @@
-//! Stopping gracefully (issue #11 item 4): SIGTERM in the middle of a SIPp call run. Calls
-//! already answered go on to their BYE through the draining server; calls that start after
-//! it get 503 with Retry-After; the server exits 0 once nothing is under way.
+//! The server's lifecycle (issue #11 item 4). SIGTERM in the middle of a SIPp call run: calls
+//! already answered go on to their BYE through the draining server, calls that start after
+//! it get 503, and the server exits 0 once nothing is under way. SIGHUP: users, peers and
+//! log levels change without a restart, and a file with a mistake changes nothing.
 
 use super::sipp::{register_at, start_uas};
-use openline_tests::subject::{Subject, scratch_dir};
+use openline_sip::digest::{Algorithm, ha1};
+use openline_tests::phone::Phone;
+use openline_tests::subject::{Subject, add_user, scratch_dir};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -89,4 +95,150 @@ fn sigterm_during_calls_loses_no_answered_call_and_exits_0() {
         ended, answered,
         "every answered call ended with its BYE answered:\n{screen}"
     );
+}
+
+/// `openline serve --config FILE` with its standard error in `log`, RUST_LOG unset (the file's
+/// levels rule): the child and its UDP address.
+fn serve_with_config(db: &str, config: &Path, log: &Path) -> (std::process::Child, SocketAddr) {
+    let mut child = Command::new(openline_tests::subject::openline_bin())
+        .args([
+            "serve",
+            "--listen",
+            "udp:127.0.0.1:0",
+            "--db",
+            db,
+            "--config",
+        ])
+        .arg(config)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    let addr = line
+        .strip_prefix("listening on udp:")
+        .unwrap()
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+/// Sends SIGHUP to `child` and gives it a moment.
+fn hangup(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+/// Whether `send` makes a MESSAGE arrive on `peer` (answered 200 there, within five seconds)
+/// and is answered 200 or 202 itself.
+fn reaches(peer: &std::net::UdpSocket, send: impl FnOnce() -> u16) -> bool {
+    let peer = peer.try_clone().unwrap();
+    let arrived = std::thread::spawn(move || message_arrives(&peer));
+    let status = send();
+    arrived.join().unwrap() && matches!(status, 200 | 202)
+}
+
+/// The first MESSAGE arriving on `socket` (answered 200), within five seconds.
+fn message_arrives(socket: &std::net::UdpSocket) -> bool {
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = vec![0u8; 65_536];
+    while let Ok((n, from)) = socket.recv_from(&mut buf) {
+        let m = openline_sip::Message::parse(&buf[..n]).unwrap();
+        if m.is_request() && m.method() == openline_sip::Method::Message {
+            let ok =
+                openline_sip::message::ResponseBuilder::new(200, "OK", &m.echo(), from, Some("p"));
+            socket.send_to(&ok.finish(), from).unwrap();
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn sighup_reloads_users_peers_and_log_levels_and_keeps_all_on_a_bad_file() {
+    let dir = scratch_dir("proxy-sighup");
+    let db = format!("sqlite://{}/openline.db", dir.display());
+    add_user(&db, "alice@openline.test", "pw-a");
+    let (first_peer, second_peer) = (
+        std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+        std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+    );
+    let config = dir.join("openline.toml");
+    let write = |peer: &std::net::UdpSocket, log: &str, extra: &str| {
+        let text = format!(
+            "domains = [\"openline.test\"]\nlog = \"{log}\"\n{extra}\n[peers]\n\"club-b.test\" = \"udp:{}\"\n",
+            peer.local_addr().unwrap()
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    write(&first_peer, "warn", "");
+    let log = dir.join("stderr.log");
+    let (mut server, addr) = serve_with_config(&db, &config, &log);
+
+    // carol is written straight into the database, as another tool might: no version bump,
+    // so the server does not know her until SIGHUP.
+    let sqlite = db.trim_start_matches("sqlite://");
+    let (md5, sha) = (
+        ha1(Algorithm::Md5, "carol", "openline.test", "pw-c"),
+        ha1(Algorithm::Sha256, "carol", "openline.test", "pw-c"),
+    );
+    let inserted = Command::new("sqlite3")
+        .arg(sqlite)
+        .arg(format!(
+            "INSERT INTO users VALUES ('carol@openline.test', '{md5}', '{sha}')"
+        ))
+        .status()
+        .expect("sqlite3 (installed by scripts/install-test-deps)");
+    assert!(inserted.success());
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut carol = Phone::new("carol", "openline.test", "pw-c", addr);
+    assert_ne!(carol.register(300), 200, "not known before SIGHUP");
+
+    let mut alice = Phone::new("alice", "openline.test", "pw-a", addr);
+    assert_eq!(alice.register(300), 200);
+    assert!(
+        reaches(&first_peer, || alice.message("bob@club-b.test", "one")),
+        "club-b's first server"
+    );
+    let before = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !before.contains(" INFO "),
+        "log = warn: no info lines yet\n{before}"
+    );
+
+    // The file now says club-b is elsewhere and info is to be logged.
+    write(&second_peer, "info", "");
+    hangup(&server);
+    assert_eq!(carol.register(300), 200, "carol after SIGHUP");
+    assert!(
+        reaches(&second_peer, || alice.message("bob@club-b.test", "two")),
+        "club-b's new server"
+    );
+    let after = std::fs::read_to_string(&log).unwrap();
+    assert!(after.contains("reloaded"), "info is logged now\n{after}");
+
+    // A file with a mistake on line 3: refused whole (the peer change with it), named by
+    // file and line; the server keeps running as it was.
+    write(&first_peer, "info", "ring_timeout = \"soon\"");
+    hangup(&server);
+    let refused = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        refused.contains(&format!("{}:3:", config.display())),
+        "the mistake is named\n{refused}"
+    );
+    assert!(
+        reaches(&second_peer, || alice.message("bob@club-b.test", "three")),
+        "still the peer the last good file named"
+    );
+    assert!(server.try_wait().unwrap().is_none(), "still running");
+    let _ = server.kill();
+    let _ = server.wait();
 }

@@ -100,7 +100,9 @@ fn metrics_pass_promtool_and_count_sipp_calls() {
     );
     assert_eq!(calls.0, Some(5), "{}", calls.1);
     // A wrong password, once.
-    assert_eq!(register_with_wrong_password(server.udp), 403);
+    let mut guesser =
+        openline_tests::phone::Phone::new("bob", "openline.test", "wrong", server.udp);
+    assert_eq!(guesser.register(60), 403);
     // Gauges are read once a second.
     std::thread::sleep(std::time::Duration::from_millis(1500));
 
@@ -145,53 +147,4 @@ fn metrics_pass_promtool_and_count_sipp_calls() {
         ) >= 1.0,
         "the registration's commit was timed\n{after}"
     );
-}
-
-/// REGISTERs bob@openline.test, answering the 401 with a wrong password: the final status.
-fn register_with_wrong_password(server: std::net::SocketAddr) -> u16 {
-    use openline_sip::digest::{Answer, answer};
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
-    let port = socket.local_addr().unwrap().port();
-    let request = |cseq: u32, auth: &str| {
-        format!(
-            "REGISTER sip:openline.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKwrong{cseq};rport\r\n\
-             Max-Forwards: 70\r\nFrom: <sip:bob@openline.test>;tag=w1\r\nTo: <sip:bob@openline.test>\r\n\
-             Call-ID: wrong-password\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:bob@127.0.0.1:{port}>\r\n{auth}\
-             Content-Length: 0\r\n\r\n"
-        )
-    };
-    let status = |buf: &[u8]| -> u16 { std::str::from_utf8(&buf[8..11]).unwrap().parse().unwrap() };
-    let mut buf = vec![0u8; 65_536];
-    socket.send_to(request(1, "").as_bytes(), server).unwrap();
-    let n = socket.recv(&mut buf).unwrap();
-    assert_eq!(status(&buf[..n]), 401);
-    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-    let credentials = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("WWW-Authenticate: "))
-        .find_map(|c| {
-            answer(
-                c,
-                &Answer {
-                    username: "bob",
-                    password: "wrong",
-                    method: "REGISTER",
-                    uri: "sip:openline.test",
-                    cnonce: "c0ffee",
-                    nc: 1,
-                },
-            )
-        })
-        .unwrap();
-    socket
-        .send_to(
-            request(2, &format!("Authorization: {credentials}\r\n")).as_bytes(),
-            server,
-        )
-        .unwrap();
-    let n = socket.recv(&mut buf).unwrap();
-    status(&buf[..n])
 }
