@@ -137,6 +137,7 @@ fn hangup(child: &std::process::Child) {
 
 /// Whether `send` makes a MESSAGE arrive on `peer` (answered 200 there, within five seconds)
 /// and is answered 200 or 202 itself.
+#[allow(clippy::disallowed_methods)] // the peer answers on its own thread while alice waits
 fn reaches(peer: &std::net::UdpSocket, send: impl FnOnce() -> u16) -> bool {
     let peer = peer.try_clone().unwrap();
     let arrived = std::thread::spawn(move || message_arrives(&peer));
