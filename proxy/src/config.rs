@@ -56,6 +56,10 @@ pub struct FileConfig {
     pub shutdown_grace: Option<u64>,
     /// Log levels per module, as RUST_LOG writes them: `info,openline_proxy::core=debug`.
     pub log: Option<String>,
+    /// Where HEP v3 copies of SIP traffic go (`udp:IP:PORT`).
+    pub hep: Option<SocketAddr>,
+    /// The capture agent id they carry.
+    pub hep_id: Option<u32>,
 }
 
 /// The `[media]` table.
@@ -168,6 +172,8 @@ struct RawConfig {
     metrics: Option<Spanned<String>>,
     shutdown_grace: Option<u64>,
     log: Option<Spanned<String>>,
+    hep: Option<Spanned<String>>,
+    hep_id: Option<u32>,
 }
 
 /// The `[tls]` table.
@@ -330,6 +336,13 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             })
             .transpose()?,
         shutdown_grace: raw.shutdown_grace,
+        hep: raw
+            .hep
+            .map(|v| {
+                openline_media::args::parse_udp(v.get_ref()).map_err(|e| invalid(v.span().start, e))
+            })
+            .transpose()?,
+        hep_id: raw.hep_id,
         log: raw
             .log
             .map(|v| {

@@ -123,6 +123,13 @@ struct ServeArgs {
     /// exits; meanwhile new requests get 503 with Retry-After (default 30).
     #[arg(long)]
     shutdown_grace: Option<u64>,
+    /// Send HEP v3 copies of all SIP traffic to this collector: udp:IP:PORT (HOMER,
+    /// heplify-server, sngrep -L). Off by default.
+    #[arg(long, value_parser = openline_media::args::parse_udp)]
+    hep: Option<std::net::SocketAddr>,
+    /// The capture agent id HEP copies carry (default 1).
+    #[arg(long)]
+    hep_id: Option<u32>,
     /// Serve Prometheus metrics at /metrics here: tcp:IP:PORT (off by default).
     #[arg(long, value_parser = openline_proxy::metrics::parse_listen)]
     metrics: Option<std::net::SocketAddr>,
@@ -290,6 +297,10 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
         turn,
         metrics: args.metrics.or(file.metrics),
         grace: Duration::from_secs(args.shutdown_grace.or(file.shutdown_grace).unwrap_or(30)),
+        hep: args
+            .hep
+            .or(file.hep)
+            .map(|c| (c, args.hep_id.or(file.hep_id).unwrap_or(1))),
     };
     Ok((config, log))
 }

@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use openline_media::net::RelayCounts;
 use openline_registrar::store::{BindingStore, MailboxStore, PresenceStore, Store, UserStore};
 use openline_sip::Entropy;
+use openline_sip_net::hep::HepSender;
 use openline_sip_net::{Limits, ListenSpec, LocateError, Locator, Tls, TlsFiles};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,6 +39,8 @@ pub struct ServeConfig {
     pub metrics: Option<SocketAddr>,
     /// After SIGTERM, how long transactions and answered calls may go on before we exit.
     pub grace: Duration,
+    /// Where HEP v3 copies of all SIP traffic go, and the capture agent id they carry.
+    pub hep: Option<(SocketAddr, u32)>,
 }
 
 /// STUN and TURN served by `openline serve`.
@@ -303,6 +306,23 @@ pub async fn run(
         })
     };
     bound(&network.local);
+    let hep = match config.hep {
+        Some((collector, agent)) => {
+            let sender = HepSender::new(collector, agent)
+                .with_context(|| format!("HEP copies to udp:{collector}"))?;
+            tracing::info!(%collector, agent, "HEP v3 copies of SIP traffic");
+            Some(sender)
+        }
+        None => None,
+    };
+    // Our address on a transport, as HEP copies name it.
+    let local = network.local.clone();
+    let ours = move |transport: openline_sip::Transport| {
+        local
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |(_, a)| *a)
+    };
 
     tokio::pin!(shutdown);
     // One timer, moved when the core's next deadline moves: a new one per loop turn cost a
@@ -337,6 +357,9 @@ pub async fn run(
             }
             received = network.inbound.recv() => {
                 let Some(r) = received else { break };
+                if let Some(h) = &hep {
+                    h.copy((r.source, ours(r.transport)), r.transport, &r.data);
+                }
                 core.handle_received(now(), wall_clock(), (r.transport, r.source), &r.data, r.peer.as_deref());
             }
             Some(t) = network.failed.recv() => core.handle_send_failure(now(), &t),
@@ -410,6 +433,10 @@ pub async fn run(
         }
         while let Some(t) = core.poll_transmit() {
             crate::metrics::sending(&t.payload);
+            if let Some(h) = &hep {
+                let to = t.destination;
+                h.copy((ours(to.transport), to.addr), to.transport, &t.payload);
+            }
             let (name, connect) = core.send_policy(&t.destination);
             if let Err(e) = network.sender.send(&t, name, connect).await {
                 tracing::debug!(error = %e, "send failed");

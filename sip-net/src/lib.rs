@@ -3,6 +3,7 @@
 //! All protocol decisions stay in the sans-IO core; this crate only moves bytes.
 
 mod dns;
+pub mod hep;
 mod listen;
 mod stream;
 mod tls;

@@ -6,6 +6,7 @@ mod config;
 mod federation;
 mod flow;
 mod fork;
+mod hep;
 mod kamailio;
 mod lifecycle;
 mod media;
