@@ -31,11 +31,25 @@ pub enum UserAction {
         #[arg(long, default_value = DEFAULT_DB)]
         db: String,
     },
+    /// Change an existing user's password (a typo does not create a user).
+    Passwd {
+        /// USER@DOMAIN.
+        aor: String,
+        /// The new password.
+        #[arg(long)]
+        password: String,
+        /// Database URL.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: String,
+    },
     /// List users.
     List {
         /// Database URL.
         #[arg(long, default_value = DEFAULT_DB)]
         db: String,
+        /// As a JSON array.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete a user and their bindings.
     Del {
@@ -175,10 +189,25 @@ pub async fn user_command(action: UserAction) -> anyhow::Result<()> {
             finish_writes(&store).await?;
             say(&format!("{} users", users.len()));
         }
-        UserAction::List { db } => {
+        UserAction::Passwd { aor, password, db } => {
+            let user = User::new(&aor, &password)?;
             let store = open_store(&db).await?;
-            for u in store.users().await? {
-                say(&u.aor);
+            if !store.users().await?.iter().any(|u| u.aor == user.aor) {
+                anyhow::bail!("no user {} (openline user add creates one)", user.aor);
+            }
+            store.put_user(&user).await?;
+            finish_writes(&store).await?;
+            say(&format!("{}: password changed", user.aor));
+        }
+        UserAction::List { db, json } => {
+            let store = open_store(&db).await?;
+            let aors: Vec<String> = store.users().await?.into_iter().map(|u| u.aor).collect();
+            if json {
+                say(&serde_json::to_string(&aors)?);
+            } else {
+                for aor in aors {
+                    say(&aor);
+                }
             }
         }
         UserAction::Del { aor, db } => {
@@ -189,6 +218,103 @@ pub async fn user_command(action: UserAction) -> anyhow::Result<()> {
             }
             finish_writes(&store).await?;
         }
+    }
+    Ok(())
+}
+
+/// Which running server to ask: its control socket, given or derived from its database.
+#[derive(Debug, clap::Args)]
+pub struct Asking {
+    /// The server's control socket (default: its database's, FILE.sock).
+    #[arg(long)]
+    control: Option<std::path::PathBuf>,
+    /// The server's database URL, to find its control socket.
+    #[arg(long, default_value = DEFAULT_DB)]
+    db: String,
+    /// The answer as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Asking {
+    async fn ask(&self, query: crate::control::Query) -> anyhow::Result<serde_json::Value> {
+        let path = self
+            .control
+            .clone()
+            .unwrap_or_else(|| crate::control::default_path(&self.db));
+        crate::control::ask(&path, query).await
+    }
+}
+
+/// `openline peer ...`.
+#[derive(Debug, Subcommand)]
+pub enum PeerAction {
+    /// Other domains' configured servers, as the running server has them.
+    List(Asking),
+}
+
+/// `openline status`: the running server's bindings, calls, relay sessions and stored
+/// messages, per domain.
+pub async fn status_command(asking: Asking) -> anyhow::Result<()> {
+    let s = asking.ask(crate::control::Query::Status).await?;
+    if asking.json {
+        say(&s.to_string());
+        return Ok(());
+    }
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    say(&format!(
+        "openline {}, up {} s{}",
+        s["version"].as_str().unwrap_or("?"),
+        n(&s["uptime_seconds"]),
+        if s["draining"].as_bool() == Some(true) {
+            ", draining"
+        } else {
+            ""
+        }
+    ));
+    say(&format!(
+        "{:<28} {:>8} {:>8} {:>10}",
+        "domain", "users", "devices", "messages"
+    ));
+    if let Some(domains) = s["domains"].as_object() {
+        for (d, v) in domains {
+            say(&format!(
+                "{d:<28} {:>8} {:>8} {:>10}",
+                n(&v["users"]),
+                n(&v["bindings"]),
+                n(&v["messages_waiting"])
+            ));
+        }
+    }
+    say(&format!(
+        "calls {}, relay sessions {}, subscriptions {}, transactions {}",
+        n(&s["calls"]),
+        n(&s["relay_sessions"]),
+        n(&s["subscriptions"]),
+        n(&s["transactions"])
+    ));
+    Ok(())
+}
+
+/// Carries out an `openline peer` command.
+pub async fn peer_command(action: PeerAction) -> anyhow::Result<()> {
+    let PeerAction::List(asking) = action;
+    let p = asking.ask(crate::control::Query::Peers).await?;
+    if asking.json {
+        say(&p.to_string());
+        return Ok(());
+    }
+    for peer in p["peers"].as_array().into_iter().flatten() {
+        say(&format!(
+            "{} {}{}",
+            peer["domain"].as_str().unwrap_or("?"),
+            peer["server"].as_str().unwrap_or("?"),
+            if peer["failed_lately"].as_bool() == Some(true) {
+                " (failed lately)"
+            } else {
+                ""
+            }
+        ));
     }
     Ok(())
 }

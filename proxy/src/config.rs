@@ -60,6 +60,8 @@ pub struct FileConfig {
     pub hep: Option<SocketAddr>,
     /// The capture agent id they carry.
     pub hep_id: Option<u32>,
+    /// The control socket's path.
+    pub control: Option<PathBuf>,
 }
 
 /// The `[media]` table.
@@ -174,6 +176,7 @@ struct RawConfig {
     log: Option<Spanned<String>>,
     hep: Option<Spanned<String>>,
     hep_id: Option<u32>,
+    control: Option<PathBuf>,
 }
 
 /// The `[tls]` table.
@@ -343,6 +346,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             })
             .transpose()?,
         hep_id: raw.hep_id,
+        control: raw.control,
         log: raw
             .log
             .map(|v| {

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod capabilities;
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod forward;
 pub mod logging;

@@ -46,6 +46,13 @@ enum Command {
         #[command(subcommand)]
         action: PresenceAction,
     },
+    /// The running server: bindings, calls, relay sessions and stored messages per domain.
+    Status(admin::Asking),
+    /// Other domains' servers, as the running server has them.
+    Peer {
+        #[command(subcommand)]
+        action: admin::PeerAction,
+    },
 }
 
 /// `openline serve`: each setting from the command line, else the config file, else its default.
@@ -123,6 +130,10 @@ struct ServeArgs {
     /// exits; meanwhile new requests get 503 with Retry-After (default 30).
     #[arg(long)]
     shutdown_grace: Option<u64>,
+    /// The control socket `openline status` and `openline peer list` ask (default: beside
+    /// an SQLite database, FILE.sock; else openline.sock here). Only this user may use it.
+    #[arg(long)]
+    control: Option<std::path::PathBuf>,
     /// Send HEP v3 copies of all SIP traffic to this collector: udp:IP:PORT (HOMER,
     /// heplify-server, sngrep -L). Off by default.
     #[arg(long, value_parser = openline_media::args::parse_udp)]
@@ -277,13 +288,15 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
             ..Default::default()
         },
     };
+    let db = args
+        .db
+        .clone()
+        .or(file.db.clone())
+        .unwrap_or_else(|| DEFAULT_DB.to_string());
     let config = ServeConfig {
         core,
         listen,
-        db: args
-            .db
-            .or(file.db)
-            .unwrap_or_else(|| DEFAULT_DB.to_string()),
+        db: db.clone(),
         commit_delay: Duration::from_millis(
             args.commit_delay_ms.or(file.commit_delay_ms).unwrap_or(10),
         ),
@@ -301,6 +314,10 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
             .hep
             .or(file.hep)
             .map(|c| (c, args.hep_id.or(file.hep_id).unwrap_or(1))),
+        control: args
+            .control
+            .or(file.control)
+            .unwrap_or_else(|| openline_proxy::control::default_path(&db)),
     };
     Ok((config, log))
 }
@@ -439,7 +456,20 @@ fn parse_peer(s: &str) -> Result<(String, Destination), String> {
     ))
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command; a failure is one line on standard error (the causes joined with ": ",
+/// as `error: serving: listening on udp:0.0.0.0:5060: Address already in use`) and exit 1.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr().lock(), "error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let format = cli.log_format;
     match cli.command {
@@ -451,6 +481,14 @@ fn main() -> anyhow::Result<()> {
         Command::Presence { action } => {
             openline_proxy::logging::init(&format, None);
             runtime()?.block_on(admin::presence_command(action))
+        }
+        Command::Status(asking) => {
+            openline_proxy::logging::init(&format, None);
+            runtime()?.block_on(admin::status_command(asking))
+        }
+        Command::Peer { action } => {
+            openline_proxy::logging::init(&format, None);
+            runtime()?.block_on(admin::peer_command(action))
         }
         Command::CheckConfig { file } => {
             config::load(&file)?;

@@ -41,6 +41,8 @@ pub struct ServeConfig {
     pub grace: Duration,
     /// Where HEP v3 copies of all SIP traffic go, and the capture agent id they carry.
     pub hep: Option<(SocketAddr, u32)>,
+    /// The control socket `openline status` asks.
+    pub control: std::path::PathBuf,
 }
 
 /// STUN and TURN served by `openline serve`.
@@ -305,6 +307,10 @@ pub async fn run(
             }
         })
     };
+    let (control_tx, mut control_rx) = mpsc::channel::<crate::control::Asked>(16);
+    crate::control::serve(&config.control, control_tx)?;
+    #[allow(clippy::disallowed_methods)] // the driver reads the clock
+    let started = Instant::now();
     bound(&network.local);
     let hep = match config.hep {
         Some((collector, agent)) => {
@@ -386,6 +392,21 @@ pub async fn run(
                     Err(e) => tracing::warn!(error = %e, "could not purge expired messages"),
                 }
             }
+            Some((query, reply)) = control_rx.recv() => {
+                let answer = match query {
+                    crate::control::Query::Status => {
+                        let mut status = core.status();
+                        status["version"] = env!("CARGO_PKG_VERSION").into();
+                        status["uptime_seconds"] = started.elapsed().as_secs().into();
+                        if let Some(r) = &relay_counts {
+                            status["relay_sessions"] = r.calls.load(std::sync::atomic::Ordering::Relaxed).into();
+                        }
+                        status
+                    }
+                    crate::control::Query::Peers => core.peers(now()),
+                };
+                let _ = reply.send(answer);
+            }
             Some(reload) = reloads.recv() => {
                 core.set_peers(reload.peers);
                 if let Some(tls) = reload.tls {
@@ -455,6 +476,7 @@ pub async fn run(
         tracing::warn!(error = %e, "final database checkpoint failed");
     }
     network.sender.close_connections();
+    let _ = std::fs::remove_file(&config.control);
     Ok(())
 }
 

@@ -93,6 +93,11 @@ pub(super) struct DownServers {
 }
 
 impl DownServers {
+    /// Whether `server` failed lately.
+    pub(super) fn is_down(&self, server: &Destination, now: Instant) -> bool {
+        self.until.get(server).is_some_and(|until| *until > now)
+    }
+
     pub(super) fn note(&mut self, server: Destination, now: Instant) {
         if self.until.len() >= 4096 {
             self.until.retain(|_, until| *until > now);

@@ -34,6 +34,15 @@ impl Texting {
     pub(super) fn waiting(&self) -> u64 {
         self.stored.values().sum()
     }
+
+    /// Stored messages still owed to users of `domain`.
+    pub(super) fn waiting_in(&self, domain: &str) -> u64 {
+        self.stored
+            .iter()
+            .filter(|(aor, _)| aor.rsplit_once('@').is_some_and(|(_, d)| d == domain))
+            .map(|(_, n)| n)
+            .sum()
+    }
 }
 
 /// What a text store operation was for.

@@ -46,7 +46,12 @@ fn pcap(path: &Path, datagrams: &[Vec<u8>]) {
         ip.extend_from_slice(&[0, 0]);
         ip.extend_from_slice(d);
         frame.extend_from_slice(&ip);
-        for word in [1_700_000_000u32 + i as u32, 0, frame.len() as u32, frame.len() as u32] {
+        for word in [
+            1_700_000_000u32 + i as u32,
+            0,
+            frame.len() as u32,
+            frame.len() as u32,
+        ] {
             out.extend_from_slice(&word.to_le_bytes());
         }
         out.extend_from_slice(&frame);
@@ -104,8 +109,16 @@ fn hep_copies_decode_in_sngrep_and_tshark_as_the_sip_that_was_sent() {
     // sngrep 1.6 writes each packet it read twice.
     rows.dedup();
     let server_port = server.udp.port().to_string();
-    let methods: Vec<&str> = rows.iter().map(|r| r[0]).filter(|m| !m.is_empty()).collect();
-    let codes: Vec<&str> = rows.iter().map(|r| r[1]).filter(|c| !c.is_empty()).collect();
+    let methods: Vec<&str> = rows
+        .iter()
+        .map(|r| r[0])
+        .filter(|m| !m.is_empty())
+        .collect();
+    let codes: Vec<&str> = rows
+        .iter()
+        .map(|r| r[1])
+        .filter(|c| !c.is_empty())
+        .collect();
     assert_eq!(methods, ["REGISTER", "REGISTER"], "{fields}");
     assert_eq!(codes, ["401", "200"], "{fields}");
     // The requests went to the server's port, the responses came from it.
