@@ -394,6 +394,22 @@ key = "key.pem"
     }
 
     #[test]
+    fn the_readme_example_is_a_valid_complete_config() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml").unwrap() + "```toml".len();
+        let block: String = readme[start..]
+            .lines()
+            .take_while(|l| l.trim() != "```")
+            .map(|l| format!("{}\n", l.trim_start()))
+            .collect();
+        let c = parse(Path::new("README.md"), &block).unwrap();
+        assert_eq!(c.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.shutdown_grace, Some(30));
+        assert_eq!(c.log.as_deref(), Some("info"));
+        assert!(c.turn.is_some() && c.media.is_some() && c.text.is_some());
+    }
+
+    #[test]
     fn mistakes_are_refused_at_their_line_and_column() {
         let at = |text: &str| match parse(Path::new("f.toml"), text) {
             Err(ConfigError::Invalid {

@@ -90,3 +90,38 @@ fn an_address_already_taken_is_named_at_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_systemd_unit_verifies_cleanly_and_is_hardened() {
+    let dir = scratch_dir("config-unit");
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/openline.service"),
+    )
+    .unwrap();
+    // verify checks that ExecStart's program exists: point it at the one built.
+    let path = dir.join("openline.service");
+    let bin = openline_bin();
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/openline", bin.to_str().unwrap()),
+    )
+    .unwrap();
+    let verify = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (installed by scripts/install-test-deps)");
+    let said = String::from_utf8_lossy(&verify.stderr);
+    assert!(verify.status.success() && said.trim().is_empty(), "{said}");
+    // systemd's own exposure score: 0 (locked down) to 10 (exposed); fail above 2.0.
+    let security = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--threshold=20"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        security.status.success(),
+        "{}",
+        String::from_utf8_lossy(&security.stdout)
+    );
+}
