@@ -20,12 +20,13 @@ pub enum StoreError {
     /// The URL names no back-end we have.
     #[error("unsupported database URL `{0}` (use sqlite://FILE or postgres://...)")]
     Url(String),
-    /// The database refused or failed.
+    /// The database refused or failed. (Said in the message, not chained as a source:
+    /// sqlx's errors already say their causes, and both would print them twice.)
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// Migrations could not be applied.
     #[error("database migration: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    Migration(sqlx::migrate::MigrateError),
     /// A stored row does not read back.
     #[error("corrupt row in {table}: {why}")]
     Corrupt {
@@ -34,6 +35,18 @@ pub enum StoreError {
         /// What is wrong.
         why: String,
     },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migration(e)
+    }
 }
 
 /// Users and their HA1 values.

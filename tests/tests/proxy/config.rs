@@ -125,3 +125,27 @@ fn the_systemd_unit_verifies_cleanly_and_is_hardened() {
         String::from_utf8_lossy(&security.stdout)
     );
 }
+
+#[test]
+fn a_database_that_cannot_be_opened_is_one_line_and_a_failed_exit() {
+    for db in [
+        "sqlite:///nonexistent/dir/openline.db",
+        // Nothing listens on port 1: the pool gives up after its time-out, never hangs.
+        "postgres://openline@127.0.0.1:1/openline",
+    ] {
+        let out = Command::new("timeout")
+            .arg("60")
+            .arg(openline_bin())
+            .args(["serve", "--listen", "udp:127.0.0.1:0", "--db", db])
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{db}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{db}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: serving: opening the database {db}: ")),
+            "{stderr}"
+        );
+    }
+}
