@@ -200,10 +200,22 @@ impl Subject {
 
     /// Sends SIGTERM and returns at once (the server drains meanwhile).
     pub fn terminate(&mut self) {
+        self.signal("-TERM");
+    }
+
+    /// Sends SIGHUP (reload) and gives the server a moment to act on it.
+    pub fn hangup(&mut self) {
+        self.signal("-HUP");
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+
+    fn signal(&self, which: &str) {
         if let Some(child) = &self.child {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
+            let status = Command::new("kill")
+                .args([which, &child.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(status.success(), "kill {which} failed");
         }
     }
 

@@ -243,3 +243,75 @@ fn sighup_reloads_users_peers_and_log_levels_and_keeps_all_on_a_bad_file() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn sighup_puts_renewed_certificates_in_place_for_new_connections() {
+    use openline_tests::certs::{TestPki, federated_server};
+    const A_TLS: u16 = 5441;
+    const B_TLS: u16 = 5443;
+    let dir = scratch_dir("proxy-sighup-tls");
+    let (trusted, rogue) = (dir.join("trusted"), dir.join("rogue"));
+    std::fs::create_dir_all(&trusted).unwrap();
+    std::fs::create_dir_all(&rogue).unwrap();
+    let pki = TestPki::new(&trusted);
+    // club-a starts with a certificate from a CA club-b does not trust (an expired or
+    // mis-issued one, as an operator might have before renewing).
+    let wrong = TestPki::new(&rogue).issue("club-a", &["club-a.test"]);
+    let (live_cert, live_key) = (dir.join("club-a-live.pem"), dir.join("club-a-live.key"));
+    std::fs::copy(&wrong.cert, &live_cert).unwrap();
+    std::fs::copy(&wrong.key, &live_key).unwrap();
+
+    let db_of = |d: &str| format!("sqlite://{}/{d}.db", dir.display());
+    add_user(&db_of("club-a.test"), "alice@club-a.test", "pw-a");
+    add_user(&db_of("club-b.test"), "bob@club-b.test", "pw-b");
+    let b = federated_server(
+        &pki,
+        &db_of("club-b.test"),
+        "club-b.test",
+        B_TLS,
+        ("club-a.test", A_TLS),
+    );
+    let (listen, peer) = (
+        format!("tls:127.0.0.1:{A_TLS}"),
+        format!("club-b.test=tls:127.0.0.1:{B_TLS}"),
+    );
+    let mut a = Subject::start_on(
+        &db_of("club-a.test"),
+        &[
+            "--domain",
+            "club-a.test",
+            "--listen",
+            &listen,
+            "--peer",
+            &peer,
+            "--tls-cert",
+            live_cert.to_str().unwrap(),
+            "--tls-key",
+            live_key.to_str().unwrap(),
+            "--tls-ca",
+            pki.ca.to_str().unwrap(),
+        ],
+    );
+    let mut alice = Phone::new("alice", "club-a.test", "pw-a", a.udp);
+    let mut bob = Phone::new("bob", "club-b.test", "pw-b", b.udp);
+    assert_eq!(alice.register(300), 200);
+    assert_eq!(bob.register(300), 200);
+    // club-b refuses the handshake. Under TLS 1.3 club-a learns it only from the alert that
+    // follows what it already wrote, so alice gets no success (in the end a 408, Timer F).
+    let refused = alice.message("bob@club-b.test", "before");
+    assert!(
+        !matches!(refused, 200 | 202),
+        "club-b refused the untrusted certificate: {refused}"
+    );
+
+    // The renewed certificate is written over the same files; SIGHUP puts it in place.
+    let renewed = pki.issue("club-a-renewed", &["club-a.test"]);
+    std::fs::copy(&renewed.cert, &live_cert).unwrap();
+    std::fs::copy(&renewed.key, &live_key).unwrap();
+    a.hangup();
+    let sent = alice.message("bob@club-b.test", "after");
+    assert!(matches!(sent, 200 | 202), "{sent}");
+    let got = bob.messages(1, Duration::from_secs(5));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body(), "after");
+}
