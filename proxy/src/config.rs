@@ -77,6 +77,8 @@ pub struct MediaSection {
     pub ports: Option<(u16, u16)>,
     /// Another relay (rtpengine) to drive over ng instead of the embedded one: udp:IP:PORT.
     pub relay: Option<SocketAddr>,
+    /// Where the embedded relay also takes ng requests (query, statistics): udp:IP:PORT.
+    pub control: Option<SocketAddr>,
 }
 
 /// The `[media]` table as TOML gives it: values that need reading keep their place.
@@ -88,6 +90,7 @@ struct RawMediaSection {
     advertise: Option<std::net::IpAddr>,
     ports: Option<Spanned<String>>,
     relay: Option<Spanned<String>>,
+    control: Option<Spanned<String>>,
 }
 
 /// The `[turn]` table: STUN and TURN served beside SIP.
@@ -107,6 +110,8 @@ pub struct TurnSection {
     pub allow_private: Option<bool>,
     /// Allocations one user may hold.
     pub user_quota: Option<usize>,
+    /// Users with long-term credentials, USER:PASSWORD.
+    pub users: Vec<(String, String)>,
 }
 
 /// The `[turn]` table as TOML gives it.
@@ -120,6 +125,8 @@ struct RawTurnSection {
     allow_loopback: Option<bool>,
     allow_private: Option<bool>,
     user_quota: Option<usize>,
+    #[serde(default)]
+    users: Vec<Spanned<String>>,
 }
 
 /// `always`, `never` or `nat`.
@@ -273,6 +280,13 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
                 .transpose()?,
             listen: m.listen,
             advertise: m.advertise,
+            control: m
+                .control
+                .map(|v| {
+                    openline_media::args::parse_udp(v.get_ref())
+                        .map_err(|e| invalid(v.span().start, e))
+                })
+                .transpose()?,
             relay: m
                 .relay
                 .map(|v| {
@@ -311,6 +325,14 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             allow_loopback: t.allow_loopback,
             allow_private: t.allow_private,
             user_quota: t.user_quota,
+            users: t
+                .users
+                .iter()
+                .map(|v| {
+                    openline_media::args::parse_user(v.get_ref())
+                        .map_err(|e| invalid(v.span().start, e))
+                })
+                .collect::<Result<_, _>>()?,
         }),
     };
     Ok(FileConfig {
@@ -440,6 +462,10 @@ key = "key.pem"
         let (line, _, message) = at("domains = [\"a\"]\nlog = \"info,openline=loud\"\n");
         assert_eq!(line, 2);
         assert!(message.contains("openline=loud"), "{message}");
+        // A TURN user without a password.
+        let (line, column, message) = at("[turn]\nusers = [\"ok:pw\", \"nopassword\"]\n");
+        assert_eq!((line, column), (2, 19));
+        assert!(message.contains("USER:PASSWORD"), "{message}");
         // A metrics address that is not tcp:IP:PORT.
         let (line, column, message) = at("domains = [\"a\"]\nmetrics = \"9464\"\n");
         assert_eq!((line, column), (2, 11));

@@ -229,9 +229,10 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
         advertise: args.media_advertise,
         ports: args.media_ports,
         relay: args.media_relay,
+        control: args.media_control,
     };
     let media = media_config(&media_args, &media_file, &listen).map(|mut m| {
-        m.control = args.media_control;
+        m.control = media_args.control.or(media_file.control);
         m
     });
     let mut peers: Vec<(String, Destination)> = file
@@ -349,7 +350,8 @@ fn turn_config(
         listen,
         credentials: openline_media::stun::Credentials {
             realm,
-            users: args.turn_users.iter().cloned().collect(),
+            // The command line's users are added to the file's (one user: the command line's).
+            users: file.users.iter().chain(&args.turn_users).cloned().collect(),
             secret: args.turn_secret.clone().or(file.secret),
         },
         turn,
