@@ -95,26 +95,10 @@ fn describe() {
     counter!(MESSAGES_DELIVERED).increment(0);
 }
 
-/// The label for a method: the standard ones by name, any other token as "other" (an
-/// attacker must not be able to mint label values).
+/// The label for a method: the standard ones by name, any other token as "other" (a sender
+/// must not be able to mint label values).
 pub fn method_label(method: Method<'_>) -> &'static str {
-    match method {
-        Method::Invite => "INVITE",
-        Method::Ack => "ACK",
-        Method::Bye => "BYE",
-        Method::Cancel => "CANCEL",
-        Method::Options => "OPTIONS",
-        Method::Register => "REGISTER",
-        Method::Message => "MESSAGE",
-        Method::Subscribe => "SUBSCRIBE",
-        Method::Notify => "NOTIFY",
-        Method::Publish => "PUBLISH",
-        Method::Info => "INFO",
-        Method::Prack => "PRACK",
-        Method::Update => "UPDATE",
-        Method::Refer => "REFER",
-        Method::Other(_) => "other",
-    }
+    method.standard_name().unwrap_or("other")
 }
 
 /// Counts a request received.

@@ -65,6 +65,15 @@ impl<'a> Method<'a> {
     /// The method as written on the wire.
     pub fn as_str(&self) -> &'a str {
         match self {
+            Method::Other(s) => s,
+            standard => standard.standard_name().unwrap_or_default(),
+        }
+    }
+
+    /// The name of a method some RFC defines; None for any other token (so a label, a
+    /// metric or a table keyed by it stays bounded whatever arrives).
+    pub fn standard_name(&self) -> Option<&'static str> {
+        Some(match self {
             Method::Invite => "INVITE",
             Method::Ack => "ACK",
             Method::Bye => "BYE",
@@ -79,8 +88,8 @@ impl<'a> Method<'a> {
             Method::Prack => "PRACK",
             Method::Update => "UPDATE",
             Method::Refer => "REFER",
-            Method::Other(s) => s,
-        }
+            Method::Other(_) => return None,
+        })
     }
 
     /// Whether this is one of the methods defined by a published RFC that we know of.
