@@ -12,6 +12,10 @@ pub const ACCEPT: &str = "application/sdp, text/plain";
 /// a `Require` naming any option-tag gets a 420.
 pub const SUPPORTED: &str = "";
 
+/// Seconds a 503 of ours asks the client to wait (the database coming back, a restart): short,
+/// because devices with another server fail over at once and the rest retry soon.
+pub const RETRY_AFTER: &str = "5";
+
 /// The answer to a request addressed to this server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalAnswer {

@@ -28,10 +28,16 @@ pub enum RegisterAction {
     },
 }
 
-/// The 500 sent instead of a prepared 200 when its binding could not be stored: the same
-/// echoed headers under a new status line, without the Contact list. Built only on failure.
+/// The 503 sent instead of a prepared 200 when its binding could not be stored (the database
+/// is away: the device should retry soon, or fail over to another server): the same echoed
+/// headers under a new status line with Retry-After, without the Contact list. Built only on
+/// failure.
 pub fn failure_from(reply: &[u8]) -> Vec<u8> {
-    let mut out = b"SIP/2.0 500 Server Internal Error (binding not stored)\r\n".to_vec();
+    let mut out = format!(
+        "SIP/2.0 503 Service Unavailable (binding not stored)\r\nRetry-After: {}\r\n",
+        crate::capabilities::RETRY_AFTER
+    )
+    .into_bytes();
     let start = reply
         .iter()
         .position(|&b| b == b'\n')
@@ -217,7 +223,7 @@ mod tests {
         let failed = failure_from(ok);
         assert_eq!(
             String::from_utf8(failed).unwrap(),
-            "SIP/2.0 500 Server Internal Error (binding not stored)\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: <sip:a@b>;tag=1\r\nContent-Length: 0\r\n\r\n"
+            "SIP/2.0 503 Service Unavailable (binding not stored)\r\nRetry-After: 5\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: <sip:a@b>;tag=1\r\nContent-Length: 0\r\n\r\n"
         );
     }
 }

@@ -4,13 +4,11 @@
 //! they subscribe again at once, elsewhere or after the restart (RFC 6665 4.2.2).
 
 use super::ServerCore;
+use crate::capabilities::RETRY_AFTER;
 use openline_sip::transaction::{State, TransactionId};
 use openline_sip::{Message, Method};
 use std::net::SocketAddr;
 use std::time::Instant;
-
-/// Seconds a refused client is told to wait (a restart takes about this long).
-const RETRY_AFTER: &str = "5";
 
 impl ServerCore {
     /// Stops taking new work; what is under way goes on.

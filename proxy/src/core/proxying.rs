@@ -382,9 +382,17 @@ impl ServerCore {
                     Ok(m) => {
                         self.anchoring.failed(server);
                         let echo = m.echo();
-                        let headers = [("Server", self.server_header.as_str())];
+                        let server_header = ("Server", self.server_header.as_str());
+                        // Our own 503s are passing conditions (RFC 3261 forbids relaying a
+                        // downstream 503): say when to come back.
+                        let retry = ("Retry-After", crate::capabilities::RETRY_AFTER);
+                        let headers: &[(&str, &str)] = if code == 503 {
+                            &[server_header, retry]
+                        } else {
+                            &[server_header]
+                        };
                         self.endpoint
-                            .reply(now, server, &echo, source, code, &headers)
+                            .reply(now, server, &echo, source, code, headers)
                     }
                     Err(_) => Ok(()),
                 },

@@ -265,7 +265,8 @@ impl<Id: Copy + Ord + std::hash::Hash> Fanouts<Id> {
                 ctx.answered = true;
                 out.push(FanoutAction::Answer(Action::Reply {
                     server,
-                    code: if ctx.store_failed { 500 } else { 202 },
+                    // Not stored (the database is away): 503, try again soon.
+                    code: if ctx.store_failed { 503 } else { 202 },
                     request: std::mem::take(&mut ctx.request),
                     source: ctx.source,
                 }));

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod baresip;
+mod database;
 mod linphone;
 mod peers;
 mod phone;

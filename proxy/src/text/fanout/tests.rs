@@ -123,7 +123,7 @@ fn when_no_device_takes_it_the_sender_hears_202_once_it_is_stored() {
 }
 
 #[test]
-fn a_store_that_fails_with_no_device_taking_it_is_a_500() {
+fn a_store_that_fails_with_no_device_taking_it_is_a_503_to_retry() {
     let (mut f, _) = start(&[], t0());
     let mut out = Vec::new();
     f.on_response(PHONE, 500, Vec::new, &mut out);
@@ -135,7 +135,7 @@ fn a_store_that_fails_with_no_device_taking_it_is_a_500() {
         vec!["phone".into(), "laptop".into()],
         &mut out,
     );
-    assert_eq!(out, [reply(500)]);
+    assert_eq!(out, [reply(503)]);
 }
 
 #[test]
