@@ -1,23 +1,80 @@
 //! A database that goes away (issue #9's bad input, true of one node too): REGISTER and a
 //! MESSAGE that must be stored get 503 with Retry-After, nothing hangs, and the server
-//! recovers by itself when PostgreSQL comes back. The test runs its own cluster, so it can
-//! stop and start it without disturbing the suites that share the other one.
+//! recovers by itself when PostgreSQL is reachable again. The server reaches the suite's
+//! PostgreSQL through a gate of the test's own (TCP on loopback to the cluster's unix
+//! socket), so the test can cut it off and restore it without stopping a cluster others use.
 
 use openline_tests::phone::Phone;
-use openline_tests::subject::{Subject, add_user, scratch_dir};
-use std::process::Command;
+use openline_tests::subject::{Subject, add_user};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// `scripts/test-postgres ACTION DIR`; its standard output.
-fn postgres(action: &str, dir: &std::path::Path) -> String {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-postgres");
-    let out = Command::new(script).arg(action).arg(dir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{action}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+/// A TCP port that forwards to PostgreSQL's unix socket while open; closing it resets every
+/// connection through it and refuses new ones, as a database host going down would.
+struct Gate {
+    port: u16,
+    open: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+    through: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Gate {
+    #[allow(clippy::disallowed_methods)] // a test driver: its own threads
+    fn new(socket: std::path::PathBuf) -> Gate {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let gate = Gate {
+            port: listener.local_addr().unwrap().port(),
+            open: Arc::new(AtomicBool::new(true)),
+            done: Arc::new(AtomicBool::new(false)),
+            through: Arc::default(),
+        };
+        let (open, done, through) = (gate.open.clone(), gate.done.clone(), gate.through.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let Ok((tcp, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                if !open.load(Ordering::Relaxed) {
+                    continue; // dropped: the connection is refused
+                }
+                tcp.set_nonblocking(false).unwrap();
+                let Ok(unix) = UnixStream::connect(&socket) else {
+                    continue;
+                };
+                through.lock().unwrap().push(tcp.try_clone().unwrap());
+                let (mut tcp_in, mut unix_out) =
+                    (tcp.try_clone().unwrap(), unix.try_clone().unwrap());
+                std::thread::spawn(move || std::io::copy(&mut tcp_in, &mut unix_out));
+                let (mut unix_in, mut tcp_out) = (unix, tcp);
+                std::thread::spawn(move || std::io::copy(&mut unix_in, &mut tcp_out));
+            }
+        });
+        gate
+    }
+
+    /// Resets every connection through the gate and refuses new ones.
+    fn close(&self) {
+        self.open.store(false, Ordering::Relaxed);
+        for c in self.through.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn reopen(&self) {
+        self.open.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.close();
+        self.done.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The status line and Retry-After of `response`.
@@ -33,10 +90,10 @@ fn status_and_retry(response: &[u8]) -> (String, Option<String>) {
 
 #[test]
 fn postgres_going_away_is_503_with_retry_after_and_the_server_recovers() {
-    let dir = scratch_dir("registrar-db-away");
-    let pg = dir.join("pg");
-    let url = postgres("start", &pg);
-    let _stop = Stop(pg.clone());
+    let direct = openline_tests::fresh_postgres_database("db_away");
+    let dir = direct.rsplit_once("host=").unwrap().1;
+    let gate = Gate::new(std::path::Path::new(dir).join(".s.PGSQL.5432"));
+    let url = format!("postgres://postgres@127.0.0.1:{}/db_away", gate.port);
     add_user(&url, "bob@openline.test", "s3cret");
     add_user(&url, "alice@openline.test", "s3cret");
     let server = Subject::start_on(&url, &[]);
@@ -50,7 +107,7 @@ fn postgres_going_away_is_503_with_retry_after_and_the_server_recovers() {
         "bob is offline: a message to him must be stored"
     );
 
-    postgres("pause", &pg);
+    gate.close();
     let uri = "sip:openline.test";
     let extra = format!("Contact: <sip:bob@{}>\r\nExpires: 300\r\n", bob.addr);
     let refused = bob
@@ -73,7 +130,7 @@ fn postgres_going_away_is_503_with_retry_after_and_the_server_recovers() {
     assert!(status.starts_with("SIP/2.0 503"), "{status}");
     assert_eq!(retry.as_deref(), Some("5"));
 
-    postgres("resume", &pg);
+    gate.reopen();
     // The pool reconnects by itself: within a few tries the same requests succeed.
     let mut registered = 0;
     for _ in 0..20 {
@@ -90,15 +147,4 @@ fn postgres_going_away_is_503_with_retry_after_and_the_server_recovers() {
         202,
         "stored again"
     );
-}
-
-/// Stops the test's cluster however the test ends.
-struct Stop(std::path::PathBuf);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-postgres");
-        let _ = Command::new(script).arg("stop").arg(&self.0).output();
-    }
 }
