@@ -63,10 +63,7 @@ fn check(read: &impl ReadConfig, levels: &Levels, running: &ServeConfig) -> Opti
         return None;
     }
     for (what, changed) in [
-        (
-            "listen",
-            format!("{:?}", new.listen) != format!("{:?}", running.listen),
-        ),
+        ("listen", new.listen != running.listen),
         ("db", new.db != running.db),
         ("domains", new.core.domains != running.core.domains),
     ] {
