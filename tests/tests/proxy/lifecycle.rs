@@ -99,7 +99,7 @@ fn sigterm_during_calls_loses_no_answered_call_and_exits_0() {
 
 /// `openline serve --config FILE` with its standard error in `log`, RUST_LOG unset (the file's
 /// levels rule): the child and its UDP address.
-fn serve_with_config(db: &str, config: &Path, log: &Path) -> (std::process::Child, SocketAddr) {
+fn serve_with_config(db: &str, config: &Path, log: &Path) -> (Killed, SocketAddr) {
     let mut child = Command::new(openline_tests::subject::openline_bin())
         .args([
             "serve",
@@ -122,7 +122,17 @@ fn serve_with_config(db: &str, config: &Path, log: &Path) -> (std::process::Chil
         .unwrap()
         .parse()
         .unwrap();
-    (child, addr)
+    (Killed(child), addr)
+}
+
+/// A server process killed when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Sends SIGHUP to `child` and gives it a moment.
@@ -191,7 +201,9 @@ fn sighup_reloads_users_peers_and_log_levels_and_keeps_all_on_a_bad_file() {
         ha1(Algorithm::Md5, "carol", "openline.test", "pw-c"),
         ha1(Algorithm::Sha256, "carol", "openline.test", "pw-c"),
     );
+    // The server holds the file too: wait for its lock rather than fail on it.
     let inserted = Command::new("sqlite3")
+        .args(["-cmd", ".timeout 5000"])
         .arg(sqlite)
         .arg(format!(
             "INSERT INTO users VALUES ('carol@openline.test', '{md5}', '{sha}')"
@@ -217,7 +229,7 @@ fn sighup_reloads_users_peers_and_log_levels_and_keeps_all_on_a_bad_file() {
 
     // The file now says club-b is elsewhere and info is to be logged.
     write(&second_peer, "info", "");
-    hangup(&server);
+    hangup(&server.0);
     assert_eq!(carol.register(300), 200, "carol after SIGHUP");
     assert!(
         reaches(&second_peer, || alice.message("bob@club-b.test", "two")),
@@ -229,7 +241,7 @@ fn sighup_reloads_users_peers_and_log_levels_and_keeps_all_on_a_bad_file() {
     // A file with a mistake on line 3: refused whole (the peer change with it), named by
     // file and line; the server keeps running as it was.
     write(&first_peer, "info", "ring_timeout = \"soon\"");
-    hangup(&server);
+    hangup(&server.0);
     let refused = std::fs::read_to_string(&log).unwrap();
     assert!(
         refused.contains(&format!("{}:3:", config.display())),
@@ -239,9 +251,7 @@ fn sighup_reloads_users_peers_and_log_levels_and_keeps_all_on_a_bad_file() {
         reaches(&second_peer, || alice.message("bob@club-b.test", "three")),
         "still the peer the last good file named"
     );
-    assert!(server.try_wait().unwrap().is_none(), "still running");
-    let _ = server.kill();
-    let _ = server.wait();
+    assert!(server.0.try_wait().unwrap().is_none(), "still running");
 }
 
 #[test]
