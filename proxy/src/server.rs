@@ -369,6 +369,7 @@ pub async fn run(
                 core.handle_received(now(), wall_clock(), (r.transport, r.source), &r.data, r.peer.as_deref());
             }
             Some(t) = network.failed.recv() => core.handle_send_failure(now(), &t),
+            Some(lost) = network.closed.recv() => core.handle_connection_lost(now(), lost),
             Some((id, found)) = located_rx.recv() => core.handle_located(now(), id, found),
             Some(outcomes) = done_rx.recv() => {
                 let wall = wall_clock();

@@ -106,6 +106,9 @@ pub struct Network {
     /// Stream transmits that could not be sent after all (the connection could not be opened),
     /// for the transaction layer to hear of (RFC 3261 17.1.4).
     pub failed: mpsc::Receiver<Transmit>,
+    /// Stream connections that ended (the peer closed or reset it): requests sent over one
+    /// that heard nothing back were lost with it (RFC 3261 18.4).
+    pub closed: mpsc::Receiver<openline_sip::transaction::Destination>,
     /// The addresses actually bound (port 0 resolved), in the order given.
     pub local: Vec<(Transport, SocketAddr)>,
 }
@@ -140,10 +143,12 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io:
     let tls = tls.map(tls::TlsSlot::new);
     let (tx, rx) = mpsc::channel(limits.queue);
     let (failed_tx, failed_rx) = mpsc::channel(1024);
+    let (closed_tx, closed_rx) = mpsc::channel(1024);
     let shared = stream::Shared {
         inbound: tx.clone(),
         connections: Arc::default(),
         failed: failed_tx,
+        closed: closed_tx,
         limits,
     };
     let mut udp_sockets = Vec::new();
@@ -194,6 +199,7 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io:
         inbound: rx,
         sender,
         failed: failed_rx,
+        closed: closed_rx,
         local,
     })
 }

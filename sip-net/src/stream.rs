@@ -29,6 +29,7 @@ pub(crate) struct Shared {
     pub(crate) inbound: mpsc::Sender<Received>,
     pub(crate) connections: Connections,
     pub(crate) failed: mpsc::Sender<Transmit>,
+    pub(crate) closed: mpsc::Sender<Destination>,
     pub(crate) limits: Limits,
 }
 
@@ -196,6 +197,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
         }
     }
+    // What was sent over it and heard nothing back is lost; a full queue only delays that to
+    // the transactions' own time-outs.
+    let _ = shared.closed.try_send(Destination {
+        transport,
+        addr: peer,
+    });
     // A peer that half-closed still gets the answers to what it sent: keep the writer
     // registered a moment before forgetting the connection, for answers only.
     if let Ok(mut c) = shared.connections.lock() {

@@ -277,6 +277,13 @@ impl ServerCore {
         }
     }
 
+    /// A stream connection to `destination` ended: what was sent over it and heard nothing
+    /// back fails now, as a transport error (the next server is tried, or upstream hears it).
+    pub fn handle_connection_lost(&mut self, now: Instant, destination: Destination) {
+        self.endpoint.handle_connection_lost(now, destination);
+        self.pump(now);
+    }
+
     /// The network could not send `transmit` (connection refused, certificate not valid for the
     /// domain): its transaction ends as on a 503, so the next server is tried.
     pub fn handle_send_failure(

@@ -11,7 +11,7 @@ pub(crate) struct Client {
     pub(crate) state: State,
     pub(crate) timers: TimerSet,
     request: Arc<[u8]>,
-    destination: Destination,
+    pub(crate) destination: Destination,
     interval_e: Duration,
 }
 

@@ -14,7 +14,7 @@ pub(crate) struct ClientInvite {
     pub(crate) timers: TimerSet,
     request: Arc<[u8]>,
     ack: Option<Arc<[u8]>>,
-    destination: Destination,
+    pub(crate) destination: Destination,
     interval_a: Duration,
 }
 

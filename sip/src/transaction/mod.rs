@@ -167,6 +167,17 @@ impl Transaction {
 
     /// Sending the request failed (RFC 3261 17.1.4): a client transaction still waiting for
     /// its final response tells the user and ends; anything else ignores it.
+    /// A client transaction that sent to `destination` and has heard nothing back yet.
+    pub(crate) fn awaits_first_answer_from(&self, destination: &Destination) -> bool {
+        match self {
+            Transaction::ClientInvite(t) => {
+                t.state == State::Calling && t.destination == *destination
+            }
+            Transaction::Client(t) => t.state == State::Trying && t.destination == *destination,
+            _ => false,
+        }
+    }
+
     pub(crate) fn handle_transport_error(&mut self, step: &mut Step<'_>) {
         let (state, timers) = match self {
             Transaction::ClientInvite(t) => (&mut t.state, &mut t.timers),
