@@ -217,6 +217,13 @@ impl Endpoint {
         self.slots.get(&id).map(|s| s.transaction.state())
     }
 
+    /// Whether `id` is a live INVITE server transaction.
+    pub fn is_invite_server(&self, id: TransactionId) -> bool {
+        self.slots
+            .get(&id)
+            .is_some_and(|s| matches!(s.transaction, Transaction::ServerInvite(_)))
+    }
+
     /// Every live transaction and its state.
     pub fn transactions(&self) -> impl Iterator<Item = (TransactionId, State)> + '_ {
         self.slots

@@ -5,6 +5,7 @@
 //! more are tracked beyond `MAX_CALLS`.
 
 use super::ServerCore;
+use openline_sip::transaction::TransactionId;
 use openline_sip::{Message, Method};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -34,9 +35,10 @@ impl Calls {
 }
 
 impl ServerCore {
-    /// A response about to go upstream: a 2xx to an INVITE opens a call.
-    pub(super) fn note_response(&mut self, now: Instant, response: &[u8]) {
-        if !response.starts_with(b"SIP/2.0 2") {
+    /// A response about to go upstream through `server`: a 2xx to an INVITE opens a call.
+    /// Only those are parsed (again): the 200s to MESSAGE and REGISTER are the hot path.
+    pub(super) fn note_response(&mut self, now: Instant, server: TransactionId, response: &[u8]) {
+        if !response.starts_with(b"SIP/2.0 2") || !self.endpoint.is_invite_server(server) {
             return;
         }
         let Ok(m) = Message::parse(response) else {

@@ -25,7 +25,7 @@ impl ServerCore {
 }
 
 /// The domain of `user@domain`.
-fn domain_of(aor: &str) -> &str {
+pub(super) fn domain_of(aor: &str) -> &str {
     aor.rsplit_once('@').map_or(aor, |(_, d)| d)
 }
 

@@ -370,7 +370,7 @@ impl ServerCore {
         for action in std::mem::take(&mut self.actions) {
             let result = match action {
                 Action::Respond { server, response } => {
-                    self.note_response(now, &response);
+                    self.note_response(now, server, &response);
                     self.respond_anchored(now, server, response)
                 }
                 Action::Reply {

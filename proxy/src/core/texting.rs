@@ -39,7 +39,7 @@ impl Texting {
     pub(super) fn waiting_in(&self, domain: &str) -> u64 {
         self.stored
             .iter()
-            .filter(|(aor, _)| aor.rsplit_once('@').is_some_and(|(_, d)| d == domain))
+            .filter(|(aor, _)| super::levels::domain_of(aor) == domain)
             .map(|(_, n)| n)
             .sum()
     }
