@@ -62,6 +62,10 @@ pub struct FileConfig {
     pub hep_id: Option<u32>,
     /// The control socket's path.
     pub control: Option<PathBuf>,
+    /// This node's name in a cluster sharing one PostgreSQL (issue #9).
+    pub node: Option<String>,
+    /// Where the other nodes send this one requests for the devices it holds (`udp:IP:PORT`).
+    pub node_address: Option<SocketAddr>,
 }
 
 /// The `[media]` table.
@@ -184,6 +188,8 @@ struct RawConfig {
     hep: Option<Spanned<String>>,
     hep_id: Option<u32>,
     control: Option<PathBuf>,
+    node: Option<String>,
+    node_address: Option<Spanned<String>>,
 }
 
 /// The `[tls]` table.
@@ -369,6 +375,13 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             .transpose()?,
         hep_id: raw.hep_id,
         control: raw.control,
+        node: raw.node,
+        node_address: raw
+            .node_address
+            .map(|v| {
+                openline_media::args::parse_udp(v.get_ref()).map_err(|e| invalid(v.span().start, e))
+            })
+            .transpose()?,
         log: raw
             .log
             .map(|v| {

@@ -141,6 +141,14 @@ struct ServeArgs {
     /// The capture agent id HEP copies carry (default 1).
     #[arg(long)]
     hep_id: Option<u32>,
+    /// This node's name, when several nodes serve the same domains on one PostgreSQL
+    /// (--db postgres://...): bindings record which node holds each device's flow.
+    #[arg(long)]
+    node: Option<String>,
+    /// Where the other nodes send this one requests for the devices it holds: udp:IP:PORT
+    /// (default: the first UDP --listen address, when it is not a wildcard).
+    #[arg(long, value_parser = openline_media::args::parse_udp)]
+    node_address: Option<std::net::SocketAddr>,
     /// Serve Prometheus metrics at /metrics here: tcp:IP:PORT (off by default).
     #[arg(long, value_parser = openline_proxy::metrics::parse_listen)]
     metrics: Option<std::net::SocketAddr>,
@@ -256,11 +264,27 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
         t1: Duration::from_millis(args.t1_ms.or(file.t1_ms).unwrap_or(500).max(1)),
         ..TimerConfig::default()
     };
+    let db = args
+        .db
+        .clone()
+        .or(file.db.clone())
+        .unwrap_or_else(|| DEFAULT_DB.to_string());
+    let node = args.node.clone().or(file.node.clone());
+    let cluster = match &node {
+        None => None,
+        Some(name) => Some(cluster_config(
+            name,
+            &db,
+            &listen,
+            args.node_address.or(file.node_address),
+        )?),
+    };
     let core = CoreConfig {
         domains: domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
         endpoint: EndpointConfig { timers },
         registrar: RegistrarConfig {
             min_expires: args.min_expires.or(file.min_expires).unwrap_or(60),
+            node: node.unwrap_or_default(),
             ..RegistrarConfig::default()
         },
         auth: openline_registrar::auth::AuthConfig {
@@ -289,11 +313,6 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
             ..Default::default()
         },
     };
-    let db = args
-        .db
-        .clone()
-        .or(file.db.clone())
-        .unwrap_or_else(|| DEFAULT_DB.to_string());
     let config = ServeConfig {
         core,
         listen,
@@ -319,8 +338,44 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
             .control
             .or(file.control)
             .unwrap_or_else(|| openline_proxy::control::default_path(&db)),
+        cluster,
     };
     Ok((config, log))
+}
+
+/// A node of a cluster: it needs the shared PostgreSQL and an address the other nodes reach.
+fn cluster_config(
+    name: &str,
+    db: &str,
+    listen: &[openline_sip_net::ListenSpec],
+    address: Option<std::net::SocketAddr>,
+) -> anyhow::Result<openline_proxy::server::ClusterServe> {
+    if !(db.starts_with("postgres:") || db.starts_with("postgresql:")) {
+        anyhow::bail!(
+            "node {name}: a cluster's nodes share one PostgreSQL; --db must be postgres://..."
+        );
+    }
+    if name.is_empty() || name == "openline" || name.starts_with("openline-") {
+        anyhow::bail!("node name `{name}` is taken: name nodes after their hosts (n1, sip-a, ...)");
+    }
+    let address = address
+        .or_else(|| {
+            listen
+                .iter()
+                .find(|l| {
+                    l.transport == openline_sip::Transport::Udp && !l.addr.ip().is_unspecified()
+                })
+                .map(|l| l.addr)
+        })
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "node {name}: say where other nodes reach it: --node-address udp:IP:PORT"
+            )
+        })?;
+    Ok(openline_proxy::server::ClusterServe {
+        node: name.to_string(),
+        address,
+    })
 }
 
 fn parse_media_mode(s: &str) -> Result<MediaMode, String> {
@@ -375,7 +430,7 @@ fn route_address() -> std::net::IpAddr {
 fn media_config(
     cli: &MediaSection,
     file: &MediaSection,
-    listen: &[ListenSpec],
+    listen: &[openline_sip_net::ListenSpec],
 ) -> Option<MediaRelayConfig> {
     let mode = cli.mode.or(file.mode).unwrap_or_default();
     if mode == MediaMode::Never {

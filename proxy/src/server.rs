@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
+mod cluster;
 mod store;
 use store::{purge_mailbox, store_worker, users_watcher};
 
@@ -43,6 +44,17 @@ pub struct ServeConfig {
     pub hep: Option<(SocketAddr, u32)>,
     /// The control socket `openline status` asks.
     pub control: std::path::PathBuf,
+    /// This server as a node of a cluster on one PostgreSQL; None alone.
+    pub cluster: Option<ClusterServe>,
+}
+
+/// A node of a cluster (issue #9).
+#[derive(Debug, Clone)]
+pub struct ClusterServe {
+    /// Its name, written into the bindings it makes.
+    pub node: String,
+    /// Where the other nodes send it requests (over UDP).
+    pub address: SocketAddr,
 }
 
 /// STUN and TURN served by `openline serve`.
@@ -216,9 +228,30 @@ pub async fn run(
     mut reloads: mpsc::Receiver<Reload>,
     bound: impl FnOnce(&[(openline_sip::Transport, SocketAddr)]),
 ) -> anyhow::Result<()> {
-    let store = Store::open(&config.db)
+    let writer = config
+        .cluster
+        .as_ref()
+        .map_or("openline", |c| c.node.as_str())
+        .to_string();
+    let store = Store::open_as(&config.db, &writer)
         .await
         .with_context(|| format!("opening the database {}", config.db))?;
+    let force_users = Arc::new(tokio::sync::Notify::new());
+    // A node listens before it loads, so that no change falls between the two.
+    let mut cluster_rx = match (&config.cluster, store.sql()) {
+        (Some(c), Some(sql)) => Some(
+            cluster::start(
+                sql.clone(),
+                c.node.clone(),
+                format!("udp:{}", c.address),
+                Arc::clone(&force_users),
+            )
+            .await
+            .context("joining the cluster")?,
+        ),
+        (Some(_), None) => anyhow::bail!("a cluster's nodes share PostgreSQL, not {}", config.db),
+        (None, _) => None,
+    };
     let users = store.users().await.context("loading users")?;
     let bindings = store
         .bindings(wall_clock())
@@ -266,10 +299,9 @@ pub async fn run(
         store.clone(),
         op_rx,
         done_tx,
-        config.commit_delay,
+        (config.commit_delay, writer.clone()),
     ));
     let (users_tx, mut users_rx) = mpsc::channel(4);
-    let force_users = Arc::new(tokio::sync::Notify::new());
     let watcher = tokio::spawn(users_watcher(
         store.clone(),
         users_tx,
@@ -382,6 +414,11 @@ pub async fn run(
                 core.load_presence_allowed(now(), allowed);
             }
             Some((id, result)) = media_rx.recv() => core.handle_media(now(), id, result),
+            Some(news) = async { cluster_rx.as_mut()?.recv().await }, if cluster_rx.is_some() => match news {
+                cluster::FromCluster::News(n) => core.handle_cluster_news(now(), wall_clock(), n),
+                cluster::FromCluster::Resync(all) => core.resync_bindings(now(), wall_clock(), all),
+                cluster::FromCluster::Nodes(nodes) => core.set_nodes(nodes),
+            },
             _ = purge.tick() => {
                 let wall = wall_clock();
                 core.purge(now(), wall);
@@ -477,6 +514,12 @@ pub async fn run(
         tracing::warn!(error = %e, "final database checkpoint failed");
     }
     network.sender.close_connections();
+    if let (Some(c), Some(sql)) = (&config.cluster, store.sql()) {
+        // The others stop sending us requests now rather than when our heartbeat lapses.
+        if let Err(e) = sql.retire_node(&c.node).await {
+            tracing::warn!(error = %e, "could not say this node stopped");
+        }
+    }
     let _ = std::fs::remove_file(&config.control);
     Ok(())
 }

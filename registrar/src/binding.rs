@@ -30,6 +30,27 @@ impl BindingKey {
             BindingKey::Contact(c) => format!("contact:{c}"),
         }
     }
+
+    /// The key [`BindingKey::as_db`] wrote.
+    pub fn from_db(s: &str) -> Option<Self> {
+        if let Some(c) = s.strip_prefix("contact:") {
+            return Some(BindingKey::Contact(c.to_string()));
+        }
+        let instance = s.strip_prefix("instance:")?;
+        let with_reg_id = instance
+            .rsplit_once(";reg-id=")
+            .and_then(|(i, r)| Some((i, r.parse::<u32>().ok()?)));
+        Some(match with_reg_id {
+            Some((i, r)) => BindingKey::Instance {
+                instance: i.to_string(),
+                reg_id: Some(r),
+            },
+            None => BindingKey::Instance {
+                instance: instance.to_string(),
+                reg_id: None,
+            },
+        })
+    }
 }
 
 /// One binding.
@@ -53,6 +74,8 @@ pub struct Binding {
     pub cseq: u32,
     /// Where that REGISTER came from (`udp:127.0.0.1:5062`): the flow to reach the device.
     pub source: String,
+    /// The node of a cluster that holds that flow (issue #9); empty when the server runs alone.
+    pub node: String,
 }
 
 impl Binding {
@@ -156,7 +179,20 @@ mod tests {
             call_id: String::new(),
             cseq: 0,
             source: String::new(),
+            node: String::new(),
         }
+    }
+
+    #[test]
+    fn keys_read_back_from_the_database() {
+        for key in [
+            binding("sip:a@h:1", None, None).key(),
+            binding("sip:a@h:2", Some("<urn:x>"), Some(1)).key(),
+            binding("sip:a@h:2", Some("<urn:x>"), None).key(),
+        ] {
+            assert_eq!(BindingKey::from_db(&key.as_db()), Some(key));
+        }
+        assert_eq!(BindingKey::from_db("other:x"), None);
     }
 
     #[test]

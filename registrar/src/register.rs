@@ -8,7 +8,7 @@ use openline_sip::header::Contact;
 use openline_sip::header::contact::{expires_param, q_param};
 
 /// Limits and defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrarConfig {
     /// Shortest registration accepted (423 below it).
     pub min_expires: u32,
@@ -20,6 +20,8 @@ pub struct RegistrarConfig {
     pub max_contacts_per_request: usize,
     /// Most bindings one address of record may have.
     pub max_bindings_per_aor: usize,
+    /// This node's name in a cluster, written into the bindings it makes; empty alone.
+    pub node: String,
 }
 
 impl Default for RegistrarConfig {
@@ -30,6 +32,7 @@ impl Default for RegistrarConfig {
             default_expires: 3600,
             max_contacts_per_request: 16,
             max_bindings_per_aor: 16,
+            node: String::new(),
         }
     }
 }
@@ -146,6 +149,7 @@ pub fn register(
             call_id: call_id.to_string(),
             cseq,
             source: source.to_string(),
+            node: config.node.clone(),
         };
         let key = binding.key();
         if current.iter().any(|b| b.has_key(&key) && out_of_order(b)) {

@@ -21,6 +21,7 @@ fn binding(aor: &str, contact: &str, instance: Option<&str>, expires_at: u64) ->
         call_id: "c1".into(),
         cseq: 7,
         source: "udp:127.0.0.1:5062".into(),
+        node: String::new(),
     }
 }
 
@@ -197,6 +198,7 @@ fn text(recipient: &str, body: &str, accepted_at: u64) -> NewMessage {
         accepted_at,
         expires_at: accepted_at + 30 * 86_400,
         sent_to: None,
+        request_key: None,
     }
 }
 
@@ -238,7 +240,7 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
     // Durable: a store opened afresh sees the same, whole, in order.
     let again = reopen().await;
     let owed = again
-        .pending("bob@club-a.test", &phone, NOW, 1000)
+        .pending(("bob@club-a.test", &phone), "node-1", NOW, 1000)
         .await
         .unwrap();
     assert_eq!(bodies(&owed), ["one", "two"]);
@@ -251,7 +253,7 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
     assert!(!again.delivered(second, &phone).await.unwrap());
     assert!(
         again
-            .pending("bob@club-a.test", &phone, NOW, 1000)
+            .pending(("bob@club-a.test", &phone), "node-1", NOW, 1000)
             .await
             .unwrap()
             .is_empty()
@@ -259,7 +261,7 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
     assert_eq!(
         bodies(
             &again
-                .pending("bob@club-a.test", &laptop, NOW, 1000)
+                .pending(("bob@club-a.test", &laptop), "node-1", NOW, 1000)
                 .await
                 .unwrap()
         ),
@@ -275,14 +277,19 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
 
     // carol's first device takes it; then it is gone for every other.
     let owed = again
-        .pending("carol@club-a.test", "urn:uuid:tablet", NOW, 1000)
+        .pending(
+            ("carol@club-a.test", "urn:uuid:tablet"),
+            "node-1",
+            NOW,
+            1000,
+        )
         .await
         .unwrap();
     assert_eq!(bodies(&owed), ["hi carol"]);
     assert!(again.delivered(carols, "urn:uuid:tablet").await.unwrap());
     assert!(
         again
-            .pending("carol@club-a.test", "urn:uuid:other", NOW, 1000)
+            .pending(("carol@club-a.test", "urn:uuid:other"), "node-1", NOW, 1000)
             .await
             .unwrap()
             .is_empty()
@@ -290,7 +297,7 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
     assert_eq!(stored_for(&again, "carol@club-a.test").await, 0);
     assert!(
         again
-            .pending("carol@club-a.test", ANY_DEVICE, NOW, 1000)
+            .pending(("carol@club-a.test", ANY_DEVICE), "node-1", NOW, 1000)
             .await
             .unwrap()
             .is_empty()
@@ -305,7 +312,7 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
         .unwrap();
     assert_eq!(
         again
-            .pending("dave@club-a.test", &phone, NOW, 1000)
+            .pending(("dave@club-a.test", &phone), "node-1", NOW, 1000)
             .await
             .unwrap()
             .len(),
@@ -313,7 +320,7 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
     );
     assert!(
         again
-            .pending("dave@club-a.test", &phone, NOW + 10, 1000)
+            .pending(("dave@club-a.test", &phone), "node-1", NOW + 10, 1000)
             .await
             .unwrap()
             .is_empty()
@@ -333,7 +340,7 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
             .unwrap();
     }
     let owed = again
-        .pending("erin@club-a.test", &phone, NOW, 1000)
+        .pending(("erin@club-a.test", &phone), "node-1", NOW, 1000)
         .await
         .unwrap();
     assert_eq!(owed.len(), 200);
@@ -343,7 +350,7 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
             .all(|w| w[0].id < w[1].id && w[0].message.accepted_at < w[1].message.accepted_at)
     );
     let first_ten = again
-        .pending("erin@club-a.test", &phone, NOW, 10)
+        .pending(("erin@club-a.test", &phone), "node-1", NOW, 10)
         .await
         .unwrap();
     assert_eq!(first_ten[..], owed[..10], "a limit takes the oldest");
@@ -383,7 +390,7 @@ async fn mailbox_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
     );
     let again = reopen().await;
     let owed = again
-        .pending("frank@club-a.test", &laptop, NOW, 10)
+        .pending(("frank@club-a.test", &laptop), "node-1", NOW, 10)
         .await
         .unwrap();
     assert_eq!(owed.len(), 1);
@@ -512,6 +519,136 @@ async fn postgres_store() {
     suite(&store, async || Store::open(&url).await.unwrap()).await;
     mailbox_suite(&store, async || Store::open(&url).await.unwrap()).await;
     presence_suite(&store, async || Store::open(&url).await.unwrap()).await;
+    cluster_suite(&url).await;
+}
+
+/// Two nodes on one PostgreSQL (issue #9): a retried request is stored once, deliveries are
+/// claimed by one node at a time, and each node hears the other's changes.
+async fn cluster_suite(url: &str) {
+    use openline_registrar::store::{CLAIM_SECONDS, StoreNews};
+    let n1 = Store::open_as(url, "n1").await.unwrap();
+    let n2 = Store::open_as(url, "n2").await.unwrap();
+    let mut news = n1.sql().unwrap().listen().await.unwrap();
+
+    // The same request through two nodes: one message.
+    let mut m = text("hana@club-a.test", "once", NOW);
+    m.request_key = Some("call-1 1 tag-1".into());
+    let first = n1.accept(&m, &["phone".into()]).await.unwrap();
+    let again = n2.accept(&m, &["phone".into()]).await.unwrap();
+    assert_eq!(first, again);
+    assert_eq!(stored_for(&n1, "hana@club-a.test").await, 1);
+
+    // Claims: what n1 took, n2 does not see until the claim lapses; n1 sees its own again.
+    for body in ["a", "b", "c"] {
+        n1.accept(&text("gina@club-a.test", body, NOW), &["phone".into()])
+            .await
+            .unwrap();
+    }
+    let owed = ("gina@club-a.test", "phone");
+    let took = n1.pending(owed, "n1", NOW, 2).await.unwrap();
+    assert_eq!(bodies(&took), ["a", "b"]);
+    assert_eq!(
+        bodies(&n2.pending(owed, "n2", NOW, 10).await.unwrap()),
+        ["c"]
+    );
+    assert_eq!(
+        bodies(&n1.pending(owed, "n1", NOW, 10).await.unwrap()),
+        ["a", "b"]
+    );
+    let later = NOW + CLAIM_SECONDS + 1;
+    assert_eq!(
+        bodies(&n2.pending(owed, "n2", later, 10).await.unwrap()),
+        ["a", "b", "c"]
+    );
+
+    // Two nodes racing for one device's 200 messages: each is handed over exactly once.
+    for i in 0..200 {
+        n1.accept(
+            &text("ivy@club-a.test", &i.to_string(), NOW),
+            &["phone".into()],
+        )
+        .await
+        .unwrap();
+    }
+    let race = |store: Store, name: &'static str| {
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..200 {
+                let page = store
+                    .pending(("ivy@club-a.test", "phone"), name, NOW, 7)
+                    .await
+                    .unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                for m in page {
+                    store.delivered(m.id, "phone").await.unwrap();
+                    got.push(m.id);
+                }
+            }
+            got
+        })
+    };
+    let (a, b) = (race(n1.clone(), "n1"), race(n2.clone(), "n2"));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let mut all: Vec<i64> = a.iter().chain(&b).copied().collect();
+    assert_eq!(all.len(), 200, "n1 took {}, n2 took {}", a.len(), b.len());
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 200, "a message was handed over twice");
+
+    // News: what n2 does, n1 hears, writer and all, in order.
+    while tokio::time::timeout(std::time::Duration::from_millis(200), news.next())
+        .await
+        .is_ok()
+    {}
+    let mut jo = binding("jo@club-a.test", "sip:jo@127.0.0.1:5070", None, NOW + 60);
+    jo.node = "n2".into();
+    n2.apply(&[ChangeSet {
+        aor: "jo@club-a.test".into(),
+        upserts: vec![jo.clone()],
+        removals: vec![],
+    }])
+    .await
+    .unwrap();
+    n2.apply(&[ChangeSet {
+        aor: "jo@club-a.test".into(),
+        upserts: vec![],
+        removals: vec![jo.key()],
+    }])
+    .await
+    .unwrap();
+    n2.accept(&text("jo@club-a.test", "hi", NOW), &[])
+        .await
+        .unwrap();
+    let mut heard = Vec::new();
+    for _ in 0..3 {
+        heard.push(
+            tokio::time::timeout(std::time::Duration::from_secs(5), news.next())
+                .await
+                .expect("no news within 5 s")
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        heard,
+        [
+            StoreNews::BindingUpsert {
+                writer: "n2".into(),
+                binding: jo.clone()
+            },
+            StoreNews::BindingDelete {
+                writer: "n2".into(),
+                aor: "jo@club-a.test".into(),
+                key: jo.key()
+            },
+            StoreNews::Mail {
+                writer: "n2".into(),
+                recipient: "jo@club-a.test".into(),
+                stored: true
+            },
+        ]
+    );
 }
 
 #[tokio::test]

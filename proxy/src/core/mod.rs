@@ -2,6 +2,7 @@
 //! loop in [`crate::server`] only feeds and drains it.
 
 mod anchoring;
+mod clustering;
 mod dialogs;
 mod draining;
 mod levels;
@@ -12,6 +13,7 @@ mod texting;
 
 pub use anchoring::{MediaMode, MediaOp};
 
+pub use clustering::{BindingNews, ClusterNews};
 pub use locating::Lookup;
 
 use crate::forward::{Action, Forwarding};
@@ -183,6 +185,7 @@ impl ServerCore {
         entropy.fill(&mut secret);
         let endpoint = Endpoint::new(config.endpoint.clone(), endpoint_entropy);
         let domains = config.domains.clone();
+        let node = config.registrar.node.clone();
         let peers = config.peers.clone();
         let presence = config.presence.clone();
         ServerCore {
@@ -203,6 +206,10 @@ impl ServerCore {
                 domains,
                 local: Vec::new(),
                 peers,
+                cluster: routing::Cluster {
+                    node,
+                    nodes: Vec::new(),
+                },
             },
             forwarding: Forwarding::default(),
             actions: Vec::new(),

@@ -25,6 +25,9 @@ impl ServerCore {
         request: &openline_sip::Message<'_>,
         peer: Option<&PeerIdentity>,
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        if let Some(aor) = routing::node_hop(request, &self.us) {
+            return self.sent_by_node(now, wall, id, (transport, source), request, &aor);
+        }
         if let Some(refusal) = check_peer_domain(request, peer) {
             return self.refuse(now, id, source, request, refusal);
         }
@@ -219,7 +222,9 @@ impl ServerCore {
         targets: Vec<Target>,
         route: openline_sip::message::RouteEdit,
     ) {
-        if self.anchor_request(server, source, request, (&targets, route)) {
+        // Sent on by another node of ours, which anchors the media and records the route.
+        let from_node = routing::node_hop(request, &self.us).is_some();
+        if !from_node && self.anchor_request(server, source, request, (&targets, route)) {
             return;
         }
         if request.method() == Method::Bye && server.is_some() {
@@ -229,6 +234,7 @@ impl ServerCore {
         let method = request.method();
         // Stay on the path of dialogs we help create (16.6 step 4).
         let record = request.to_tag.is_none()
+            && !from_node
             && matches!(method, Method::Invite | Method::Subscribe | Method::Refer);
         // Requests to another domain are counted against it.
         let domain = targets.first().and_then(|t| t.tls_name.clone());
@@ -321,6 +327,7 @@ impl ServerCore {
             via: &via,
             record_route: record.then_some(hop.record_route.as_str()),
             route,
+            push_route: target.route.as_deref(),
             received_from: Some(source),
             own_realms: &self.config.domains,
         });

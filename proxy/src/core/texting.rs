@@ -20,9 +20,10 @@ use std::time::Instant;
 /// The text path's state: devices, message counts, fan-outs and deliveries under way.
 #[derive(Debug, Default)]
 pub(super) struct Texting {
-    devices: KnownDevices,
-    /// Messages stored per user (the quota), kept exact as writes come back.
-    stored: HashMap<String, u64>,
+    pub(super) devices: KnownDevices,
+    /// Messages stored per user (the quota), kept exact as writes come back (and, in a
+    /// cluster, as other nodes' writes are told).
+    pub(super) stored: HashMap<String, u64>,
     fanouts: Fanouts<TransactionId>,
     outbox: Outbox<TransactionId>,
     fanout_actions: Vec<FanoutAction<TransactionId>>,
@@ -177,7 +178,7 @@ impl ServerCore {
         let mut offline: Vec<String> = Vec::new();
         for b in self.location.live(&aor, wall) {
             let device = b.device().to_string();
-            match routing::binding_target(b) {
+            match self.us.reach(b) {
                 Some(_) if self.text.outbox.is_active(&aor, &device) => held.push(device),
                 Some(t) => online.push((device, t)),
                 None => offline.push(device),
@@ -284,7 +285,8 @@ impl ServerCore {
             .location
             .live(aor, wall)
             .into_iter()
-            .find(|b| b.device() == device)
+            // Another node hands stored messages to the devices whose flows it holds.
+            .find(|b| b.device() == device && self.us.cluster.holds(b))
             .and_then(routing::binding_target);
         if let Some(target) = target {
             self.text

@@ -201,6 +201,7 @@ fn lower_q_devices_ring_only_when_every_better_one_declined() {
         tls_name: None,
         fallbacks: Vec::new(),
         flow: Default::default(),
+        route: None,
     };
     let mut f = with_later(vec![vec![third.clone()]]);
     assert!(feed(&mut f, 10, 486).is_empty());
@@ -251,6 +252,7 @@ fn with_second_server() -> (Forwarding<u64>, Target) {
         tls_name: Some("club-b.test".into()),
         fallbacks: Vec::new(),
         flow: Default::default(),
+        route: None,
     };
     let mut f = Forwarding::default();
     f.start(

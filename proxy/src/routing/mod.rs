@@ -12,6 +12,9 @@ use openline_sip::{Message, Transport};
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
+mod cluster;
+pub use cluster::{Cluster, node_hop};
+
 /// Who this server is: the domains it serves and the addresses it listens on.
 #[derive(Debug, Clone, Default)]
 pub struct Us {
@@ -21,6 +24,8 @@ pub struct Us {
     pub local: Vec<(Transport, SocketAddr)>,
     /// Other domains' servers, configured (`--peer DOMAIN=tls:IP:PORT`): they override DNS.
     pub peers: Vec<(String, Destination)>,
+    /// The nodes serving the same domains with us, if any.
+    pub cluster: Cluster,
 }
 
 impl Us {
@@ -116,6 +121,8 @@ pub struct Target {
     pub fallbacks: Vec<Destination>,
     /// Whether the destination is a connection the device opened, never to be opened by us.
     pub flow: Flow,
+    /// A Route value to put first: the cluster's node that holds the device's flow.
+    pub route: Option<String>,
 }
 
 /// Whether a destination is a device's own connection.
@@ -145,6 +152,7 @@ impl Target {
             tls_name: tls_name.map(Into::into),
             fallbacks: Vec::new(),
             flow: Flow::No,
+            route: None,
         }
     }
 }
@@ -199,6 +207,7 @@ pub fn binding_target(binding: &Binding) -> Option<Target> {
         tls_name: None,
         fallbacks: Vec::new(),
         flow,
+        route: None,
     })
 }
 
@@ -382,11 +391,7 @@ pub fn decide(
         // Inside a dialog (a UA that ignored Record-Route sends ACK and BYE to the AOR) only
         // the preferred device is the peer; a new request rings every device.
         let take = if in_dialog { 1 } else { live.len() };
-        let targets: Vec<Target> = live
-            .iter()
-            .take(take)
-            .filter_map(|b| binding_target(b))
-            .collect();
+        let targets: Vec<Target> = live.iter().take(take).filter_map(|b| us.reach(b)).collect();
         if targets.is_empty() {
             return Decision::Refuse(480, "Temporarily Unavailable (no reachable device)");
         }

@@ -10,6 +10,7 @@ fn us() -> Us {
         domains: vec!["club-a.test".into()],
         local: vec![(Transport::Udp, "127.0.0.1:5070".parse().unwrap())],
         peers: vec![],
+        cluster: Default::default(),
     }
 }
 
@@ -24,6 +25,7 @@ fn binding(contact: &str, source: &str, q: u16) -> Binding {
         call_id: "r".into(),
         cseq: 1,
         source: source.into(),
+        node: String::new(),
     }
 }
 

@@ -26,7 +26,7 @@ pub(super) async fn store_worker(
     store: Store,
     mut ops: mpsc::Receiver<StoreOp>,
     done: mpsc::Sender<Vec<(u64, StoreOutcome)>>,
-    delay: Duration,
+    (delay, node): (Duration, String),
 ) {
     while let Some(first) = ops.recv().await {
         let mut batch = vec![first];
@@ -39,7 +39,7 @@ pub(super) async fn store_worker(
         }
         #[allow(clippy::disallowed_methods)] // the driver times the database
         let started = Instant::now();
-        let outcomes = run_batch(&store, batch).await;
+        let outcomes = run_batch(&store, batch, &node).await;
         metrics::histogram!(crate::metrics::DB_SECONDS, "kind" => "batch")
             .record(started.elapsed().as_secs_f64());
         if done.send(outcomes).await.is_err() {
@@ -49,7 +49,7 @@ pub(super) async fn store_worker(
 }
 
 /// One batch of store operations, each with its outcome.
-async fn run_batch(store: &Store, batch: Vec<StoreOp>) -> Vec<(u64, StoreOutcome)> {
+async fn run_batch(store: &Store, batch: Vec<StoreOp>, node: &str) -> Vec<(u64, StoreOutcome)> {
     let mut binding_ids = Vec::new();
     let mut changes = Vec::new();
     let mut mail_ids = Vec::new();
@@ -135,7 +135,7 @@ async fn run_batch(store: &Store, batch: Vec<StoreOp>) -> Vec<(u64, StoreOutcome
     }
     let wall = wall_clock();
     for (id, recipient, device) in reads {
-        let outcome = match store.pending(&recipient, &device, wall, PAGE).await {
+        let outcome = match store.pending((&recipient, &device), node, wall, PAGE).await {
             Ok(page) => StoreOutcome::Pending(page),
             Err(e) => {
                 tracing::warn!(error = %e, %recipient, "could not read stored messages");

@@ -72,6 +72,12 @@ pub fn new_message(
         accepted_at: now,
         expires_at: now.saturating_add(expiry.as_secs()),
         sent_to: None,
+        request_key: Some(format!(
+            "{} {} {}",
+            request.call_id,
+            request.cseq.seq,
+            request.from_tag.unwrap_or("")
+        )),
     }
 }
 

@@ -108,6 +108,16 @@ impl MailboxStore for MemoryStore {
         for w in writes {
             outcomes.push(match w {
                 MailWrite::Accept(message, devices) => {
+                    let again = message.request_key.as_ref().and_then(|k| {
+                        g.messages.iter().find_map(|(id, (m, _))| {
+                            (m.recipient == message.recipient && m.request_key.as_ref() == Some(k))
+                                .then_some(*id)
+                        })
+                    });
+                    if let Some(id) = again {
+                        outcomes.push(MailOutcome::Accepted(id));
+                        continue;
+                    }
                     g.next_message += 1;
                     let id = g.next_message;
                     let owed = if devices.is_empty() {
@@ -140,8 +150,8 @@ impl MailboxStore for MemoryStore {
 
     async fn pending(
         &self,
-        recipient: &str,
-        device: &str,
+        (recipient, device): (&str, &str),
+        _claimer: &str, // one process: nobody else to claim against
         now: u64,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {

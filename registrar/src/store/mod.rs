@@ -11,7 +11,7 @@ use crate::user::User;
 use std::future::Future;
 
 pub use memory::MemoryStore;
-pub use sql::SqlStore;
+pub use sql::{NewsListener, SqlStore, StoreNews};
 
 /// A store that did not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +103,14 @@ pub struct NewMessage {
     /// For a copy of what `recipient` sent from another device (multi-device sync): the
     /// To it was sent to.
     pub sent_to: Option<String>,
+    /// What names the request that brought it (Call-ID, CSeq and From tag): the same request
+    /// retried, through this node or another, is stored once.
+    pub request_key: Option<String>,
 }
+
+/// How long a node's claim on a delivery keeps other nodes from handing the same message to
+/// the same device (two flows of one device on two nodes): longer than a MESSAGE transaction.
+pub const CLAIM_SECONDS: u64 = 64;
 
 /// A stored message, owed to some device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,11 +208,12 @@ pub trait MailboxStore: Sync {
         }
     }
     /// The first `limit` unexpired messages owed to `device` of `recipient` (or to any of its
-    /// devices), in the order accepted.
+    /// devices), in the order accepted, claimed for `claimer` (a node's name) for
+    /// [`CLAIM_SECONDS`]: another node's claim hides a message until it lapses.
     fn pending(
         &self,
-        recipient: &str,
-        device: &str,
+        owed: (&str, &str),
+        claimer: &str,
         now: u64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredMessage>, StoreError>> + Send;
@@ -265,12 +273,27 @@ impl Store {
         }
     }
 
-    /// Opens the store a URL names (`sqlite://`, `postgres://`, `memory:`), applying migrations.
+    /// Opens the store a URL names (`sqlite://`, `postgres://`, `memory:`), applying migrations,
+    /// for an admin command.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_as(url, "openline-admin").await
+    }
+
+    /// The same, for `writer` (a server: its node's name, which other nodes are told with each
+    /// change it makes).
+    pub async fn open_as(url: &str, writer: &str) -> Result<Self, StoreError> {
         if url == "memory:" {
             return Ok(Store::Memory(MemoryStore::default()));
         }
-        Ok(Store::Sql(SqlStore::open(url).await?))
+        Ok(Store::Sql(SqlStore::open(url, writer).await?))
+    }
+
+    /// The SQL database, if that is what this is.
+    pub fn sql(&self) -> Option<&SqlStore> {
+        match self {
+            Store::Sql(s) => Some(s),
+            Store::Memory(_) => None,
+        }
     }
 }
 
@@ -320,12 +343,12 @@ impl MailboxStore for Store {
     }
     async fn pending(
         &self,
-        recipient: &str,
-        device: &str,
+        owed: (&str, &str),
+        claimer: &str,
         now: u64,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        delegate!(self, s => s.pending(recipient, device, now, limit))
+        delegate!(self, s => s.pending(owed, claimer, now, limit))
     }
     async fn mailbox_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         delegate!(self, s => s.mailbox_counts())

@@ -18,6 +18,9 @@ pub struct RequestEdits<'e> {
     pub record_route: Option<&'e str>,
     /// What happens to the Route header field.
     pub route: RouteEdit,
+    /// A Route value to put first (after `route` is applied): the next hop a proxy chose
+    /// that is not the Request-URI's (a cluster's node holding the device's flow).
+    pub push_route: Option<&'e str>,
     /// Where the request came from: the sender's Via gets `received` and `rport` (RFC 3261
     /// 18.2.1, RFC 3581 4), so a response passed on by Via alone (a retransmitted 2xx) finds
     /// it behind NAT. None leaves it as it is (an ACK forwarded statelessly, tests).
@@ -79,6 +82,9 @@ impl Message<'_> {
         write_header(&mut out, "Via", edits.via);
         if let Some(rr) = edits.record_route {
             write_header(&mut out, "Record-Route", rr);
+        }
+        if let Some(route) = edits.push_route {
+            write_header(&mut out, "Route", route);
         }
         let mut route_popped = edits.route != RouteEdit::DropFirst;
         let last_route = (edits.route == RouteEdit::DropLast)
@@ -220,6 +226,7 @@ mod tests {
             via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
             record_route: None,
             route: RouteEdit::Keep,
+            push_route: None,
             received_from: None,
             own_realms: &ours,
         });
@@ -239,6 +246,7 @@ mod tests {
             via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
             record_route: Some("<sip:127.0.0.1:5060;lr>"),
             route: RouteEdit::DropFirst,
+            push_route: None,
             received_from: None,
             own_realms: &[],
         });
@@ -281,6 +289,7 @@ mod tests {
             via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
             record_route: None,
             route: RouteEdit::DropFirst,
+            push_route: None,
             received_from: Some("10.1.1.1:40000".parse().unwrap()),
             own_realms: &[],
         });
@@ -310,6 +319,7 @@ mod tests {
             via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
             record_route: None,
             route: RouteEdit::DropFirst,
+            push_route: None,
             received_from: None,
             own_realms: &[],
         });
@@ -352,6 +362,7 @@ mod tests {
             via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
             record_route: None,
             route: RouteEdit::DropLast,
+            push_route: None,
             received_from: None,
             own_realms: &[],
         });

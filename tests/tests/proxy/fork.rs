@@ -65,6 +65,7 @@ fn server_with_bob(phones: &[(&Phone, u16)], extra_args: &[&str]) -> Subject {
                 call_id: "setup".into(),
                 cseq: 1,
                 source: format!("udp:{}", p.addr),
+                node: String::new(),
             })
             .collect();
         store

@@ -27,6 +27,7 @@ fn core() -> ServerCore {
         call_id: "reg".into(),
         cseq: 1,
         source: format!("udp:{BOB}"),
+        node: String::new(),
     };
     let mut core = ServerCore::new(
         config,

@@ -15,6 +15,7 @@ fn message() -> NewMessage {
         accepted_at: 1,
         expires_at: 2,
         sent_to: None,
+        request_key: None,
     }
 }
 

@@ -26,6 +26,7 @@ fn stored(id: i64) -> StoredMessage {
             accepted_at: 1,
             expires_at: 2,
             sent_to: None,
+            request_key: None,
         },
     }
 }

@@ -2,8 +2,11 @@
 //! become `?n` for SQLite, and a macro runs the same body on either pool. The mailbox is in
 //! `mailbox.rs`.
 
+mod cluster;
 mod mailbox;
 mod presence;
+
+pub use cluster::{NewsListener, StoreNews};
 
 use super::{BindingStore, KnownDevice, StoreError, UserStore};
 use crate::binding::{Binding, ChangeSet};
@@ -46,8 +49,9 @@ macro_rules! on_pool {
 use on_pool;
 
 impl SqlStore {
-    /// Connects and applies migrations.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    /// Connects and applies migrations; `writer` names us to PostgreSQL (application_name),
+    /// which the change notifications carry, so that a node can tell its own changes.
+    pub async fn open(url: &str, writer: &str) -> Result<Self, StoreError> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -66,10 +70,11 @@ impl SqlStore {
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             Ok(SqlStore::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = sqlx::postgres::PgConnectOptions::from_str(url)?.application_name(writer);
             let pool = PgPoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
+                .connect_with(options)
                 .await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
             Ok(SqlStore::Postgres(pool))
@@ -117,11 +122,11 @@ impl SqlStore {
     /// An upsert of `rows` bindings in one statement.
     fn upsert_rows(&self, rows: usize) -> Statement {
         self.multi_row(
-            "INSERT INTO bindings (aor, binding_key, contact, instance, reg_id, expires_at, q, call_id, cseq, source) VALUES ",
-            (rows, 10),
+            "INSERT INTO bindings (aor, binding_key, contact, instance, reg_id, expires_at, q, call_id, cseq, source, node) VALUES ",
+            (rows, 11),
             " ON CONFLICT (aor, binding_key) DO UPDATE SET contact = excluded.contact, instance = excluded.instance, \
              reg_id = excluded.reg_id, expires_at = excluded.expires_at, q = excluded.q, call_id = excluded.call_id, \
-             cseq = excluded.cseq, source = excluded.source",
+             cseq = excluded.cseq, source = excluded.source, node = excluded.node",
         )
     }
 
@@ -175,7 +180,8 @@ impl SqlStore {
                 .bind(i64::from(b.q))
                 .bind(b.call_id.as_str())
                 .bind(i64::from(b.cseq))
-                .bind(b.source.as_str());
+                .bind(b.source.as_str())
+                .bind(b.node.as_str());
         }
         Ok(q)
     }
@@ -324,12 +330,39 @@ impl BindingStore for SqlStore {
     }
 
     async fn bindings(&self, now: u64) -> Result<Vec<Binding>, StoreError> {
-        let q = self.sql(
-            "SELECT aor, contact, instance, reg_id, expires_at, q, call_id, cseq, source FROM bindings WHERE expires_at > $1",
-        );
+        self.bindings_where(now, None).await
+    }
+
+    async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
+        let q = self.sql("DELETE FROM bindings WHERE expires_at <= $1");
+        let now = to_i64(now, "bindings")?;
+        on_pool!(self, pool => Ok(sqlx::query(q.get()).bind(now).execute(pool).await?.rows_affected()))
+    }
+}
+
+impl SqlStore {
+    /// The live bindings of `aor` (another node changed them).
+    pub async fn bindings_of(&self, aor: &str, now: u64) -> Result<Vec<Binding>, StoreError> {
+        self.bindings_where(now, Some(aor)).await
+    }
+
+    /// Live bindings: all of them, or those of one address of record.
+    async fn bindings_where(
+        &self,
+        now: u64,
+        aor: Option<&str>,
+    ) -> Result<Vec<Binding>, StoreError> {
+        let q = self.sql(match aor {
+            None => "SELECT aor, contact, instance, reg_id, expires_at, q, call_id, cseq, source, node FROM bindings WHERE expires_at > $1",
+            Some(_) => "SELECT aor, contact, instance, reg_id, expires_at, q, call_id, cseq, source, node FROM bindings WHERE expires_at > $1 AND aor = $2",
+        });
         let now = to_i64(now, "bindings")?;
         on_pool!(self, pool => {
-            let rows = sqlx::query(q.get()).bind(now).fetch_all(pool).await?;
+            let mut query = sqlx::query(q.get()).bind(now);
+            if let Some(aor) = aor {
+                query = query.bind(aor);
+            }
+            let rows = query.fetch_all(pool).await?;
             rows.iter().map(|r| {
                 let corrupt = |why: &str| StoreError::Corrupt { table: "bindings", why: why.to_string() };
                 Ok(Binding {
@@ -342,14 +375,9 @@ impl BindingStore for SqlStore {
                     call_id: r.try_get("call_id")?,
                     cseq: u32::try_from(r.try_get::<i64, _>("cseq")?).map_err(|_| corrupt("cseq"))?,
                     source: r.try_get("source")?,
+                    node: r.try_get("node")?,
                 })
             }).collect()
         })
-    }
-
-    async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
-        let q = self.sql("DELETE FROM bindings WHERE expires_at <= $1");
-        let now = to_i64(now, "bindings")?;
-        on_pool!(self, pool => Ok(sqlx::query(q.get()).bind(now).execute(pool).await?.rows_affected()))
     }
 }

@@ -1,0 +1,161 @@
+//! The driver's side of a cluster (issue #9): this node says it lives (a row in `nodes`,
+//! refreshed every few seconds), learns which others do, and hears every change the others
+//! make through PostgreSQL's LISTEN/NOTIFY, which it hands to the core as news.
+
+use super::wall_clock;
+use crate::core::{BindingNews, ClusterNews};
+use openline_registrar::Binding;
+use openline_registrar::store::{BindingStore, SqlStore, StoreNews};
+use openline_sip::transaction::Destination;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc};
+
+/// How often a node says it lives.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A node silent this long is taken for dead: its devices are not routed to until they
+/// register again through a live node.
+const ALIVE_FOR: u64 = 15;
+
+/// What the cluster's tasks hand the server loop.
+#[derive(Debug)]
+pub(super) enum FromCluster {
+    /// A change another writer made.
+    News(ClusterNews),
+    /// Everything read again after news may have been missed.
+    Resync(Vec<Binding>),
+    /// The nodes alive now.
+    Nodes(Vec<(String, Destination)>),
+}
+
+/// Where node `name` said it takes requests (`udp:IP:PORT`).
+fn destination(address: &str) -> Option<Destination> {
+    let spec: openline_sip_net::ListenSpec = address.parse().ok()?;
+    Some(Destination {
+        transport: spec.transport,
+        addr: spec.addr,
+    })
+}
+
+/// Says we live now and reads who else does.
+async fn heartbeat(
+    store: &SqlStore,
+    node: &str,
+    address: &str,
+) -> Result<Vec<(String, Destination)>, openline_registrar::store::StoreError> {
+    let wall = wall_clock();
+    store.announce_node(node, address, wall).await?;
+    let nodes = store.nodes(wall.saturating_sub(ALIVE_FOR)).await?;
+    Ok(nodes
+        .into_iter()
+        .filter_map(|(name, address)| Some((name, destination(&address)?)))
+        .collect())
+}
+
+/// Starts listening (before the caller loads anything, so no change falls between the load
+/// and the first news), says we live, and runs the tasks that feed the loop.
+pub(super) async fn start(
+    store: SqlStore,
+    node: String,
+    address: String,
+    users: Arc<Notify>,
+) -> anyhow::Result<mpsc::Receiver<FromCluster>> {
+    let mut listener = store.listen().await?;
+    let first = heartbeat(&store, &node, &address).await?;
+    tracing::info!(%node, %address, nodes = first.len(), "cluster node");
+    let (tx, rx) = mpsc::channel(4096);
+    let _ = tx.send(FromCluster::Nodes(first)).await;
+    let nodes_changed = Arc::new(Notify::new());
+    {
+        let (store, tx, nodes_changed) = (store.clone(), tx.clone(), Arc::clone(&nodes_changed));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = nodes_changed.notified() => {}
+                }
+                match heartbeat(&store, &node, &address).await {
+                    Ok(nodes) => {
+                        if tx.send(FromCluster::Nodes(nodes)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not say this node lives"),
+                }
+            }
+        });
+    }
+    tokio::spawn(async move {
+        loop {
+            let news = match listener.next().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cluster news");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let sent = match news {
+                StoreNews::BindingUpsert { writer, binding } => ClusterNews::Bindings {
+                    writer,
+                    aor: binding.aor.clone(),
+                    news: BindingNews::Upsert(binding),
+                },
+                StoreNews::BindingDelete { writer, aor, key } => ClusterNews::Bindings {
+                    writer,
+                    aor,
+                    news: BindingNews::Delete(key),
+                },
+                StoreNews::BindingReload { writer, aor } => {
+                    match store.bindings_of(&aor, wall_clock()).await {
+                        Ok(list) => ClusterNews::Bindings {
+                            writer,
+                            aor,
+                            news: BindingNews::Replace(list),
+                        },
+                        Err(e) => {
+                            tracing::warn!(error = %e, %aor, "could not read changed bindings");
+                            continue;
+                        }
+                    }
+                }
+                StoreNews::Mail {
+                    writer,
+                    recipient,
+                    stored,
+                } => ClusterNews::Mail {
+                    writer,
+                    recipient,
+                    stored,
+                },
+                StoreNews::Users => {
+                    users.notify_one();
+                    continue;
+                }
+                StoreNews::Nodes => {
+                    nodes_changed.notify_one();
+                    continue;
+                }
+                StoreNews::Lost => {
+                    tracing::warn!("cluster news lost for a while: reading the bindings again");
+                    users.notify_one();
+                    nodes_changed.notify_one();
+                    match store.bindings(wall_clock()).await {
+                        Ok(all) => {
+                            if tx.send(FromCluster::Resync(all)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "could not read the bindings again"),
+                    }
+                    continue;
+                }
+            };
+            if tx.send(FromCluster::News(sent)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
