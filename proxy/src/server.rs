@@ -238,17 +238,13 @@ pub async fn run(
         .with_context(|| format!("opening the database {}", config.db))?;
     let force_users = Arc::new(tokio::sync::Notify::new());
     // A node listens before it loads, so that no change falls between the two.
-    let mut cluster_rx = match (&config.cluster, store.sql()) {
-        (Some(c), Some(sql)) => Some(
-            cluster::start(
-                sql.clone(),
-                c.node.clone(),
-                format!("udp:{}", c.address),
-                Arc::clone(&force_users),
-            )
-            .await
-            .context("joining the cluster")?,
-        ),
+    let listener = match (&config.cluster, store.sql()) {
+        (Some(_), Some(sql)) => Some((
+            sql.clone(),
+            sql.listen()
+                .await
+                .context("listening for the cluster's changes")?,
+        )),
         (Some(_), None) => anyhow::bail!("a cluster's nodes share PostgreSQL, not {}", config.db),
         (None, _) => None,
     };
@@ -272,6 +268,24 @@ pub async fn run(
         None => None,
     };
     let mut network = openline_sip_net::bind(&config.listen, Limits::default(), tls).await?;
+    let mut cluster_rx = match (&config.cluster, listener) {
+        (Some(c), Some(listener)) => {
+            // Port 0 was asked: the port the UDP socket got on that address.
+            let address = match c.address.port() {
+                0 => network
+                    .local
+                    .iter()
+                    .find(|(t, a)| *t == openline_sip::Transport::Udp && a.ip() == c.address.ip())
+                    .map_or(c.address, |(_, a)| *a),
+                _ => c.address,
+            };
+            let address = format!("udp:{address}");
+            let joined =
+                cluster::start(listener, c.node.clone(), address, Arc::clone(&force_users));
+            Some(joined.await.context("joining the cluster")?)
+        }
+        _ => None,
+    };
     // Without a resolver only configured peers are reachable; the server still serves its own.
     let locator = Locator::new(config.dns)
         .inspect_err(

@@ -141,8 +141,8 @@ impl ServerCore {
     }
 
     /// A request another node sent us for a device of `aor` whose flow we hold: down that flow,
-    /// as a plain proxy (the first node authenticated the sender, anchors the media and stays
-    /// on the dialog's path).
+    /// as a plain proxy (the first node authenticated the sender and anchors the media; both
+    /// stay on the dialog's path).
     pub(super) fn sent_by_node(
         &mut self,
         now: Instant,

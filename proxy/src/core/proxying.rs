@@ -222,7 +222,9 @@ impl ServerCore {
         targets: Vec<Target>,
         route: openline_sip::message::RouteEdit,
     ) {
-        // Sent on by another node of ours, which anchors the media and records the route.
+        // Sent on by another node of ours, which anchors the media. Both nodes record the
+        // route: the dialog's requests for the device then come through the node holding its
+        // flow (behind NAT only that node reaches it), as do the device's answers.
         let from_node = routing::node_hop(request, &self.us).is_some();
         if !from_node && self.anchor_request(server, source, request, (&targets, route)) {
             return;
@@ -234,7 +236,6 @@ impl ServerCore {
         let method = request.method();
         // Stay on the path of dialogs we help create (16.6 step 4).
         let record = request.to_tag.is_none()
-            && !from_node
             && matches!(method, Method::Invite | Method::Subscribe | Method::Refer);
         // Requests to another domain are counted against it.
         let domain = targets.first().and_then(|t| t.tls_name.clone());

@@ -5,7 +5,7 @@
 use super::wall_clock;
 use crate::core::{BindingNews, ClusterNews};
 use openline_registrar::Binding;
-use openline_registrar::store::{BindingStore, SqlStore, StoreNews};
+use openline_registrar::store::{BindingStore, NewsListener, SqlStore, StoreNews};
 use openline_sip::transaction::Destination;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,15 +52,14 @@ async fn heartbeat(
         .collect())
 }
 
-/// Starts listening (before the caller loads anything, so no change falls between the load
-/// and the first news), says we live, and runs the tasks that feed the loop.
+/// Says we live and runs the tasks that feed the loop, from `listener` (opened before the
+/// caller loaded anything, so no change falls between the load and the first news).
 pub(super) async fn start(
-    store: SqlStore,
+    (store, mut listener): (SqlStore, NewsListener),
     node: String,
     address: String,
     users: Arc<Notify>,
 ) -> anyhow::Result<mpsc::Receiver<FromCluster>> {
-    let mut listener = store.listen().await?;
     let first = heartbeat(&store, &node, &address).await?;
     tracing::info!(%node, %address, nodes = first.len(), "cluster node");
     let (tx, rx) = mpsc::channel(4096);

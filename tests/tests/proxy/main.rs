@@ -3,6 +3,7 @@
 
 mod admin;
 mod baresip;
+mod cluster;
 mod config;
 mod federation;
 mod flow;

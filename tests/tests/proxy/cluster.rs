@@ -1,0 +1,335 @@
+//! Three openline nodes serving one domain on one PostgreSQL (issue #9): a device is reached
+//! through the node that holds its flow, whichever node the request arrives at; messages sent
+//! through any node reach a user who registers later, once each and in order, even when a
+//! node is killed mid-flow; a killed node's devices register again through another.
+
+use crate::sipp::{register_at, run_calls};
+use openline_tests::phone::Phone;
+use openline_tests::subject::{Subject, add_user, scratch_dir};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DOMAIN: &str = "openline.test";
+
+/// `count` nodes n1.. on a fresh database `name`, with alice, bob and carol (password s3cret).
+fn start_cluster(name: &str, count: usize) -> (String, Vec<Subject>) {
+    let db = openline_tests::fresh_postgres_database(name);
+    for user in ["alice", "bob", "carol"] {
+        add_user(&db, &format!("{user}@{DOMAIN}"), "s3cret");
+    }
+    let nodes: Vec<Subject> = (1..=count)
+        .map(|i| Subject::start_on(&db, &["--node", &format!("n{i}")]))
+        .collect();
+    // Each node heard of those started after it through the database.
+    std::thread::sleep(Duration::from_millis(300));
+    (db, nodes)
+}
+
+/// A SIPp responder on `port` that keeps every message it sees in `dir`.
+fn traced_uas(dir: &std::path::Path, port: u16) -> openline_tests::Background {
+    std::fs::create_dir_all(dir).unwrap();
+    let scenario = openline_tests::corpora().join("../bench/signaling/scenarios/uas_call.xml");
+    let child = Command::new("timeout")
+        .args(["120", "sipp", "-sf"])
+        .arg(&scenario)
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-nostdin"])
+        .args(["-trace_msg", "-message_file", "messages.log"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sipp");
+    std::thread::sleep(Duration::from_millis(300));
+    openline_tests::Background(child)
+}
+
+/// The top Via of each INVITE the responder in `dir` received.
+fn invites_top_vias(dir: &std::path::Path) -> Vec<String> {
+    let log = std::fs::read_to_string(dir.join("messages.log")).unwrap_or_default();
+    log.split("INVITE sip:")
+        .skip(1)
+        .filter_map(|m| {
+            m.lines()
+                .find(|l| l.starts_with("Via:"))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[test]
+fn a_call_through_any_node_reaches_devices_registered_at_the_others() {
+    let (_db, nodes) = start_cluster("openline_cluster_calls", 3);
+    let dir = scratch_dir("cluster-calls");
+    // alice's device registers through n1, bob's through n2; carol calls both through n3.
+    let (alice_port, bob_port) = (15_460, 15_470);
+    let mut alice = traced_uas(&dir.join("alice"), alice_port);
+    let mut bob = traced_uas(&dir.join("bob"), bob_port);
+    for (node, user, port) in [
+        (&nodes[0], "alice", alice_port),
+        (&nodes[1], "bob", bob_port),
+    ] {
+        let contact = format!("sip:{user}@127.0.0.1:{port}");
+        register_at(
+            &node.udp.to_string(),
+            &dir,
+            user,
+            DOMAIN,
+            &contact,
+            port + 1,
+        );
+    }
+    let through_n3 = nodes[2].udp.to_string();
+    for (user, port) in [("alice", 15_482), ("bob", 15_484)] {
+        let (ok, screen) = run_calls(
+            &dir.join(format!("to-{user}")),
+            &through_n3,
+            "uac-auth.xml",
+            ("carol", DOMAIN),
+            (user, DOMAIN),
+            3,
+            port,
+        );
+        assert_eq!(ok, Some(3), "calls to {user} through n3:\n{screen}");
+    }
+    alice.stop();
+    bob.stop();
+    // Each INVITE came down from the node holding the device's flow, not from n3 straight.
+    for (user, holder) in [("alice", &nodes[0]), ("bob", &nodes[1])] {
+        let vias = invites_top_vias(&dir.join(user));
+        assert_eq!(vias.len(), 3, "{user} saw {vias:?}");
+        let from_holder = format!("127.0.0.1:{};", holder.udp.port());
+        assert!(
+            vias.iter().all(|v| v.contains(&from_holder)),
+            "{user}'s INVITEs did not come from {from_holder}: {vias:?}"
+        );
+    }
+}
+
+/// One sender of MESSAGEs from another domain (no digest asked of strangers writing to local
+/// users), which retries a request that got no answer through the next node, as RFC 3263
+/// failover does: same Call-ID, CSeq and From tag, a new branch.
+struct Sender {
+    socket: UdpSocket,
+    name: String,
+    nodes: Vec<SocketAddr>,
+    seed: u64,
+}
+
+impl Sender {
+    fn new(name: &str, nodes: &[SocketAddr], seed: u64) -> Sender {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        Sender {
+            socket,
+            name: name.into(),
+            nodes: nodes.to_vec(),
+            seed,
+        }
+    }
+
+    /// A node picked at random (a fixed sequence per sender).
+    fn pick(&mut self) -> usize {
+        self.seed = self
+            .seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        (self.seed >> 33) as usize % self.nodes.len()
+    }
+
+    /// Sends `body` to `to` until a node answers it finally; that status (0 if none did).
+    #[allow(clippy::disallowed_methods)] // a test's own patience
+    fn send(&mut self, to: &str, seq: usize, body: &str) -> u16 {
+        let local = self.socket.local_addr().unwrap();
+        let mut node = self.pick();
+        for attempt in 0..8 {
+            let branch = format!("z9hG4bK{}-{seq}-{attempt}", self.name);
+            let request = format!(
+                "MESSAGE sip:{to} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:{}@elsewhere.test>;tag={}\r\nTo: <sip:{to}>\r\n\
+                 Call-ID: {}-{seq}@elsewhere.test\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                self.name,
+                self.name,
+                self.name,
+                body.len()
+            );
+            let _ = self.socket.send_to(request.as_bytes(), self.nodes[node]);
+            let deadline = Instant::now() + Duration::from_millis(1500);
+            while Instant::now() < deadline {
+                let mut buf = [0u8; 4096];
+                let Ok(n) = self.socket.recv(&mut buf) else {
+                    continue;
+                };
+                let response = String::from_utf8_lossy(&buf[..n]);
+                let code: u16 = response
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
+                if response.contains(&branch) && code >= 200 {
+                    return code;
+                }
+            }
+            node = (node + 1) % self.nodes.len();
+        }
+        0
+    }
+}
+
+/// Sends `per_sender` messages from each of `senders` senders in parallel to `to` through
+/// random nodes; calls `midway` once half of the first sender's are through. Every status.
+fn flow_messages(
+    nodes: &[SocketAddr],
+    to: &str,
+    (senders, per_sender): (usize, usize),
+    midway: impl FnOnce() + Send,
+) -> Vec<u16> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for k in 0..senders {
+            let tx = tx.clone();
+            handles.push(s.spawn(move || {
+                let mut sender = Sender::new(&format!("s{k}"), nodes, 17 + k as u64);
+                (0..per_sender)
+                    .map(|i| {
+                        if k == 0 && i == per_sender / 2 {
+                            let _ = tx.send(());
+                        }
+                        sender.send(to, i, &format!("s{k}-{i:04}"))
+                    })
+                    .collect::<Vec<u16>>()
+            }));
+        }
+        drop(tx);
+        if rx.recv().is_ok() {
+            midway();
+        }
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}
+
+/// bob's MESSAGEs, each body once and in each sender's order, or why not.
+fn check_once_in_order(got: &[String], senders: usize, per_sender: usize) {
+    assert_eq!(
+        got.len(),
+        senders * per_sender,
+        "bodies received: {}",
+        got.len()
+    );
+    for k in 0..senders {
+        let mine: Vec<&String> = got
+            .iter()
+            .filter(|b| b.starts_with(&format!("s{k}-")))
+            .collect();
+        let expected: Vec<String> = (0..per_sender).map(|i| format!("s{k}-{i:04}")).collect();
+        assert!(
+            mine.iter().zip(&expected).all(|(a, b)| *a == b) && mine.len() == expected.len(),
+            "sender s{k}'s messages out of order, missing or doubled: first differences {:?}",
+            mine.iter()
+                .zip(&expected)
+                .filter(|(a, b)| **a != *b)
+                .take(5)
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+/// How many messages the database still keeps for `aor`, once that stops changing.
+fn stored_for(db: &str, aor: &str) -> i64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(db).await.unwrap();
+        let mut last = -1;
+        for _ in 0..50 {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE recipient = $1")
+                .bind(aor)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            if n == 0 || n == last {
+                return n;
+            }
+            last = n;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        last
+    })
+}
+
+#[test]
+fn a_thousand_messages_through_random_nodes_reach_bob_once_each_in_order() {
+    let (db, nodes) = start_cluster("openline_cluster_mail", 3);
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.udp).collect();
+    let to = format!("bob@{DOMAIN}");
+    let statuses = flow_messages(&addrs, &to, (4, 250), || {});
+    assert!(
+        statuses.iter().all(|s| *s == 202),
+        "not all stored: {:?}",
+        {
+            let mut odd: Vec<u16> = statuses.iter().copied().filter(|s| *s != 202).collect();
+            odd.dedup();
+            odd
+        }
+    );
+    // bob comes online through n2 and is handed all of them.
+    let mut bob = Phone::new("bob", DOMAIN, "s3cret", nodes[1].udp);
+    assert_eq!(bob.register(300), 200);
+    let got: Vec<String> = bob
+        .messages(1000, Duration::from_secs(60))
+        .iter()
+        .map(|m| m.body())
+        .collect();
+    check_once_in_order(&got, 4, 250);
+    assert_eq!(stored_for(&db, &to), 0, "delivered messages were kept");
+    // Nothing more comes later (a second hand-over of the same message).
+    assert!(bob.messages(1, Duration::from_secs(2)).is_empty());
+}
+
+#[test]
+fn a_node_killed_mid_flow_loses_nothing_accepted_and_doubles_nothing() {
+    let (db, mut nodes) = start_cluster("openline_cluster_kill", 3);
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.udp).collect();
+    let to = format!("bob@{DOMAIN}");
+    // alice's device holds its flow at n1, the node about to die.
+    let mut alice = Phone::new("alice", DOMAIN, "s3cret", nodes[0].udp);
+    assert_eq!(alice.register(300), 200);
+    let mut n1 = nodes.remove(0);
+    let statuses = flow_messages(&addrs, &to, (4, 150), || n1.kill());
+    assert!(
+        statuses.iter().all(|s| *s == 202),
+        "a message found no node to take it: {statuses:?}"
+    );
+    let mut bob = Phone::new("bob", DOMAIN, "s3cret", nodes[0].udp);
+    assert_eq!(bob.register(300), 200);
+    let got: Vec<String> = bob
+        .messages(600, Duration::from_secs(60))
+        .iter()
+        .map(|m| m.body())
+        .collect();
+    check_once_in_order(&got, 4, 150);
+    assert!(bob.messages(1, Duration::from_secs(2)).is_empty());
+    assert_eq!(stored_for(&db, &to), 0);
+
+    // alice's device fails over to n2 (as DNS SRV would send it) and is reached through n3.
+    alice.set_server(nodes[0].udp);
+    assert_eq!(alice.register(300), 200);
+    let mut carol = Phone::new("carol", DOMAIN, "s3cret", nodes[1].udp);
+    assert!(matches!(
+        carol.message(&alice.aor(), "still here?"),
+        200 | 202
+    ));
+    let got = alice.messages(1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body(), "still here?");
+}
