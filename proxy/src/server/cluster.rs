@@ -140,13 +140,18 @@ pub(super) async fn start(
                     tracing::warn!("cluster news lost for a while: reading the bindings again");
                     users.notify_one();
                     nodes_changed.notify_one();
-                    match store.bindings(wall_clock()).await {
-                        Ok(all) => {
-                            if tx.send(FromCluster::Resync(all)).await.is_err() {
-                                return;
+                    // The database may be away for a while yet: until it answers.
+                    let all = loop {
+                        match store.bindings(wall_clock()).await {
+                            Ok(all) => break all,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "could not read the bindings again");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
                             }
                         }
-                        Err(e) => tracing::warn!(error = %e, "could not read the bindings again"),
+                    };
+                    if tx.send(FromCluster::Resync(all)).await.is_err() {
+                        return;
                     }
                     continue;
                 }

@@ -113,6 +113,8 @@ struct Sender {
     socket: UdpSocket,
     name: String,
     nodes: Vec<SocketAddr>,
+    /// Nodes that did not answer: tried last from then on (RFC 3263 4.3).
+    down: Vec<bool>,
     seed: u64,
 }
 
@@ -126,17 +128,24 @@ impl Sender {
             socket,
             name: name.into(),
             nodes: nodes.to_vec(),
+            down: vec![false; nodes.len()],
             seed,
         }
     }
 
-    /// A node picked at random (a fixed sequence per sender).
+    /// A node picked at random (a fixed sequence per sender), among those not down.
     fn pick(&mut self) -> usize {
         self.seed = self
             .seed
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1);
-        (self.seed >> 33) as usize % self.nodes.len()
+        let up: Vec<usize> = (0..self.nodes.len()).filter(|n| !self.down[*n]).collect();
+        let from = if up.is_empty() {
+            (0..self.nodes.len()).collect()
+        } else {
+            up
+        };
+        from[(self.seed >> 33) as usize % from.len()]
     }
 
     /// Sends `body` to `to` until a node answers it finally; that status (0 if none did).
@@ -173,6 +182,7 @@ impl Sender {
                     return code;
                 }
             }
+            self.down[node] = true;
             node = (node + 1) % self.nodes.len();
         }
         0
