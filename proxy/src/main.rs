@@ -337,7 +337,11 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
         control: args
             .control
             .or(file.control)
-            .unwrap_or_else(|| openline_proxy::control::default_path(&db)),
+            .unwrap_or_else(|| match &cluster {
+                // Nodes may share a working directory (and never have an SQLite file).
+                Some(c) => std::path::PathBuf::from(format!("openline-{}.sock", c.node)),
+                None => openline_proxy::control::default_path(&db),
+            }),
         cluster,
     };
     Ok((config, log))

@@ -48,13 +48,25 @@ impl ServerCore {
             );
         }
         let levels = self.levels();
-        serde_json::json!({
+        let mut status = serde_json::json!({
             "domains": domains,
             "transactions": levels.transactions,
             "calls": levels.calls,
             "subscriptions": levels.subscriptions,
             "draining": self.draining,
-        })
+        });
+        if !self.us.cluster.node.is_empty() {
+            let others: Vec<&str> = self
+                .us
+                .cluster
+                .nodes
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect();
+            status["node"] = self.us.cluster.node.clone().into();
+            status["other_nodes"] = others.into();
+        }
+        status
     }
 
     /// What `openline peer list` shows: each configured server of another domain, and whether

@@ -52,6 +52,19 @@ async fn heartbeat(
         .collect())
 }
 
+/// A new listening connection, once the database takes one.
+async fn listen_again(store: &SqlStore) -> NewsListener {
+    loop {
+        match store.listen().await {
+            Ok(l) => return l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for the cluster's changes yet");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 /// Says we live and runs the tasks that feed the loop, from `listener` (opened before the
 /// caller loaded anything, so no change falls between the load and the first news).
 pub(super) async fn start(
@@ -90,9 +103,11 @@ pub(super) async fn start(
             let news = match listener.next().await {
                 Ok(n) => n,
                 Err(e) => {
-                    tracing::warn!(error = %e, "cluster news");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+                    // sqlx takes a reset connection (ECONNRESET) for an error, not a loss, and
+                    // would keep reading the dead one: listen again on a new one.
+                    tracing::warn!(error = %e, "cluster news: listening again");
+                    listener = listen_again(&store).await;
+                    StoreNews::Lost
                 }
             };
             let sent = match news {

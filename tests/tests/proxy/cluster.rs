@@ -18,8 +18,16 @@ fn start_cluster(name: &str, count: usize) -> (String, Vec<Subject>) {
     for user in ["alice", "bob", "carol"] {
         add_user(&db, &format!("{user}@{DOMAIN}"), "s3cret");
     }
+    let dir = scratch_dir(name);
     let nodes: Vec<Subject> = (1..=count)
-        .map(|i| Subject::start_on(&db, &["--node", &format!("n{i}")]))
+        .map(|i| {
+            let control = dir.join(format!("n{i}.sock"));
+            let node = format!("n{i}");
+            Subject::start_on(
+                &db,
+                &["--node", &node, "--control", control.to_str().unwrap()],
+            )
+        })
         .collect();
     // Each node heard of those started after it through the database.
     std::thread::sleep(Duration::from_millis(300));

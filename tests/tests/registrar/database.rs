@@ -148,3 +148,87 @@ fn postgres_going_away_is_503_with_retry_after_and_the_server_recovers() {
         "stored again"
     );
 }
+
+/// The bindings one node of a cluster holds for `domain`, as `openline status` tells.
+fn bindings_at(control: &std::path::Path) -> Option<u64> {
+    let out = std::process::Command::new(openline_tests::subject::openline_bin())
+        .args(["status", "--json", "--control", control.to_str()?])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let at = text.find("\"bindings\":")? + "\"bindings\":".len();
+    text[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn a_cluster_rides_out_the_database_going_away_and_hears_the_changes_made_after() {
+    let direct = openline_tests::fresh_postgres_database("db_away_cluster");
+    let dir = direct.rsplit_once("host=").unwrap().1;
+    let gate = Gate::new(std::path::Path::new(dir).join(".s.PGSQL.5432"));
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/db_away_cluster",
+        gate.port
+    );
+    add_user(&url, "bob@openline.test", "s3cret");
+    add_user(&url, "alice@openline.test", "s3cret");
+    let scratch = openline_tests::subject::scratch_dir("db-away-cluster");
+    let control = |n: &str| scratch.join(format!("{n}.sock"));
+    let start = |n: &str| {
+        let c = control(n);
+        Subject::start_on(&url, &["--node", n, "--control", c.to_str().unwrap()])
+    };
+    let (n1, n2) = (start("n1"), start("n2"));
+    let mut bob = Phone::new("bob", "openline.test", "s3cret", n1.udp);
+    let mut alice = Phone::new("alice", "openline.test", "s3cret", n2.udp);
+    assert_eq!(alice.register(300), 200);
+    assert_eq!(bob.register(0), 200);
+
+    gate.close();
+    let extra = format!("Contact: <sip:bob@{}>\r\nExpires: 300\r\n", bob.addr);
+    let refused = bob
+        .last_response(
+            "REGISTER",
+            "sip:openline.test",
+            "<sip:bob@openline.test>",
+            &extra,
+            "",
+            b"",
+        )
+        .expect("an answer, not silence");
+    let (status, retry) = status_and_retry(&refused);
+    assert!(status.starts_with("SIP/2.0 503"), "{status}");
+    assert_eq!(retry.as_deref(), Some("5"));
+
+    gate.reopen();
+    let mut registered = 0;
+    for _ in 0..20 {
+        registered = bob.register(300);
+        if registered == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(registered, 200, "n1 came back with the database");
+    // n2's news of it came through its listening connection, itself back by now.
+    let mut heard = None;
+    for _ in 0..40 {
+        heard = bindings_at(&control("n2"));
+        if heard == Some(2) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(heard, Some(2), "n2 did not hear of bob's device");
+    // A message through n2 reaches bob live, down n1's flow (bob answers as it comes).
+    let got = std::thread::scope(|s| {
+        let listening = s.spawn(|| bob.messages(1, Duration::from_secs(10)));
+        assert_eq!(alice.message("bob@openline.test", "through n1"), 200);
+        listening.join().unwrap()
+    });
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body(), "through n1");
+}
