@@ -621,8 +621,11 @@ async fn cluster_suite(url: &str) {
     n2.accept(&text("jo@club-a.test", "hi", NOW), &[])
         .await
         .unwrap();
+    n2.allow("jo@club-a.test", "kim@club-b.test", NOW, false)
+        .await
+        .unwrap();
     let mut heard = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         heard.push(
             tokio::time::timeout(std::time::Duration::from_secs(5), news.next())
                 .await
@@ -646,6 +649,12 @@ async fn cluster_suite(url: &str) {
                 writer: "n2".into(),
                 recipient: "jo@club-a.test".into(),
                 stored: true
+            },
+            StoreNews::PresenceAllowed {
+                writer: "n2".into(),
+                presentity: "jo@club-a.test".into(),
+                watcher: "kim@club-b.test".into(),
+                allowed: true
             },
         ]
     );

@@ -44,6 +44,17 @@ pub enum ClusterNews {
         /// Stored, else gone.
         stored: bool,
     },
+    /// `watcher` may (or no longer may) see `presentity` from another domain.
+    Allowed {
+        /// Who.
+        writer: String,
+        /// Whose presence.
+        presentity: String,
+        /// Who sees it.
+        watcher: String,
+        /// Allowed, else taken back.
+        allowed: bool,
+    },
 }
 
 impl ServerCore {
@@ -64,8 +75,16 @@ impl ServerCore {
     /// A change another writer made; our own were applied when we made them.
     pub fn handle_cluster_news(&mut self, now: Instant, wall: u64, news: ClusterNews) {
         match news {
-            ClusterNews::Bindings { writer, .. } | ClusterNews::Mail { writer, .. }
+            ClusterNews::Bindings { writer, .. }
+            | ClusterNews::Mail { writer, .. }
+            | ClusterNews::Allowed { writer, .. }
                 if writer == self.writer_name() => {}
+            ClusterNews::Allowed {
+                presentity,
+                watcher,
+                allowed,
+                ..
+            } => self.presence_permission(now, (presentity, watcher), allowed),
             ClusterNews::Bindings { aor, news, .. } => {
                 let change = match news {
                     BindingNews::Upsert(b) => {

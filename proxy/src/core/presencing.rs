@@ -383,6 +383,27 @@ impl ServerCore {
         self.send_notifies(now);
     }
 
+    /// One permission another node granted or an operator took back.
+    pub(super) fn presence_permission(
+        &mut self,
+        now: Instant,
+        (presentity, watcher): (String, String),
+        allowed: bool,
+    ) {
+        let (p, w) = (format!("sip:{presentity}"), format!("sip:{watcher}"));
+        let same_domain = watcher.rsplit('@').next() == presentity.rsplit('@').next();
+        let pair = (presentity, watcher);
+        if allowed {
+            if self.presence.contacted.insert(pair) {
+                self.presence.agent.authorize(now, &p, &w);
+            }
+        } else if self.presence.contacted.remove(&pair) && !same_domain {
+            // Users of the presentity's own domain see it whatever the table says.
+            self.presence.agent.revoke(now, &p, &w);
+        }
+        self.send_notifies(now);
+    }
+
     /// Our Contact for dialogs made over `transport`.
     fn our_contact(&self, transport: Transport) -> Option<String> {
         let (_, addr) = self.us.local.iter().find(|(t, _)| *t == transport)?;

@@ -143,6 +143,17 @@ pub(super) async fn start(
                     recipient,
                     stored,
                 },
+                StoreNews::PresenceAllowed {
+                    writer,
+                    presentity,
+                    watcher,
+                    allowed,
+                } => ClusterNews::Allowed {
+                    writer,
+                    presentity,
+                    watcher,
+                    allowed,
+                },
                 StoreNews::Users => {
                     users.notify_one();
                     continue;

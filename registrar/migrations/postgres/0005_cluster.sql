@@ -55,6 +55,21 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER messages_changed AFTER INSERT OR DELETE ON messages
     FOR EACH ROW EXECUTE FUNCTION openline_mail_changed();
 
+-- Who may see whom across domains: written when a user first writes to or calls someone,
+-- through whichever node.
+CREATE FUNCTION openline_presence_changed() RETURNS trigger AS $$
+DECLARE
+    r RECORD;
+BEGIN
+    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+    PERFORM pg_notify('openline_presence', json_build_object('writer', current_setting('application_name'),
+        'op', lower(TG_OP), 'presentity', r.presentity, 'watcher', r.watcher)::text);
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER presence_allowed_changed AFTER INSERT OR DELETE ON presence_allowed
+    FOR EACH ROW EXECUTE FUNCTION openline_presence_changed();
+
 -- Users (the version counter moves) and nodes (one starts or stops): the channel is the
 -- trigger's argument.
 CREATE FUNCTION openline_table_changed() RETURNS trigger AS $$

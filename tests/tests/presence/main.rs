@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod baresip;
+mod cluster;
 mod federation;
 mod tui_phone;
 

@@ -149,3 +149,49 @@ fn a_database_that_cannot_be_opened_is_one_line_and_a_failed_exit() {
         );
     }
 }
+
+#[test]
+fn a_node_needs_postgresql_an_address_the_others_reach_and_a_name_of_its_own() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "--node",
+                "n1",
+                "--db",
+                "sqlite:///tmp/never.db",
+                "--listen",
+                "udp:127.0.0.1:0",
+            ],
+            "--db must be postgres://",
+        ),
+        (
+            &[
+                "--node",
+                "n1",
+                "--db",
+                "postgres://x@127.0.0.1:1/x",
+                "--listen",
+                "udp:0.0.0.0:0",
+            ],
+            "--node-address udp:IP:PORT",
+        ),
+        (
+            &["--node", "openline", "--db", "postgres://x@127.0.0.1:1/x"],
+            "is taken",
+        ),
+    ];
+    for (args, says) in cases {
+        let out = Command::new("timeout")
+            .arg("20")
+            .arg(openline_bin())
+            .arg("serve")
+            .args(args)
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

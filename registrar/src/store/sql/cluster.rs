@@ -9,9 +9,10 @@ use sqlx::Row as _;
 use sqlx::postgres::PgListener;
 
 /// The channels the triggers notify on.
-const CHANNELS: [&str; 4] = [
+const CHANNELS: [&str; 5] = [
     "openline_bindings",
     "openline_mail",
+    "openline_presence",
     "openline_users",
     "openline_nodes",
 ];
@@ -51,6 +52,17 @@ pub enum StoreNews {
         /// Stored, else gone.
         stored: bool,
     },
+    /// `watcher` may now (or no longer) see `presentity` from another domain.
+    PresenceAllowed {
+        /// Who.
+        writer: String,
+        /// Whose presence.
+        presentity: String,
+        /// Who sees it.
+        watcher: String,
+        /// Allowed, else taken back.
+        allowed: bool,
+    },
     /// Users changed.
     Users,
     /// A node started or stopped.
@@ -85,6 +97,10 @@ struct Payload {
     binding_key: String,
     #[serde(default)]
     recipient: String,
+    #[serde(default)]
+    presentity: String,
+    #[serde(default)]
+    watcher: String,
     row: Option<Row>,
 }
 
@@ -130,6 +146,12 @@ fn parse(channel: &str, payload: &str) -> Result<StoreNews, StoreError> {
         ("openline_bindings", "reload") => StoreNews::BindingReload {
             writer: p.writer,
             aor: p.aor,
+        },
+        ("openline_presence", op) => StoreNews::PresenceAllowed {
+            writer: p.writer,
+            presentity: p.presentity,
+            watcher: p.watcher,
+            allowed: op == "insert",
         },
         ("openline_mail", op) => StoreNews::Mail {
             writer: p.writer,
