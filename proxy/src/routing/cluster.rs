@@ -3,7 +3,7 @@
 //! holding node first, with a Route entry of ours naming the address of record, and that node
 //! sends it down the flow.
 
-use super::{Flow, Target, Us, binding_target};
+use super::{Target, Us, binding_target};
 use openline_registrar::Binding;
 use openline_sip::Message;
 use openline_sip::Transport;
@@ -62,15 +62,10 @@ impl Us {
             destination.addr,
             hex(&binding.aor)
         );
-        Some(Target {
-            request_uri: Some(binding.contact.clone()),
-            destination,
-            q: binding.q,
-            tls_name: None,
-            fallbacks: Vec::new(),
-            flow: Flow::No,
-            route: Some(route),
-        })
+        let mut target = Target::hop(Some(binding.contact.clone()), destination, None);
+        target.q = binding.q;
+        target.route = Some(route);
+        Some(target)
     }
 }
 

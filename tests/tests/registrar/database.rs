@@ -88,6 +88,27 @@ fn status_and_retry(response: &[u8]) -> (String, Option<String>) {
     (status, retry)
 }
 
+/// The answer is 503 with Retry-After: 5.
+fn assert_refused_for_now(response: &[u8]) {
+    let (status, retry) = status_and_retry(response);
+    assert!(status.starts_with("SIP/2.0 503"), "{status}");
+    assert_eq!(retry.as_deref(), Some("5"));
+}
+
+/// Registers `phone` until the server takes it again (the pool reconnects by itself), for up
+/// to 10 s: the last status.
+fn register_when_back(phone: &mut Phone) -> u16 {
+    let mut registered = 0;
+    for _ in 0..20 {
+        registered = phone.register(300);
+        if registered == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    registered
+}
+
 #[test]
 fn postgres_going_away_is_503_with_retry_after_and_the_server_recovers() {
     let direct = openline_tests::fresh_postgres_database("db_away");
@@ -113,9 +134,7 @@ fn postgres_going_away_is_503_with_retry_after_and_the_server_recovers() {
     let refused = bob
         .last_response("REGISTER", uri, "<sip:bob@openline.test>", &extra, "", b"")
         .expect("an answer, not silence");
-    let (status, retry) = status_and_retry(&refused);
-    assert!(status.starts_with("SIP/2.0 503"), "{status}");
-    assert_eq!(retry.as_deref(), Some("5"));
+    assert_refused_for_now(&refused);
     let message = alice
         .last_response(
             "MESSAGE",
@@ -126,20 +145,11 @@ fn postgres_going_away_is_503_with_retry_after_and_the_server_recovers() {
             b"while the database is away",
         )
         .expect("an answer, not silence");
-    let (status, retry) = status_and_retry(&message);
-    assert!(status.starts_with("SIP/2.0 503"), "{status}");
-    assert_eq!(retry.as_deref(), Some("5"));
+    assert_refused_for_now(&message);
 
     gate.reopen();
     // The pool reconnects by itself: within a few tries the same requests succeed.
-    let mut registered = 0;
-    for _ in 0..20 {
-        registered = bob.register(300);
-        if registered == 200 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let registered = register_when_back(&mut bob);
     assert_eq!(registered, 200, "the server came back with the database");
     assert_eq!(bob.register(0), 200);
     assert_eq!(
@@ -199,19 +209,10 @@ fn a_cluster_rides_out_the_database_going_away_and_hears_the_changes_made_after(
             b"",
         )
         .expect("an answer, not silence");
-    let (status, retry) = status_and_retry(&refused);
-    assert!(status.starts_with("SIP/2.0 503"), "{status}");
-    assert_eq!(retry.as_deref(), Some("5"));
+    assert_refused_for_now(&refused);
 
     gate.reopen();
-    let mut registered = 0;
-    for _ in 0..20 {
-        registered = bob.register(300);
-        if registered == 200 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let registered = register_when_back(&mut bob);
     assert_eq!(registered, 200, "n1 came back with the database");
     // n2's news of it came through its listening connection, itself back by now.
     let mut heard = None;
