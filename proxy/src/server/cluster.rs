@@ -102,6 +102,12 @@ pub(super) async fn start(
         loop {
             let news = match listener.next().await {
                 Ok(n) => n,
+                Err(e @ openline_registrar::store::StoreError::Corrupt { .. }) => {
+                    // A notification that does not read (a newer node's?): the connection is
+                    // fine, but what it said is unknown, so everything is read again.
+                    tracing::warn!(error = %e, "cluster news not understood");
+                    StoreNews::Lost
+                }
                 Err(e) => {
                     // sqlx takes a reset connection (ECONNRESET) for an error, not a loss, and
                     // would keep reading the dead one: listen again on a new one.
