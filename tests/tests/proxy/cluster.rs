@@ -351,3 +351,70 @@ fn a_node_killed_mid_flow_loses_nothing_accepted_and_doubles_nothing() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body(), "still here?");
 }
+
+#[test]
+fn a_call_cancelled_at_one_node_is_cancelled_at_the_device_behind_another() {
+    use openline_tests::wire::{first_line, recv_until, response_to, status};
+    let (_db, nodes) = start_cluster("openline_cluster_cancel", 2);
+    // alice's device rings at `callee`, registered through n1; the caller enters at n2.
+    let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut alice = Phone::new("alice", DOMAIN, "s3cret", nodes[0].udp);
+    alice.set_contact(&format!("sip:alice@{}", callee.local_addr().unwrap()));
+    assert_eq!(alice.register(300), 200);
+    let from = caller.local_addr().unwrap();
+    let line = |method: &str, cseq: &str| {
+        format!(
+            "{method} sip:alice@{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKcancel1;rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:carol@elsewhere.test>;tag=c1\r\nTo: <sip:alice@{DOMAIN}>\r\n\
+             Call-ID: cancel-across@elsewhere.test\r\nCSeq: {cseq}\r\nContact: <sip:carol@{from}>\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
+    caller
+        .send_to(line("INVITE", "1 INVITE").as_bytes(), nodes[1].udp)
+        .unwrap();
+    let wait = Duration::from_secs(5);
+    let got = recv_until(&[&callee], wait, |m| first_line(m).starts_with("INVITE"));
+    let invite = got
+        .last()
+        .expect("the INVITE reached alice's device")
+        .clone();
+    callee
+        .send_to(
+            &response_to(&invite, 180, "Ringing", "a1", ""),
+            nodes[0].udp,
+        )
+        .unwrap();
+    let got = recv_until(&[&caller], wait, |m| status(m) == Some(180));
+    assert_eq!(
+        got.last().and_then(|m| status(m)),
+        Some(180),
+        "ringing came back"
+    );
+
+    caller
+        .send_to(line("CANCEL", "1 CANCEL").as_bytes(), nodes[1].udp)
+        .unwrap();
+    let got = recv_until(&[&callee], wait, |m| first_line(m).starts_with("CANCEL"));
+    let cancel = got
+        .last()
+        .expect("the CANCEL reached alice's device")
+        .clone();
+    assert!(first_line(&cancel).starts_with("CANCEL"));
+    callee
+        .send_to(&response_to(&cancel, 200, "OK", "a1", ""), nodes[0].udp)
+        .unwrap();
+    callee
+        .send_to(
+            &response_to(&invite, 487, "Request Terminated", "a1", ""),
+            nodes[0].udp,
+        )
+        .unwrap();
+    let got = recv_until(&[&caller], wait, |m| status(m) == Some(487));
+    assert_eq!(
+        got.last().and_then(|m| status(m)),
+        Some(487),
+        "the caller heard it ended"
+    );
+}
