@@ -380,6 +380,14 @@ fn a_call_cancelled_at_one_node_is_cancelled_at_the_device_behind_another() {
         .last()
         .expect("the INVITE reached alice's device")
         .clone();
+    let top = openline_tests::wire::vias(&invite)
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        top.contains(&format!("127.0.0.1:{};", nodes[0].udp.port())),
+        "from n1: {top}"
+    );
     callee
         .send_to(
             &response_to(&invite, 180, "Ringing", "a1", ""),
