@@ -44,6 +44,34 @@ pub fn add_user(db: &str, aor: &str, password: &str) {
     assert!(status.success(), "openline user add {aor} failed");
 }
 
+/// How many bindings a running node holds (as `openline status` asks its control socket),
+/// once it holds `want` or 10 s have passed: a node of a cluster hears the others' changes a
+/// moment after they are made.
+pub fn bindings_heard(control: &Path, want: u64) -> Option<u64> {
+    let ask = || {
+        let out = Command::new(openline_bin())
+            .args(["status", "--json", "--control", control.to_str()?])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let at = text.find("\"bindings\":")? + "\"bindings\":".len();
+        text[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let mut heard = None;
+    for _ in 0..40 {
+        heard = ask();
+        if heard == Some(want) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    heard
+}
+
 /// The `openline` binary next to the test executable (target/<profile>/openline), or
 /// `OPENLINE_BIN`.
 pub fn openline_bin() -> PathBuf {

@@ -5,15 +5,16 @@
 
 use crate::sipp::{register_at, run_calls};
 use openline_tests::phone::Phone;
-use openline_tests::subject::{Subject, add_user, scratch_dir};
+use openline_tests::subject::{Subject, add_user, bindings_heard, scratch_dir};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DOMAIN: &str = "openline.test";
 
-/// `count` nodes n1.. on a fresh database `name`, with alice, bob and carol (password s3cret).
-fn start_cluster(name: &str, count: usize) -> (String, Vec<Subject>) {
+/// `count` nodes n1.. on a fresh database `name`, with alice, bob and carol (password s3cret);
+/// node i's control socket is `ni.sock` in the folder returned.
+fn start_cluster(name: &str, count: usize) -> (String, Vec<Subject>, std::path::PathBuf) {
     let db = openline_tests::fresh_postgres_database(name);
     for user in ["alice", "bob", "carol"] {
         add_user(&db, &format!("{user}@{DOMAIN}"), "s3cret");
@@ -31,7 +32,7 @@ fn start_cluster(name: &str, count: usize) -> (String, Vec<Subject>) {
         .collect();
     // Each node heard of those started after it through the database.
     std::thread::sleep(Duration::from_millis(300));
-    (db, nodes)
+    (db, nodes, dir)
 }
 
 /// A SIPp responder on `port` that keeps every message it sees in `dir`.
@@ -67,7 +68,7 @@ fn invites_top_vias(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn a_call_through_any_node_reaches_devices_registered_at_the_others() {
-    let (_db, nodes) = start_cluster("openline_cluster_calls", 3);
+    let (_db, nodes, controls) = start_cluster("openline_cluster_calls", 3);
     let dir = scratch_dir("cluster-calls");
     // alice's device registers through n1, bob's through n2; carol calls both through n3.
     let (alice_port, bob_port) = (15_460, 15_470);
@@ -87,6 +88,7 @@ fn a_call_through_any_node_reaches_devices_registered_at_the_others() {
             port + 1,
         );
     }
+    assert_eq!(bindings_heard(&controls.join("n3.sock"), 2), Some(2));
     let through_n3 = nodes[2].udp.to_string();
     for (user, port) in [("alice", 15_482), ("bob", 15_484)] {
         let (ok, screen) = run_calls(
@@ -287,7 +289,7 @@ fn stored_for(db: &str, aor: &str) -> i64 {
 
 #[test]
 fn a_thousand_messages_through_random_nodes_reach_bob_once_each_in_order() {
-    let (db, nodes) = start_cluster("openline_cluster_mail", 3);
+    let (db, nodes, _) = start_cluster("openline_cluster_mail", 3);
     let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.udp).collect();
     let to = format!("bob@{DOMAIN}");
     let statuses = flow_messages(&addrs, &to, (4, 250), || {});
@@ -316,7 +318,7 @@ fn a_thousand_messages_through_random_nodes_reach_bob_once_each_in_order() {
 
 #[test]
 fn a_node_killed_mid_flow_loses_nothing_accepted_and_doubles_nothing() {
-    let (db, mut nodes) = start_cluster("openline_cluster_kill", 3);
+    let (db, mut nodes, _) = start_cluster("openline_cluster_kill", 3);
     let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.udp).collect();
     let to = format!("bob@{DOMAIN}");
     // alice's device holds its flow at n1, the node about to die.
@@ -355,13 +357,15 @@ fn a_node_killed_mid_flow_loses_nothing_accepted_and_doubles_nothing() {
 #[test]
 fn a_call_cancelled_at_one_node_is_cancelled_at_the_device_behind_another() {
     use openline_tests::wire::{first_line, recv_until, response_to, status};
-    let (_db, nodes) = start_cluster("openline_cluster_cancel", 2);
+    let (_db, nodes, controls) = start_cluster("openline_cluster_cancel", 2);
     // alice's device rings at `callee`, registered through n1; the caller enters at n2.
     let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
     let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut alice = Phone::new("alice", DOMAIN, "s3cret", nodes[0].udp);
     alice.set_contact(&format!("sip:alice@{}", callee.local_addr().unwrap()));
     assert_eq!(alice.register(300), 200);
+    // n2 hears of alice's device a moment after n1 stored it.
+    assert_eq!(bindings_heard(&controls.join("n2.sock"), 1), Some(1));
     let from = caller.local_addr().unwrap();
     let line = |method: &str, cseq: &str| {
         format!(

@@ -159,21 +159,6 @@ fn postgres_going_away_is_503_with_retry_after_and_the_server_recovers() {
     );
 }
 
-/// The bindings one node of a cluster holds for `domain`, as `openline status` tells.
-fn bindings_at(control: &std::path::Path) -> Option<u64> {
-    let out = std::process::Command::new(openline_tests::subject::openline_bin())
-        .args(["status", "--json", "--control", control.to_str()?])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let at = text.find("\"bindings\":")? + "\"bindings\":".len();
-    text[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
-}
-
 #[test]
 fn a_cluster_rides_out_the_database_going_away_and_hears_the_changes_made_after() {
     let direct = openline_tests::fresh_postgres_database("db_away_cluster");
@@ -215,14 +200,7 @@ fn a_cluster_rides_out_the_database_going_away_and_hears_the_changes_made_after(
     let registered = register_when_back(&mut bob);
     assert_eq!(registered, 200, "n1 came back with the database");
     // n2's news of it came through its listening connection, itself back by now.
-    let mut heard = None;
-    for _ in 0..40 {
-        heard = bindings_at(&control("n2"));
-        if heard == Some(2) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let heard = openline_tests::subject::bindings_heard(&control("n2"), 2);
     assert_eq!(heard, Some(2), "n2 did not hear of bob's device");
     // A message through n2 reaches bob live, down n1's flow (bob answers as it comes).
     let got = std::thread::scope(|s| {
