@@ -310,6 +310,10 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
                 .or(file.max_subscriptions)
                 .unwrap_or(200)
                 .max(1),
+            etag_prefix: cluster
+                .as_ref()
+                .map(|c| format!("{}-", c.node))
+                .unwrap_or_default(),
             ..Default::default()
         },
     };

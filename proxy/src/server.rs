@@ -306,6 +306,10 @@ pub async fn run(
     core.set_local(&network.local);
     core.load_mailbox(counts, devices);
     core.load_presence_allowed(now(), store.allowed().await?);
+    if let (Some(_), Some(sql)) = (&config.cluster, store.sql()) {
+        let published = sql.publications(wall_clock()).await?;
+        core.load_publications(now(), wall_clock(), published);
+    }
 
     let (op_tx, op_rx) = mpsc::channel::<StoreOp>(4096);
     let (done_tx, mut done_rx) = mpsc::channel(4096);

@@ -4,6 +4,7 @@
 
 use super::ServerCore;
 use crate::routing::{self, Target};
+use openline_registrar::store::Published;
 use openline_registrar::{Binding, BindingKey, ChangeSet, Location};
 use openline_sip::Transport;
 use openline_sip::endpoint::EndpointError;
@@ -44,6 +45,15 @@ pub enum ClusterNews {
         /// Stored, else gone.
         stored: bool,
     },
+    /// What `presentity` (`user@domain`) published through another node (None: withdrawn).
+    Published {
+        /// Who.
+        writer: String,
+        /// Whose.
+        presentity: String,
+        /// What.
+        state: Option<Published>,
+    },
     /// `watcher` may (or no longer may) see `presentity` from another domain.
     Allowed {
         /// Who.
@@ -78,7 +88,11 @@ impl ServerCore {
             ClusterNews::Bindings { writer, .. }
             | ClusterNews::Mail { writer, .. }
             | ClusterNews::Allowed { writer, .. }
+            | ClusterNews::Published { writer, .. }
                 if writer == self.writer_name() => {}
+            ClusterNews::Published {
+                presentity, state, ..
+            } => self.take_publication(now, wall, &presentity, state),
             ClusterNews::Allowed {
                 presentity,
                 watcher,
@@ -138,6 +152,58 @@ impl ServerCore {
             }
         }
         self.pump(now);
+    }
+
+    /// What users published through the other nodes, as the database holds it at start.
+    pub fn load_publications(&mut self, now: Instant, wall: u64, list: Vec<(String, Published)>) {
+        for (presentity, state) in list {
+            self.take_publication(now, wall, &presentity, Some(state));
+        }
+        self.pump(now);
+    }
+
+    /// Another node's publication, in this node's clock.
+    fn take_publication(
+        &mut self,
+        now: Instant,
+        wall: u64,
+        presentity: &str,
+        state: Option<Published>,
+    ) {
+        let state = state.map(|p| {
+            let left = std::time::Duration::from_secs(p.expires_at.saturating_sub(wall));
+            let status = openline_sip::pidf::Status {
+                open: p.open,
+                note: p.note,
+            };
+            (p.etag, status, now + left)
+        });
+        let sip = format!("sip:{presentity}");
+        self.presence.agent.take_publication(now, &sip, state);
+        self.send_notifies(now);
+    }
+
+    /// A PUBLISH taken here: in a cluster, kept in the database for the other nodes.
+    pub(super) fn share_publication(&mut self, now: Instant, presentity: &str) {
+        if self.us.cluster.node.is_empty() {
+            return;
+        }
+        let sip = format!("sip:{presentity}");
+        let state = self
+            .presence
+            .agent
+            .publication(&sip)
+            .map(|(etag, status, expires_at)| {
+                let left = expires_at.saturating_duration_since(now).as_secs();
+                (etag.to_string(), status.clone(), left)
+            });
+        self.queue_store(
+            super::StoreWork::Publish {
+                aor: presentity.to_string(),
+                state,
+            },
+            super::Waiter::Nobody,
+        );
     }
 
     /// Every binding, read again (the database's news may have been missed): ours stay as

@@ -81,6 +81,14 @@ pub enum StoreWork {
         /// The device.
         device: String,
     },
+    /// What `aor` published, kept for the other nodes of a cluster (None: withdrawn); it
+    /// lapses `expires_in` seconds from when it is written.
+    Publish {
+        /// Whose.
+        aor: String,
+        /// Entity tag, status and seconds left; None when withdrawn.
+        state: Option<(String, openline_sip::pidf::Status, u64)>,
+    },
     /// `watcher` may see `presentity`'s presence (both `user@domain`): the presentity wrote to
     /// or called them.
     Allow {

@@ -310,6 +310,7 @@ impl ServerCore {
                     .header("Server", &self.server_header)
                     .finish();
                 let r = self.endpoint.respond(now, id, response);
+                self.share_publication(now, &presentity);
                 self.send_notifies(now);
                 r
             }

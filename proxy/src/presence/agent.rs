@@ -22,6 +22,9 @@ pub struct PresenceConfig {
     pub per_subscriber: usize,
     /// Longest a publication lives without refresh (RFC 3903: 3,600 s by default).
     pub max_publish: u32,
+    /// What entity tags start with: a cluster's node names its own, so that a refresh
+    /// taken by another node never matches another node's tag by chance.
+    pub etag_prefix: String,
 }
 
 impl Default for PresenceConfig {
@@ -32,6 +35,7 @@ impl Default for PresenceConfig {
             min_expires: 60,
             per_subscriber: 200,
             max_publish: 3_600,
+            etag_prefix: String::new(),
         }
     }
 }
@@ -370,7 +374,7 @@ impl PresenceAgent {
             (None, Some(p)) => p.status.clone(),
             (None, None) => return Err((412, "Conditional Request Failed".into())),
         };
-        let tag = format!("e{}", self.next_etag);
+        let tag = format!("{}e{}", self.config.etag_prefix, self.next_etag);
         self.next_etag += 1;
         let publication = Publication {
             etag: tag.clone(),
@@ -380,6 +384,30 @@ impl PresenceAgent {
         self.set_publication(presentity, Some(publication));
         self.changed(now, presentity, &before);
         Ok((tag, expires))
+    }
+
+    /// What `presentity` published: its entity tag, status and when it lapses.
+    pub fn publication(&self, presentity: &str) -> Option<(&str, &Status, Instant)> {
+        let p = self.published.get(presentity)?;
+        Some((p.etag.as_str(), &p.status, p.expires_at))
+    }
+
+    /// What `presentity` published through another node (None: withdrawn there); its
+    /// subscribers hear the change, and a refresh may now come here with its entity tag.
+    pub fn take_publication(
+        &mut self,
+        now: Instant,
+        presentity: &str,
+        published: Option<(String, Status, Instant)>,
+    ) {
+        let before = self.status(presentity);
+        let publication = published.map(|(etag, status, expires_at)| Publication {
+            etag,
+            status,
+            expires_at,
+        });
+        self.set_publication(presentity, publication);
+        self.changed(now, presentity, &before);
     }
 
     /// `watcher` (`sip:user@domain`) may now see `presentity`: its pending subscriptions

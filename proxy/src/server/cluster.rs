@@ -160,6 +160,15 @@ pub(super) async fn start(
                     watcher,
                     allowed,
                 },
+                StoreNews::Published {
+                    writer,
+                    presentity,
+                    state,
+                } => ClusterNews::Published {
+                    writer,
+                    presentity,
+                    state,
+                },
                 StoreNews::Users => {
                     users.notify_one();
                     continue;

@@ -6,8 +6,8 @@ use super::{now, wall_clock};
 use crate::core::{StoreOp, StoreOutcome, StoreWork};
 use crate::text::outbox::PAGE;
 use openline_registrar::store::{
-    BindingStore, KnownDevice, MailOutcome, MailWrite, MailboxStore, PresenceStore, Store,
-    UserStore,
+    BindingStore, KnownDevice, MailOutcome, MailWrite, MailboxStore, PresenceStore, Published,
+    Store, UserStore,
 };
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -77,6 +77,27 @@ async fn run_batch(store: &Store, batch: Vec<StoreOp>, node: &str) -> Vec<(u64, 
                 writes.push(write);
             }
             StoreWork::Pending { recipient, device } => reads.push((op.id, recipient, device)),
+            StoreWork::Publish { aor, state } => {
+                // Soft state (devices refresh it): its own small write, nobody waits on it.
+                let state = state.map(|(etag, status, left)| Published {
+                    etag,
+                    open: status.open,
+                    note: status.note,
+                    expires_at: wall_clock().saturating_add(left),
+                });
+                let written = match store.sql() {
+                    Some(sql) => sql.publish(&aor, state.as_ref()).await,
+                    None => Ok(()),
+                };
+                let outcome = match written {
+                    Ok(()) => StoreOutcome::Written,
+                    Err(e) => {
+                        tracing::warn!(error = %e, %aor, "could not share a publication");
+                        StoreOutcome::Failed
+                    }
+                };
+                allow_outcomes.push((op.id, outcome));
+            }
             StoreWork::Allow {
                 presentity,
                 watcher,

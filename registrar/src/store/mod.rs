@@ -11,7 +11,7 @@ use crate::user::User;
 use std::future::Future;
 
 pub use memory::MemoryStore;
-pub use sql::{NewsListener, SqlStore, StoreNews};
+pub use sql::{NewsListener, Published, SqlStore, StoreNews};
 
 /// A store that did not do what it was asked.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,10 @@
 //! Presence across the nodes of a cluster (issue #9): a watcher subscribed at one node hears
 //! a presentity whose devices register through another, from the database's news.
 
-use super::{DOMAIN, next_notify, subscribe};
+use super::{DOMAIN, next_notify, pidf, publish, subscribe};
 use openline_tests::phone::Phone;
 use openline_tests::subject::{Subject, add_user, scratch_dir};
-use openline_tests::wire::status;
+use openline_tests::wire::{header, status};
 
 #[test]
 fn a_watcher_at_one_node_sees_a_presentity_register_through_another() {
@@ -33,6 +33,27 @@ fn a_watcher_at_one_node_sees_a_presentity_register_through_another() {
         Some(true),
         "bob came online at n2"
     );
+    // bob's note, published through n2, reaches alice's subscription at n1.
+    let published = publish(
+        &mut bob,
+        &pidf("bob@openline.test", "open", "in a meeting"),
+        "",
+    );
+    assert_eq!(status(&published), Some(200));
+    let (notify, open) = next_notify(&mut alice);
+    assert_eq!(open, Some(true));
+    assert!(notify.body().contains("in a meeting"), "{}", notify.body());
+    // Its refresh may come through n1 (DNS SRV gave bob the other node): n1 knows its tag.
+    let etag = header(&published, "SIP-ETag", None).unwrap();
+    bob.set_server(n1.udp);
+    let refreshed = publish(&mut bob, "", &format!("SIP-If-Match: {etag}\r\n"));
+    assert_eq!(
+        status(&refreshed),
+        Some(200),
+        "{}",
+        String::from_utf8_lossy(&refreshed)
+    );
+    bob.set_server(n2.udp);
     assert_eq!(bob.register(0), 200);
     assert_eq!(next_notify(&mut alice).1, Some(false), "bob left at n2");
 }

@@ -63,6 +63,15 @@ pub enum StoreNews {
         /// Allowed, else taken back.
         allowed: bool,
     },
+    /// What `presentity` published, or that it withdrew it (None).
+    Published {
+        /// Who.
+        writer: String,
+        /// Whose.
+        presentity: String,
+        /// What.
+        state: Option<Published>,
+    },
     /// Users changed.
     Users,
     /// A node started or stopped.
@@ -70,6 +79,19 @@ pub enum StoreNews {
     /// The listening connection was lost and is back: news may have been missed, so
     /// everything is to be read again.
     Lost,
+}
+
+/// What a user PUBLISHed, as the nodes share it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// Its entity tag (RFC 3903), unique across nodes.
+    pub etag: String,
+    /// Open or closed.
+    pub open: bool,
+    /// The note.
+    pub note: Option<String>,
+    /// When it lapses (seconds since the epoch).
+    pub expires_at: u64,
 }
 
 /// The binding row as the trigger's `row_to_json` writes it.
@@ -101,6 +123,13 @@ struct Payload {
     presentity: String,
     #[serde(default)]
     watcher: String,
+    #[serde(default)]
+    etag: String,
+    #[serde(default)]
+    open: bool,
+    note: Option<String>,
+    #[serde(default)]
+    expires_at: u64,
     row: Option<Row>,
 }
 
@@ -146,6 +175,21 @@ fn parse(channel: &str, payload: &str) -> Result<StoreNews, StoreError> {
         ("openline_bindings", "reload") => StoreNews::BindingReload {
             writer: p.writer,
             aor: p.aor,
+        },
+        ("openline_presence", "published") => StoreNews::Published {
+            writer: p.writer,
+            presentity: p.presentity,
+            state: Some(Published {
+                etag: p.etag,
+                open: p.open,
+                note: p.note,
+                expires_at: p.expires_at,
+            }),
+        },
+        ("openline_presence", "unpublished") => StoreNews::Published {
+            writer: p.writer,
+            presentity: p.presentity,
+            state: None,
         },
         ("openline_presence", op) => StoreNews::PresenceAllowed {
             writer: p.writer,
@@ -216,6 +260,33 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Keeps what `aor` published (None: withdrawn).
+    pub async fn publish(&self, aor: &str, state: Option<&Published>) -> Result<(), StoreError> {
+        on_pool_publish(self, aor, state).await
+    }
+
+    /// Every publication not lapsed at `now`.
+    pub async fn publications(&self, now: u64) -> Result<Vec<(String, Published)>, StoreError> {
+        let q = self.sql(
+            "SELECT aor, etag, open, note, expires_at FROM publications WHERE expires_at > $1",
+        );
+        let now = to_i64(now, "publications")?;
+        super::on_pool!(self, pool => {
+            let rows = sqlx::query(q.get()).bind(now).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let expires_at: i64 = r.try_get("expires_at")?;
+                    Ok((r.try_get("aor")?, Published {
+                        etag: r.try_get("etag")?,
+                        open: r.try_get::<i32, _>("open")? != 0,
+                        note: r.try_get("note")?,
+                        expires_at: u64::try_from(expires_at).unwrap_or(0),
+                    }))
+                })
+                .collect()
+        })
+    }
+
     /// The nodes that said they live at or after `since`: (name, address).
     pub async fn nodes(&self, since: u64) -> Result<Vec<(String, String)>, StoreError> {
         let q = self.sql("SELECT name, address FROM nodes WHERE seen_at >= $1 ORDER BY name");
@@ -225,6 +296,38 @@ impl SqlStore {
             rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("address")?))).collect()
         })
     }
+}
+
+/// The write behind [`SqlStore::publish`].
+async fn on_pool_publish(
+    store: &SqlStore,
+    aor: &str,
+    state: Option<&Published>,
+) -> Result<(), StoreError> {
+    let upsert = store.sql(
+        "INSERT INTO publications (aor, etag, open, note, expires_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (aor) DO UPDATE SET etag = excluded.etag, open = excluded.open, \
+         note = excluded.note, expires_at = excluded.expires_at",
+    );
+    let delete = store.sql("DELETE FROM publications WHERE aor = $1");
+    super::on_pool!(store, pool => {
+        match state {
+            Some(p) => {
+                sqlx::query(upsert.get())
+                    .bind(aor)
+                    .bind(&p.etag)
+                    .bind(i32::from(p.open))
+                    .bind(p.note.as_deref())
+                    .bind(to_i64(p.expires_at, "publications")?)
+                    .execute(pool)
+                    .await?;
+            }
+            None => {
+                sqlx::query(delete.get()).bind(aor).execute(pool).await?;
+            }
+        }
+    });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ mod cluster;
 mod mailbox;
 mod presence;
 
-pub use cluster::{NewsListener, StoreNews};
+pub use cluster::{NewsListener, Published, StoreNews};
 
 use super::{BindingStore, KnownDevice, StoreError, UserStore};
 use crate::binding::{Binding, ChangeSet};
