@@ -9,18 +9,20 @@ mod levels;
 mod locating;
 mod presencing;
 mod proxying;
+mod storing;
 mod texting;
 
 pub use anchoring::{MediaMode, MediaOp};
 
 pub use clustering::{BindingNews, ClusterNews};
 pub use locating::Lookup;
+pub use storing::{StoreOp, StoreOutcome, StoreWork};
 
 use crate::forward::{Action, Forwarding};
 use crate::register::{RegisterAction, Registrar};
 use crate::routing::{self, Decision, Us};
 use openline_registrar::auth::{AuthConfig, Authenticator};
-use openline_registrar::store::{KnownDevice, MailOutcome, MailWrite, StoredMessage};
+use openline_registrar::store::KnownDevice;
 use openline_registrar::{Binding, ChangeSet, Location, RegistrarConfig, User};
 use openline_sip::endpoint::{DropReason, Output, Transmit, Verdict};
 use openline_sip::table::IdMap;
@@ -55,61 +57,6 @@ pub struct CoreConfig {
     pub media: MediaMode,
     /// Presence: subscription and publication limits.
     pub presence: crate::presence::agent::PresenceConfig,
-}
-
-/// Work for the store, answered through [`ServerCore::handle_stored`]: writes are made durable
-/// before what depends on them is answered (the 200 to a REGISTER, the 202 to a MESSAGE).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreOp {
-    /// Names the operation in [`ServerCore::handle_stored`].
-    pub id: u64,
-    /// What to do.
-    pub work: StoreWork,
-}
-
-/// What a [`StoreOp`] asks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreWork {
-    /// A change of bindings.
-    Bindings(ChangeSet),
-    /// A change of the mailbox.
-    Mail(MailWrite),
-    /// Read the next page of messages owed to a device (after the writes queued before it).
-    Pending {
-        /// The user.
-        recipient: String,
-        /// The device.
-        device: String,
-    },
-    /// What `aor` published, kept for the other nodes of a cluster (None: withdrawn); it
-    /// lapses `expires_in` seconds from when it is written.
-    Publish {
-        /// Whose.
-        aor: String,
-        /// Entity tag, status and seconds left; None when withdrawn.
-        state: Option<(String, openline_sip::pidf::Status, u64)>,
-    },
-    /// `watcher` may see `presentity`'s presence (both `user@domain`): the presentity wrote to
-    /// or called them.
-    Allow {
-        /// Whose presence.
-        presentity: String,
-        /// Who may see it.
-        watcher: String,
-    },
-}
-
-/// What the store did with a [`StoreOp`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreOutcome {
-    /// It failed (the database said why, in the log).
-    Failed,
-    /// Bindings written.
-    Written,
-    /// A mailbox write's result.
-    Mail(MailOutcome),
-    /// A page read.
-    Pending(Vec<StoredMessage>),
 }
 
 #[derive(Debug)]

@@ -262,7 +262,30 @@ impl SqlStore {
 
     /// Keeps what `aor` published (None: withdrawn).
     pub async fn publish(&self, aor: &str, state: Option<&Published>) -> Result<(), StoreError> {
-        on_pool_publish(self, aor, state).await
+        let upsert = self.sql(
+            "INSERT INTO publications (aor, etag, open, note, expires_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (aor) DO UPDATE SET etag = excluded.etag, open = excluded.open, \
+             note = excluded.note, expires_at = excluded.expires_at",
+        );
+        let delete = self.sql("DELETE FROM publications WHERE aor = $1");
+        super::on_pool!(self, pool => {
+            match state {
+                Some(p) => {
+                    sqlx::query(upsert.get())
+                        .bind(aor)
+                        .bind(&p.etag)
+                        .bind(i32::from(p.open))
+                        .bind(p.note.as_deref())
+                        .bind(to_i64(p.expires_at, "publications")?)
+                        .execute(pool)
+                        .await?;
+                }
+                None => {
+                    sqlx::query(delete.get()).bind(aor).execute(pool).await?;
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Every publication not lapsed at `now`.
@@ -296,38 +319,6 @@ impl SqlStore {
             rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("address")?))).collect()
         })
     }
-}
-
-/// The write behind [`SqlStore::publish`].
-async fn on_pool_publish(
-    store: &SqlStore,
-    aor: &str,
-    state: Option<&Published>,
-) -> Result<(), StoreError> {
-    let upsert = store.sql(
-        "INSERT INTO publications (aor, etag, open, note, expires_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (aor) DO UPDATE SET etag = excluded.etag, open = excluded.open, \
-         note = excluded.note, expires_at = excluded.expires_at",
-    );
-    let delete = store.sql("DELETE FROM publications WHERE aor = $1");
-    super::on_pool!(store, pool => {
-        match state {
-            Some(p) => {
-                sqlx::query(upsert.get())
-                    .bind(aor)
-                    .bind(&p.etag)
-                    .bind(i32::from(p.open))
-                    .bind(p.note.as_deref())
-                    .bind(to_i64(p.expires_at, "publications")?)
-                    .execute(pool)
-                    .await?;
-            }
-            None => {
-                sqlx::query(delete.get()).bind(aor).execute(pool).await?;
-            }
-        }
-    });
-    Ok(())
 }
 
 #[cfg(test)]
