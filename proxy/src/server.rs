@@ -231,7 +231,7 @@ pub async fn run(
     let writer = config
         .cluster
         .as_ref()
-        .map_or("openline", |c| c.node.as_str())
+        .map_or(crate::core::ALONE, |c| c.node.as_str())
         .to_string();
     let store = Store::open_as(&config.db, &writer)
         .await

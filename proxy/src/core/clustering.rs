@@ -67,11 +67,14 @@ pub enum ClusterNews {
     },
 }
 
+/// The writer name of a server that runs alone (node names may not take it).
+pub const ALONE: &str = "openline";
+
 impl ServerCore {
-    /// Our name as a writer to the database: the node's, or `openline` alone.
+    /// Our name as a writer to the database: the node's, or [`ALONE`].
     pub fn writer_name(&self) -> &str {
         match self.us.cluster.node.as_str() {
-            "" => "openline",
+            "" => ALONE,
             name => name,
         }
     }

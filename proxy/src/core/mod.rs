@@ -14,7 +14,7 @@ mod texting;
 
 pub use anchoring::{MediaMode, MediaOp};
 
-pub use clustering::{BindingNews, ClusterNews};
+pub use clustering::{ALONE, BindingNews, ClusterNews};
 pub use locating::Lookup;
 pub use storing::{StoreOp, StoreOutcome, StoreWork};
 
