@@ -22,7 +22,7 @@ chmod 755 "$W" # the database runs as postgres and must reach its directory
 URL=$("$ROOT/scripts/test-postgres" start "$PG")
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 # (each step may fail without skipping the rest: the database must stop whatever ended the run)
-trap 'for p in "$W"/*.pid; do kill "$(cat "$p")" 2>/dev/null || true; done; "$ROOT/scripts/test-postgres" stop "$PG" || true' EXIT
+trap 'for p in "$W"/*.pid; do [ -e "$p" ] && kill "$(cat "$p")" 2>/dev/null || true; done; "$ROOT/scripts/test-postgres" stop "$PG" || true' EXIT
 psql_do() { "$PGBIN/psql" -q -h "$PG" -U postgres -d openline -c "$1" >/dev/null; }
 NUSERS=$(( REG_RATE * DURATION ))
 awk -v n="$NUSERS" 'BEGIN{for(i=1;i<=n;i++) printf "bench%d@127.0.0.1 pwbench%d\n", i, i}' > "$W/users.txt"
