@@ -44,16 +44,21 @@ pub fn add_user(db: &str, aor: &str, password: &str) {
     assert!(status.success(), "openline user add {aor} failed");
 }
 
+/// What `openline status --json` says of the running server at `control`.
+pub fn node_status(control: &Path) -> Option<String> {
+    let out = Command::new(openline_bin())
+        .args(["status", "--json", "--control", control.to_str()?])
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// How many bindings a running node holds (as `openline status` asks its control socket),
 /// once it holds `want` or 10 s have passed: a node of a cluster hears the others' changes a
 /// moment after they are made.
 pub fn bindings_heard(control: &Path, want: u64) -> Option<u64> {
     let ask = || {
-        let out = Command::new(openline_bin())
-            .args(["status", "--json", "--control", control.to_str()?])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = node_status(control)?;
         let at = text.find("\"bindings\":")? + "\"bindings\":".len();
         text[at..]
             .split(|c: char| !c.is_ascii_digit())

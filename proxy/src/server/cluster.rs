@@ -12,10 +12,12 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 
 /// How often a node says it lives.
-const HEARTBEAT: Duration = Duration::from_secs(5);
+const HEARTBEAT: Duration = Duration::from_secs(2);
 /// A node silent this long is taken for dead: its devices are not routed to until they
-/// register again through a live node.
-const ALIVE_FOR: u64 = 15;
+/// register again through a live node. Until then a call for one of them waits on a node
+/// that never answers, so this is short; five missed heartbeats (a database stalled that
+/// long) are needed to take a live node for dead. Migration 0005's `nodes_back` uses it.
+const ALIVE_FOR: u64 = 10;
 
 /// What the cluster's tasks hand the server loop.
 #[derive(Debug)]

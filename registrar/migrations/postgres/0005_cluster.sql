@@ -82,7 +82,8 @@ CREATE TRIGGER users_changed AFTER UPDATE ON meta
     FOR EACH ROW EXECUTE FUNCTION openline_table_changed('openline_users');
 CREATE TRIGGER nodes_changed AFTER INSERT OR DELETE ON nodes
     FOR EACH ROW EXECUTE FUNCTION openline_table_changed('openline_nodes');
--- A heartbeat is news only when the node moved or comes back after it was taken for dead.
+-- A heartbeat is news only when the node moved or comes back after it was taken for dead
+-- (silent 10 s: ALIVE_FOR in proxy/src/server/cluster.rs).
 CREATE TRIGGER nodes_back AFTER UPDATE ON nodes
-    FOR EACH ROW WHEN (OLD.address IS DISTINCT FROM NEW.address OR NEW.seen_at > OLD.seen_at + 15)
+    FOR EACH ROW WHEN (OLD.address IS DISTINCT FROM NEW.address OR NEW.seen_at > OLD.seen_at + 10)
     EXECUTE FUNCTION openline_table_changed('openline_nodes');
