@@ -258,6 +258,22 @@ fn dialog_hop(
     Target::hop(request_uri, destination, name.as_deref())
 }
 
+/// Inside a dialog, a request for the Contact of a device whose flow we hold (the To names
+/// one of our users, the Request-URI one of its bindings' contacts): down that flow, as
+/// the dialog's first request went. A device behind NAT wrote a Contact nobody outside
+/// reaches.
+fn dialog_flow(request: &Message<'_>, us: &Us, location: &Location, now: u64) -> Option<Target> {
+    let to = request.to()?;
+    let user = to.uri.sip().filter(|u| us.is_us(u))?;
+    let aor = format!("{}@{}", user.user?, us.home(user)?);
+    let uri = request.request_uri()?.as_str();
+    location
+        .live(&aor, now)
+        .into_iter()
+        .find(|b| b.contact == uri && us.cluster.holds(b))
+        .and_then(binding_target)
+}
+
 /// A hash of what makes a request the same request on a second pass (RFC 3261 16.6 step 8):
 /// seen again in one of our own Via branches, the request has looped.
 pub fn loop_hash(request: &Message<'_>) -> u64 {
@@ -403,6 +419,12 @@ pub fn decide(
     }
     // Not for us: only the continuation of a dialog we record-routed goes on.
     if in_dialog && pop_route {
+        if let Some(target) = dialog_flow(request, us, location, now) {
+            return Decision::Relay {
+                target,
+                route: edit,
+            };
+        }
         return match uri_destination(sip) {
             Some(destination) => Decision::Relay {
                 target: dialog_hop(request, us, None, destination),

@@ -285,3 +285,20 @@ fn an_outbound_device_is_reached_over_its_flow_even_when_its_contact_names_its_i
         (Transport::Tcp, "127.0.0.1:40001".parse().unwrap())
     );
 }
+
+#[test]
+fn inside_a_dialog_a_device_behind_nat_is_reached_down_its_flow_not_at_its_contact() {
+    let bye = b"BYE sip:bob@10.0.0.7:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKb\r\n\
+Route: <sip:127.0.0.1:5070;lr>\r\nFrom: <sip:alice@b.test>;tag=1\r\nTo: <sip:bob@club-a.test>;tag=2\r\n\
+Call-ID: c\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    let Decision::Relay { target, .. } = decide_on(bye) else {
+        panic!("not relayed: {:?}", decide_on(bye));
+    };
+    assert_eq!(target.destination.addr, "127.0.0.2:40000".parse().unwrap());
+    // A contact no binding has goes where it says, as before.
+    let other = String::from_utf8_lossy(bye).replace("10.0.0.7:5060", "127.0.0.9:5060");
+    let Decision::Relay { target, .. } = decide_on(other.as_bytes()) else {
+        panic!("not relayed");
+    };
+    assert_eq!(target.destination.addr, "127.0.0.9:5060".parse().unwrap());
+}

@@ -443,3 +443,98 @@ fn a_call_cancelled_at_one_node_is_cancelled_at_the_device_behind_another() {
         "the caller heard it ended"
     );
 }
+
+/// Registers `user` from `socket` (so its flow is that socket) with `contact`, through
+/// `server`, answering the digest challenge: the final status.
+fn register_from(socket: &UdpSocket, server: SocketAddr, user: &str, contact: &str) -> Option<u16> {
+    use openline_tests::wire::{header, md5_credentials, recv_until, status};
+    let me = socket.local_addr().ok()?;
+    let register = |cseq: u32, auth: &str| {
+        format!(
+            "REGISTER sip:{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKnat{cseq};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:{user}@{DOMAIN}>;tag=n\r\nTo: <sip:{user}@{DOMAIN}>\r\n\
+             Call-ID: nat-{user}\r\nCSeq: {cseq} REGISTER\r\nContact: <{contact}>\r\nExpires: 300\r\n\
+             {auth}Content-Length: 0\r\n\r\n"
+        )
+    };
+    let wait = Duration::from_secs(5);
+    socket.send_to(register(1, "").as_bytes(), server).ok()?;
+    let got = recv_until(&[socket], wait, |m| status(m).is_some_and(|s| s >= 200));
+    let challenge = header(got.last()?, "WWW-Authenticate", None)?;
+    let uri = format!("sip:{DOMAIN}");
+    let credentials = md5_credentials(&challenge, user, "s3cret", "REGISTER", &uri);
+    let auth = format!("Authorization: {credentials}\r\n");
+    socket.send_to(register(2, &auth).as_bytes(), server).ok()?;
+    let got = recv_until(&[socket], wait, |m| status(m).is_some_and(|s| s >= 200));
+    got.last().and_then(|m| status(m))
+}
+
+#[test]
+fn a_device_behind_nat_gets_its_calls_end_to_end_down_the_flow_of_its_node() {
+    use openline_tests::wire::{first_line, recv_until, response_to, status};
+    let (_db, nodes, controls) = start_cluster("openline_cluster_nat", 2);
+    // alice's phone writes a private address no one outside reaches; its flow is at n1.
+    let (callee, caller) = (
+        UdpSocket::bind("127.0.0.1:0").unwrap(),
+        UdpSocket::bind("127.0.0.1:0").unwrap(),
+    );
+    let private = "sip:alice@10.99.0.7:5060";
+    assert_eq!(
+        register_from(&callee, nodes[0].udp, "alice", private),
+        Some(200)
+    );
+    assert_eq!(bindings_heard(&controls.join("n2.sock"), 1), Some(1));
+    let from = caller.local_addr().unwrap();
+    let request = |method: &str, uri: &str, cseq: &str, extra: &str, branch: &str| {
+        format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK{branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:carol@elsewhere.test>;tag=c1\r\nTo: <sip:alice@{DOMAIN}>{extra}\r\n\
+             Call-ID: nat-call@elsewhere.test\r\nCSeq: {cseq}\r\nContact: <sip:carol@{from}>\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
+    let invite = request(
+        "INVITE",
+        &format!("sip:alice@{DOMAIN}"),
+        "1 INVITE",
+        "",
+        "nat1",
+    );
+    caller.send_to(invite.as_bytes(), nodes[1].udp).unwrap();
+    let wait = Duration::from_secs(5);
+    let got = recv_until(&[&callee], wait, |m| first_line(m).starts_with("INVITE"));
+    let invite = got
+        .last()
+        .expect("the INVITE came down alice's flow")
+        .clone();
+    let contact = format!("Contact: <{private}>\r\n");
+    callee
+        .send_to(
+            &response_to(&invite, 200, "OK", "a1", &contact),
+            nodes[0].udp,
+        )
+        .unwrap();
+    let got = recv_until(&[&caller], wait, |m| status(m) == Some(200));
+    let ok = got.last().expect("the 200 came back").clone();
+    assert_eq!(status(&ok), Some(200));
+    // The route set, as the caller keeps it (RFC 3261 12.1.2): every Record-Route value the
+    // dialog's request gathered (n1's on top of n2's), reversed.
+    let mut route: Vec<String> = String::from_utf8_lossy(&invite)
+        .lines()
+        .filter_map(|l| l.strip_prefix("Record-Route:"))
+        .flat_map(|v| v.split(','))
+        .map(|r| r.trim().to_string())
+        .collect();
+    assert_eq!(route.len(), 2, "both nodes recorded the route: {route:?}");
+    route.reverse();
+    let extra = format!(";tag=a1\r\nRoute: {}", route.join(", "));
+    for (method, cseq, branch) in [("ACK", "1 ACK", "nat2"), ("BYE", "2 BYE", "nat3")] {
+        let r = request(method, private, cseq, &extra, branch);
+        caller.send_to(r.as_bytes(), nodes[1].udp).unwrap();
+        let got = recv_until(&[&callee], wait, |m| first_line(m).starts_with(method));
+        let got = got
+            .last()
+            .unwrap_or_else(|| panic!("the {method} reached alice's flow"));
+        assert!(first_line(got).starts_with(method), "{}", first_line(got));
+    }
+}
