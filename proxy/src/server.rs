@@ -434,6 +434,7 @@ pub async fn run(
             Some((id, result)) = media_rx.recv() => core.handle_media(now(), id, result),
             Some(news) = async { cluster_rx.as_mut()?.recv().await }, if cluster_rx.is_some() => match news {
                 cluster::FromCluster::News(n) => core.handle_cluster_news(now(), wall_clock(), n),
+                cluster::FromCluster::Replace(aor, list) => core.replace_bindings(now(), wall_clock(), aor, list),
                 cluster::FromCluster::Resync(all) => core.resync_bindings(now(), wall_clock(), all),
                 cluster::FromCluster::Nodes(nodes) => core.set_nodes(nodes),
             },

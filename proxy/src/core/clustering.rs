@@ -4,68 +4,14 @@
 
 use super::ServerCore;
 use crate::routing::{self, Target};
-use openline_registrar::store::Published;
-use openline_registrar::{Binding, BindingKey, ChangeSet, Location};
+use openline_registrar::store::{Published, StoreNews};
+use openline_registrar::{Binding, ChangeSet, Location};
 use openline_sip::Transport;
 use openline_sip::endpoint::EndpointError;
 use openline_sip::message::{Refusal, RouteEdit};
 use openline_sip::transaction::{Destination, TransactionId};
 use std::net::SocketAddr;
 use std::time::Instant;
-
-/// A change to one address of record's bindings that another node made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BindingNews {
-    /// Made or refreshed.
-    Upsert(Binding),
-    /// Gone.
-    Delete(BindingKey),
-    /// All of them, read again.
-    Replace(Vec<Binding>),
-}
-
-/// What the database told of a change made by a writer (a node's name, or an admin command).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClusterNews {
-    /// Bindings of `aor` changed.
-    Bindings {
-        /// Who made the change.
-        writer: String,
-        /// Whose.
-        aor: String,
-        /// What.
-        news: BindingNews,
-    },
-    /// A message for `recipient` was stored (`stored`) or is gone.
-    Mail {
-        /// Who.
-        writer: String,
-        /// The mailbox.
-        recipient: String,
-        /// Stored, else gone.
-        stored: bool,
-    },
-    /// What `presentity` (`user@domain`) published through another node (None: withdrawn).
-    Published {
-        /// Who.
-        writer: String,
-        /// Whose.
-        presentity: String,
-        /// What.
-        state: Option<Published>,
-    },
-    /// `watcher` may (or no longer may) see `presentity` from another domain.
-    Allowed {
-        /// Who.
-        writer: String,
-        /// Whose presence.
-        presentity: String,
-        /// Who sees it.
-        watcher: String,
-        /// Allowed, else taken back.
-        allowed: bool,
-    },
-}
 
 /// The writer name of a server that runs alone (node names may not take it).
 pub const ALONE: &str = "openline";
@@ -85,54 +31,47 @@ impl ServerCore {
         self.us.cluster.nodes = nodes.into_iter().filter(|(n, _)| *n != own).collect();
     }
 
-    /// A change another writer made; our own were applied when we made them.
-    pub fn handle_cluster_news(&mut self, now: Instant, wall: u64, news: ClusterNews) {
+    /// A change another writer made, as the database told it; our own were applied when we
+    /// made them. What needs the database again (a reload, users, nodes, lost news) is the
+    /// driver's: see [`ServerCore::replace_bindings`] and [`ServerCore::resync_bindings`].
+    pub fn handle_cluster_news(&mut self, now: Instant, wall: u64, news: StoreNews) {
         match news {
-            ClusterNews::Bindings { writer, .. }
-            | ClusterNews::Mail { writer, .. }
-            | ClusterNews::Allowed { writer, .. }
-            | ClusterNews::Published { writer, .. }
+            StoreNews::BindingUpsert { writer, .. }
+            | StoreNews::BindingDelete { writer, .. }
+            | StoreNews::Mail { writer, .. }
+            | StoreNews::PresenceAllowed { writer, .. }
+            | StoreNews::Published { writer, .. }
                 if writer == self.writer_name() => {}
-            ClusterNews::Published {
+            StoreNews::Published {
                 presentity, state, ..
             } => self.take_publication(now, wall, &presentity, state),
-            ClusterNews::Allowed {
+            StoreNews::PresenceAllowed {
                 presentity,
                 watcher,
                 allowed,
                 ..
             } => self.presence_permission(now, (presentity, watcher), allowed),
-            ClusterNews::Bindings { aor, news, .. } => {
-                let change = match news {
-                    BindingNews::Upsert(b) => {
-                        // Its device may be owed messages stored from now on.
-                        self.text.devices.load(&aor, &b.device(), wall);
-                        ChangeSet {
-                            aor: aor.clone(),
-                            upserts: vec![b],
-                            removals: Vec::new(),
-                        }
-                    }
-                    BindingNews::Delete(key) => ChangeSet {
-                        aor: aor.clone(),
-                        upserts: Vec::new(),
-                        removals: vec![key],
-                    },
-                    BindingNews::Replace(list) => ChangeSet {
-                        aor: aor.clone(),
-                        removals: self
-                            .location
-                            .bindings(&aor)
-                            .iter()
-                            .map(Binding::key)
-                            .collect(),
-                        upserts: list,
-                    },
+            StoreNews::BindingUpsert { binding, .. } => {
+                // Its device may be owed messages stored from now on.
+                self.text
+                    .devices
+                    .load(&binding.aor, &binding.device(), wall);
+                let change = ChangeSet {
+                    aor: binding.aor.clone(),
+                    upserts: vec![binding],
+                    removals: Vec::new(),
                 };
-                self.location.apply(&change);
-                self.presence_devices(now, wall, &aor);
+                self.apply_news(now, wall, &change);
             }
-            ClusterNews::Mail {
+            StoreNews::BindingDelete { aor, key, .. } => {
+                let change = ChangeSet {
+                    aor,
+                    upserts: Vec::new(),
+                    removals: vec![key],
+                };
+                self.apply_news(now, wall, &change);
+            }
+            StoreNews::Mail {
                 recipient, stored, ..
             } => {
                 let count = self.text.stored.entry(recipient.clone()).or_default();
@@ -153,8 +92,35 @@ impl ServerCore {
                     self.deliver_owed(&recipient, &device, wall);
                 }
             }
+            StoreNews::BindingReload { .. }
+            | StoreNews::Users
+            | StoreNews::Nodes
+            | StoreNews::Lost => {}
         }
         self.pump(now);
+    }
+
+    /// The bindings of `aor`, read again after another node changed them (the change was too
+    /// large to be told whole).
+    pub fn replace_bindings(&mut self, now: Instant, wall: u64, aor: String, list: Vec<Binding>) {
+        let change = ChangeSet {
+            removals: self
+                .location
+                .bindings(&aor)
+                .iter()
+                .map(Binding::key)
+                .collect(),
+            aor,
+            upserts: list,
+        };
+        self.apply_news(now, wall, &change);
+        self.pump(now);
+    }
+
+    /// Another node's change of bindings, in the location table and in presence.
+    fn apply_news(&mut self, now: Instant, wall: u64, change: &ChangeSet) {
+        self.location.apply(change);
+        self.presence_devices(now, wall, &change.aor);
     }
 
     /// What users published through the other nodes, as the database holds it at start.
@@ -221,10 +187,7 @@ impl ServerCore {
             .collect();
         let theirs = all.into_iter().filter(|b| !self.us.cluster.holds(b));
         self.location = Location::load(ours.into_iter().chain(theirs));
-        for aor in self.presence.agent.online() {
-            let aor = aor.trim_start_matches("sip:").to_string();
-            self.presence_devices(now, wall, &aor);
-        }
+        self.presence_of_everyone_online(now, wall);
         self.pump(now);
     }
 
@@ -245,12 +208,11 @@ impl ServerCore {
             let refusal = Refusal::new(403, "Forbidden (not a node of this cluster)");
             return self.refuse(now, id, source, request, refusal);
         }
-        let uri = request.request_uri().map(|u| u.as_str());
+        let uri = request.request_uri().map_or("", |u| u.as_str());
         let targets: Vec<Target> = self
-            .location
-            .live(aor, wall)
+            .us
+            .held_at(&self.location, (aor, uri), wall)
             .into_iter()
-            .filter(|b| self.us.cluster.holds(b) && Some(b.contact.as_str()) == uri)
             .filter_map(routing::binding_target)
             .collect();
         if targets.is_empty() {

@@ -14,7 +14,7 @@ mod texting;
 
 pub use anchoring::{MediaMode, MediaOp};
 
-pub use clustering::{ALONE, BindingNews, ClusterNews};
+pub use clustering::ALONE;
 pub use locating::Lookup;
 pub use storing::{StoreOp, StoreOutcome, StoreWork};
 
@@ -234,10 +234,7 @@ impl ServerCore {
     pub fn purge(&mut self, now: Instant, wall: u64) -> usize {
         let n = self.location.purge(wall);
         self.calls.purge(now);
-        for aor in self.presence.agent.online() {
-            let aor = aor.trim_start_matches("sip:").to_string();
-            self.presence_devices(now, wall, &aor);
-        }
+        self.presence_of_everyone_online(now, wall);
         n
     }
 

@@ -384,6 +384,15 @@ impl ServerCore {
         self.send_notifies(now);
     }
 
+    /// Every presentity shown online is checked against its bindings again (after expiries,
+    /// or a location table read again).
+    pub(super) fn presence_of_everyone_online(&mut self, now: Instant, wall: u64) {
+        for aor in self.presence.agent.online() {
+            let aor = aor.trim_start_matches("sip:").to_string();
+            self.presence_devices(now, wall, &aor);
+        }
+    }
+
     /// One permission another node granted or an operator took back.
     pub(super) fn presence_permission(
         &mut self,

@@ -4,7 +4,7 @@
 //! sends it down the flow.
 
 use super::{Target, Us, binding_target};
-use openline_registrar::Binding;
+use openline_registrar::{Binding, Location};
 use openline_sip::Message;
 use openline_sip::Transport;
 use openline_sip::transaction::Destination;
@@ -45,6 +45,19 @@ impl Cluster {
 }
 
 impl Us {
+    /// The live bindings of `aor` whose contact is `contact` and whose flows we hold: what a
+    /// request addressed to that contact (by another node, or inside a dialog) goes down.
+    pub fn held_at<'l>(
+        &self,
+        location: &'l Location,
+        (aor, contact): (&str, &str),
+        now: u64,
+    ) -> Vec<&'l Binding> {
+        let mut live = location.live(aor, now);
+        live.retain(|b| b.contact == contact && self.cluster.holds(b));
+        live
+    }
+
     /// The target that reaches the device of `binding`: down its flow when we hold it, else
     /// through the node that does; None when that node is not alive (its devices register
     /// again through another).

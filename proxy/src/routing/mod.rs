@@ -267,11 +267,9 @@ fn dialog_flow(request: &Message<'_>, us: &Us, location: &Location, now: u64) ->
     let user = to.uri.sip().filter(|u| us.is_us(u))?;
     let aor = format!("{}@{}", user.user?, us.home(user)?);
     let uri = request.request_uri()?.as_str();
-    location
-        .live(&aor, now)
-        .into_iter()
-        .find(|b| b.contact == uri && us.cluster.holds(b))
-        .and_then(binding_target)
+    us.held_at(location, (&aor, uri), now)
+        .first()
+        .and_then(|b| binding_target(b))
 }
 
 /// A hash of what makes a request the same request on a second pass (RFC 3261 16.6 step 8):

@@ -3,7 +3,6 @@
 //! make through PostgreSQL's LISTEN/NOTIFY, which it hands to the core as news.
 
 use super::wall_clock;
-use crate::core::{BindingNews, ClusterNews};
 use openline_registrar::Binding;
 use openline_registrar::store::{BindingStore, NewsListener, SqlStore, StoreNews};
 use openline_sip::transaction::Destination;
@@ -22,8 +21,10 @@ const ALIVE_FOR: u64 = 10;
 /// What the cluster's tasks hand the server loop.
 #[derive(Debug)]
 pub(super) enum FromCluster {
-    /// A change another writer made.
-    News(ClusterNews),
+    /// A change some writer made, for the core as it was told.
+    News(StoreNews),
+    /// The bindings of an address of record, read again after another node changed them.
+    Replace(String, Vec<Binding>),
     /// Everything read again after news may have been missed.
     Resync(Vec<Binding>),
     /// The nodes alive now.
@@ -82,6 +83,7 @@ pub(super) async fn start(
     let nodes_changed = Arc::new(Notify::new());
     {
         let (store, tx, nodes_changed) = (store.clone(), tx.clone(), Arc::clone(&nodes_changed));
+        let node = node.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(HEARTBEAT);
             loop {
@@ -119,58 +121,17 @@ pub(super) async fn start(
                 }
             };
             let sent = match news {
-                StoreNews::BindingUpsert { writer, binding } => ClusterNews::Bindings {
-                    writer,
-                    aor: binding.aor.clone(),
-                    news: BindingNews::Upsert(binding),
-                },
-                StoreNews::BindingDelete { writer, aor, key } => ClusterNews::Bindings {
-                    writer,
-                    aor,
-                    news: BindingNews::Delete(key),
-                },
-                StoreNews::BindingReload { writer, aor } => {
+                // Too large to be told whole: read again (not our own, already in memory).
+                StoreNews::BindingReload { writer, aor } if writer != node => {
                     match store.bindings_of(&aor, wall_clock()).await {
-                        Ok(list) => ClusterNews::Bindings {
-                            writer,
-                            aor,
-                            news: BindingNews::Replace(list),
-                        },
+                        Ok(list) => FromCluster::Replace(aor, list),
                         Err(e) => {
                             tracing::warn!(error = %e, %aor, "could not read changed bindings");
                             continue;
                         }
                     }
                 }
-                StoreNews::Mail {
-                    writer,
-                    recipient,
-                    stored,
-                } => ClusterNews::Mail {
-                    writer,
-                    recipient,
-                    stored,
-                },
-                StoreNews::PresenceAllowed {
-                    writer,
-                    presentity,
-                    watcher,
-                    allowed,
-                } => ClusterNews::Allowed {
-                    writer,
-                    presentity,
-                    watcher,
-                    allowed,
-                },
-                StoreNews::Published {
-                    writer,
-                    presentity,
-                    state,
-                } => ClusterNews::Published {
-                    writer,
-                    presentity,
-                    state,
-                },
+                StoreNews::BindingReload { .. } => continue,
                 StoreNews::Users => {
                     users.notify_one();
                     continue;
@@ -193,13 +154,11 @@ pub(super) async fn start(
                             }
                         }
                     };
-                    if tx.send(FromCluster::Resync(all)).await.is_err() {
-                        return;
-                    }
-                    continue;
+                    FromCluster::Resync(all)
                 }
+                news => FromCluster::News(news),
             };
-            if tx.send(FromCluster::News(sent)).await.is_err() {
+            if tx.send(sent).await.is_err() {
                 return;
             }
         }
