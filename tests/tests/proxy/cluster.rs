@@ -538,3 +538,53 @@ fn a_device_behind_nat_gets_its_calls_end_to_end_down_the_flow_of_its_node() {
         assert!(first_line(got).starts_with(method), "{}", first_line(got));
     }
 }
+
+#[test]
+fn a_hop_between_nodes_from_anyone_else_is_refused() {
+    use openline_tests::wire::{first_line, recv_until, status};
+    let (_db, nodes, _) = start_cluster("openline_cluster_forged_hop", 1);
+    let mut alice = Phone::new("alice", DOMAIN, "s3cret", nodes[0].udp);
+    assert_eq!(alice.register(300), 200);
+    // A stranger writes the Route a node would (alice's AOR in hex) to reach her device
+    // past the checks the first node makes (as alice herself: no challenge would come); and
+    // one whose AOR does not read, which is then no hop at all.
+    let hex: String = format!("alice@{DOMAIN}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = stranger.local_addr().unwrap();
+    for (param, from, reason) in [
+        (
+            hex.as_str(),
+            "alice@openline.test",
+            "not a node of this cluster",
+        ),
+        ("zz", "carol@elsewhere.test", "relaying not allowed"),
+    ] {
+        let invite = format!(
+            "INVITE sip:alice@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKforged{param};rport\r\n\
+             Route: <sip:{};lr;ol-aor={param}>\r\nMax-Forwards: 70\r\n\
+             From: <sip:{from}>;tag=f\r\nTo: <sip:alice@{DOMAIN}>\r\nCall-ID: forged-{param}\r\n\
+             CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+            alice.addr, nodes[0].udp
+        );
+        stranger.send_to(invite.as_bytes(), nodes[0].udp).unwrap();
+        let got = recv_until(&[&stranger], Duration::from_secs(5), |m| {
+            status(m).is_some_and(|s| s >= 200)
+        });
+        let answer = got.last().expect("an answer");
+        assert_eq!(status(answer), Some(403), "{}", first_line(answer));
+        assert!(
+            first_line(answer).contains(reason),
+            "{}",
+            first_line(answer)
+        );
+    }
+    // Nothing reached alice's device.
+    assert!(
+        alice
+            .requests("INVITE", 1, Duration::from_millis(300))
+            .is_empty()
+    );
+}
