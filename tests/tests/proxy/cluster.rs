@@ -588,3 +588,34 @@ fn a_hop_between_nodes_from_anyone_else_is_refused() {
             .is_empty()
     );
 }
+
+#[test]
+fn baresip_at_one_node_calls_baresip_at_another() {
+    use openline_tests::baresip::Ua;
+    let (_db, nodes, controls) = start_cluster("openline_cluster_baresip", 2);
+    let dir = scratch_dir("cluster-baresip");
+    let ua = |node: &Subject, user: &str, port: u16| {
+        let log = dir.join(format!("{user}.log"));
+        Ua::start(node.udp, &format!("{user}@{DOMAIN}"), port, log, &[])
+    };
+    let mut alice = ua(&nodes[0], "alice", 5296);
+    let mut bob = ua(&nodes[1], "bob", 5298);
+    assert_eq!(bindings_heard(&controls.join("n1.sock"), 2), Some(2));
+    alice.command("/dial sip:bob@openline.test");
+    bob.wait_for("Incoming call from:");
+    bob.command("/accept");
+    alice.wait_for("Call established: sip:bob@openline.test");
+    bob.wait_for("Call established:");
+    std::thread::sleep(Duration::from_millis(500));
+    alice.command("/hangup");
+    // The BYE follows the route set through both nodes to bob (baresip 1.0.0 reports a BYE
+    // received as the session closing with ECONNRESET).
+    bob.wait_for("sip:alice@openline.test: session closed: Connection reset by peer");
+    assert!(
+        !alice.said().contains("session closed:"),
+        "alice's side saw an error:\n{}",
+        alice.said()
+    );
+    alice.quit();
+    bob.quit();
+}
