@@ -229,7 +229,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
     } else if let Some(l) = file.listen {
         l
     } else {
-        vec!["udp:0.0.0.0:5060".parse()?, "tcp:0.0.0.0:5060".parse()?]
+        default_listen()?
     };
     let media_args = MediaSection {
         mode: args.media,
@@ -351,6 +351,18 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
     Ok((config, log))
 }
 
+/// Where a server listens when told nothing: UDP and TCP on every address, IPv6 too where the
+/// machine has it. Each family has its own socket (IPV6_V6ONLY) and names itself by the address
+/// a packet leaves from, never by the wildcard.
+fn default_listen() -> anyhow::Result<Vec<ListenSpec>> {
+    let mut specs = vec!["udp:0.0.0.0:5060".parse()?, "tcp:0.0.0.0:5060".parse()?];
+    if openline_sip_net::ipv6_available() {
+        specs.push("udp:[::]:5060".parse()?);
+        specs.push("tcp:[::]:5060".parse()?);
+    }
+    Ok(specs)
+}
+
 /// A node of a cluster: it needs the shared PostgreSQL and an address the other nodes reach.
 fn cluster_config(
     name: &str,
@@ -453,7 +465,8 @@ fn media_config(
         .or(file.listen)
         .or(first_udp)
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-    let advertise = cli.advertise.or(file.advertise).unwrap_or_else(|| {
+    let chosen = cli.advertise.or(file.advertise);
+    let advertise = chosen.unwrap_or_else(|| {
         if listen_ip.is_unspecified() {
             route_address()
         } else {
@@ -463,6 +476,7 @@ fn media_config(
     Some(MediaRelayConfig {
         listen: listen_ip,
         advertise,
+        per_party: chosen.is_none() && listen_ip.is_unspecified(),
         ports: cli.ports.or(file.ports).unwrap_or((30000, 39999)),
         idle: Duration::from_secs(60),
         control: None,

@@ -101,6 +101,9 @@ pub struct MediaRelayConfig {
     pub listen: std::net::IpAddr,
     /// The address written into SDP.
     pub advertise: std::net::IpAddr,
+    /// Whether each party is given the relay's address on its own side instead (no advertise
+    /// was set and the ports are bound to a wildcard: a multi-homed or dual-stack host).
+    pub per_party: bool,
     /// Its port range (pairs).
     pub ports: (u16, u16),
     /// How long a session may go without media.
@@ -304,6 +307,11 @@ pub async fn run(
         Box::new(OsEntropy::default()),
     );
     core.set_local(&network.local);
+    core.set_advertised(&network.advertised);
+    if let Some(m) = &config.media {
+        core.set_media_facing(m.per_party && m.remote.is_none());
+    }
+    core.set_addresses(std::sync::Arc::new(network.addresses.clone()));
     core.load_mailbox(counts, devices);
     core.load_presence_allowed(now(), store.allowed().await?);
     if let (Some(_), Some(sql)) = (&config.cluster, store.sql()) {

@@ -2,6 +2,8 @@
 //! a [`Sender`] that puts the endpoint's transmits on the right socket or connection.
 //! All protocol decisions stay in the sans-IO core; this crate only moves bytes.
 
+mod addresses;
+mod bind;
 mod dns;
 pub mod hep;
 mod listen;
@@ -9,6 +11,8 @@ mod stream;
 mod tls;
 mod udp;
 
+pub use addresses::{LocalAddresses, canonical};
+pub use bind::{BindError, ipv6_available};
 pub use dns::{LocateError, Locator};
 pub use listen::{ListenSpec, ListenSpecError};
 pub use tls::{PeerIdentity, Tls, TlsError, TlsFiles};
@@ -19,7 +23,6 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 /// One message from the network: a datagram, or one framed message from a stream.
@@ -29,6 +32,8 @@ pub struct Received {
     pub transport: Transport,
     /// From whom.
     pub source: SocketAddr,
+    /// To which of our addresses (a wildcard socket's datagrams say which address they came to).
+    pub local: SocketAddr,
     /// The bytes.
     pub data: Vec<u8>,
     /// Over TLS, the certificate the peer proved (another domain's server), if it gave one.
@@ -82,8 +87,8 @@ pub(crate) type Connections = Arc<Mutex<HashMap<(Transport, SocketAddr), Connect
 /// Sends transmits; cheap to clone.
 #[derive(Clone)]
 pub struct Sender {
-    /// UDP sockets with whether each is IPv4, learnt once at bind time.
-    udp: Vec<(bool, Arc<UdpSocket>)>,
+    /// UDP sockets, in the order bound.
+    udp: Vec<udp::UdpPort>,
     shared: stream::Shared,
     tls: Option<tls::TlsSlot>,
 }
@@ -111,6 +116,10 @@ pub struct Network {
     pub closed: mpsc::Receiver<openline_sip::transaction::Destination>,
     /// The addresses actually bound (port 0 resolved), in the order given.
     pub local: Vec<(Transport, SocketAddr)>,
+    /// What each listener advertises instead of its address (`advertise`), in the same order.
+    pub advertised: Vec<Option<SocketAddr>>,
+    /// This machine's addresses, and which one each peer is reached from.
+    pub addresses: LocalAddresses,
 }
 
 /// Why a transmit could not go out.
@@ -144,27 +153,25 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io:
     let (tx, rx) = mpsc::channel(limits.queue);
     let (failed_tx, failed_rx) = mpsc::channel(1024);
     let (closed_tx, closed_rx) = mpsc::channel(1024);
+    let addresses = LocalAddresses::read();
     let shared = stream::Shared {
         inbound: tx.clone(),
         connections: Arc::default(),
         failed: failed_tx,
         closed: closed_tx,
         limits,
+        addresses: addresses.clone(),
     };
-    let mut udp_sockets = Vec::new();
+    let mut udp_ports = Vec::new();
     let mut local = Vec::new();
     for spec in specs {
         match spec.transport {
             Transport::Udp => {
-                let socket = UdpSocket::bind(spec.addr)
-                    .await
-                    .map_err(|e| naming(spec, e))?;
+                let socket = bind::udp(spec, &addresses)?;
                 udp::enlarge_buffers(&socket, limits.udp_buffer);
-                let socket = Arc::new(socket);
-                let bound = socket.local_addr()?;
-                local.push((Transport::Udp, bound));
-                tokio::spawn(udp::receive(Arc::clone(&socket), tx.clone()));
-                udp_sockets.push((bound.is_ipv4(), socket));
+                let port = udp::UdpPort::new(socket, addresses.clone())?;
+                local.push((Transport::Udp, port.bound));
+                udp_ports.push(port);
             }
             Transport::Tcp | Transport::Tls => {
                 let tls = match spec.transport {
@@ -176,9 +183,7 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io:
                     })?),
                     _ => None,
                 };
-                let listener = tokio::net::TcpListener::bind(spec.addr)
-                    .await
-                    .map_err(|e| naming(spec, e))?;
+                let listener = bind::tcp(spec, &addresses)?;
                 local.push((spec.transport, listener.local_addr()?));
                 tokio::spawn(stream::accept(listener, tls, shared.clone()));
             }
@@ -190,8 +195,32 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io:
             }
         }
     }
+    // Where each peer's datagrams arrive matters when there is more than one address to
+    // answer from: a wildcard socket, or several sockets of one family.
+    for i in 0..udp_ports.len() {
+        let bound = udp_ports[i].bound;
+        let siblings = udp_ports
+            .iter()
+            .filter(|p| p.bound.is_ipv4() == bound.is_ipv4())
+            .count();
+        udp_ports[i].remember = bound.ip().is_unspecified() || siblings > 1;
+        tokio::spawn(udp::receive(udp_ports[i].clone(), tx.clone()));
+    }
+    // Addresses come and go (DHCP, a VPN, a phone's hotspot): read them again now and then.
+    let refreshing = addresses.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let a = refreshing.clone();
+            if let Ok(true) = tokio::task::spawn_blocking(move || a.refresh()).await {
+                tracing::info!(addresses = ?refreshing.interfaces(), "interface addresses changed");
+            }
+        }
+    });
     let sender = Sender {
-        udp: udp_sockets,
+        udp: udp_ports,
         shared,
         tls,
     };
@@ -201,13 +230,9 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io:
         failed: failed_rx,
         closed: closed_rx,
         local,
+        advertised: specs.iter().map(|s| s.advertise).collect(),
+        addresses,
     })
-}
-
-/// A bind error that says which listen address failed (an operator with several cannot tell
-/// which one is taken from "Address already in use" alone).
-fn naming(spec: &ListenSpec, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("listening on {spec}: {e}"))
 }
 
 impl Sender {
@@ -237,14 +262,10 @@ impl Sender {
         let to = transmit.destination.addr;
         match transmit.destination.transport {
             Transport::Udp => {
-                // The family was learnt at bind time: no getsockname per datagram.
-                let (_, socket) = self
-                    .udp
-                    .iter()
-                    .find(|(v4, _)| *v4 == to.is_ipv4())
+                let port = self
+                    .udp_port(to)
                     .ok_or(SendError::NoSocket(Transport::Udp, to))?;
-                socket
-                    .send_to(&transmit.payload, to)
+                port.send(&transmit.payload, to)
                     .await
                     .map_err(|e| SendError::Io(to, e))?;
                 Ok(())
@@ -255,6 +276,25 @@ impl Sender {
             }
             other => Err(SendError::NoSocket(other, to)),
         }
+    }
+
+    /// The UDP socket to send to `to` from: the one bound to the address its packets came to,
+    /// else the first of its family (a wildcard one sends from the right address itself).
+    fn udp_port(&self, to: SocketAddr) -> Option<&udp::UdpPort> {
+        let family = |p: &&udp::UdpPort| p.bound.is_ipv4() == to.is_ipv4();
+        if self.udp.len() > 1 {
+            if let Some(arrival) = self.shared.addresses.arrival(to) {
+                if let Some(p) = self
+                    .udp
+                    .iter()
+                    .filter(family)
+                    .find(|p| p.bound.ip() == arrival)
+                {
+                    return Some(p);
+                }
+            }
+        }
+        self.udp.iter().find(family)
     }
 
     /// Closes every stream connection's writer, so their tasks end.

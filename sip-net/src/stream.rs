@@ -31,6 +31,7 @@ pub(crate) struct Shared {
     pub(crate) failed: mpsc::Sender<Transmit>,
     pub(crate) closed: mpsc::Sender<Destination>,
     pub(crate) limits: Limits,
+    pub(crate) addresses: crate::LocalAddresses,
 }
 
 /// Accepts connections on `listener`, with TLS when `tls` is given.
@@ -59,10 +60,18 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsSlot>, shared: 
             continue;
         }
         let _ = stream.set_nodelay(true);
+        let local = local_of(&stream, &shared);
         let Some(tls) = &tls else {
             let (tx, rx) = mpsc::channel(WRITE_QUEUE);
             register(&shared, (transport, peer), tx.clone(), (None, None));
-            run(stream, (transport, peer), None, rx, tx, shared.clone());
+            run(
+                stream,
+                (transport, peer, local),
+                None,
+                rx,
+                tx,
+                shared.clone(),
+            );
             continue;
         };
         // The handshake runs on its own task: a client that never finishes it holds up no one.
@@ -89,7 +98,7 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsSlot>, shared: 
                 tx.clone(),
                 (identity.clone(), None),
             );
-            run(stream, (transport, peer), identity, rx, tx, shared);
+            run(stream, (transport, peer, local), identity, rx, tx, shared);
         });
     }
 }
@@ -111,19 +120,38 @@ fn register(
     }
 }
 
+/// The local address of a connection, remembered as where its peer reaches us (a wildcard
+/// listener has no address of its own to write into Via and Record-Route).
+fn local_of(stream: &TcpStream, shared: &Shared) -> SocketAddr {
+    let local = stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    if let Ok(peer) = stream.peer_addr() {
+        shared.addresses.note_flow(peer, local.ip());
+    }
+    local
+}
+
 /// Starts the reader and writer of an established connection.
 fn run<S: AsyncRead + AsyncWrite + Send + 'static>(
     stream: S,
-    key: (Transport, SocketAddr),
+    (transport, peer, local): (Transport, SocketAddr, SocketAddr),
     identity: Option<Arc<PeerIdentity>>,
     rx: mpsc::Receiver<Arc<[u8]>>,
     tx: mpsc::Sender<Arc<[u8]>>,
     shared: Shared,
 ) {
+    let key = (transport, peer);
     let (reader, writer) = tokio::io::split(stream);
     let own = tx.downgrade();
     tokio::spawn(write_loop(writer, rx, key, own, shared.clone()));
-    tokio::spawn(read_loop(reader, key, identity, tx, shared));
+    tokio::spawn(read_loop(
+        reader,
+        (transport, peer, local),
+        identity,
+        tx,
+        shared,
+    ));
 }
 
 /// Writes what is queued for the connection. A write that fails ends it: the connection is
@@ -152,7 +180,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 
 async fn read_loop<R: AsyncRead + Unpin>(
     mut reader: R,
-    (transport, peer): (Transport, SocketAddr),
+    (transport, peer, local): (Transport, SocketAddr, SocketAddr),
     identity: Option<Arc<PeerIdentity>>,
     writer: mpsc::Sender<Arc<[u8]>>,
     shared: Shared,
@@ -183,6 +211,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     let received = Received {
                         transport,
                         source: peer,
+                        local,
                         data,
                         peer: identity.clone(),
                     };
@@ -313,8 +342,10 @@ async fn dial(
         }
     };
     let _ = stream.set_nodelay(true);
+    let local = local_of(&stream, &shared);
+    let full = (key.0, key.1, local);
     let Some((tls, name, domain)) = tls else {
-        return run(stream, key, None, rx, tx, shared);
+        return run(stream, full, None, rx, tx, shared);
     };
     let stream = match tokio::time::timeout(SETUP, tls.connector.connect(name, stream)).await {
         Ok(Ok(stream)) => stream,
@@ -334,7 +365,7 @@ async fn dial(
         return fail(rx, key, &tx, &shared).await;
     }
     register(&shared, key, tx.clone(), (identity.clone(), None));
-    run(stream, key, identity, rx, tx, shared);
+    run(stream, full, identity, rx, tx, shared);
 }
 
 /// The connection could not be opened: everything queued for it goes back as failed.

@@ -1,20 +1,159 @@
 //! UDP: every datagram is one message.
 
 use crate::Received;
+use crate::addresses::LocalAddresses;
 use openline_sip::Transport;
 use openline_sip::message::MAX_MESSAGE_SIZE;
 use std::collections::HashMap;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
+
+/// A bound UDP socket, and what it needs to receive and send from the right address.
+#[derive(Clone)]
+pub(crate) struct UdpPort {
+    pub(crate) socket: Arc<UdpSocket>,
+    /// The address bound (port 0 resolved).
+    pub(crate) bound: SocketAddr,
+    pub(crate) addresses: LocalAddresses,
+    /// Whether to remember which address each peer's datagrams came to (there is more than one
+    /// it could be).
+    pub(crate) remember: bool,
+}
+
+impl UdpPort {
+    /// A port for `socket`; a wildcard one is asked for each datagram's destination address.
+    pub(crate) fn new(socket: UdpSocket, addresses: LocalAddresses) -> io::Result<Self> {
+        let bound = socket.local_addr()?;
+        if bound.ip().is_unspecified() {
+            use nix::sys::socket::{setsockopt, sockopt};
+            match bound {
+                SocketAddr::V4(_) => setsockopt(&socket, sockopt::Ipv4PacketInfo, &true),
+                SocketAddr::V6(_) => setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true),
+            }
+            .map_err(io::Error::from)?;
+        }
+        Ok(UdpPort {
+            socket: Arc::new(socket),
+            bound,
+            addresses,
+            remember: false,
+        })
+    }
+
+    fn wildcard(&self) -> bool {
+        self.bound.ip().is_unspecified()
+    }
+
+    /// One datagram if one is waiting: its length, source and the local address it came to.
+    fn try_recv(
+        &self,
+        buf: &mut [u8],
+        control: &mut [u8],
+    ) -> io::Result<(usize, SocketAddr, IpAddr)> {
+        if !self.wildcard() {
+            let (len, source) = self.socket.try_recv_from(buf)?;
+            return Ok((len, source, self.bound.ip()));
+        }
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
+        let fd = self.socket.as_raw_fd();
+        self.socket.try_io(Interest::READABLE, || {
+            let mut iov = [io::IoSliceMut::new(buf)];
+            let msg =
+                recvmsg::<SockaddrStorage>(fd, &mut iov, Some(&mut *control), MsgFlags::empty())
+                    .map_err(io::Error::from)?;
+            let source = msg
+                .address
+                .as_ref()
+                .and_then(std_addr)
+                .ok_or_else(|| io::Error::other("datagram without a source address"))?;
+            let mut local = self.bound.ip();
+            if let Ok(cmsgs) = msg.cmsgs() {
+                for c in cmsgs {
+                    match c {
+                        ControlMessageOwned::Ipv4PacketInfo(i) => {
+                            local = IpAddr::V4(u32::from_be(i.ipi_addr.s_addr).into());
+                        }
+                        ControlMessageOwned::Ipv6PacketInfo(i) => {
+                            local = IpAddr::V6(i.ipi6_addr.s6_addr.into());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Ok((msg.bytes, source, local))
+        })
+    }
+
+    /// Sends `data` to `to`; from a wildcard socket, from the address `to`'s packets came to
+    /// (a multi-homed server answers from the address it was asked on), else from the
+    /// routing table's choice.
+    pub(crate) async fn send(&self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+        let from = if self.wildcard() {
+            self.addresses.arrival(to)
+        } else {
+            None
+        };
+        let Some(from) = from else {
+            self.socket.send_to(data, to).await?;
+            return Ok(());
+        };
+        use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmsg};
+        let fd = self.socket.as_raw_fd();
+        let dest = SockaddrStorage::from(to);
+        let iov = [io::IoSlice::new(data)];
+        self.socket
+            .async_io(Interest::WRITABLE, || {
+                let sent = match from {
+                    IpAddr::V4(ip) => {
+                        let info = nix::libc::in_pktinfo {
+                            ipi_ifindex: 0,
+                            ipi_spec_dst: nix::libc::in_addr {
+                                s_addr: u32::from(ip).to_be(),
+                            },
+                            ipi_addr: nix::libc::in_addr { s_addr: 0 },
+                        };
+                        let c = [ControlMessage::Ipv4PacketInfo(&info)];
+                        sendmsg(fd, &iov, &c, MsgFlags::empty(), Some(&dest))
+                    }
+                    IpAddr::V6(ip) => {
+                        let info = nix::libc::in6_pktinfo {
+                            ipi6_addr: nix::libc::in6_addr {
+                                s6_addr: ip.octets(),
+                            },
+                            ipi6_ifindex: 0,
+                        };
+                        let c = [ControlMessage::Ipv6PacketInfo(&info)];
+                        sendmsg(fd, &iov, &c, MsgFlags::empty(), Some(&dest))
+                    }
+                };
+                sent.map(|_| ()).map_err(io::Error::from)
+            })
+            .await
+    }
+}
+
+/// A socket address from the kernel's form.
+fn std_addr(a: &nix::sys::socket::SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::new(IpAddr::V4(v4.ip()), v4.port()));
+    }
+    let v6 = a.as_sockaddr_in6()?;
+    Some(SocketAddr::new(IpAddr::V6(v6.ip()), v6.port()))
+}
 
 /// Reads datagrams until the core goes away. When the core is behind, datagrams are dropped
 /// rather than queued without bound: the sender's retransmissions will bring them again. Under
 /// that pressure the heaviest sources are dropped first ([`Fairness`]), so a flood from one
 /// source does not starve the others.
-pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Received>) {
+pub(crate) async fn receive(port: UdpPort, inbound: mpsc::Sender<Received>) {
+    let socket = &port.socket;
     let mut buf = vec![0u8; MAX_MESSAGE_SIZE + 1];
+    let mut control = nix::cmsg_space!(nix::libc::in6_pktinfo);
     let mut fairness = Fairness::default();
     // How many batches in a row left datagrams behind: we are not keeping up with the senders.
     // A burst leaves a few; a flood keeps doing it.
@@ -31,7 +170,7 @@ pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Receiv
         // One clock read per batch: the windows are 100 ms.
         fairness.tick(tokio::time::Instant::now());
         for _ in 0..BATCH {
-            let (len, source) = match socket.try_recv_from(&mut buf) {
+            let (len, source, local) = match port.try_recv(&mut buf, &mut control) {
                 Ok(r) => r,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     drained = true;
@@ -53,10 +192,13 @@ pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Receiv
             } else {
                 Pressure::None
             };
+            if port.remember {
+                port.addresses.note_flow(source, local);
+            }
             if !handle(
-                &socket,
+                &port,
                 &buf[..len],
-                source,
+                (source, local),
                 &inbound,
                 (&mut fairness, pressure),
             )
@@ -93,9 +235,9 @@ const BATCH: usize = 256;
 /// One datagram: keep-alives answered, the rest queued for the core unless dropped for
 /// fairness. False once the core is gone.
 async fn handle(
-    socket: &UdpSocket,
+    port: &UdpPort,
     data: &[u8],
-    source: SocketAddr,
+    (source, local): (SocketAddr, IpAddr),
     inbound: &mpsc::Sender<Received>,
     (fairness, pressure): (&mut Fairness, Pressure),
 ) -> bool {
@@ -104,7 +246,7 @@ async fn handle(
     }
     if let Some(answer) = stun_binding_answer(data, source) {
         // RFC 5626 4.4.2: a STUN keep-alive on the SIP port learns its flow is alive.
-        let _ = socket.send_to(&answer, source).await;
+        let _ = port.send(&answer, source).await;
         return true;
     }
     if !fairness.admit(source.ip(), pressure) {
@@ -113,6 +255,7 @@ async fn handle(
     let message = Received {
         transport: Transport::Udp,
         source,
+        local: SocketAddr::new(local, port.bound.port()),
         data: data.to_vec(),
         peer: None,
     };

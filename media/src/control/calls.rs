@@ -45,6 +45,9 @@ pub enum Command {
         tag: String,
         /// Its SDP.
         sdp: Vec<u8>,
+        /// The relay's address for the party the rewritten offer goes to (the one it can reach:
+        /// its family, its side of a multi-homed host); None for the configured one.
+        facing: Option<IpAddr>,
     },
     /// The answer from the party tagged `tag`.
     Answer {
@@ -54,6 +57,9 @@ pub enum Command {
         tag: String,
         /// Its SDP.
         sdp: Vec<u8>,
+        /// The relay's address for the offerer, who gets the rewritten answer; None for the
+        /// configured one.
+        facing: Option<IpAddr>,
     },
     /// The call ended.
     Delete {
@@ -109,7 +115,7 @@ impl Calls {
         from_tag: &str,
         sdp: &[u8],
     ) -> Result<String, ControlError> {
-        self.describe(now, call_id, from_tag, sdp, true)
+        self.describe(now, (call_id, from_tag), sdp, (true, None))
     }
 
     /// The answer from the party tagged `to_tag`: the SDP to send on to the offerer.
@@ -120,14 +126,24 @@ impl Calls {
         to_tag: &str,
         sdp: &[u8],
     ) -> Result<String, ControlError> {
-        self.describe(now, call_id, to_tag, sdp, false)
+        self.describe(now, (call_id, to_tag), sdp, (false, None))
     }
 
     /// Carries out a command from inside the process.
     pub fn command(&mut self, now: Instant, command: &Command) -> CommandResult {
         match command {
-            Command::Offer { call_id, tag, sdp } => self.offer(now, call_id, tag, sdp),
-            Command::Answer { call_id, tag, sdp } => self.answer(now, call_id, tag, sdp),
+            Command::Offer {
+                call_id,
+                tag,
+                sdp,
+                facing,
+            } => self.describe(now, (call_id, tag), sdp, (true, *facing)),
+            Command::Answer {
+                call_id,
+                tag,
+                sdp,
+                facing,
+            } => self.describe(now, (call_id, tag), sdp, (false, *facing)),
             Command::Delete { call_id } => self.delete(call_id).map(|_| String::new()),
         }
     }
@@ -185,10 +201,9 @@ impl Calls {
     fn describe(
         &mut self,
         now: Instant,
-        call_id: &str,
-        tag: &str,
+        (call_id, tag): (&str, &str),
         sdp: &[u8],
-        offer: bool,
+        (offer, facing): (bool, Option<IpAddr>),
     ) -> Result<String, ControlError> {
         let text = std::str::from_utf8(sdp).map_err(|_| ControlError::NotText)?;
         let description = Description::parse(text)?;
@@ -245,7 +260,7 @@ impl Calls {
                 self.relay.describe(id, side, m.rtp)?;
             }
             plan.push(Some(Relayed {
-                addr: self.advertised,
+                addr: facing.unwrap_or(self.advertised),
                 port: ports[other],
             }));
         }

@@ -63,9 +63,12 @@ impl DataPath {
         let reserved = lock_reserved(&self.reserved).remove(&at.port());
         let socket = match reserved {
             Some(socket) => socket,
-            None => std::net::UdpSocket::bind(at)?,
+            None => bind_port(at)?,
         };
         socket.set_nonblocking(true)?;
+        if state.bound.is_none() {
+            state.bound = socket.local_addr().ok();
+        }
         let mut socket = UdpSocket::from_std(socket);
         self.registry.register(
             &mut socket,
@@ -81,6 +84,49 @@ impl DataPath {
         if let Some(mut socket) = state.sockets.remove(&port) {
             let _ = self.registry.deregister(&mut socket);
         }
+    }
+}
+
+/// Binds a relay port at `at`. On the IPv4 wildcard, where IPv6 works, the port is bound
+/// dual-stack on [::] instead, so one port serves an IPv4 party and an IPv6 one (the relay
+/// bridges an IPv6-only mobile and an IPv4-only desk phone); IPv4 peers then appear as
+/// ::ffff:a.b.c.d and are written back to as such (see [`canonical`], [`outbound`]).
+pub(super) fn bind_port(at: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    if at.ip() == std::net::IpAddr::from([0, 0, 0, 0]) {
+        let dual = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None)
+            .and_then(|s| {
+                s.set_only_v6(false)?;
+                let any = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, at.port()));
+                s.bind(&any.into())?;
+                Ok(s)
+            });
+        if let Ok(s) = dual {
+            return Ok(s.into());
+        }
+    }
+    std::net::UdpSocket::bind(at)
+}
+
+/// A source as the relay's sessions know it: an IPv4 peer on a dual-stack port as IPv4.
+pub(super) fn canonical(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => a,
+        },
+        v4 => v4,
+    }
+}
+
+/// Where to send `to` from a socket bound at `local`: IPv4 through a dual-stack IPv6 socket
+/// as ::ffff:a.b.c.d; None when the socket cannot reach that family.
+pub(super) fn outbound(local: SocketAddr, to: SocketAddr) -> Option<SocketAddr> {
+    match (local, to) {
+        (SocketAddr::V4(_), SocketAddr::V4(_)) | (SocketAddr::V6(_), SocketAddr::V6(_)) => Some(to),
+        (SocketAddr::V6(l), SocketAddr::V4(t)) if l.ip().is_unspecified() => {
+            Some(SocketAddr::new(t.ip().to_ipv6_mapped().into(), t.port()))
+        }
+        _ => None,
     }
 }
 
@@ -104,7 +150,7 @@ pub(super) fn port_check(reserved: Reserved, listen: std::net::IpAddr) -> crate:
             if held.contains_key(&port) {
                 continue;
             }
-            match std::net::UdpSocket::bind(SocketAddr::new(listen, port)) {
+            match bind_port(SocketAddr::new(listen, port)) {
                 Ok(socket) => {
                     held.insert(port, socket);
                 }
@@ -180,14 +226,16 @@ fn drain(state: &Mutex<State>, counts: &RelayCounts, port: u16) -> bool {
         calls,
         sockets,
         buffer,
+        bound,
     } = &mut *guard;
+    let local = bound.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
     let now = now();
     for _ in 0..FAIR_SHARE {
         let Some(socket) = sockets.get(&port) else {
             return true;
         };
         let (n, source) = match socket.recv_from(buffer) {
-            Ok(received) => received,
+            Ok((n, source)) => (n, canonical(source)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             // Another error (an ICMP report surfacing): the queue may still hold datagrams.
             Err(_) => continue,
@@ -196,6 +244,10 @@ fn drain(state: &Mutex<State>, counts: &RelayCounts, port: u16) -> bool {
         match calls.relay().handle(now, port, source, packet) {
             Forward::To { from, to } => {
                 if let Some(out) = sockets.get(&from) {
+                    let Some(to) = outbound(local, to) else {
+                        counts.dropped(crate::relay::Dropped::WrongFamily);
+                        continue;
+                    };
                     // A full socket buffer drops the packet, as the network would.
                     let _ = out.send_to(packet, to);
                     counts.forwarded.fetch_add(1, Ordering::Relaxed);

@@ -25,6 +25,8 @@ pub struct RelayCounts {
     pub malformed: AtomicU64,
     /// Dropped: no session, or nowhere to send yet.
     pub undeliverable: AtomicU64,
+    /// Dropped: to an address family the relay's sockets do not carry.
+    pub wrong_family: AtomicU64,
     /// Calls with media through the relay now.
     pub calls: AtomicU64,
 }
@@ -35,6 +37,7 @@ impl RelayCounts {
             Dropped::WrongSource => &self.wrong_source,
             Dropped::Malformed => &self.malformed,
             Dropped::UnknownPort | Dropped::NoDestination => &self.undeliverable,
+            Dropped::WrongFamily => &self.wrong_family,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -60,6 +63,8 @@ pub(super) struct State {
     /// Where ports' datagrams are received: one for all, used under the lock (a 64 KiB
     /// buffer per port would be 128 MB at 1,000 streams).
     pub(super) buffer: Vec<u8>,
+    /// How the ports are bound (the first one's address): IPv4, IPv6, or dual-stack [::].
+    pub(super) bound: Option<SocketAddr>,
 }
 
 /// Locked for one decision (a task that panicked leaves it usable: each decision leaves it
@@ -88,6 +93,7 @@ pub async fn serve_relay(
         calls,
         sockets: HashMap::new(),
         buffer: vec![0u8; 65_536],
+        bound: None,
     }));
     let data = DataPath::start(Arc::clone(&state), Arc::clone(&counts), reserved)?;
     let mut buf = vec![0u8; ng::MAX_REQUEST];

@@ -46,6 +46,9 @@ pub enum Dropped {
     WrongSource,
     /// The other party has neither sent anything nor been described by SDP yet.
     NoDestination,
+    /// To or from an address family the port's socket does not carry (an IPv6 party on a
+    /// relay bound to IPv4 only).
+    WrongFamily,
 }
 
 /// What to do with a packet.

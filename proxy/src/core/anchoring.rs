@@ -59,8 +59,12 @@ pub(super) struct Anchoring {
     next_id: u64,
     ops: VecDeque<MediaOp>,
     waiting: HashMap<u64, Parked>,
-    /// INVITE server transactions whose media the relay carries: their Call-ID.
-    anchored: HashMap<TransactionId, String>,
+    /// INVITE server transactions whose media the relay carries: their Call-ID, and where
+    /// the caller sent it from (the answer's relay address must be one the caller reaches).
+    anchored: HashMap<TransactionId, (String, SocketAddr)>,
+    /// Whether the relay is on this host and bound to a wildcard: then each party is given the
+    /// relay's address on the side and family it reaches us on.
+    pub(super) facing: bool,
     /// Responses held per server transaction, in order.
     responses: HashMap<TransactionId, VecDeque<Held>>,
 }
@@ -86,7 +90,7 @@ impl Anchoring {
 
     /// We answered `server` ourselves with a failure: its media session goes.
     pub(super) fn failed(&mut self, server: TransactionId) {
-        if let Some(call_id) = self.anchored.remove(&server) {
+        if let Some((call_id, _)) = self.anchored.remove(&server) {
             self.queue(Command::Delete { call_id });
         }
     }
@@ -123,6 +127,21 @@ fn with_body(message: &[u8], body: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl ServerCore {
+    /// The relay is on this host, bound to a wildcard: each party gets the relay's address on
+    /// the side and in the family it reaches us by.
+    pub fn set_media_facing(&mut self, facing: bool) {
+        self.anchoring.facing = facing;
+    }
+
+    /// The relay's address for a party at `party`, when it is chosen per party.
+    fn media_facing(&self, party: SocketAddr) -> Option<std::net::IpAddr> {
+        if !self.anchoring.facing {
+            return None;
+        }
+        let ip = self.us.addresses.as_ref()?.source_for(party)?;
+        Some(openline_sip_net::canonical(ip))
+    }
+
     /// Parks a new INVITE with SDP until the relay rewrote its offer; true if it did.
     pub(super) fn anchor_request(
         &mut self,
@@ -146,12 +165,16 @@ impl ServerCore {
         }
         let call_id = request.call_id.to_string();
         let tag = request.from_tag.unwrap_or("").to_string();
+        let facing = targets
+            .first()
+            .and_then(|t| self.media_facing(t.destination.addr));
         let id = self.anchoring.queue(Command::Offer {
             call_id: call_id.clone(),
             tag,
             sdp: body.to_vec(),
+            facing,
         });
-        self.anchoring.anchored.insert(server, call_id);
+        self.anchoring.anchored.insert(server, (call_id, source));
         self.anchoring.waiting.insert(
             id,
             Parked::Request {
@@ -173,9 +196,10 @@ impl ServerCore {
         server: TransactionId,
         response: Vec<u8>,
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
-        let Some(call_id) = self.anchoring.anchored.get(&server).cloned() else {
+        let Some((call_id, caller)) = self.anchoring.anchored.get(&server).cloned() else {
             return self.endpoint.respond(now, server, response);
         };
+        let facing = self.media_facing(caller);
         let parsed = Message::parse(&response).ok();
         let code = parsed.as_ref().and_then(Message::status).unwrap_or(500);
         let answer = parsed
@@ -187,6 +211,7 @@ impl ServerCore {
                 call_id: call_id.clone(),
                 tag,
                 sdp,
+                facing,
             });
             self.anchoring
                 .waiting

@@ -5,6 +5,7 @@ mod anchoring;
 mod clustering;
 mod dialogs;
 mod draining;
+mod hops;
 mod levels;
 mod locating;
 mod presencing;
@@ -78,17 +79,6 @@ enum Waiter {
     Nobody,
 }
 
-/// How we name ourselves when forwarding over one transport, written once at start: formatting
-/// the address for every forwarded request was 3 % of the CPU at 1,000 calls/s.
-#[derive(Debug)]
-struct Hop {
-    transport: Transport,
-    /// `SIP/2.0/UDP IP:PORT;branch=`, the branch to follow.
-    via: String,
-    /// `<sip:IP:PORT;lr>` (with the transport when not UDP).
-    record_route: String,
-}
-
 /// The server: transaction layer plus what it decides.
 pub struct ServerCore {
     endpoint: Endpoint,
@@ -111,7 +101,7 @@ pub struct ServerCore {
     lookups: locating::Lookups,
     destinations: locating::Destinations,
     down: locating::DownServers,
-    hops: Vec<Hop>,
+    hops: hops::Hops,
     calls: dialogs::Calls,
     /// SIGTERM: no new work (see draining.rs).
     draining: bool,
@@ -160,6 +150,8 @@ impl ServerCore {
             us: Us {
                 domains,
                 local: Vec::new(),
+                advertised: Vec::new(),
+                addresses: None,
                 peers,
                 cluster: routing::Cluster {
                     node,
@@ -172,7 +164,7 @@ impl ServerCore {
             lookups: locating::Lookups::default(),
             destinations: locating::Destinations::default(),
             down: locating::DownServers::default(),
-            hops: Vec::new(),
+            hops: hops::Hops::default(),
             calls: dialogs::Calls::default(),
             draining: false,
         }
@@ -181,25 +173,20 @@ impl ServerCore {
     /// The addresses bound, which go into Via and Record-Route and identify us in Route.
     pub fn set_local(&mut self, local: &[(Transport, SocketAddr)]) {
         self.us.local = local.to_vec();
-        // The first socket of each transport is the one we forward from.
-        self.hops.clear();
-        for (transport, addr) in local {
-            if self.hops.iter().any(|h| h.transport == *transport) {
-                continue;
-            }
-            let record_route = match transport {
-                Transport::Udp => format!("<sip:{addr};lr>"),
-                t => format!(
-                    "<sip:{addr};transport={};lr>",
-                    t.as_via().to_ascii_lowercase()
-                ),
-            };
-            self.hops.push(Hop {
-                transport: *transport,
-                via: format!("SIP/2.0/{} {addr};branch=", transport.as_via()),
-                record_route,
-            });
-        }
+        self.hops = hops::Hops::default();
+    }
+
+    /// What each bound address advertises instead (`advertise`), in the order of
+    /// [`ServerCore::set_local`].
+    pub fn set_advertised(&mut self, advertised: &[Option<SocketAddr>]) {
+        self.us.advertised = advertised.to_vec();
+        self.hops = hops::Hops::default();
+    }
+
+    /// This machine's addresses, for wildcard listeners: which are ours, and which one a
+    /// packet to a peer leaves from.
+    pub fn set_addresses(&mut self, addresses: std::sync::Arc<dyn routing::Addresses>) {
+        self.us.addresses = Some(addresses);
     }
 
     /// Requests being forwarded and waiting for answers.

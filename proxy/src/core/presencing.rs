@@ -223,7 +223,7 @@ impl ServerCore {
                 expires,
                 subscription,
             } => {
-                let contact = self.our_contact(flow.transport);
+                let contact = self.our_contact(flow.transport, flow.addr);
                 let mut b = ResponseBuilder::new(
                     code,
                     openline_sip::message::standard_reason(code),
@@ -414,13 +414,9 @@ impl ServerCore {
         self.send_notifies(now);
     }
 
-    /// Our Contact for dialogs made over `transport`.
-    fn our_contact(&self, transport: Transport) -> Option<String> {
-        let (_, addr) = self.us.local.iter().find(|(t, _)| *t == transport)?;
-        Some(match transport {
-            Transport::Udp => format!("<sip:{addr}>"),
-            t => format!("<sip:{addr};transport={}>", t.as_via().to_ascii_lowercase()),
-        })
+    /// Our Contact for dialogs made with `peer` over `transport`.
+    fn our_contact(&mut self, transport: Transport, peer: SocketAddr) -> Option<String> {
+        self.hop_for(transport, peer).map(|h| h.contact.clone())
     }
 
     /// The bindings of `aor` changed: the agent hears how many devices it has now.
@@ -471,7 +467,7 @@ impl ServerCore {
             if n.state.starts_with("terminated") {
                 self.presence.flows.remove(&n.subscription);
             }
-            let request = self.notify_request(&n, flow.transport);
+            let request = self.notify_request(&n, (flow.transport, flow.addr));
             match self.endpoint.send_request(now, request, flow) {
                 Ok(t) => {
                     self.presence.notifying.insert(t, n.subscription);
@@ -481,11 +477,14 @@ impl ServerCore {
         }
     }
 
-    fn notify_request(&mut self, n: &Notify, transport: Transport) -> Vec<u8> {
-        let via = self
-            .hops
-            .iter()
-            .find(|h| h.transport == transport)
+    fn notify_request(
+        &mut self,
+        n: &Notify,
+        (transport, peer): (Transport, SocketAddr),
+    ) -> Vec<u8> {
+        let hop = self.hop_for(transport, peer);
+        let via = hop
+            .as_ref()
             .map(|h| format!("{}{}", h.via, self.endpoint.new_branch()))
             .unwrap_or_default();
         let mut b = RequestBuilder::new(Method::Notify, &n.dialog.target)
@@ -507,8 +506,8 @@ impl ServerCore {
             .header("CSeq", format!("{} NOTIFY", n.cseq))
             .header("Event", "presence")
             .header("Subscription-State", &n.state);
-        if let Some(c) = self.our_contact(transport) {
-            b = b.header("Contact", c);
+        if let Some(h) = &hop {
+            b = b.header("Contact", &h.contact);
         }
         match &n.body {
             Some(body) => b.body(Some(pidf::CONTENT_TYPE), body.as_bytes()),

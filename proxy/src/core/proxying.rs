@@ -31,6 +31,11 @@ impl ServerCore {
         if let Some(refusal) = check_peer_domain(request, peer) {
             return self.refuse(now, id, source, request, refusal);
         }
+        if self.addressed_to_us(request) {
+            // A keep-alive or capability query to the server itself (phones, monitors, other
+            // servers): answered from anyone, never challenged.
+            return self.carry_out(now, id, source, request, Decision::Answer);
+        }
         let local_sender = match self.check_sender(wall, source, request) {
             Ok(local) => local,
             Err(refusal) => return self.refuse(now, id, source, request, refusal),
@@ -59,6 +64,22 @@ impl ServerCore {
             return self.route_message(now, wall, id, arrival, decision, local_sender);
         }
         self.carry_out(now, id, source, request, decision)
+    }
+
+    /// An OPTIONS whose Request-URI is the server itself (no user part: one of our domains or
+    /// addresses) and that routes no further.
+    fn addressed_to_us(&self, request: &openline_sip::Message<'_>) -> bool {
+        request.method() == Method::Options
+            && request.request_uri().is_some_and(|uri| {
+                uri.sip()
+                    .is_some_and(|u| u.user.is_none() && self.us.is_us(u))
+            })
+            && request
+                .list(openline_sip::header::HeaderName::Route)
+                .all(|v| {
+                    openline_sip::header::NameAddr::parse(v)
+                        .is_some_and(|r| r.uri.sip().is_some_and(|u| self.us.is_us(u)))
+                })
     }
 
     /// Carries out where routing decided a request goes.
@@ -314,10 +335,14 @@ impl ServerCore {
         (prefix, record): (&str, bool),
     ) -> Option<Vec<u8>> {
         let transport = target.destination.transport;
-        let Some(hop) = self.hops.iter().find(|h| h.transport == transport) else {
-            tracing::debug!(%transport, "no socket to forward on");
+        let Some(hop) = self.hop_for(transport, target.destination.addr) else {
+            tracing::debug!(%transport, to = %target.destination.addr, "no socket to forward on");
             return None;
         };
+        let record_route = record.then(|| {
+            let arrival = request.top_via.transport();
+            self.record_route_for((arrival, source), (transport, &hop))
+        });
         let suffix = openline_sip::entropy::random_token(self.entropy.as_mut(), 8);
         let mut via = String::with_capacity(hop.via.len() + prefix.len() + 16);
         for part in [hop.via.as_str(), prefix, ".", &suffix, ";rport"] {
@@ -326,7 +351,7 @@ impl ServerCore {
         let bytes = request.forwarded_request(&openline_sip::message::RequestEdits {
             request_uri: target.request_uri.as_deref(),
             via: &via,
-            record_route: record.then_some(hop.record_route.as_str()),
+            record_route: record_route.as_deref(),
             route,
             push_route: target.route.as_deref(),
             received_from: Some(source),
@@ -339,10 +364,10 @@ impl ServerCore {
     /// A response no transaction knows: passed on by its next Via if the top one is ours.
     pub(super) fn forward_stray(&mut self, response: &openline_sip::Message<'_>) {
         let top = &response.top_via;
-        let ours =
-            self.us.local.iter().any(|(_, a)| {
-                top.host.ip() == Some(a.ip()) && top.port.unwrap_or(5060) == a.port()
-            });
+        let ours = top
+            .host
+            .ip()
+            .is_some_and(|ip| self.us.is_our_address(ip, top.port.unwrap_or(5060)));
         let next = response.vias().nth(1).flatten();
         let (true, Some(next)) = (ours, next) else {
             tracing::debug!(

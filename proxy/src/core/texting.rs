@@ -412,11 +412,7 @@ impl ServerCore {
 
     /// Sends a stored message to a device as a new request of ours.
     fn send_stored(&mut self, now: Instant, key: DeviceKey, m: StoredMessage, target: Target) {
-        let Some(hop) = self
-            .hops
-            .iter()
-            .find(|h| h.transport == target.destination.transport)
-        else {
+        let Some(hop) = self.hop_for(target.destination.transport, target.destination.addr) else {
             self.text.outbox.failed(&key);
             return;
         };

@@ -138,6 +138,8 @@ mod tests {
             domains: vec!["club-a.test".into()],
             local: vec![(Transport::Udp, ([127, 0, 0, 1], port).into())],
             peers: Vec::new(),
+            advertised: Vec::new(),
+            addresses: None,
             cluster: Cluster {
                 node: node.into(),
                 nodes: others

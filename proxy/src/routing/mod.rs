@@ -10,7 +10,8 @@ use openline_sip::transaction::Destination;
 use openline_sip::uri::{Host, SipUri};
 use openline_sip::{Message, Transport};
 use std::hash::{Hash, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 mod cluster;
 pub use cluster::{Cluster, node_hop};
@@ -22,10 +23,33 @@ pub struct Us {
     pub domains: Vec<String>,
     /// Bound sockets.
     pub local: Vec<(Transport, SocketAddr)>,
+    /// What each bound socket advertises instead of its address, in the same order.
+    pub advertised: Vec<Option<SocketAddr>>,
+    /// This machine's addresses: a wildcard listener is reached on any of them.
+    pub addresses: Option<Arc<dyn Addresses>>,
     /// Other domains' servers, configured (`--peer DOMAIN=tls:IP:PORT`): they override DNS.
     pub peers: Vec<(String, Destination)>,
     /// The nodes serving the same domains with us, if any.
     pub cluster: Cluster,
+}
+
+/// Which of this machine's addresses a packet leaves from, and which addresses are ours: the
+/// kernel's knowledge, behind a trait so the core stays free of IO (simulations give none).
+pub trait Addresses: Send + Sync + std::fmt::Debug {
+    /// The local address a packet to `remote` leaves from (where its packets came to, else the
+    /// routing table's choice).
+    fn source_for(&self, remote: SocketAddr) -> Option<IpAddr>;
+    /// Whether `ip` is one of this machine's addresses.
+    fn is_local(&self, ip: IpAddr) -> bool;
+}
+
+impl Addresses for openline_sip_net::LocalAddresses {
+    fn source_for(&self, remote: SocketAddr) -> Option<IpAddr> {
+        openline_sip_net::LocalAddresses::source_for(self, remote)
+    }
+    fn is_local(&self, ip: IpAddr) -> bool {
+        openline_sip_net::LocalAddresses::is_local(self, ip)
+    }
 }
 
 impl Us {
@@ -36,15 +60,30 @@ impl Us {
             Host::Name(name) => self.domains.iter().any(|d| d.eq_ignore_ascii_case(name)),
             host => {
                 let port = uri.port.unwrap_or(5060);
-                self.local
-                    .iter()
-                    .any(|(_, a)| Some(a.ip()) == host.ip() && a.port() == port)
+                host.ip().is_some_and(|ip| self.is_our_address(ip, port))
                     || self
                         .domains
                         .iter()
                         .any(|d| host.ip().is_some_and(|ip| ip.to_string() == *d))
             }
         }
+    }
+
+    /// Whether `ip:port` reaches one of our listeners: its own address, what it advertises,
+    /// or for a wildcard listener any address of this machine on its port.
+    pub fn is_our_address(&self, ip: IpAddr, port: u16) -> bool {
+        let ip = openline_sip_net::canonical(ip);
+        let advertised = self.advertised.iter().flatten();
+        if advertised.clone().any(|a| a.ip() == ip && a.port() == port) {
+            return true;
+        }
+        self.local.iter().any(|(_, a)| {
+            a.port() == port
+                && (a.ip() == ip
+                    || (a.ip().is_unspecified()
+                        && a.is_ipv4() == ip.is_ipv4()
+                        && self.addresses.as_ref().is_some_and(|o| o.is_local(ip))))
+        })
     }
 
     /// The address to put in Via and Record-Route for `transport`.
@@ -312,9 +351,9 @@ pub fn decide(
     // A Via of ours with this request's loop hash: it came back unchanged (16.3 item 4).
     let prefix = branch_prefix(loop_hash(request));
     let ours = |v: &openline_sip::header::Via<'_>| {
-        us.local
-            .iter()
-            .any(|(_, a)| v.host.ip() == Some(a.ip()) && v.port.unwrap_or(5060) == a.port())
+        v.host
+            .ip()
+            .is_some_and(|ip| us.is_our_address(ip, v.port.unwrap_or(5060)))
     };
     if request
         .vias()
@@ -353,21 +392,26 @@ pub fn decide(
             };
         }
     }
-    // Loose routing (16.4): our own Route entry goes; the next one, if any, is where it goes.
-    let pop_route = request
-        .top_route
-        .as_ref()
-        .and_then(|r| r.uri.sip().map(|u| us.is_us(u)))
-        .unwrap_or(false);
-    let edit = if pop_route {
-        RouteEdit::DropFirst
-    } else {
-        RouteEdit::Keep
+    // Loose routing (16.4): our own Route entries go (two when we record-routed twice, RFC
+    // 5658: one per side); the next one, if any, is where it goes.
+    let own_routes = request
+        .list(HeaderName::Route)
+        .take(4)
+        .take_while(|v| {
+            openline_sip::header::NameAddr::parse(v)
+                .is_some_and(|r| r.uri.sip().is_some_and(|u| us.is_us(u)))
+        })
+        .count();
+    let pop_route = own_routes > 0;
+    let edit = match own_routes {
+        0 => RouteEdit::Keep,
+        1 => RouteEdit::DropFirst,
+        n => RouteEdit::DropLeading(n),
     };
     if pop_route {
         let next = request
             .list(HeaderName::Route)
-            .nth(1)
+            .nth(own_routes)
             .and_then(openline_sip::header::NameAddr::parse);
         if let Some(next) = next {
             // A route set beyond us only exists inside a dialog: never for strangers' new requests.

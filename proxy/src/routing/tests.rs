@@ -11,6 +11,7 @@ fn us() -> Us {
         local: vec![(Transport::Udp, "127.0.0.1:5070".parse().unwrap())],
         peers: vec![],
         cluster: Default::default(),
+        ..Default::default()
     }
 }
 

@@ -38,6 +38,8 @@ pub enum RouteEdit {
     Keep,
     /// The topmost value named this proxy (loose routing): it goes.
     DropFirst,
+    /// The topmost values named this proxy (it record-routed twice, RFC 5658): they go.
+    DropLeading(usize),
     /// A strict router before us put our URI in the Request-URI; the last Route value became the
     /// new Request-URI and goes.
     DropLast,
@@ -86,7 +88,11 @@ impl Message<'_> {
         if let Some(route) = edits.push_route {
             write_header(&mut out, "Route", route);
         }
-        let mut route_popped = edits.route != RouteEdit::DropFirst;
+        let mut to_drop = match edits.route {
+            RouteEdit::DropFirst => 1,
+            RouteEdit::DropLeading(n) => n,
+            RouteEdit::Keep | RouteEdit::DropLast => 0,
+        };
         let last_route = (edits.route == RouteEdit::DropLast)
             .then(|| {
                 self.headers
@@ -127,10 +133,15 @@ impl Message<'_> {
                     let _ = write!(out, "Max-Forwards: {n}\r\n");
                     continue;
                 }
-                HeaderName::Route if !route_popped => {
-                    route_popped = true;
-                    match without_first_value(h.value) {
-                        Some(rest) => rest,
+                HeaderName::Route if to_drop > 0 => {
+                    let mut rest = Some(h.value);
+                    while to_drop > 0 {
+                        let Some(r) = rest else { break };
+                        rest = without_first_value(r);
+                        to_drop -= 1;
+                    }
+                    match rest {
+                        Some(rest) => rest.trim_start(),
                         None => continue,
                     }
                 }
@@ -236,6 +247,33 @@ mod tests {
             .collect();
         assert_eq!(left.len(), 1);
         assert!(left[0].contains("realm=\"far.test\""), "{left:?}");
+    }
+
+    #[test]
+    fn both_of_our_routes_go_across_header_lines() {
+        // We record-routed twice (RFC 5658): the next request names us twice, maybe split
+        // over two Route lines.
+        let invite = INVITE.replace(
+            "Route: ",
+            "Route: <sip:198.18.0.1;lr>\r\nRoute: <sip:[2001:2::1];lr>, ",
+        );
+        let m = Message::parse(invite.as_bytes()).unwrap();
+        let out = m.forwarded_request(&RequestEdits {
+            request_uri: None,
+            via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
+            record_route: None,
+            route: RouteEdit::DropLeading(3),
+            push_route: None,
+            received_from: None,
+            own_realms: &[],
+        });
+        let again = Message::parse(&out).unwrap();
+        assert_eq!(
+            again.list(HeaderName::Route).collect::<Vec<_>>(),
+            ["<sip:127.0.0.9;lr>"],
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
     }
 
     #[test]

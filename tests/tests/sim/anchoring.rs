@@ -83,7 +83,10 @@ fn the_invite_and_the_200_each_wait_for_the_relay_and_carry_its_sdp() {
         "not before the relay answered"
     );
     let op = core.poll_media_op().expect("an offer for the relay");
-    let Command::Offer { call_id, tag, sdp } = &op.command else {
+    let Command::Offer {
+        call_id, tag, sdp, ..
+    } = &op.command
+    else {
         panic!("{op:?}")
     };
     assert_eq!(

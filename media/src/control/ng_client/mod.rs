@@ -53,7 +53,12 @@ impl NgClient {
     ) -> Result<Vec<u8>, CommandResult> {
         let text = |k: &'static str, v: &str| (k.as_bytes(), Bencode::text(v));
         let (pairs, call) = match command {
-            Command::Offer { call_id, tag, sdp } | Command::Answer { call_id, tag, sdp } => {
+            Command::Offer {
+                call_id, tag, sdp, ..
+            }
+            | Command::Answer {
+                call_id, tag, sdp, ..
+            } => {
                 let sdp_text = std::str::from_utf8(sdp).map_err(|_| Err(ControlError::NotText))?;
                 Description::parse(sdp_text).map_err(|e| Err(ControlError::Sdp(e)))?;
                 let mut pairs = vec![text("call-id", call_id)];

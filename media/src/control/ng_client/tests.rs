@@ -20,8 +20,18 @@ fn relay() -> Calls {
 fn command(kind: &str, tag: &str, sdp: &str) -> Command {
     let (call_id, tag, sdp) = ("c1".to_string(), tag.to_string(), sdp.as_bytes().to_vec());
     match kind {
-        "offer" => Command::Offer { call_id, tag, sdp },
-        "answer" => Command::Answer { call_id, tag, sdp },
+        "offer" => Command::Offer {
+            call_id,
+            tag,
+            sdp,
+            facing: None,
+        },
+        "answer" => Command::Answer {
+            call_id,
+            tag,
+            sdp,
+            facing: None,
+        },
         _ => Command::Delete { call_id },
     }
 }
