@@ -1,4 +1,4 @@
-//! baresip, a real softphone, driven headless through the wrapper in ../shared/peers/baresip.
+//! baresip, a real softphone, driven headless through the wrapper in tests/peers/baresip.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -37,11 +37,45 @@ impl Ua {
         port: u16,
         log: PathBuf,
         env: &[(&str, &str)],
+        audio: (&str, &str),
+    ) -> Ua {
+        Ua::spawn(None, (server, account, port), log, env, audio)
+    }
+
+    /// Like [`Ua::start_with_audio`], inside network namespace `ns`, on its address `listen`.
+    pub fn start_in(
+        (ns, listen): (&crate::topology::Namespace, std::net::IpAddr),
+        (server, account, port): (SocketAddr, &str, u16),
+        log: PathBuf,
+        env: &[(&str, &str)],
+        audio: (&str, &str),
+    ) -> Ua {
+        Ua::spawn(Some((ns, listen)), (server, account, port), log, env, audio)
+    }
+
+    fn spawn(
+        at: Option<(&crate::topology::Namespace, std::net::IpAddr)>,
+        (server, account, port): (SocketAddr, &str, u16),
+        log: PathBuf,
+        env: &[(&str, &str)],
         (input, output): (&str, &str),
     ) -> Ua {
         let out = std::fs::File::create(&log).unwrap();
-        let wrapper = crate::corpora().join("../peers/baresip/baresip-ua");
-        let mut child = Command::new(wrapper)
+        let wrapper =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/baresip/baresip-ua");
+        let mut command = match at {
+            Some((ns, listen)) => {
+                let mut c = ns.command(&wrapper);
+                c.env("LISTEN_IP", listen.to_string());
+                c
+            }
+            None => Command::new(&wrapper),
+        };
+        let family = match at {
+            Some((_, std::net::IpAddr::V6(_))) => "v6",
+            _ => "v4",
+        };
+        let mut child = command
             .args([
                 account,
                 "s3cret",
@@ -65,7 +99,7 @@ impl Ua {
             control,
             log,
         };
-        ua.wait_for(&format!("{account}: {{0/UDP/v4}} 200 OK"));
+        ua.wait_for(&format!("{account}: {{0/UDP/{family}}} 200 OK"));
         ua
     }
 

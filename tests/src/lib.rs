@@ -4,14 +4,17 @@
 // Test support: a broken expectation is a failed test, said loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod audio;
 pub mod baresip;
 pub mod certs;
 pub mod dns;
+pub mod linphone;
 pub mod media;
 pub mod phone;
 pub mod sim;
 pub mod sipp;
 pub mod subject;
+pub mod topology;
 pub mod tui_phone;
 pub mod wire;
 

@@ -1,0 +1,82 @@
+//! Calls and texts on real topologies (issue #20): network namespaces joined by veth pairs,
+//! routers that NAT, links that lose packets (`openline_tests::topology`). The phones are
+//! Linphone (linphonec) and baresip; audio is measured in what each one recorded.
+//!
+//! - `lan.rs`: the server started exactly as the README says, phones on another segment.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
+mod lan;
+
+use openline_tests::audio::{hears, recording, tone_wav};
+use openline_tests::baresip::Ua;
+use openline_tests::linphone::{Linphone, Setup};
+use openline_tests::subject::scratch_dir;
+use openline_tests::topology::{Family, Link, Namespace, Server};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The users every topology's server has.
+const USERS: [(&str, &str); 3] = [
+    ("alice@club-a.test", "s3cret"),
+    ("bob@club-a.test", "s3cret"),
+    ("carol@club-a.test", "s3cret"),
+];
+
+/// The share of `frequency` in the loudest second of the WAV at `path`, and how much of it
+/// is not silence; panics with both when either is too low to call it heard.
+fn assert_hears(path: &Path, frequency: f64, who: &str) {
+    let (share, loud) = hears(&recording(path), frequency);
+    assert!(
+        share > 0.7 && loud > 0.3,
+        "{who} should hear {frequency} Hz: share {share:.2}, not silent {loud:.2}"
+    );
+}
+
+/// A Linphone for `account` at `at` in `ns`, its files in `dir`, playing `play` and
+/// recording to `record`.
+fn linphone(
+    (ns, dir): (&Namespace, &Path),
+    account: &str,
+    (server, transport, port): (SocketAddr, &str, u16),
+    (play, record): (Option<&Path>, Option<&Path>),
+) -> Linphone {
+    let dir = dir.join(account.split('@').next().unwrap());
+    Linphone::start(
+        ns,
+        &dir,
+        &Setup {
+            account,
+            password: "s3cret",
+            server,
+            transport,
+            port,
+            play,
+            record,
+        },
+    )
+}
+
+/// A baresip for `account` in `ns` on its address `at`, sending a `tone` Hz sine and
+/// copying what it heard in the last call to `heard` when it quits; texts go to `contact`.
+fn baresip(
+    (ns, at, dir): (&Namespace, IpAddr, &Path),
+    account: &str,
+    (server, port): (SocketAddr, u16),
+    (tone, heard): (u32, &Path),
+    contact: &str,
+) -> Ua {
+    let user = account.split('@').next().unwrap();
+    let input = format!("sine:{tone}");
+    let contacts = format!("sip:{contact}");
+    Ua::start_in(
+        (ns, at),
+        (server, account, port),
+        dir.join(format!("{user}-baresip.log")),
+        &[("CONTACTS", contacts.as_str()), ("ANSWER", "manual")],
+        (input.as_str(), heard.to_str().unwrap()),
+    )
+}
