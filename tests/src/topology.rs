@@ -330,6 +330,7 @@ impl Server {
             assert!(ok, "openline user add {aor}");
         }
         let log = dir.join("server.log");
+        let out = dir.join("server.out");
         let mut child = ns
             .command(&bin)
             .arg("serve")
@@ -339,28 +340,28 @@ impl Server {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
-            .stdout(Stdio::piped())
+            .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start openline");
-        let stdout = child.stdout.take().expect("piped");
-        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-        let mut seen = false;
-        while let Some(Ok(line)) = lines.next() {
-            if line.starts_with("listening on") {
-                seen = true;
-                if line.contains("tcp:") {
-                    break;
-                }
+        // It prints `listening on TRANSPORT:ADDR` per socket once ready, TCP after UDP.
+        let mut ready = false;
+        for _ in 0..200 {
+            let said = std::fs::read_to_string(&out).unwrap_or_default();
+            if said.lines().any(|l| l.starts_with("listening on tcp:")) {
+                ready = true;
+                break;
             }
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
         assert!(
-            seen,
+            ready,
             "openline serve {args:?} did not start:\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
-        // The rest of its stdout is not read: keep the pipe drained so it never blocks.
-        std::thread::spawn(move || for _ in lines {});
         Server { child, dir, log }
     }
 

@@ -67,7 +67,15 @@ pub(super) struct Anchoring {
     pub(super) facing: bool,
     /// Responses held per server transaction, in order.
     responses: HashMap<TransactionId, VecDeque<Held>>,
+    /// Flows whose REGISTER said it came from behind NAT (its Via or Contact named another
+    /// address than its source): a phone that rewrote its Contact to its public address still
+    /// gives its private one in SDP, so calls to it are anchored (`--media nat`).
+    natted: std::collections::HashSet<SocketAddr>,
 }
+
+/// Most flows remembered as behind NAT; beyond it the memory starts afresh (each device's
+/// next REGISTER tells again).
+const MOST_NATTED: usize = 100_000;
 
 impl Anchoring {
     fn queue(&mut self, command: Command) -> u64 {
@@ -119,6 +127,31 @@ fn behind_nat(body: &[u8], source: SocketAddr) -> bool {
     }
 }
 
+/// Whether the sender's Via names another address than the one the request came from (it
+/// does not know its public address: behind NAT), as Kamailio's nathelper checks.
+fn sent_from_elsewhere(request: &Message<'_>, source: SocketAddr) -> bool {
+    request.top_via.host.ip().is_none_or(|ip| {
+        openline_sip_net::canonical(ip) != openline_sip_net::canonical(source.ip())
+    })
+}
+
+/// Whether a callee's binding was registered from behind NAT: its Contact names another
+/// address than the flow it is reached over.
+fn callee_behind_nat(target: &Target) -> bool {
+    let Some(uri) = target.request_uri.as_deref() else {
+        return false;
+    };
+    let contact = openline_sip::uri::Uri::parse(uri).ok();
+    match contact.as_ref().and_then(|u| u.sip()).map(|u| u.host.ip()) {
+        Some(Some(ip)) => {
+            openline_sip_net::canonical(ip)
+                != openline_sip_net::canonical(target.destination.addr.ip())
+        }
+        // A name, or unreadable: it cannot be where the flow is; anchoring is the safe side.
+        _ => true,
+    }
+}
+
 /// `message` with `body` instead of its own (Content-Length to match).
 fn with_body(message: &[u8], body: &[u8]) -> Option<Vec<u8>> {
     let mut m = Message::parse(message).ok()?;
@@ -142,6 +175,29 @@ impl ServerCore {
         Some(openline_sip_net::canonical(ip))
     }
 
+    /// A REGISTER from `source`: remembered when it shows the device is behind NAT.
+    pub(super) fn note_register(&mut self, request: &Message<'_>, source: SocketAddr) {
+        if self.config.media != MediaMode::Nat {
+            return;
+        }
+        let contact_elsewhere = request
+            .header(openline_sip::header::HeaderName::Contact)
+            .and_then(openline_sip::header::NameAddr::parse)
+            .and_then(|c| c.uri.sip().and_then(|u| u.host.ip()))
+            .is_some_and(|ip| {
+                openline_sip_net::canonical(ip) != openline_sip_net::canonical(source.ip())
+            });
+        let natted = &mut self.anchoring.natted;
+        if sent_from_elsewhere(request, source) || contact_elsewhere {
+            if natted.len() >= MOST_NATTED {
+                natted.clear();
+            }
+            natted.insert(source);
+        } else {
+            natted.remove(&source);
+        }
+    }
+
     /// Parks a new INVITE with SDP until the relay rewrote its offer; true if it did.
     pub(super) fn anchor_request(
         &mut self,
@@ -160,7 +216,13 @@ impl ServerCore {
         let Some(body) = sdp(request) else {
             return false;
         };
-        if self.config.media == MediaMode::Nat && !behind_nat(body, source) {
+        if self.config.media == MediaMode::Nat
+            && !behind_nat(body, source)
+            && !sent_from_elsewhere(request, source)
+            && !targets.iter().any(|t| {
+                callee_behind_nat(t) || self.anchoring.natted.contains(&t.destination.addr)
+            })
+        {
             return false;
         }
         let call_id = request.call_id.to_string();

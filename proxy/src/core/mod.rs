@@ -281,6 +281,7 @@ impl ServerCore {
                         )
                     }
                     Method::Register => {
+                        self.note_register(&request, source);
                         let mut registrar = Registrar {
                             domains: &self.config.domains,
                             users: &self.users,

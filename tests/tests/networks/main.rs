@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod lan;
+mod nat;
 
 use openline_tests::audio::{hears, recording, tone_wav};
 use openline_tests::baresip::Ua;
