@@ -108,7 +108,12 @@ impl Linphone {
         }
         let ports = if t == "udp" { "sip" } else { "tcp" };
         phone.command(&format!("ports {ports} {port}"));
-        phone.wait_log("[LinphoneRegistrationOk]", Duration::from_secs(15));
+        // It may register once from a default port before the prompt's setting takes: ready
+        // when the server's 200 lists the contact on our port.
+        phone.wait_log(
+            &format!(":{port};transport={t}>;expires="),
+            Duration::from_secs(15),
+        );
         phone
     }
 

@@ -237,6 +237,7 @@ impl ServerCore {
             facing,
         });
         self.anchoring.anchored.insert(server, (call_id, source));
+        tracing::debug!(?facing, "offer sent to the relay");
         self.anchoring.waiting.insert(
             id,
             Parked::Request {
@@ -375,6 +376,7 @@ impl ServerCore {
         (targets, route): (Vec<Target>, RouteEdit),
         result: CommandResult,
     ) {
+        tracing::debug!(ok = result.is_ok(), "the relay rewrote an offer");
         let rewritten = match result {
             Ok(sdp) => with_body(request, sdp.as_bytes()),
             Err(e) => {

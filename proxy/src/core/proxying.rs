@@ -267,6 +267,7 @@ impl ServerCore {
             else {
                 continue;
             };
+            tracing::debug!(%method, to = %target.destination.addr, transport = %target.destination.transport, "forwarding");
             match server {
                 None => self.endpoint.send_stateless(target.destination, bytes),
                 Some(_) => match self
