@@ -437,13 +437,12 @@ fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     openline_media::relay::parse_range(s)
 }
 
-/// The address this host's default route leaves from, learned by connecting a UDP socket
-/// (no packet is sent); loopback when there is no route.
+/// The address this host's default route leaves from (asked of the routing table, nothing
+/// is sent); loopback when there is no route.
 fn route_address() -> std::net::IpAddr {
-    let learned = std::net::UdpSocket::bind("0.0.0.0:0")
-        .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
-        .and_then(|s| s.local_addr());
-    learned.map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip())
+    openline_sip_net::LocalAddresses::default()
+        .route_source(std::net::IpAddr::from([192, 0, 2, 1]))
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
 }
 
 /// The embedded relay's settings, or None when media is never anchored.
