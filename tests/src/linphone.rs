@@ -109,9 +109,15 @@ impl Linphone {
         let ports = if t == "udp" { "sip" } else { "tcp" };
         phone.command(&format!("ports {ports} {port}"));
         // It may register once from a default port before the prompt's setting takes: ready
-        // when the server's 200 lists the contact on our port.
-        phone.wait_log(
-            &format!(":{port};transport={t}>;expires="),
+        // when a registration succeeded after a REGISTER sent from our port (behind NAT its
+        // Contact names the public address, so the Via is what tells).
+        let via = format!(":{port};branch=");
+        phone.wait_log_until(
+            "registered from its own port",
+            |log| {
+                log.rfind(&via)
+                    .is_some_and(|at| log[at..].contains("[LinphoneRegistrationOk]"))
+            },
             Duration::from_secs(15),
         );
         phone
@@ -135,14 +141,14 @@ impl Linphone {
 
     /// Waits until its prompt shows `text` (`connected.`, `ended`); panics with what it said.
     pub fn wait_for(&self, text: &str, limit: Duration) {
-        let until = Instant::now() + limit;
-        while Instant::now() < until {
-            if self.said().contains(text) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        self.wait_for_nth(text, 1, limit);
+    }
+
+    /// Waits until its prompt showed `text` `n` times (the second call's `ended`).
+    pub fn wait_for_nth(&self, text: &str, n: usize, limit: Duration) {
+        if !within(limit, || self.count(text) >= n) {
+            panic!("linphonec never said {text:?} {n} times:\n{}", self.said());
         }
-        panic!("linphonec never said {text:?}:\n{}", self.said());
     }
 
     /// How many times its prompt showed `text`.
@@ -152,12 +158,13 @@ impl Linphone {
 
     /// Waits until its log shows `text`.
     pub fn wait_log(&self, text: &str, limit: Duration) {
-        let until = Instant::now() + limit;
-        while Instant::now() < until {
-            if self.log().contains(text) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        self.wait_log_until(text, |log| log.contains(text), limit);
+    }
+
+    /// Waits until its log satisfies `done` (`what` names it in the panic).
+    pub fn wait_log_until(&self, what: &str, done: impl Fn(&str) -> bool, limit: Duration) {
+        if within(limit, || done(&self.log())) {
+            return;
         }
         let said = self.log();
         let tail: String = said
@@ -167,7 +174,7 @@ impl Linphone {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        panic!("linphonec never logged {text:?}:\n{tail}\n{}", self.said());
+        panic!("linphonec never logged {what:?}:\n{tail}\n{}", self.said());
     }
 
     /// Quits it (un-registering).
@@ -180,6 +187,18 @@ impl Linphone {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// Whether `done` came true within `limit` (asked every 50 ms).
+fn within(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }
 
 impl Drop for Linphone {

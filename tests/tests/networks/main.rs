@@ -81,3 +81,46 @@ fn baresip(
         (input.as_str(), heard.to_str().unwrap()),
     )
 }
+
+/// baresip `caller` (`caller_aor`) calls Linphone `callee` (`callee_aor`), which answers and,
+/// after some seconds of audio, hangs up: the caller hears the BYE.
+fn baresip_calls_linphone(
+    (caller, caller_aor): (&mut Ua, &str),
+    (callee, callee_aor): (&mut Linphone, &str),
+) {
+    caller.command(&format!("/dial sip:{callee_aor}"));
+    callee.wait_for(
+        &format!("Receiving new incoming call from sip:{caller_aor}"),
+        WAIT,
+    );
+    callee.command("answer");
+    caller.wait_for(&format!("Call established: sip:{callee_aor}"));
+    std::thread::sleep(Duration::from_secs(4));
+    callee.command("terminate");
+    caller.wait_for(&format!("sip:{callee_aor}: session closed"));
+}
+
+/// Linphone `caller` calls baresip `callee` (`callee_aor`), which answers and, after some
+/// seconds of audio, hangs up: the caller hears the BYE (its `call`th call ends).
+fn linphone_calls_baresip(
+    (caller, call): (&mut Linphone, usize),
+    (callee, callee_aor): (&mut Ua, &str),
+) {
+    caller.command(&format!("call sip:{callee_aor}"));
+    callee.wait_for("Incoming call from:");
+    callee.command("/accept");
+    caller.wait_for_nth("connected.", call, WAIT);
+    callee.wait_for("Call established:");
+    std::thread::sleep(Duration::from_secs(4));
+    callee.command("/hangup");
+    caller.wait_for_nth("ended", call, WAIT);
+}
+
+/// What Linphone's `recording` holds now, copied to `dir/name` (it records every call into the
+/// same file): once it had a moment to write the end of the call.
+fn heard_so_far(recording: &Path, dir: &Path, name: &str) -> std::path::PathBuf {
+    std::thread::sleep(Duration::from_millis(500));
+    let copy = dir.join(name);
+    std::fs::copy(recording, &copy).unwrap();
+    copy
+}

@@ -80,39 +80,23 @@ fn calls_through(symmetric: bool, media: &[&str]) {
     );
 
     // bob (behind the NAT) calls alice (behind the same NAT); alice hangs up.
-    bob.command("/dial sip:alice@club-a.test");
-    alice.wait_for("Receiving new incoming call", WAIT);
-    alice.command("answer");
-    bob.wait_for("Call established: sip:alice@club-a.test");
-    std::thread::sleep(Duration::from_secs(4));
-    alice.command("terminate");
-    bob.wait_for("sip:alice@club-a.test: session closed");
-    std::thread::sleep(Duration::from_millis(500));
-    let heard = dir.join("alice-heard-bob.wav");
-    std::fs::copy(&alice_heard, &heard).unwrap();
+    baresip_calls_linphone(
+        (&mut bob, "bob@club-a.test"),
+        (&mut alice, "alice@club-a.test"),
+    );
+    let heard = heard_so_far(&alice_heard, &dir, "alice-heard-bob.wav");
     assert_hears(&heard, 1000.0, "alice, called by bob behind the same NAT");
 
     // alice calls carol on the LAN; carol hangs up.
-    alice.command("call sip:carol@club-a.test");
-    carol.wait_for("Incoming call from:");
-    carol.command("/accept");
-    alice.wait_for("connected.", WAIT);
-    std::thread::sleep(Duration::from_secs(4));
-    carol.command("/hangup");
-    alice.wait_for("ended", WAIT);
-    std::thread::sleep(Duration::from_millis(500));
-    let heard = dir.join("alice-heard-carol.wav");
-    std::fs::copy(&alice_heard, &heard).unwrap();
+    linphone_calls_baresip((&mut alice, 2), (&mut carol, "carol@club-a.test"));
+    let heard = heard_so_far(&alice_heard, &dir, "alice-heard-carol.wav");
     assert_hears(&heard, 2000.0, "alice, calling carol on the LAN");
 
     // carol calls alice behind the NAT (its offer is not NATed, its callee is); alice hangs up.
-    carol.command("/dial sip:alice@club-a.test");
-    alice.wait_for("Receiving new incoming call from sip:carol", WAIT);
-    alice.command("answer");
-    carol.wait_for("Call established: sip:alice@club-a.test");
-    std::thread::sleep(Duration::from_secs(4));
-    alice.command("terminate");
-    carol.wait_for("sip:alice@club-a.test: session closed");
+    baresip_calls_linphone(
+        (&mut carol, "carol@club-a.test"),
+        (&mut alice, "alice@club-a.test"),
+    );
     carol.quit();
     assert_hears(
         &carol_heard,
