@@ -79,6 +79,8 @@ pub struct Description<'a> {
     lines: Vec<&'a str>,
     /// How lines ended (CRLF, or LF from sloppy peers): kept when writing.
     eol: &'static str,
+    /// Index of the session-level c= line, if any.
+    session_connection: Option<usize>,
     sections: Vec<Section>,
 }
 
@@ -125,6 +127,7 @@ impl<'a> Description<'a> {
             return Err(SdpError::NoVersion);
         }
         let mut session_addr = None;
+        let mut session_connection = None;
         let mut raw: Vec<RawSection> = Vec::new();
         for (i, line) in lines.iter().enumerate() {
             let Some((kind, value)) = line.split_once('=') else {
@@ -164,7 +167,10 @@ impl<'a> Description<'a> {
                             section.connection = Some(i);
                             section.addr = Some(addr);
                         }
-                        None => session_addr = Some(addr),
+                        None => {
+                            session_addr = Some(addr);
+                            session_connection = Some(i);
+                        }
                     }
                 }
                 "a" => {
@@ -223,6 +229,7 @@ impl<'a> Description<'a> {
         Ok(Description {
             lines,
             eol,
+            session_connection,
             sections,
         })
     }
@@ -247,9 +254,28 @@ impl<'a> Description<'a> {
             let relayed = (*plan.get(n)?)?;
             (s.media.rtp.port() != 0).then_some((s, relayed))
         };
-        // Every stream we do not relay keeps the session-level c= (if any): so it stays.
+        // Every stream we do not relay keeps the session-level c= (if any): so it stays,
+        // unless every live stream is relayed. Then it names the relay too, so the far side
+        // is not handed an address it cannot use (an IPv6 caller's c= to an IPv4 callee)
+        // nor the caller's private address. The origin's address follows: some phones (baresip)
+        // pick the family to answer in from the first `IN IP4|IP6` of the body, the o= line.
+        let live = self.sections.iter().filter(|s| s.media.rtp.port() != 0);
+        let session_relay = live
+            .map(|s| plan_of(s.m_line).map(|(_, r)| r.addr))
+            .collect::<Option<Vec<IpAddr>>>()
+            .and_then(|addrs| addrs.first().copied());
         let mut current: Option<(&Section, Relayed)> = None;
         for (i, line) in self.lines.iter().enumerate() {
+            if let Some(addr) = session_relay {
+                if Some(i) == self.session_connection {
+                    push_line(&mut out, &connection_line(addr), self.eol);
+                    continue;
+                }
+                if line.starts_with("o=") && current.is_none() {
+                    push_line(&mut out, &rewrite_origin(line, addr), self.eol);
+                    continue;
+                }
+            }
             if line.starts_with("m=") {
                 current = plan_of(i);
                 if let Some((section, relayed)) = current {
@@ -288,6 +314,16 @@ fn connection_line(addr: IpAddr) -> String {
         IpAddr::V4(a) => format!("c=IN IP4 {a}"),
         IpAddr::V6(a) => format!("c=IN IP6 {a}"),
     }
+}
+
+/// `o=user id version IN IP4 addr` naming `addr` instead (anything else kept as it was).
+fn rewrite_origin(line: &str, addr: IpAddr) -> String {
+    let fields: Vec<&str> = line.split(' ').collect();
+    if fields.len() != 6 || fields[3] != "IN" {
+        return line.to_string();
+    }
+    let family = if addr.is_ipv4() { "IP4" } else { "IP6" };
+    format!("{} {family} {addr}", fields[..4].join(" "))
 }
 
 /// `m=audio 49170 RTP/AVP 0` with the port replaced (a port count is dropped: one stream).

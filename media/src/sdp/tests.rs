@@ -57,16 +57,18 @@ fn the_rewrite_points_the_streams_at_the_relay_and_keeps_everything_else() {
         "IPv6 stream moved to the relay's v4"
     );
     assert_eq!(media[2].rtp.port(), 0, "a disabled stream stays disabled");
-    // ICE is gone; SDES keys, codecs and the origin stay as they were.
+    // ICE is gone; SDES keys and codecs stay as they were.
     assert!(!out.contains("candidate") && !out.contains("ice-"), "{out}");
     assert!(out.contains(
         "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n"
     ));
     assert!(out.contains("a=rtpmap:96 opus/48000/2\r\n"));
-    assert!(out.starts_with("v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.10\r\n"));
-    // The session c= stays for what is not relayed; each relayed stream has its own.
-    assert!(out.contains("c=IN IP4 192.0.2.10\r\n"));
-    assert_eq!(out.matches("c=IN IP4 203.0.113.1\r\n").count(), 2);
+    // The origin names the relay too (its id and version stay: a re-offer still reads as one).
+    assert!(out.starts_with("v=0\r\no=alice 2890844526 2890844526 IN IP4 203.0.113.1\r\n"));
+    // Every live stream is relayed: the session c= names the relay too (the caller's
+    // address is not handed on); each relayed stream has its own.
+    assert!(!out.contains("c=IN IP4 192.0.2.10\r\n"), "{out}");
+    assert_eq!(out.matches("c=IN IP4 203.0.113.1\r\n").count(), 3);
     assert!(!out.contains("2001:db8::10"));
     assert!(out.ends_with("\r\n"));
 }
@@ -86,6 +88,8 @@ fn a_stream_without_a_plan_is_left_alone() {
     assert_eq!(media[0].rtp, sa("192.0.2.10:49170"));
     assert_eq!(media[0].rtcp, Some(sa("192.0.2.10:49175")));
     assert_eq!(media[1].rtp, sa("[2001:db8::1]:40000"));
+    // The audio stream is not relayed: it still needs the session c=.
+    assert!(out.contains("c=IN IP4 192.0.2.10\r\n"), "{out}");
 }
 
 #[test]
@@ -123,7 +127,7 @@ fn malformed_descriptions_are_refused_with_the_line() {
     })]);
     assert_eq!(
         out,
-        "v=0\nc=IN IP4 192.0.2.1\nm=audio 5000 RTP/AVP 0\nc=IN IP4 192.0.2.9\n"
+        "v=0\nc=IN IP4 192.0.2.9\nm=audio 5000 RTP/AVP 0\nc=IN IP4 192.0.2.9\n"
     );
 }
 
