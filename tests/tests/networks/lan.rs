@@ -132,7 +132,7 @@ fn options_to_the_server_itself_is_answered_200_from_any_address_without_a_chall
             "OPTIONS {uri} from {from}:\n{said}"
         );
         assert!(
-            !said.contains("407"),
+            !said.contains("SIP/2.0 407"),
             "OPTIONS {uri} was challenged:\n{said}"
         );
         assert!(
