@@ -7,7 +7,9 @@ use anyhow::Context as _;
 use clap::Parser;
 use openline_media::args::{parse_udp, parse_user};
 use openline_media::control::Calls;
-use openline_media::net::{RelayCounts, TurnCounts, serve_relay, serve_turn};
+use openline_media::net::{
+    RelayCounts, StreamListen, TurnCounts, bind_turn, serve_relay, serve_turn,
+};
 use openline_media::relay::{PortPool, Relay};
 use openline_media::stun::{Credentials, StunServer};
 use openline_media::turn::{PeerPolicy, TurnConfig, TurnServer};
@@ -22,6 +24,16 @@ struct Args {
     /// Where STUN and TURN are served: udp:IP:PORT.
     #[arg(long, default_value = "udp:127.0.0.1:3478", value_parser = parse_udp)]
     turn: SocketAddr,
+    /// TURN over TCP too: tcp:IP:PORT or tls:IP:PORT (repeatable; each takes plain and TLS
+    /// clients alike, TLS when --turn-cert is given).
+    #[arg(long = "turn-tcp")]
+    turn_streams: Vec<StreamListen>,
+    /// PEM certificate chain shown to TURN clients over TLS.
+    #[arg(long, requires = "turn_key")]
+    turn_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --turn-cert.
+    #[arg(long, requires = "turn_cert")]
+    turn_key: Option<std::path::PathBuf>,
     /// A user for long-term credentials, USER:PASSWORD (repeatable).
     #[arg(long = "turn-user", value_parser = parse_user)]
     turn_users: Vec<(String, String)>,
@@ -100,14 +112,16 @@ fn main() -> anyhow::Result<()> {
     );
     let calls = Calls::new(relay, args.advertise.unwrap_or(args.listen));
     runtime.block_on(async {
-        let socket = tokio::net::UdpSocket::bind(args.turn)
-            .await
-            .with_context(|| format!("binding udp:{}", args.turn))?;
+        let certificate = args.turn_cert.as_deref().zip(args.turn_key.as_deref());
+        let sockets = bind_turn(args.turn, &args.turn_streams, certificate)?;
         let control = tokio::net::UdpSocket::bind(args.control)
             .await
             .with_context(|| format!("binding the control socket udp:{}", args.control))?;
-        announce(&format!("listening on udp:{}", socket.local_addr()?));
+        announce(&format!("listening on udp:{}", sockets.udp.local_addr()?));
         announce(&format!("control on udp:{}", control.local_addr()?));
+        for s in &sockets.streams {
+            announce(&format!("listening on tcp:{}", s.local_addr()?));
+        }
         let mut turn = TurnConfig::new(
             args.turn_relay_ip.unwrap_or(args.turn.ip()),
             args.turn_ports,
@@ -120,7 +134,7 @@ fn main() -> anyhow::Result<()> {
         let turn = TurnServer::new(server, turn);
         let (turn_counts, counts) = (Arc::new(TurnCounts::default()), Arc::new(RelayCounts::default()));
         tokio::select! {
-            r = serve_turn(socket, turn, turn_counts) => r.context("the STUN/TURN socket failed"),
+            r = serve_turn(sockets, turn, turn_counts) => r.context("the STUN/TURN socket failed"),
             r = serve_relay(Some(control), None, calls, args.listen, counts) => r.context("the control socket failed"),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }

@@ -116,6 +116,8 @@ pub struct TurnSection {
     pub user_quota: Option<usize>,
     /// Users with long-term credentials, USER:PASSWORD.
     pub users: Vec<(String, String)>,
+    /// TURN over TCP and TLS: tcp:IP:PORT, tls:IP:PORT.
+    pub tcp: Vec<openline_media::net::StreamListen>,
 }
 
 /// The `[turn]` table as TOML gives it.
@@ -131,6 +133,8 @@ struct RawTurnSection {
     user_quota: Option<usize>,
     #[serde(default)]
     users: Vec<Spanned<String>>,
+    #[serde(default)]
+    tcp: Vec<Spanned<String>>,
 }
 
 /// `always`, `never` or `nat`.
@@ -193,7 +197,7 @@ struct RawConfig {
 }
 
 /// The `[tls]` table.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSection {
     /// PEM certificate chain.
@@ -338,6 +342,11 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
                     openline_media::args::parse_user(v.get_ref())
                         .map_err(|e| invalid(v.span().start, e))
                 })
+                .collect::<Result<_, _>>()?,
+            tcp: t
+                .tcp
+                .iter()
+                .map(|v| v.get_ref().parse().map_err(|e| invalid(v.span().start, e)))
                 .collect::<Result<_, _>>()?,
         }),
     };

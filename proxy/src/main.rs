@@ -107,6 +107,10 @@ struct ServeArgs {
     /// Serve STUN and TURN here too: udp:IP:PORT (usually udp:0.0.0.0:3478). Off by default.
     #[arg(long, value_parser = openline_media::args::parse_udp)]
     turn: Option<std::net::SocketAddr>,
+    /// TURN over TCP too: tcp:IP:PORT or tls:IP:PORT (repeatable; each takes plain and TLS
+    /// clients, TLS with the --tls-cert certificate), for networks that let only TCP out.
+    #[arg(long = "turn-tcp")]
+    turn_streams: Vec<openline_media::net::StreamListen>,
     /// TURN users with long-term credentials, USER:PASSWORD (repeatable).
     #[arg(long = "turn-user", value_parser = openline_media::args::parse_user)]
     turn_users: Vec<(String, String)>,
@@ -221,7 +225,16 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
     let first_domain = (args.domains.first().cloned())
         .or_else(|| file.domains.as_ref().and_then(|d| d.first().cloned()))
         .unwrap_or_else(|| "localhost".to_string());
-    let turn = turn_config(&args, file.turn.clone(), first_domain);
+    let tls = match (
+        args.tls_cert.clone(),
+        args.tls_key.clone(),
+        file.tls.clone(),
+    ) {
+        (Some(cert), Some(key), _) => Some((cert, key)),
+        (_, _, Some(t)) => Some((t.cert, t.key)),
+        _ => None,
+    };
+    let turn = turn_config(&args, file.turn.clone(), first_domain, tls.clone());
     let media_file = file.media.clone().unwrap_or_default();
     let domains = or_file(args.domains, file.domains, &["localhost"]);
     let listen = if !args.listen.is_empty() {
@@ -253,13 +266,10 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
     let file_tls = file.tls;
     let tls_ca = args
         .tls_ca
+        .clone()
         .or(file_tls.as_ref().and_then(|t| t.ca.clone()))
         .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
-    let tls = match (args.tls_cert, args.tls_key, file_tls) {
-        (Some(cert), Some(key), _) => Some((cert, key)),
-        (_, _, Some(t)) => Some((t.cert, t.key)),
-        _ => None,
-    };
+
     let timers = TimerConfig {
         t1: Duration::from_millis(args.t1_ms.or(file.t1_ms).unwrap_or(500).max(1)),
         ..TimerConfig::default()
@@ -408,6 +418,7 @@ fn turn_config(
     args: &ServeArgs,
     file: Option<config::TurnSection>,
     first_domain: String,
+    certificate: Option<(std::path::PathBuf, std::path::PathBuf)>,
 ) -> Option<TurnServeConfig> {
     let file = file.unwrap_or_default();
     let listen = args.turn.or(file.listen)?;
@@ -429,6 +440,12 @@ fn turn_config(
             users: file.users.iter().chain(&args.turn_users).cloned().collect(),
             secret: args.turn_secret.clone().or(file.secret),
         },
+        streams: if args.turn_streams.is_empty() {
+            file.tcp
+        } else {
+            args.turn_streams.clone()
+        },
+        certificate,
         turn,
     })
 }

@@ -66,16 +66,23 @@ pub struct TurnServeConfig {
     pub credentials: openline_media::stun::Credentials,
     /// What allocations may have.
     pub turn: openline_media::turn::TurnConfig,
+    /// TURN over TCP and TLS.
+    pub streams: Vec<openline_media::net::StreamListen>,
+    /// The certificate and key TLS clients are shown (the SIP server's).
+    pub certificate: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// Binds the STUN/TURN socket and serves it on its own task.
 async fn start_turn(config: &TurnServeConfig) -> anyhow::Result<()> {
-    use openline_media::net::{TurnCounts, serve_turn};
+    use openline_media::net::{TurnCounts, bind_turn, serve_turn};
     use openline_media::stun::StunServer;
     use openline_media::turn::TurnServer;
-    let socket = tokio::net::UdpSocket::bind(config.listen)
-        .await
-        .with_context(|| format!("binding the STUN/TURN socket udp:{}", config.listen))?;
+    let certificate = config
+        .certificate
+        .as_ref()
+        .map(|(c, k)| (c.as_path(), k.as_path()));
+    let sockets =
+        bind_turn(config.listen, &config.streams, certificate).context("setting up STUN/TURN")?;
     let mut nonce_key = [0u8; 32];
     getrandom::fill(&mut nonce_key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let stun = StunServer::new(
@@ -84,9 +91,13 @@ async fn start_turn(config: &TurnServeConfig) -> anyhow::Result<()> {
         nonce_key,
     );
     let server = TurnServer::new(stun, config.turn.clone());
-    tracing::info!(addr = %socket.local_addr()?, realm = %config.credentials.realm, "STUN/TURN");
+    tracing::info!(addr = %sockets.udp.local_addr()?, realm = %config.credentials.realm, "STUN/TURN");
+    for s in &sockets.streams {
+        tracing::info!(addr = %s.local_addr()?, "TURN over TCP and TLS");
+    }
     tokio::spawn(async move {
-        if let Err(e) = serve_turn(socket, server, std::sync::Arc::new(TurnCounts::default())).await
+        if let Err(e) =
+            serve_turn(sockets, server, std::sync::Arc::new(TurnCounts::default())).await
         {
             tracing::error!(error = %e, "the STUN/TURN server stopped");
         }

@@ -12,6 +12,8 @@ pub struct Media {
     pub stun: SocketAddr,
     /// Where it takes ng control requests.
     pub control: SocketAddr,
+    /// Its TURN listeners over TCP (and TLS), in the order of the `--turn-tcp` options.
+    pub streams: Vec<SocketAddr>,
     /// Its stdout, kept open: it may announce more.
     _announcements: Lines<BufReader<ChildStdout>>,
     process: Background,
@@ -43,9 +45,13 @@ impl Media {
         };
         let stun = next("listening on udp:");
         let control = next("control on udp:");
+        let streams = (0..extra.iter().filter(|a| **a == "--turn-tcp").count())
+            .map(|_| next("listening on tcp:"))
+            .collect();
         Media {
             stun,
             control,
+            streams,
             _announcements: lines,
             process,
         }
@@ -168,7 +174,8 @@ pub fn echo_peer() -> (Background, u16) {
 }
 
 /// turnutils_uclient against the TURN server at `turn` towards the echo on `peer_port`, `clients` clients of
-/// `messages` messages each, with `auth` options: what it printed.
+/// `messages` messages each, with `auth` options (and `-c` for no RTCP allocation, `-t` for
+/// TCP, `-S` for TLS): what it printed.
 pub fn uclient(
     turn: SocketAddr,
     peer_port: u16,
@@ -196,7 +203,7 @@ pub fn uclient(
         "-n",
         &n,
     ]);
-    args.extend(["-l", "160", "-z", "10", "-c", "-X", "127.0.0.1"]);
+    args.extend(["-l", "160", "-z", "10", "-X", "127.0.0.1"]);
     let out = crate::run_peer(
         &dir,
         "turnutils_uclient",

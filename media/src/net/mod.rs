@@ -8,10 +8,13 @@ mod datapath;
 mod ng_remote;
 mod relay;
 mod turn;
+mod turn_bind;
+mod turn_streams;
 
 pub use ng_remote::drive_remote;
 pub use relay::{InProcess, RelayCounts, serve_relay};
-pub use turn::{TurnCounts, serve_turn};
+pub use turn::{TurnCounts, TurnSockets, serve_turn};
+pub use turn_bind::{StreamListen, TurnBindError, bind_turn};
 
 use std::time::SystemTime;
 

@@ -1,13 +1,16 @@
-//! TURN's sockets: the server socket (STUN and TURN from clients) and one socket per relayed
-//! port, bound when an allocation takes the port and closed when it ends, all on one thread
-//! over one epoll (mio), as the relay's data path (`datapath.rs`): the sans-IO [`TurnServer`]
-//! is that thread's alone, so nothing is locked, and its timers are the poll's timeout.
-//! Payloads are not copied on the channel path; a full socket buffer drops the datagram, as
-//! the network would.
+//! TURN's sockets: the server socket (STUN and TURN from clients over UDP), its TCP listeners
+//! and their connections (`turn_streams.rs`), and one socket per relayed port, bound when an
+//! allocation takes the port and closed when it ends, all on one thread over one epoll (mio),
+//! as the relay's data path (`datapath.rs`): the sans-IO [`TurnServer`] is that thread's
+//! alone, so nothing is locked, and its timers are the poll's timeout. Payloads are not copied
+//! on the UDP channel path; a full socket buffer drops the datagram, as the network would.
 
 use super::datapath::{FAIR_SHARE, STOP, this_round};
-use crate::turn::{CHANNEL_HEADROOM, Dropped, FromClient, PendingAllocation, ToClient, TurnServer};
-use mio::net::UdpSocket;
+use super::turn_streams::{Connection, FIRST_CONNECTION, MAX_CONNECTIONS};
+use crate::turn::{
+    CHANNEL_HEADROOM, ClientAddr, Dropped, FromClient, PendingAllocation, ToClient, TurnServer,
+};
+use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -42,21 +45,36 @@ impl TurnCounts {
     }
 }
 
-/// The token of the server socket (relayed ports use their numbers).
+/// The token of the server socket (relayed ports use their numbers, TCP listeners the tokens
+/// below this one, connections those from [`FIRST_CONNECTION`]).
 const SERVER: Token = Token(usize::MAX - 1);
+
+/// The sockets TURN serves clients on.
+pub struct TurnSockets {
+    /// STUN and TURN over UDP.
+    pub udp: std::net::UdpSocket,
+    /// TCP listeners: each takes plain TURN and, with `tls`, TURN over TLS.
+    pub streams: Vec<std::net::TcpListener>,
+    /// Our certificate for TLS clients.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// The token of the `i`th TCP listener.
+fn listener_token(i: usize) -> Token {
+    Token(SERVER.0 - 1 - i)
+}
 
 #[allow(clippy::disallowed_methods)] // the driver is where the clock is read
 fn now() -> Instant {
     Instant::now()
 }
 
-/// Serves STUN and TURN on `socket` until it fails (or this future is dropped).
+/// Serves STUN and TURN on `sockets` until one fails (or this future is dropped).
 pub async fn serve_turn(
-    socket: tokio::net::UdpSocket,
+    sockets: TurnSockets,
     server: TurnServer,
     counts: Arc<TurnCounts>,
 ) -> io::Result<()> {
-    let socket = socket.into_std()?;
     let poll = Poll::new()?;
     let stopper = Stopper {
         waker: Waker::new(poll.registry(), STOP)?,
@@ -68,7 +86,7 @@ pub async fn serve_turn(
     std::thread::Builder::new()
         .name("turn".into())
         .spawn(move || {
-            let _ = done_tx.send(run(poll, socket, server, &counts, &stop));
+            let _ = done_tx.send(run(poll, sockets, server, &counts, &stop));
         })?;
     let ended = done.await.unwrap_or(Ok(()));
     drop(stopper);
@@ -93,25 +111,45 @@ struct Turn<'a> {
     server: TurnServer,
     listener: UdpSocket,
     relayed: HashMap<u16, UdpSocket>,
+    streams: Vec<TcpListener>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    connections: HashMap<Token, Connection>,
+    /// Stream clients' connections by their address.
+    by_client: HashMap<SocketAddr, Token>,
+    next_connection: usize,
     buffer: Vec<u8>,
     counts: &'a TurnCounts,
 }
 
 fn run(
     mut poll: Poll,
-    socket: std::net::UdpSocket,
+    sockets: TurnSockets,
     server: TurnServer,
     counts: &TurnCounts,
     stop: &AtomicBool,
 ) -> io::Result<()> {
-    enlarge_buffers(&socket);
-    let mut listener = UdpSocket::from_std(socket);
+    enlarge_buffers(&sockets.udp);
+    sockets.udp.set_nonblocking(true)?;
+    let mut listener = UdpSocket::from_std(sockets.udp);
     poll.registry()
         .register(&mut listener, SERVER, Interest::READABLE)?;
+    let mut streams = Vec::new();
+    for (i, s) in sockets.streams.into_iter().enumerate() {
+        s.set_nonblocking(true)?;
+        let mut s = TcpListener::from_std(s);
+        poll.registry()
+            .register(&mut s, listener_token(i), Interest::READABLE)?;
+        streams.push(s);
+    }
     let mut turn = Turn {
         server,
         listener,
         relayed: HashMap::new(),
+        streams,
+        tls: sockets.tls,
+        connections: HashMap::new(),
+        by_client: HashMap::new(),
+        next_connection: FIRST_CONNECTION,
         buffer: vec![0u8; CHANNEL_HEADROOM + 65_536],
         counts,
     };
@@ -138,8 +176,13 @@ fn run(
         for token in this_round(&events, &mut unfinished) {
             let drained = if token == SERVER {
                 turn.clients(poll.registry())
+            } else if token.0 >= FIRST_CONNECTION && token.0 < listener_token(turn.streams.len()).0
+            {
+                turn.connection(poll.registry(), token)
+            } else if token.0 > listener_token(turn.streams.len()).0 && token.0 < SERVER.0 {
+                turn.accept(poll.registry(), SERVER.0 - 1 - token.0)
             } else {
-                u16::try_from(token.0).is_ok_and(|port| turn.peers(port))
+                u16::try_from(token.0).is_ok_and(|port| turn.peers(poll.registry(), port))
             };
             if !drained {
                 unfinished.push_back(token);
@@ -166,7 +209,7 @@ impl Turn<'_> {
             };
             match self
                 .server
-                .handle_client(now(), wall, client, &self.buffer[..n])
+                .handle_client(now(), wall, ClientAddr::udp(client), &self.buffer[..n])
             {
                 FromClient::Reply(bytes) => answer(&self.listener, &bytes, client),
                 FromClient::Relay {
@@ -179,7 +222,8 @@ impl Turn<'_> {
                         self.counts.to_peers.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                FromClient::Bind(pending) => {
+                FromClient::Bind(mut pending) => {
+                    pending.name_relay(local_toward(client));
                     let reply = bind(&mut self.server, &mut self.relayed, registry, pending);
                     answer(&self.listener, &reply, client);
                 }
@@ -191,7 +235,7 @@ impl Turn<'_> {
 
     /// A relayed port's datagrams from peers, up to [`FAIR_SHARE`], to the client with
     /// ChannelData framed in place. Whether the socket is drained.
-    fn peers(&mut self, port: u16) -> bool {
+    fn peers(&mut self, registry: &Registry, port: u16) -> bool {
         for _ in 0..FAIR_SHARE {
             let Some(socket) = self.relayed.get(&port) else {
                 return true;
@@ -202,16 +246,148 @@ impl Turn<'_> {
                 Err(_) => continue,
             };
             let datagram = &mut self.buffer[..CHANNEL_HEADROOM + n];
+            let mut broken = None;
             match self.server.handle_peer(now(), port, peer, datagram) {
+                ToClient::Send { client, bytes } if client.is_stream() => {
+                    let Some(&token) = self.by_client.get(&client.addr) else {
+                        continue;
+                    };
+                    match queue_on(&mut self.connections, registry, token, &bytes) {
+                        Ok(true) => {
+                            self.counts.to_clients.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(false) => {}
+                        Err(e) => broken = Some((token, e)),
+                    }
+                }
                 ToClient::Send { client, bytes } => {
-                    let _ = self.listener.send_to(&bytes, client);
+                    let _ = self.listener.send_to(&bytes, client.addr);
                     self.counts.to_clients.fetch_add(1, Ordering::Relaxed);
                 }
                 ToClient::Drop(why) => self.counts.dropped(why),
             }
+            if let Some((token, e)) = broken {
+                if let Some(c) = self.connections.remove(&token) {
+                    self.close(registry, c, &e);
+                }
+            }
         }
         false
     }
+}
+
+impl Turn<'_> {
+    /// New connections on the `i`th TCP listener, up to [`FAIR_SHARE`]. Whether it is drained.
+    fn accept(&mut self, registry: &Registry, i: usize) -> bool {
+        for _ in 0..FAIR_SHARE {
+            let Some(listener) = self.streams.get(i) else {
+                return true;
+            };
+            let (stream, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(_) => continue,
+            };
+            if self.connections.len() >= MAX_CONNECTIONS {
+                tracing::warn!(%peer, "TURN connection refused: too many open");
+                continue;
+            }
+            let token = Token(self.next_connection);
+            self.next_connection += 1;
+            match Connection::accept(registry, stream, peer, token) {
+                Ok(c) => {
+                    self.by_client.insert(peer, token);
+                    self.connections.insert(token, c);
+                }
+                Err(e) => tracing::debug!(%peer, error = %e, "TURN connection dropped"),
+            }
+        }
+        false
+    }
+
+    /// A connection is readable or writable: its frames handled, its queue written; closed
+    /// (and its allocation ended) when it is over. Whether it is drained.
+    fn connection(&mut self, registry: &Registry, token: Token) -> bool {
+        let Some(mut c) = self.connections.remove(&token) else {
+            return true;
+        };
+        let wall = super::wall_clock();
+        let read = c.read(self.tls.as_ref(), &mut self.buffer, FAIR_SHARE / 16);
+        let (frames, drained) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                self.close(registry, c, &e);
+                return true;
+            }
+        };
+        for frame in &frames {
+            match self.server.handle_client(now(), wall, c.client, frame) {
+                FromClient::Reply(bytes) => {
+                    c.queue(&bytes, false);
+                }
+                FromClient::Relay {
+                    port,
+                    peer,
+                    payload,
+                } => {
+                    if let Some(socket) = self.relayed.get(&port) {
+                        let _ = socket.send_to(&payload, peer);
+                        self.counts.to_peers.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                FromClient::Bind(mut pending) => {
+                    pending.name_relay(c.local_ip());
+                    let reply = bind(&mut self.server, &mut self.relayed, registry, pending);
+                    c.queue(&reply, false);
+                }
+                FromClient::Drop(why) => self.counts.dropped(why),
+            }
+        }
+        if let Err(e) = c.flush().and_then(|()| c.reregister(registry)) {
+            self.close(registry, c, &e);
+            return true;
+        }
+        self.connections.insert(token, c);
+        drained
+    }
+
+    /// Ends a connection and, with it, its allocation (RFC 8656 3.1).
+    fn close(&mut self, registry: &Registry, c: Connection, why: &io::Error) {
+        tracing::debug!(client = %c.client.addr, error = %why, "TURN connection closed");
+        self.by_client.remove(&c.client.addr);
+        self.server.client_gone(c.client);
+        c.close(registry);
+    }
+}
+
+/// Queues a peer's datagram on a stream client's connection and writes what it can: whether
+/// it was queued, or Err when the connection broke.
+fn queue_on(
+    connections: &mut HashMap<Token, Connection>,
+    registry: &Registry,
+    token: Token,
+    bytes: &[u8],
+) -> io::Result<bool> {
+    let Some(c) = connections.get_mut(&token) else {
+        return Ok(false);
+    };
+    let queued = c.queue(bytes, true);
+    c.flush()?;
+    c.reregister(registry)?;
+    Ok(queued)
+}
+
+/// The address this host sends to `peer` from (the routing table's choice): what a relayed
+/// port bound to a wildcard is named by, so a client is never told 0.0.0.0.
+fn local_toward(peer: SocketAddr) -> Option<std::net::IpAddr> {
+    let any: SocketAddr = if peer.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let probe = std::net::UdpSocket::bind(any).ok()?;
+    probe.connect(peer).ok()?;
+    Some(probe.local_addr().ok()?.ip())
 }
 
 /// Binds a pending allocation's port (another one when it is held elsewhere): the answer.

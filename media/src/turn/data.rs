@@ -4,7 +4,7 @@
 //! slice of what it received, and receives a peer's datagram behind [`CHANNEL_HEADROOM`]
 //! bytes so the ChannelData header is written in front of it in place.
 
-use super::{Dropped, FromClient, ToClient, TurnServer};
+use super::{ClientAddr, Dropped, FromClient, ToClient, TurnServer};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -27,7 +27,7 @@ impl TurnServer {
     pub(super) fn channel_data<'a>(
         &self,
         now: Instant,
-        client: SocketAddr,
+        client: ClientAddr,
         packet: &'a [u8],
     ) -> FromClient<'a> {
         let Some(header) = packet.get(..4) else {
@@ -59,7 +59,7 @@ impl TurnServer {
     pub(super) fn send_indication<'a>(
         &self,
         now: Instant,
-        client: SocketAddr,
+        client: ClientAddr,
         message: &StunMessage,
     ) -> FromClient<'a> {
         let Some(allocation) = self.allocations.get(&client) else {

@@ -8,14 +8,17 @@
 
 mod allocation;
 mod data;
+pub mod framing;
 mod peers;
 mod ports;
 mod requests;
+mod reservations;
 
 pub use allocation::{CHANNEL_LIFETIME, MAX_PEERS, PERMISSION_LIFETIME};
 pub use data::CHANNEL_HEADROOM;
 pub use peers::PeerPolicy;
 pub use ports::RelayPorts;
+pub use reservations::RESERVATION_LIFETIME;
 
 use crate::stun::{Authenticated, StunServer};
 use allocation::Allocation;
@@ -25,6 +28,43 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use stun_rs::StunMessage;
+
+/// How a client reaches the server (RFC 8656 3.1): UDP, or a TCP connection, plain or TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClientTransport {
+    /// Datagrams on the server socket.
+    Udp,
+    /// A TCP connection.
+    Tcp,
+    /// A TLS connection over TCP.
+    Tls,
+}
+
+/// A client as its allocation knows it: the transport and its address (with our listener,
+/// the 5-tuple of RFC 8656 2.2). Over TCP and TLS the address names one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientAddr {
+    /// UDP, TCP or TLS.
+    pub transport: ClientTransport,
+    /// Its source address.
+    pub addr: SocketAddr,
+}
+
+impl ClientAddr {
+    /// A client over UDP.
+    pub fn udp(addr: SocketAddr) -> Self {
+        ClientAddr {
+            transport: ClientTransport::Udp,
+            addr,
+        }
+    }
+
+    /// Whether it reaches us over a stream (TCP or TLS): ChannelData is padded to four bytes
+    /// there (RFC 8656 12.5) and the allocation ends with the connection.
+    pub fn is_stream(&self) -> bool {
+        self.transport != ClientTransport::Udp
+    }
+}
 
 /// What a TURN server may hand out.
 #[derive(Debug, Clone)]
@@ -106,7 +146,7 @@ pub enum ToClient<'a> {
     /// Send these bytes to `client` from the TURN socket.
     Send {
         /// The allocation's client.
-        client: SocketAddr,
+        client: ClientAddr,
         /// ChannelData (borrowed from the receive buffer) or a Data indication.
         bytes: Cow<'a, [u8]>,
     },
@@ -119,14 +159,28 @@ pub enum ToClient<'a> {
 pub struct PendingAllocation {
     /// The port to bind on the relay address.
     pub port: u16,
-    client: SocketAddr,
+    client: ClientAddr,
     request: StunMessage,
     auth: Authenticated,
     lifetime: Duration,
     /// Whether the client asked for an even port.
     even: bool,
+    /// Whether the next port is held too, for a RESERVATION-TOKEN in the answer.
+    reserve: bool,
+    /// Whether this port was reserved by a token: no other will do.
+    reserved: bool,
     /// Ports tried before this one (held by someone else).
     tried: u8,
+    /// The address XOR-RELAYED-ADDRESS names when the relay is bound to a wildcard.
+    relayed_ip: Option<IpAddr>,
+}
+
+impl PendingAllocation {
+    /// Names the relayed port by `ip` (the local address the client reached us on), when the
+    /// relay is bound to a wildcard and nothing is advertised.
+    pub fn name_relay(&mut self, ip: Option<IpAddr>) {
+        self.relayed_ip = ip;
+    }
 }
 
 /// Two pending allocations are the same when they are for the same port and client.
@@ -144,15 +198,17 @@ pub struct TurnServer {
     stun: StunServer,
     config: TurnConfig,
     ports: RelayPorts,
-    allocations: HashMap<SocketAddr, Allocation>,
-    by_port: HashMap<u16, SocketAddr>,
+    allocations: HashMap<ClientAddr, Allocation>,
+    by_port: HashMap<u16, ClientAddr>,
     per_user: HashMap<String, usize>,
     /// Ports being bound: they count against the quotas already.
     pending: usize,
     /// (when, client); stale entries (refreshed or deleted allocations) are skipped.
-    expiries: BinaryHeap<Reverse<(Instant, SocketAddr)>>,
+    expiries: BinaryHeap<Reverse<(Instant, ClientAddr)>>,
     /// Ports given back since the driver last looked: it closes their sockets.
     closed: VecDeque<u16>,
+    /// Odd ports held for a second Allocate (EVEN-PORT with R).
+    reservations: reservations::Reservations,
 }
 
 impl TurnServer {
@@ -168,6 +224,7 @@ impl TurnServer {
             pending: 0,
             expiries: BinaryHeap::new(),
             closed: VecDeque::new(),
+            reservations: reservations::Reservations::default(),
         }
     }
 
@@ -177,7 +234,7 @@ impl TurnServer {
         &mut self,
         now: Instant,
         wall: u64,
-        client: SocketAddr,
+        client: ClientAddr,
         packet: &'a [u8],
     ) -> FromClient<'a> {
         if data::is_channel_data(packet) {
@@ -209,11 +266,18 @@ impl TurnServer {
 
     /// When [`TurnServer::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.expiries.peek().map(|Reverse((at, _))| *at)
+        let expiry = self.expiries.peek().map(|Reverse((at, _))| *at);
+        match (expiry, self.reservations.next_lapse()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Ends the allocations whose lifetime is over at `now`.
+    /// Ends the allocations whose lifetime is over at `now`, and frees lapsed reservations.
     pub fn handle_timeout(&mut self, now: Instant) {
+        for port in self.reservations.lapse(now) {
+            self.ports.give_back(port);
+        }
         while let Some(Reverse((at, client))) = self.expiries.peek().copied() {
             if at > now {
                 break;
@@ -234,8 +298,13 @@ impl TurnServer {
         self.closed.pop_front()
     }
 
+    /// A stream client's connection closed: its allocation ends with it (RFC 8656 3.1).
+    pub fn client_gone(&mut self, client: ClientAddr) {
+        self.deallocate(client);
+    }
+
     /// Ends `client`'s allocation: its port goes back (and is closed), its user's count drops.
-    fn deallocate(&mut self, client: SocketAddr) {
+    fn deallocate(&mut self, client: ClientAddr) {
         let Some(a) = self.allocations.remove(&client) else {
             return;
         };

@@ -2,7 +2,7 @@
 //! one authenticated, and every one after Allocate made by the allocation's own user.
 
 use super::allocation::{Allocation, ChannelRefusal};
-use super::{Dropped, FromClient, PendingAllocation, TurnServer};
+use super::{ClientAddr, Dropped, FromClient, PendingAllocation, TurnServer};
 use crate::stun::{Authenticated, Outcome};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ impl TurnServer {
         &mut self,
         now: Instant,
         wall: u64,
-        client: SocketAddr,
+        client: ClientAddr,
         packet: &'a [u8],
         message: StunMessage,
     ) -> FromClient<'a> {
@@ -40,7 +40,7 @@ impl TurnServer {
         }
         let method = message.method();
         if method == BINDING {
-            return reply(self.stun.binding(packet, &message, client, wall));
+            return reply(self.stun.binding(packet, &message, client.addr, wall));
         }
         if ![ALLOCATE, REFRESH, CREATE_PERMMISSION, CHANNEL_BIND].contains(&method) {
             return self.refuse(&message, 400, "Bad Request: unknown method", None);
@@ -71,7 +71,7 @@ impl TurnServer {
     /// Allocate (RFC 8656 7.2): checks, quotas, then a port for the driver to bind.
     fn allocate<'a>(
         &mut self,
-        client: SocketAddr,
+        client: ClientAddr,
         request: StunMessage,
         auth: Authenticated,
     ) -> FromClient<'a> {
@@ -116,14 +116,20 @@ impl TurnServer {
         if family.is_some_and(|f| f != ours) {
             return self.refuse(&request, 440, "Address Family not Supported", Some(&auth));
         }
+        // Some(whether to reserve the next port) when EVEN-PORT is present.
         let even = request
             .get::<EvenPort>()
-            .and_then(|a| a.as_even_port().ok());
-        if even.is_some_and(|e| e.reserve()) || request.get::<ReservationToken>().is_some() {
+            .and_then(|a| a.as_even_port().ok())
+            .map(EvenPort::reserve);
+        let token = request
+            .get::<ReservationToken>()
+            .and_then(|a| a.as_reservation_token().ok())
+            .map(|t| t.token().to_vec());
+        if token.is_some() && (even.is_some() || family.is_some()) {
             return self.refuse(
                 &request,
-                508,
-                "Insufficient Capacity: no port reservations",
+                400,
+                "Bad Request: RESERVATION-TOKEN with EVEN-PORT or REQUESTED-ADDRESS-FAMILY",
                 Some(&auth),
             );
         }
@@ -134,14 +140,19 @@ impl TurnServer {
         if self.allocations.len() + self.pending >= self.config.total_quota {
             return self.refuse(&request, 508, "Insufficient Capacity", Some(&auth));
         }
-        let even = even.is_some();
-        let Some(port) = self.ports.take(even) else {
-            return self.refuse(
-                &request,
-                508,
-                "Insufficient Capacity: no free port",
-                Some(&auth),
-            );
+        let reserve = even == Some(true);
+        let port = match &token {
+            Some(token) => self.reservations.claim(token),
+            None if reserve => self.ports.take_pair(),
+            None => self.ports.take(even.is_some()),
+        };
+        let Some(port) = port else {
+            let why = if token.is_some() {
+                "Insufficient Capacity: no port reserved for that token"
+            } else {
+                "Insufficient Capacity: no free port"
+            };
+            return self.refuse(&request, 508, why, Some(&auth));
         };
         let asked = lifetime(&request).unwrap_or(self.config.default_lifetime);
         let lifetime = asked
@@ -155,8 +166,11 @@ impl TurnServer {
             request,
             auth,
             lifetime,
-            even,
+            even: even.is_some(),
+            reserve,
+            reserved: token.is_some(),
             tried: 0,
+            relayed_ip: None,
         })
     }
 
@@ -167,9 +181,17 @@ impl TurnServer {
         mut pending: PendingAllocation,
     ) -> Result<PendingAllocation, Vec<u8>> {
         self.ports.give_back(pending.port);
+        if pending.reserve {
+            self.ports.give_back(pending.port + 1);
+        }
         pending.tried += 1;
-        if pending.tried < BIND_ATTEMPTS {
-            if let Some(port) = self.ports.take(pending.even) {
+        if pending.tried < BIND_ATTEMPTS && !pending.reserved {
+            let next = if pending.reserve {
+                self.ports.take_pair()
+            } else {
+                self.ports.take(pending.even)
+            };
+            if let Some(port) = next {
                 pending.port = port;
                 return Ok(pending);
             }
@@ -194,20 +216,30 @@ impl TurnServer {
             request,
             auth,
             lifetime,
+            reserve,
+            relayed_ip,
             ..
         } = pending;
         self.pending -= 1;
-        let advertised = self.config.advertise.unwrap_or(self.config.relay_ip);
+        let bound = self.config.relay_ip;
+        let advertised = match (self.config.advertise, relayed_ip) {
+            (Some(ip), _) => ip,
+            (None, Some(ip)) if bound.is_unspecified() && ip.is_ipv4() == bound.is_ipv4() => ip,
+            _ => bound,
+        };
         let relayed = SocketAddr::new(advertised, port);
-        let answer = bytes(self.stun.answer(
-            &request,
-            vec![
-                XorRelayedAddress::from(relayed).into(),
-                LifeTime::new(seconds(lifetime)).into(),
-                XorMappedAddress::from(client).into(),
-            ],
-            Some(&auth),
-        ));
+        let mut attributes = vec![
+            XorRelayedAddress::from(relayed).into(),
+            LifeTime::new(seconds(lifetime)).into(),
+            XorMappedAddress::from(client.addr).into(),
+        ];
+        if reserve {
+            match self.reservations.hold(port + 1, now) {
+                Some(token) => attributes.push(ReservationToken::from(token).into()),
+                None => self.ports.give_back(port + 1),
+            }
+        }
+        let answer = bytes(self.stun.answer(&request, attributes, Some(&auth)));
         let expires = now + lifetime;
         let made_by = (*request.transaction_id(), answer.clone());
         self.allocations
@@ -221,7 +253,7 @@ impl TurnServer {
     fn refresh<'a>(
         &mut self,
         now: Instant,
-        client: SocketAddr,
+        client: ClientAddr,
         request: &StunMessage,
         auth: &Authenticated,
     ) -> FromClient<'a> {
@@ -242,7 +274,7 @@ impl TurnServer {
     fn create_permission<'a>(
         &mut self,
         now: Instant,
-        client: SocketAddr,
+        client: ClientAddr,
         request: &StunMessage,
         auth: &Authenticated,
     ) -> FromClient<'a> {
@@ -283,7 +315,7 @@ impl TurnServer {
     fn channel_bind<'a>(
         &mut self,
         now: Instant,
-        client: SocketAddr,
+        client: ClientAddr,
         request: &StunMessage,
         auth: &Authenticated,
     ) -> FromClient<'a> {

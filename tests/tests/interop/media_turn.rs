@@ -23,7 +23,7 @@ fn coturns_client_relays_through_openline_turn_with_long_term_credentials() {
         peer_port,
         4,
         30,
-        &["-u", "alice", "-w", "s3cret"],
+        &["-c", "-u", "alice", "-w", "s3cret"],
     );
     assert_eq!(totals(&out), Some((120, 120)), "channels: {out}");
     assert!(out.contains("Total lost packets 0 "), "{out}");
@@ -33,11 +33,17 @@ fn coturns_client_relays_through_openline_turn_with_long_term_credentials() {
         peer_port,
         2,
         20,
-        &["-s", "-u", "alice", "-w", "s3cret"],
+        &["-c", "-s", "-u", "alice", "-w", "s3cret"],
     );
     assert_eq!(totals(&out), Some((40, 40)), "indications: {out}");
     // A wrong password gets no allocation: nothing is sent.
-    let out = uclient(media.stun, peer_port, 1, 5, &["-u", "alice", "-w", "guess"]);
+    let out = uclient(
+        media.stun,
+        peer_port,
+        1,
+        5,
+        &["-c", "-u", "alice", "-w", "guess"],
+    );
     assert!(
         out.contains("error 401") || totals(&out).is_none_or(|(_, r)| r == 0),
         "{out}"
@@ -61,7 +67,13 @@ fn coturns_client_relays_with_shared_secret_credentials_but_not_to_loopback_unle
         "--turn-ports",
         "51100-51199",
     ]);
-    let out = uclient(open.stun, peer_port, 2, 20, &["-W", "north", "-u", "carol"]);
+    let out = uclient(
+        open.stun,
+        peer_port,
+        2,
+        20,
+        &["-c", "-W", "north", "-u", "carol"],
+    );
     assert_eq!(totals(&out), Some((40, 40)), "REST credentials: {out}");
     open.stop();
 
@@ -79,7 +91,7 @@ fn coturns_client_relays_with_shared_secret_credentials_but_not_to_loopback_unle
         peer_port,
         1,
         10,
-        &["-W", "north", "-u", "carol"],
+        &["-c", "-W", "north", "-u", "carol"],
     );
     assert!(
         out.contains("error 403"),
@@ -90,4 +102,52 @@ fn coturns_client_relays_with_shared_secret_credentials_but_not_to_loopback_unle
         "relayed to loopback: {out}"
     );
     strict.stop();
+}
+
+#[test]
+fn coturns_client_gets_an_rtp_rtcp_pair_and_relays_over_tcp_and_tls() {
+    let (_peer, peer_port) = echo_peer();
+    let dir = openline_tests::subject::scratch_dir("turn-tls");
+    let pki = openline_tests::certs::TestPki::new(&dir);
+    let cert = pki.issue("turn", &["turn.test"]);
+    let (cert_file, key_file) = (
+        cert.cert.display().to_string(),
+        cert.key.display().to_string(),
+    );
+    let mut media = Media::start(&[
+        "--turn-user",
+        "alice:s3cret",
+        "--realm",
+        "turn.test",
+        "--turn-allow-loopback",
+        "--turn-ports",
+        "51300-51399",
+        "--turn-tcp",
+        "tcp:127.0.0.1:0",
+        "--turn-tcp",
+        "tls:127.0.0.1:0",
+        "--turn-cert",
+        &cert_file,
+        "--turn-key",
+        &key_file,
+    ]);
+    let auth = ["-u", "alice", "-w", "s3cret"];
+    // uclient's default: RTP on an even port with the next reserved (EVEN-PORT, R), RTCP on it
+    // by RESERVATION-TOKEN; 508 here would stop it before it sends.
+    let out = uclient(media.stun, peer_port, 2, 20, &auth);
+    assert!(!out.contains("error 508"), "{out}");
+    assert_eq!(totals(&out), Some((40, 40)), "RTP/RTCP pair: {out}");
+    // Over TCP, then TLS, to each listener (both take either): ChannelData padded on the stream.
+    for (stream, how) in [
+        (media.streams[0], "-t"),
+        (media.streams[1], "-S"),
+        (media.streams[0], "-S"),
+    ] {
+        let mut options = vec!["-t", how, "-c"];
+        options.extend(auth);
+        let out = uclient(stream, peer_port, 2, 20, &options);
+        assert_eq!(totals(&out), Some((40, 40)), "{how} to {stream}: {out}");
+        assert!(out.contains("Total lost packets 0 "), "{how}: {out}");
+    }
+    media.stop();
 }

@@ -212,8 +212,13 @@ fn openline_serve_is_a_turn_server_for_shared_secret_credentials() {
         "--turn-allow-loopback",
     ]);
     let (_peer, peer_port) = openline_tests::media::echo_peer();
-    let out =
-        openline_tests::media::uclient(turn, peer_port, 2, 20, &["-W", "north", "-u", "dana"]);
+    let out = openline_tests::media::uclient(
+        turn,
+        peer_port,
+        2,
+        20,
+        &["-c", "-W", "north", "-u", "dana"],
+    );
     assert_eq!(
         openline_tests::media::uclient_totals(&out),
         Some((40, 40)),
@@ -221,7 +226,7 @@ fn openline_serve_is_a_turn_server_for_shared_secret_credentials() {
     );
     // The realm is the served domain's.
     let wrong_secret =
-        openline_tests::media::uclient(turn, peer_port, 1, 5, &["-W", "south", "-u", "dana"]);
+        openline_tests::media::uclient(turn, peer_port, 1, 5, &["-c", "-W", "south", "-u", "dana"]);
     assert!(
         openline_tests::media::uclient_totals(&wrong_secret).is_none_or(|(_, r)| r == 0),
         "{wrong_secret}"

@@ -189,7 +189,7 @@ fn channels_carry_data_both_ways_without_copying_the_payload() {
     );
     let stranger: SocketAddr = "127.0.0.1:40999".parse().unwrap();
     assert_eq!(
-        s.handle_client(now, WALL, stranger, &data),
+        s.handle_client(now, WALL, ClientAddr::udp(stranger), &data),
         FromClient::Drop(Dropped::NoAllocation)
     );
     // The peer's answer: ChannelData written in front of it, in place.

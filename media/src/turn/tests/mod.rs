@@ -40,7 +40,7 @@ pub(super) fn server(config: impl FnOnce(&mut TurnConfig)) -> TurnServer {
 
 /// A client: its address, user and password, and the nonce it learnt.
 pub(super) struct Client {
-    pub(super) addr: SocketAddr,
+    pub(super) addr: ClientAddr,
     user: String,
     password: String,
     nonce: String,
@@ -49,7 +49,7 @@ pub(super) struct Client {
 impl Client {
     pub(super) fn new(port: u16, user: &str, password: &str, s: &TurnServer) -> Self {
         Client {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: ClientAddr::udp(SocketAddr::from(([127, 0, 0, 1], port))),
             user: user.into(),
             password: password.into(),
             nonce: s.stun.nonce_for_tests(WALL),
@@ -159,7 +159,7 @@ pub(super) fn allocate(s: &mut TurnServer, c: &Client, now: Instant) -> SocketAd
     let mapped = answer.get::<XorMappedAddress>().unwrap();
     assert_eq!(
         *mapped.as_xor_mapped_address().unwrap().socket_address(),
-        c.addr
+        c.addr.addr
     );
     *answer
         .get::<XorRelayedAddress>()
@@ -421,3 +421,4 @@ fn shared_secret_credentials_allocate_until_they_expire() {
 }
 
 mod data;
+mod reservations;

@@ -1,0 +1,122 @@
+//! Binding TURN's sockets as the settings name them: UDP, TCP listeners (`tcp:` and `tls:`,
+//! each taking both plain and TLS clients) and the certificate TLS clients are shown.
+
+use super::TurnSockets;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A TURN listener over TCP: `tcp:IP:PORT` or `tls:IP:PORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamListen {
+    /// Whether TLS is what it is for (then a certificate is required).
+    pub tls: bool,
+    /// Where.
+    pub addr: SocketAddr,
+}
+
+impl std::str::FromStr for StreamListen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (tls, addr) = if let Some(a) = s.strip_prefix("tcp:") {
+            (false, a)
+        } else if let Some(a) = s.strip_prefix("tls:") {
+            (true, a)
+        } else {
+            return Err(format!("`{s}`: expected tcp:IP:PORT or tls:IP:PORT"));
+        };
+        let addr = addr
+            .parse()
+            .map_err(|e| format!("`{addr}`: not an IP:PORT ({e})"))?;
+        Ok(StreamListen { tls, addr })
+    }
+}
+
+/// Why TURN's sockets could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TurnBindError {
+    /// A socket could not be bound.
+    #[error("binding {0}: {1}")]
+    Bind(String, std::io::Error),
+    /// A `tls:` listener without a certificate.
+    #[error("{0}: TURN over TLS needs a certificate and key")]
+    NoCertificate(String),
+    /// The certificate or key could not be read.
+    #[error("{0}: {1}")]
+    Pem(PathBuf, String),
+    /// rustls refused them.
+    #[error("TURN's TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Binds `udp` and every stream listener; with `certificate` (chain and key, PEM), TLS too.
+pub fn bind_turn(
+    udp: SocketAddr,
+    streams: &[StreamListen],
+    certificate: Option<(&Path, &Path)>,
+) -> Result<TurnSockets, TurnBindError> {
+    let tls = certificate.map(|(c, k)| tls_config(c, k)).transpose()?;
+    let udp_socket =
+        std::net::UdpSocket::bind(udp).map_err(|e| TurnBindError::Bind(format!("udp:{udp}"), e))?;
+    let mut listeners = Vec::new();
+    for s in streams {
+        let name = format!("{}:{}", if s.tls { "tls" } else { "tcp" }, s.addr);
+        if s.tls && tls.is_none() {
+            return Err(TurnBindError::NoCertificate(name));
+        }
+        listeners
+            .push(std::net::TcpListener::bind(s.addr).map_err(|e| TurnBindError::Bind(name, e))?);
+    }
+    Ok(TurnSockets {
+        udp: udp_socket,
+        streams: listeners,
+        tls,
+    })
+}
+
+/// A TLS server configuration presenting `cert` with `key`.
+fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TurnBindError> {
+    let pem = |path: &Path, e: rustls::pki_types::pem::Error| {
+        TurnBindError::Pem(path.to_path_buf(), e.to_string())
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| pem(cert, e))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| pem(key, e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_listeners_read_or_say_why_not() {
+        assert_eq!(
+            "tls:0.0.0.0:443".parse(),
+            Ok(StreamListen {
+                tls: true,
+                addr: ([0, 0, 0, 0], 443).into()
+            })
+        );
+        assert!("tcp:[::]:3478".parse::<StreamListen>().is_ok());
+        assert!(
+            "udp:0.0.0.0:3478"
+                .parse::<StreamListen>()
+                .is_err_and(|e| e.contains("expected tcp:"))
+        );
+        assert!(
+            "tcp:nowhere"
+                .parse::<StreamListen>()
+                .is_err_and(|e| e.contains("not an IP:PORT"))
+        );
+    }
+}
