@@ -99,7 +99,11 @@ impl Ua {
             control,
             log,
         };
-        ua.wait_for(&format!("{account}: {{0/UDP/{family}}} 200 OK"));
+        let transport = env
+            .iter()
+            .find(|(k, _)| *k == "TRANSPORT")
+            .map_or("UDP".to_string(), |(_, t)| t.to_ascii_uppercase());
+        ua.wait_for(&format!("{account}: {{0/{transport}/{family}}} 200 OK"));
         ua
     }
 

@@ -268,6 +268,23 @@ impl Link {
         link
     }
 
+    /// Gives the first end (in `a`) one more IPv4 address, 198.18.N.`host`: a second service
+    /// on the same port (TURN and SIP both on 443).
+    pub fn add_a(&self, a: &Namespace, host: u8) -> IpAddr {
+        let first = self.a(false).to_string();
+        let prefix = first.rsplit_once('.').expect("a dotted address").0;
+        let address = format!("{prefix}.{host}");
+        a.run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{address}/24"),
+            "dev",
+            &self.interfaces.0,
+        ]);
+        address.parse().unwrap()
+    }
+
     /// The first end's address of the family of `v6`.
     pub fn a(&self, v6: bool) -> IpAddr {
         let pair = if v6 { self.v6 } else { self.v4 };

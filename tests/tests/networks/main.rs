@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod dual_stack;
+mod firewall;
 mod lan;
 mod nat;
 
