@@ -47,6 +47,10 @@ struct Args {
     /// The address TURN's relayed ports are bound on (default: the --turn address).
     #[arg(long)]
     turn_relay_ip: Option<IpAddr>,
+    /// An IPv6 address TURN's relayed ports are bound on too (when the other is IPv4): clients
+    /// may ask for IPv6 relayed addresses or one of each (RFC 8656).
+    #[arg(long)]
+    turn_relay_ip6: Option<IpAddr>,
     /// Allocations one TURN user may hold at once.
     #[arg(long, default_value_t = 10)]
     turn_user_quota: usize,
@@ -127,6 +131,7 @@ fn main() -> anyhow::Result<()> {
             args.turn_ports,
         );
         turn.user_quota = args.turn_user_quota;
+        turn.relay_ip_v6 = args.turn_relay_ip6;
         turn.peers = PeerPolicy {
             allow_loopback: args.turn_allow_loopback,
             allow_private: args.turn_allow_private,

@@ -118,6 +118,8 @@ pub struct TurnSection {
     pub users: Vec<(String, String)>,
     /// TURN over TCP and TLS: tcp:IP:PORT, tls:IP:PORT.
     pub tcp: Vec<openline_media::net::StreamListen>,
+    /// An IPv6 address relayed ports are bound on too.
+    pub relay_v6: Option<std::net::IpAddr>,
 }
 
 /// The `[turn]` table as TOML gives it.
@@ -135,6 +137,7 @@ struct RawTurnSection {
     users: Vec<Spanned<String>>,
     #[serde(default)]
     tcp: Vec<Spanned<String>>,
+    relay_v6: Option<Spanned<String>>,
 }
 
 /// `always`, `never` or `nat`.
@@ -348,6 +351,21 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
                 .iter()
                 .map(|v| v.get_ref().parse().map_err(|e| invalid(v.span().start, e)))
                 .collect::<Result<_, _>>()?,
+            relay_v6: t
+                .relay_v6
+                .map(|v| {
+                    v.get_ref()
+                        .parse::<std::net::IpAddr>()
+                        .ok()
+                        .filter(std::net::IpAddr::is_ipv6)
+                        .ok_or_else(|| {
+                            invalid(
+                                v.span().start,
+                                format!("`{}`: not an IPv6 address", v.get_ref()),
+                            )
+                        })
+                })
+                .transpose()?,
         }),
     };
     Ok(FileConfig {

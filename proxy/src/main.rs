@@ -121,6 +121,10 @@ struct ServeArgs {
     /// The realm TURN credentials are in (default: the first --domain).
     #[arg(long)]
     turn_realm: Option<String>,
+    /// An IPv6 address TURN's relayed ports are bound on too, for clients that ask for IPv6
+    /// relayed addresses or one of each (RFC 8656); none by default.
+    #[arg(long)]
+    turn_relay_ip6: Option<std::net::IpAddr>,
     /// TURN's relayed ports, LOW-HIGH (default 49152-65535).
     #[arg(long, value_parser = parse_port_range)]
     turn_ports: Option<(u16, u16)>,
@@ -432,6 +436,7 @@ fn turn_config(
         allow_private: args.turn_allow_private || file.allow_private.unwrap_or(false),
     };
     turn.user_quota = file.user_quota.unwrap_or(turn.user_quota);
+    turn.relay_ip_v6 = args.turn_relay_ip6.or(file.relay_v6);
     Some(TurnServeConfig {
         listen,
         credentials: openline_media::stun::Credentials {

@@ -153,6 +153,11 @@ pub fn free_udp_addr() -> SocketAddr {
 
 /// turnutils_peer echoing on a free loopback port.
 pub fn echo_peer() -> (Background, u16) {
+    echo_peer_on("127.0.0.1")
+}
+
+/// turnutils_peer echoing on a free port of `address` (127.0.0.1 or ::1).
+pub fn echo_peer_on(address: &str) -> (Background, u16) {
     let port = free_udp_addr().port();
     let peer = Background(
         Command::new("timeout")
@@ -160,7 +165,7 @@ pub fn echo_peer() -> (Background, u16) {
                 "120",
                 "turnutils_peer",
                 "-L",
-                "127.0.0.1",
+                address,
                 "-p",
                 &port.to_string(),
             ])
@@ -190,12 +195,15 @@ pub fn uclient(
         clients.to_string(),
         messages.to_string(),
     );
+    // -x asks for an IPv6 relayed address (the echo is then at [::1]), -Z for one of each;
+    // otherwise IPv4 is asked for explicitly (-X).
+    let v6 = auth.contains(&"-x");
     let mut args: Vec<&str> = auth.to_vec();
     args.extend([
         "-p",
         &port,
         "-e",
-        "127.0.0.1",
+        if v6 { "::1" } else { "127.0.0.1" },
         "-r",
         &peer,
         "-m",
@@ -203,7 +211,11 @@ pub fn uclient(
         "-n",
         &n,
     ]);
-    args.extend(["-l", "160", "-z", "10", "-X", "127.0.0.1"]);
+    args.extend(["-l", "160", "-z", "10"]);
+    if !v6 && !auth.contains(&"-Z") {
+        args.push("-X");
+    }
+    args.push("127.0.0.1");
     let out = crate::run_peer(
         &dir,
         "turnutils_uclient",

@@ -390,7 +390,7 @@ fn local_toward(peer: SocketAddr) -> Option<std::net::IpAddr> {
     Some(probe.local_addr().ok()?.ip())
 }
 
-/// Binds a pending allocation's port (another one when it is held elsewhere): the answer.
+/// Binds a pending allocation's ports (others when one is held elsewhere): the answer.
 fn bind(
     server: &mut TurnServer,
     relayed: &mut HashMap<u16, UdpSocket>,
@@ -398,19 +398,28 @@ fn bind(
     mut pending: PendingAllocation,
 ) -> Vec<u8> {
     loop {
-        let port = pending.port;
-        match open(registry, SocketAddr::new(server.relay_ip(), port)) {
-            Ok(socket) => {
-                relayed.insert(port, socket);
-                return server.allocated(now(), pending);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, port, "could not bind a TURN relayed port");
-                match server.port_unavailable(pending) {
-                    Ok(next) => pending = next,
-                    Err(refusal) => return refusal,
+        let mut bound = Vec::new();
+        let mut failed = None;
+        for at in pending.binds(server) {
+            match open(registry, at) {
+                Ok(socket) => bound.push((at.port(), socket)),
+                Err(e) => {
+                    failed = Some((at, e));
+                    break;
                 }
             }
+        }
+        let Some((at, e)) = failed else {
+            relayed.extend(bound);
+            return server.allocated(now(), pending);
+        };
+        tracing::warn!(error = %e, %at, "could not bind a TURN relayed port");
+        for (_, mut socket) in bound {
+            let _ = registry.deregister(&mut socket);
+        }
+        match server.port_unavailable(pending) {
+            Ok(next) => pending = next,
+            Err(refusal) => return refusal,
         }
     }
 }

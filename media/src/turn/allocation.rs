@@ -29,11 +29,18 @@ pub(super) enum ChannelRefusal {
     TooMany,
 }
 
+/// One relayed port of an allocation and the family it relays.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Relayed {
+    pub(super) port: u16,
+    pub(super) v6: bool,
+}
+
 /// A client's allocation.
 #[derive(Debug)]
 pub(super) struct Allocation {
-    /// Our relayed port.
-    pub(super) port: u16,
+    /// Our relayed ports: one, or one per family (RFC 8656 dual allocation).
+    pub(super) relayed: Vec<Relayed>,
     /// The USERNAME that made it: later requests must use the same (441 otherwise).
     pub(super) user: String,
     /// When it ends unless refreshed.
@@ -49,15 +56,15 @@ pub(super) struct Allocation {
 }
 
 impl Allocation {
-    /// A new allocation on `port` for `user`, until `expires`.
+    /// A new allocation on `relayed` for `user`, until `expires`.
     pub(super) fn new(
-        port: u16,
+        relayed: Vec<Relayed>,
         user: String,
         expires: Instant,
         made_by: (TransactionId, Vec<u8>),
     ) -> Self {
         Allocation {
-            port,
+            relayed,
             user,
             expires,
             made_by,
@@ -65,6 +72,14 @@ impl Allocation {
             channels: HashMap::new(),
             channel_of: HashMap::new(),
         }
+    }
+
+    /// The relayed port that reaches peers of `peer`'s family, if any.
+    pub(super) fn port_for(&self, peer: IpAddr) -> Option<u16> {
+        self.relayed
+            .iter()
+            .find(|r| r.v6 == peer.is_ipv6())
+            .map(|r| r.port)
     }
 
     /// Whether `peer`'s IP may be relayed to and heard from at `now`.
@@ -146,7 +161,10 @@ mod tests {
     fn allocation(now: Instant) -> Allocation {
         let txn = TransactionId::from([1u8; 12]);
         Allocation::new(
-            50_000,
+            vec![Relayed {
+                port: 50_000,
+                v6: false,
+            }],
             "alice".into(),
             now + Duration::from_secs(600),
             (txn, vec![]),

@@ -45,13 +45,16 @@ impl TurnServer {
         if allocation.expires <= now {
             return FromClient::Drop(Dropped::NoAllocation);
         }
-        match allocation.channel_peer(number, now) {
-            Some(peer) => FromClient::Relay {
-                port: allocation.port,
+        let Some(peer) = allocation.channel_peer(number, now) else {
+            return FromClient::Drop(Dropped::NoChannel);
+        };
+        match allocation.port_for(peer.ip()) {
+            Some(port) => FromClient::Relay {
+                port,
                 peer,
                 payload: Cow::Borrowed(payload),
             },
-            None => FromClient::Drop(Dropped::NoChannel),
+            None => FromClient::Drop(Dropped::NoPermission),
         }
     }
 
@@ -73,11 +76,14 @@ impl TurnServer {
         let (Some(peer), Some(data)) = (peer, data) else {
             return FromClient::Drop(Dropped::Malformed);
         };
-        if allocation.expires <= now || !allocation.permits(peer.ip(), now) {
+        let port = allocation.port_for(peer.ip());
+        let Some(port) =
+            port.filter(|_| allocation.expires > now && allocation.permits(peer.ip(), now))
+        else {
             return FromClient::Drop(Dropped::NoPermission);
-        }
+        };
         FromClient::Relay {
-            port: allocation.port,
+            port,
             peer,
             payload: Cow::Owned(data.as_bytes().to_vec()),
         }

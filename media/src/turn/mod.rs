@@ -6,6 +6,7 @@
 //! client. STUN Binding is answered as by [`StunServer`], which also checks credentials
 //! (long-term, or coturn's shared secret). Requests are in `requests.rs`, data in `data.rs`.
 
+mod allocate;
 mod allocation;
 mod data;
 pub mod framing;
@@ -71,6 +72,9 @@ impl ClientAddr {
 pub struct TurnConfig {
     /// The address relayed ports are bound on.
     pub relay_ip: IpAddr,
+    /// An IPv6 address relayed ports are bound on too, when `relay_ip` is IPv4: clients may
+    /// ask for IPv6 (REQUESTED-ADDRESS-FAMILY) or for both (ADDITIONAL-ADDRESS-FAMILY).
+    pub relay_ip_v6: Option<IpAddr>,
     /// The address XOR-RELAYED-ADDRESS names, when peers reach us by another (behind 1:1 NAT).
     pub advertise: Option<IpAddr>,
     /// The relayed port range, LOW-HIGH.
@@ -92,6 +96,7 @@ impl TurnConfig {
     pub fn new(relay_ip: IpAddr, ports: (u16, u16)) -> Self {
         TurnConfig {
             relay_ip,
+            relay_ip_v6: None,
             advertise: None,
             ports,
             user_quota: 10,
@@ -157,8 +162,14 @@ pub enum ToClient<'a> {
 /// An Allocate that passed every check and waits for its port to be bound.
 #[derive(Debug)]
 pub struct PendingAllocation {
-    /// The port to bind on the relay address.
+    /// The port to bind on the relay address of its family.
     pub port: u16,
+    /// Whether that family is IPv6.
+    v6: bool,
+    /// A second port, on the IPv6 relay address (ADDITIONAL-ADDRESS-FAMILY).
+    also_v6: Option<u16>,
+    /// Whether IPv6 was asked for besides and we relay none (ADDRESS-ERROR-CODE 440).
+    refused_v6: bool,
     client: ClientAddr,
     request: StunMessage,
     auth: Authenticated,
@@ -176,6 +187,18 @@ pub struct PendingAllocation {
 }
 
 impl PendingAllocation {
+    /// The addresses to bind, the first for [`PendingAllocation::port`].
+    pub fn binds(&self, server: &TurnServer) -> Vec<SocketAddr> {
+        let first = server
+            .relay_ip_for(self.v6)
+            .unwrap_or(server.config.relay_ip);
+        let mut all = vec![SocketAddr::new(first, self.port)];
+        if let (Some(port), Some(ip)) = (self.also_v6, server.relay_ip_for(true)) {
+            all.push(SocketAddr::new(ip, port));
+        }
+        all
+    }
+
     /// Names the relayed port by `ip` (the local address the client reached us on), when the
     /// relay is bound to a wildcard and nothing is advertised.
     pub fn name_relay(&mut self, ip: Option<IpAddr>) {
@@ -254,9 +277,16 @@ impl TurnServer {
         self.message(now, wall, client, packet, message)
     }
 
-    /// The address relayed ports are bound on.
-    pub fn relay_ip(&self) -> IpAddr {
-        self.config.relay_ip
+    /// The address relayed ports of a family are bound on, if we relay that family.
+    pub fn relay_ip_for(&self, v6: bool) -> Option<IpAddr> {
+        let main = self.config.relay_ip;
+        if main.is_ipv6() == v6 {
+            Some(main)
+        } else if v6 {
+            self.config.relay_ip_v6.filter(IpAddr::is_ipv6)
+        } else {
+            None
+        }
     }
 
     /// Allocations held now.
@@ -308,9 +338,11 @@ impl TurnServer {
         let Some(a) = self.allocations.remove(&client) else {
             return;
         };
-        self.by_port.remove(&a.port);
-        self.ports.give_back(a.port);
-        self.closed.push_back(a.port);
+        for r in &a.relayed {
+            self.by_port.remove(&r.port);
+            self.ports.give_back(r.port);
+            self.closed.push_back(r.port);
+        }
         self.release_quota(&a.user);
     }
 

@@ -14,14 +14,16 @@ pub(super) type Token = [u8; 8];
 /// Ports held for a token, and when each reservation lapses.
 #[derive(Debug, Default)]
 pub(super) struct Reservations {
-    by_token: HashMap<Token, u16>,
+    /// The port and whether it is on the IPv6 relay address.
+    by_token: HashMap<Token, (u16, bool)>,
     /// In the order made, which is the order they lapse (one lifetime for all).
     lapses: VecDeque<(Instant, Token)>,
 }
 
 impl Reservations {
-    /// Holds `port` from `now`: its token, or None without randomness to make one.
-    pub(super) fn hold(&mut self, port: u16, now: Instant) -> Option<Token> {
+    /// Holds `port` (of the family: IPv6 or not) from `now`: its token, or None without
+    /// randomness to make one.
+    pub(super) fn hold(&mut self, port: (u16, bool), now: Instant) -> Option<Token> {
         let mut token = [0u8; 8];
         getrandom::fill(&mut token).ok()?;
         self.by_token.insert(token, port);
@@ -29,8 +31,8 @@ impl Reservations {
         Some(token)
     }
 
-    /// The port held for `token`, which is no longer held.
-    pub(super) fn claim(&mut self, token: &[u8]) -> Option<u16> {
+    /// The port held for `token` and its family, no longer held.
+    pub(super) fn claim(&mut self, token: &[u8]) -> Option<(u16, bool)> {
         let token: Token = token.try_into().ok()?;
         self.by_token.remove(&token)
     }
@@ -44,7 +46,7 @@ impl Reservations {
             }
             self.lapses.pop_front();
             // Claimed tokens are gone from the map already.
-            freed.extend(self.by_token.remove(&token));
+            freed.extend(self.by_token.remove(&token).map(|(port, _)| port));
         }
         freed
     }
@@ -64,10 +66,10 @@ mod tests {
     fn a_token_claims_its_port_once_and_unclaimed_ports_lapse() {
         let now = Instant::now();
         let mut r = Reservations::default();
-        let a = r.hold(50_003, now).unwrap();
-        let b = r.hold(50_005, now).unwrap();
+        let a = r.hold((50_003, false), now).unwrap();
+        let b = r.hold((50_005, true), now).unwrap();
         assert_ne!(a, b);
-        assert_eq!(r.claim(&a), Some(50_003));
+        assert_eq!(r.claim(&a), Some((50_003, false)));
         assert_eq!(r.claim(&a), None, "a token is good once");
         assert_eq!(r.claim(&[1, 2, 3]), None);
         assert_eq!(r.next_lapse(), Some(now + RESERVATION_LIFETIME));

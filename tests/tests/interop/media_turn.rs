@@ -151,3 +151,47 @@ fn coturns_client_gets_an_rtp_rtcp_pair_and_relays_over_tcp_and_tls() {
     }
     media.stop();
 }
+
+#[test]
+fn coturns_client_gets_an_ipv6_relayed_address_and_a_dual_allocation() {
+    let mut media = Media::start(&[
+        "--turn-user",
+        "alice:s3cret",
+        "--realm",
+        "turn.test",
+        "--turn-allow-loopback",
+        "--turn-relay-ip6",
+        "::1",
+        "--turn-ports",
+        "51400-51499",
+    ]);
+    let (_peer4, peer_port) = echo_peer();
+    let auth = ["-c", "-u", "alice", "-w", "s3cret"];
+    // -Z: RFC 8656 dual allocation (ADDITIONAL-ADDRESS-FAMILY), IPv4 traffic over it.
+    let mut dual = vec!["-Z"];
+    dual.extend(auth);
+    let out = uclient(media.stun, peer_port, 2, 20, &dual);
+    assert_eq!(totals(&out), Some((40, 40)), "dual allocation: {out}");
+    assert!(!out.contains("error"), "{out}");
+    // -x: an IPv6 relayed address, towards an echo on [::1], for a client reaching us on IPv4.
+    let (_peer6, peer6_port) = openline_tests::media::echo_peer_on("::1");
+    let mut six = vec!["-x"];
+    six.extend(auth);
+    let out = uclient(media.stun, peer6_port, 2, 20, &six);
+    assert_eq!(totals(&out), Some((40, 40)), "IPv6 relayed address: {out}");
+    media.stop();
+    // Without an IPv6 relay address, -x is refused with 440 and nothing is relayed.
+    let mut v4_only = Media::start(&[
+        "--turn-user",
+        "alice:s3cret",
+        "--realm",
+        "turn.test",
+        "--turn-allow-loopback",
+        "--turn-ports",
+        "51500-51599",
+    ]);
+    let out = uclient(v4_only.stun, peer6_port, 1, 5, &six);
+    assert!(out.contains("440"), "{out}");
+    assert!(totals(&out).is_none_or(|(_, r)| r == 0), "{out}");
+    v4_only.stop();
+}

@@ -421,4 +421,5 @@ fn shared_secret_credentials_allocate_until_they_expire() {
 }
 
 mod data;
+mod families;
 mod reservations;
