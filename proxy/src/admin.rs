@@ -253,9 +253,58 @@ pub enum PeerAction {
     List(Asking),
 }
 
+/// `openline status`'s options.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    asking: Asking,
+    /// Each call through the relay too: per party, packets, loss, jitter and MOS, and
+    /// one-way audio named.
+    #[arg(long)]
+    calls: bool,
+}
+
+/// The relay's call reports as JSON: per call, per stream, per party.
+pub fn quality_json(reports: &[openline_media::control::CallReport]) -> serde_json::Value {
+    let round = |x: f64, places: i32| (x * 10f64.powi(places)).round() / 10f64.powi(places);
+    reports
+        .iter()
+        .map(|r| {
+            let streams: Vec<serde_json::Value> = r
+                .streams
+                .iter()
+                .map(|legs| {
+                    legs.iter()
+                        .zip(&r.parties)
+                        .map(|(q, party)| {
+                            serde_json::json!({
+                                "party": party,
+                                "packets": q.packets,
+                                "lost": q.lost,
+                                "loss_percent": round(q.loss * 100.0, 2),
+                                "jitter_ms": round(q.jitter_ms, 2),
+                                "r_factor": round(q.r_factor, 1),
+                                "mos": round(q.mos, 2),
+                                "reported_loss_percent": q.reported.map(|p| round(p.fraction_lost * 100.0, 2)),
+                                "silent_seconds": q.silent_for.map(|d| d.as_secs()),
+                            })
+                        })
+                        .collect()
+                })
+                .collect();
+            serde_json::json!({
+                "call_id": r.call_id,
+                "streams": streams,
+                "problems": r.problems(),
+            })
+        })
+        .collect()
+}
+
 /// `openline status`: the running server's bindings, calls, relay sessions and stored
-/// messages, per domain.
-pub async fn status_command(asking: Asking) -> anyhow::Result<()> {
+/// messages, per domain; with `--calls`, each call's media quality.
+pub async fn status_command(args: StatusArgs) -> anyhow::Result<()> {
+    let asking = args.asking;
     let s = asking.ask(crate::control::Query::Status).await?;
     if asking.json {
         say(&s.to_string());
@@ -293,7 +342,50 @@ pub async fn status_command(asking: Asking) -> anyhow::Result<()> {
         n(&s["subscriptions"]),
         n(&s["transactions"])
     ));
+    if args.calls {
+        say_calls(&s["media_calls"]);
+    }
     Ok(())
+}
+
+/// One line per party of each call through the relay, then its problems.
+fn say_calls(calls: &serde_json::Value) {
+    let calls = calls.as_array().map(Vec::as_slice).unwrap_or_default();
+    if calls.is_empty() {
+        say("no calls through the relay");
+        return;
+    }
+    say(&format!(
+        "{:<24} {:<28} {:>8} {:>7} {:>10} {:>5}",
+        "call", "party", "packets", "lost %", "jitter ms", "MOS"
+    ));
+    for c in calls {
+        let id = c["call_id"].as_str().unwrap_or("?");
+        for legs in c["streams"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            for q in legs.as_array().map(Vec::as_slice).unwrap_or_default() {
+                say(&format!(
+                    "{:<24} {:<28} {:>8} {:>7.2} {:>10.2} {:>5.2}",
+                    id.chars().take(24).collect::<String>(),
+                    q["party"].as_str().unwrap_or("?"),
+                    q["packets"].as_u64().unwrap_or(0),
+                    q["loss_percent"].as_f64().unwrap_or(0.0),
+                    q["jitter_ms"].as_f64().unwrap_or(0.0),
+                    q["mos"].as_f64().unwrap_or(0.0),
+                ));
+            }
+        }
+        for p in c["problems"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            say(&format!("  {}", p.as_str().unwrap_or("?")));
+        }
+    }
 }
 
 /// Carries out an `openline peer` command.

@@ -47,7 +47,7 @@ enum Command {
         action: PresenceAction,
     },
     /// The running server: bindings, calls, relay sessions and stored messages per domain.
-    Status(admin::Asking),
+    Status(admin::StatusArgs),
     /// Other domains' servers, as the running server has them.
     Peer {
         #[command(subcommand)]

@@ -34,6 +34,14 @@ pub const MESSAGES_WAITING: &str = "openline_messages_waiting";
 pub const RELAY_CALLS: &str = "openline_relay_calls";
 /// Media packets the relay forwarded, and dropped by reason.
 pub const RELAY_PACKETS: &str = "openline_relay_packets_total";
+/// Per ended call and leg: the share of the party's packets lost on the way to the relay.
+pub const CALL_LOSS: &str = "openline_call_leg_loss_ratio";
+/// Per ended call and leg: interarrival jitter of the party's packets.
+pub const CALL_JITTER: &str = "openline_call_leg_jitter_seconds";
+/// Per ended call and leg: the MOS estimate of what the party sent.
+pub const CALL_MOS: &str = "openline_call_leg_mos";
+/// Ended calls where one party sent nothing, or stopped (one-way audio).
+pub const ONE_WAY_CALLS: &str = "openline_calls_one_way_audio_total";
 /// How long database operations took, by kind.
 pub const DB_SECONDS: &str = "openline_db_operation_seconds";
 
@@ -52,6 +60,21 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full(DB_SECONDS.into()),
             &[0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0],
+        )
+        .context("metrics buckets")?
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(CALL_LOSS.into()),
+            &[0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0],
+        )
+        .context("metrics buckets")?
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(CALL_JITTER.into()),
+            &[0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2],
+        )
+        .context("metrics buckets")?
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(CALL_MOS.into()),
+            &[1.0, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.4, 4.5],
         )
         .context("metrics buckets")?
         .install()
@@ -83,6 +106,17 @@ fn describe() {
         "Media packets relayed or dropped, by outcome."
     );
     describe_histogram!(DB_SECONDS, Unit::Seconds, "Database operations, by kind.");
+    describe_histogram!(
+        CALL_LOSS,
+        "Ended calls' legs: share of packets lost to the relay."
+    );
+    describe_histogram!(
+        CALL_JITTER,
+        Unit::Seconds,
+        "Ended calls' legs: interarrival jitter."
+    );
+    describe_histogram!(CALL_MOS, "Ended calls' legs: MOS estimate (E-model).");
+    describe_counter!(ONE_WAY_CALLS, "Ended calls with one-way audio.");
     // Series that may not happen for a while are there from the start, at 0, so a rate()
     // over them works from the first scrape.
     for reason in ["wrong", "malformed", "throttled"] {
@@ -93,6 +127,23 @@ fn describe() {
     }
     counter!(MESSAGES_ACCEPTED).increment(0);
     counter!(MESSAGES_DELIVERED).increment(0);
+    counter!(ONE_WAY_CALLS).increment(0);
+}
+
+/// Records the quality of calls that ended: a sample per leg that carried media.
+pub fn ended_calls(reports: &[openline_media::control::CallReport]) {
+    for r in reports {
+        for legs in &r.streams {
+            for q in legs.iter().filter(|q| q.packets > 0) {
+                metrics::histogram!(CALL_LOSS).record(q.loss);
+                metrics::histogram!(CALL_JITTER).record(q.jitter_ms / 1000.0);
+                metrics::histogram!(CALL_MOS).record(q.mos);
+            }
+        }
+        if !r.problems().is_empty() {
+            counter!(ONE_WAY_CALLS).increment(1);
+        }
+    }
 }
 
 /// The label for a method: the standard ones by name, any other token as "other" (a sender
@@ -161,6 +212,7 @@ pub fn set_levels(levels: Levels, relay: Option<&RelayCounts>) {
     gauge!(BINDINGS).set(levels.bindings as f64);
     gauge!(MESSAGES_WAITING).set(levels.waiting as f64);
     if let Some(r) = relay {
+        ended_calls(&r.take_ended());
         let calls = r.calls.load(Ordering::Relaxed) as f64;
         gauge!(RELAY_CALLS).set(calls);
         for (outcome, n) in [

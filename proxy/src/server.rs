@@ -476,6 +476,7 @@ pub async fn run(
                         status["uptime_seconds"] = started.elapsed().as_secs().into();
                         if let Some(r) = &relay_counts {
                             status["relay_sessions"] = r.calls.load(std::sync::atomic::Ordering::Relaxed).into();
+                            status["media_calls"] = crate::admin::quality_json(&r.live());
                         }
                         status
                     }

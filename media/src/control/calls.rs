@@ -2,6 +2,8 @@
 //! point at the relay, one relay session per media stream. The same API serves the proxy
 //! (in-process) and the rtpengine ng protocol (`ng.rs`).
 
+use super::report::CallReport;
+use crate::quality::LegQuality;
 use crate::relay::{Counters, Relay, RelayError, SessionId, Side};
 use crate::sdp::{Description, Relayed, SdpError};
 use std::collections::HashMap;
@@ -43,6 +45,8 @@ pub enum Command {
         call_id: String,
         /// The offering party's tag.
         tag: String,
+        /// Who it is (`alice@club-a.test`), for quality reports; None: its tag names it.
+        party: Option<String>,
         /// Its SDP.
         sdp: Vec<u8>,
         /// The relay's address for the party the rewritten offer goes to (the one it can reach:
@@ -55,6 +59,8 @@ pub enum Command {
         call_id: String,
         /// The answering party's tag.
         tag: String,
+        /// Who it is, for quality reports; None: its tag names it.
+        party: Option<String>,
         /// Its SDP.
         sdp: Vec<u8>,
         /// The relay's address for the offerer, who gets the rewritten answer; None for the
@@ -73,11 +79,15 @@ pub type CommandResult = Result<String, ControlError>;
 
 /// The most m= streams relayed for one call: a port pair per side each.
 pub const MAX_STREAMS: usize = 8;
+/// Ended calls' reports kept for the driver.
+const MAX_ENDED: usize = 1024;
 
 #[derive(Debug)]
 struct Call {
     /// The tag of whoever sent the first offer: that party is the session's offerer side.
     offerer_tag: String,
+    /// Who each side is (offerer, answerer), for quality reports: a name, else the tag.
+    parties: [String; 2],
     /// A relay session per m= stream, by index (None: the stream is off).
     streams: Vec<Option<SessionId>>,
 }
@@ -89,6 +99,8 @@ pub struct Calls {
     calls: HashMap<String, Call>,
     /// The address written into rewritten SDP: where parties reach the relay.
     advertised: IpAddr,
+    /// Reports of calls that ended, for the driver to log and count.
+    ended: std::collections::VecDeque<CallReport>,
 }
 
 impl Calls {
@@ -98,6 +110,7 @@ impl Calls {
             relay,
             calls: HashMap::new(),
             advertised,
+            ended: std::collections::VecDeque::new(),
         }
     }
 
@@ -135,31 +148,96 @@ impl Calls {
             Command::Offer {
                 call_id,
                 tag,
+                party,
                 sdp,
                 facing,
-            } => self.describe(now, (call_id, tag), sdp, (true, *facing)),
+            } => {
+                let answer = self.describe(now, (call_id, tag), sdp, (true, *facing));
+                self.name(call_id, tag, party.as_deref());
+                answer
+            }
             Command::Answer {
                 call_id,
                 tag,
+                party,
                 sdp,
                 facing,
-            } => self.describe(now, (call_id, tag), sdp, (false, *facing)),
+            } => {
+                let answer = self.describe(now, (call_id, tag), sdp, (false, *facing));
+                self.name(call_id, tag, party.as_deref());
+                answer
+            }
             Command::Delete { call_id } => self.delete(call_id).map(|_| String::new()),
         }
     }
 
-    /// Ends a call and frees its ports: the counters of each stream, per side.
+    /// Ends a call and frees its ports: the counters of each stream, per side. Its quality
+    /// report waits in [`Calls::poll_ended`].
     pub fn delete(&mut self, call_id: &str) -> Result<Vec<[Counters; 2]>, ControlError> {
         let call = self
             .calls
             .remove(call_id)
             .ok_or(ControlError::UnknownCall)?;
-        Ok(call
-            .streams
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.relay.delete(id).ok())
-            .collect())
+        let mut counters = Vec::new();
+        let mut streams = Vec::new();
+        for id in call.streams.into_iter().flatten() {
+            if let Ok(c) = self.relay.delete(id) {
+                counters.push(c);
+            }
+            streams.extend(self.relay.take_final_quality(id));
+        }
+        self.finish(call_id, call.parties, streams);
+        Ok(counters)
+    }
+
+    /// Queues an ended call's report (none for a call whose media never started).
+    fn finish(&mut self, call_id: &str, parties: [String; 2], streams: Vec<[LegQuality; 2]>) {
+        if streams.is_empty() {
+            return;
+        }
+        // Nobody reads them: the oldest go.
+        if self.ended.len() >= MAX_ENDED {
+            self.ended.pop_front();
+        }
+        self.ended.push_back(CallReport {
+            call_id: call_id.to_string(),
+            parties,
+            streams,
+        });
+    }
+
+    /// The report of a call that ended, oldest first.
+    pub fn poll_ended(&mut self) -> Option<CallReport> {
+        self.ended.pop_front()
+    }
+
+    /// Every call's quality so far, at `now`.
+    pub fn reports(&self, now: Instant) -> Vec<CallReport> {
+        self.calls
+            .iter()
+            .map(|(call_id, call)| CallReport {
+                call_id: call_id.clone(),
+                parties: call.parties.clone(),
+                streams: call
+                    .streams
+                    .iter()
+                    .flatten()
+                    .filter_map(|id| self.relay.quality(*id, now))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Names `tag`'s party in `call_id` (the proxy knows who it is).
+    fn name(&mut self, call_id: &str, tag: &str, party: Option<&str>) {
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        let side = usize::from(call.offerer_tag != tag);
+        call.parties[side] = match party {
+            Some(p) => p.to_string(),
+            None => format!("tag {tag}"),
+        };
     }
 
     /// The counters of a call's streams, per side (offerer, answerer).
@@ -184,16 +262,35 @@ impl Calls {
         self.calls.is_empty()
     }
 
-    /// Sessions that ended idle: forgets them in their calls, and calls left with none.
+    /// Sessions that ended idle: forgets them in their calls, and calls left with none (their
+    /// reports wait in [`Calls::poll_ended`]).
     pub fn forget_sessions(&mut self, ended: &[SessionId]) {
-        self.calls.retain(|_, call| {
+        let mut gone = Vec::new();
+        for (call_id, call) in &mut self.calls {
+            let mut mine = Vec::new();
             for s in call.streams.iter_mut() {
-                if s.is_some_and(|id| ended.contains(&id)) {
+                if let Some(id) = s.filter(|id| ended.contains(id)) {
+                    mine.push(id);
                     *s = None;
                 }
             }
-            call.streams.iter().any(Option::is_some)
-        });
+            if call.streams.iter().all(Option::is_none) {
+                gone.push((call_id.clone(), mine));
+            }
+        }
+        for (call_id, ids) in gone {
+            if let Some(call) = self.calls.remove(&call_id) {
+                let streams = ids
+                    .iter()
+                    .filter_map(|id| self.relay.take_final_quality(*id))
+                    .collect();
+                self.finish(&call_id, call.parties, streams);
+            }
+        }
+        // Sessions of calls still up keep no final quality.
+        for id in ended {
+            self.relay.take_final_quality(*id);
+        }
     }
 
     /// The SDP of `tag`'s party: it describes where that party receives; the rewrite, for the
@@ -219,6 +316,7 @@ impl Calls {
             .entry(call_id.to_string())
             .or_insert_with(|| Call {
                 offerer_tag: tag.to_string(),
+                parties: [format!("tag {tag}"), "the answerer".to_string()],
                 streams: Vec::new(),
             });
         let side = if call.offerer_tag == tag {

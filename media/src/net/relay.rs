@@ -4,7 +4,7 @@
 //! the datagrams themselves are read and sent on by the data path's thread (`datapath.rs`).
 
 use super::datapath::{self, DataPath};
-use crate::control::{Calls, Command, CommandResult, ng};
+use crate::control::{CallReport, Calls, Command, CommandResult, ng};
 use crate::relay::Dropped;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -29,6 +29,52 @@ pub struct RelayCounts {
     pub wrong_family: AtomicU64,
     /// Calls with media through the relay now.
     pub calls: AtomicU64,
+    /// Each call's quality so far, refreshed every second (`openline status --calls`).
+    pub live: Mutex<Vec<CallReport>>,
+    /// Reports of calls that ended, until the embedder takes them (metrics); the oldest go
+    /// beyond [`MAX_ENDED_REPORTS`].
+    pub ended: Mutex<std::collections::VecDeque<CallReport>>,
+}
+
+/// Ended calls' reports [`RelayCounts::ended`] keeps for a reader.
+const MAX_ENDED_REPORTS: usize = 4096;
+
+impl RelayCounts {
+    /// The reports of calls that ended since the last call.
+    pub fn take_ended(&self) -> Vec<CallReport> {
+        let mut ended = self
+            .ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ended.drain(..).collect()
+    }
+
+    /// Each call's quality as of the last refresh.
+    pub fn live(&self) -> Vec<CallReport> {
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Logs each ended call's report and keeps it for [`RelayCounts::take_ended`].
+    fn ended_calls(&self, calls: &mut Calls) {
+        let mut ended = self
+            .ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some(report) = calls.poll_ended() {
+            if report.problems().is_empty() {
+                tracing::info!("{}", report.line());
+            } else {
+                tracing::warn!("{}", report.line());
+            }
+            if ended.len() >= MAX_ENDED_REPORTS {
+                ended.pop_front();
+            }
+            ended.push_back(report);
+        }
+    }
 }
 
 impl RelayCounts {
@@ -102,6 +148,8 @@ pub async fn serve_relay(
     let timer = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(timer);
     let mut armed: Option<Instant> = None;
+    let mut refresh = tokio::time::interval(Duration::from_secs(1));
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let wake = lock(&state).calls.relay().poll_timeout();
         if wake != armed {
@@ -144,7 +192,12 @@ pub async fn serve_relay(
                 // Fired: re-armed even if the next deadline is the same instant.
                 armed = None;
             }
+            _ = refresh.tick() => {
+                let live = lock(&state).calls.reports(now());
+                *counts.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = live;
+            }
         }
+        counts.ended_calls(&mut lock(&state).calls);
         sync_ports(&state, &data, listen);
         counts
             .calls

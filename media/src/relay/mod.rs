@@ -9,6 +9,7 @@ mod ports;
 
 pub use ports::{PortCheck, PortPool, parse_range};
 
+use crate::quality::{LegQuality, Receiving};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
@@ -96,6 +97,8 @@ struct Leg {
     /// Where its RTP and RTCP came from, once they came.
     latched: [Option<SocketAddr>; 2],
     counters: Counters,
+    /// What its party sends, for quality reports.
+    receiving: Receiving,
 }
 
 #[derive(Debug)]
@@ -120,6 +123,8 @@ pub struct Relay {
     port_events: std::collections::VecDeque<(u16, bool)>,
     /// Counters of the sessions that ended, per side.
     finished: [Counters; 2],
+    /// The quality of sessions that ended, until their call takes it.
+    final_quality: HashMap<SessionId, [LegQuality; 2]>,
 }
 
 impl Counters {
@@ -143,6 +148,13 @@ fn is_forwardable(packet: &[u8]) -> bool {
     }
 }
 
+/// Whether an RTP-port packet is RTCP multiplexed with RTP (RFC 5761 4: payload types
+/// 192-223 are RTCP's).
+fn is_rtcp(packet: &[u8]) -> bool {
+    packet.first().is_some_and(|&b| b >= 128)
+        && packet.get(1).is_some_and(|pt| (192..=223).contains(pt))
+}
+
 impl Relay {
     /// A relay handing out pairs from `ports`; a session with no media for `idle` ends.
     pub fn new(ports: PortPool, idle: Duration) -> Self {
@@ -155,6 +167,7 @@ impl Relay {
             next_id: 1,
             port_events: std::collections::VecDeque::new(),
             finished: [Counters::default(); 2],
+            final_quality: HashMap::new(),
         }
     }
 
@@ -178,6 +191,7 @@ impl Relay {
             described: None,
             latched: [None, None],
             counters: Counters::default(),
+            receiving: Receiving::default(),
         };
         for (port, side) in [(first, Side::Offerer), (second, Side::Answerer)] {
             for p in [port, port + 1] {
@@ -235,6 +249,15 @@ impl Relay {
         }
         self.finished[0].add(s.legs[0].counters);
         self.finished[1].add(s.legs[1].counters);
+        // As of its last media: a party's silence is measured against the other's.
+        let end = s.last_media;
+        self.final_quality.insert(
+            id,
+            [
+                s.legs[0].receiving.quality(end),
+                s.legs[1].receiving.quality(end),
+            ],
+        );
         Ok([s.legs[0].counters, s.legs[1].counters])
     }
 
@@ -286,8 +309,28 @@ impl Relay {
         };
         leg.counters.packets += 1;
         leg.counters.bytes += packet.len() as u64;
+        if rtcp == 1 || is_rtcp(packet) {
+            leg.receiving.rtcp(packet);
+        } else if packet.first().is_some_and(|&b| b >= 128) && packet.len() >= 12 {
+            leg.receiving.rtp(now, packet);
+        }
         s.last_media = now;
         Forward::To { from, to }
+    }
+
+    /// The quality of a session's legs at `now` (what each side sent: offerer, answerer).
+    pub fn quality(&self, id: SessionId, now: Instant) -> Option<[LegQuality; 2]> {
+        self.sessions.get(&id).map(|s| {
+            [
+                s.legs[0].receiving.quality(now),
+                s.legs[1].receiving.quality(now),
+            ]
+        })
+    }
+
+    /// The quality of an ended session as of its last media, once.
+    pub fn take_final_quality(&mut self, id: SessionId) -> Option<[LegQuality; 2]> {
+        self.final_quality.remove(&id)
     }
 
     /// The next port to bind (true) or to close (false).

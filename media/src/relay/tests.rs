@@ -176,3 +176,38 @@ fn a_full_range_refuses_a_session_and_loses_no_port() {
     assert_eq!(r.free_pairs(), 3);
     assert_eq!(r.delete(id), Err(RelayError::UnknownSession(id)));
 }
+
+#[test]
+fn each_leg_measures_what_its_party_sends_and_keeps_it_past_the_end() {
+    let mut r = relay();
+    let (id, [alice_port, bob_port]) = r.create(t0()).unwrap();
+    let (alice, bob) = (addr("10.0.0.5:4000"), addr("10.0.0.9:5000"));
+    r.describe(id, Side::Offerer, alice).unwrap();
+    r.describe(id, Side::Answerer, bob).unwrap();
+    // alice sends 1..=10 without 4; bob 1..=10; alice's RTCP RR says she lost 1/4 of bob's.
+    let numbered = |seq: u16| {
+        let mut p = rtp();
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p
+    };
+    for seq in 1..=10u16 {
+        let at = t0() + Duration::from_millis(20 * u64::from(seq));
+        if seq != 4 {
+            r.handle(at, alice_port, alice, &numbered(seq));
+        }
+        r.handle(at, bob_port, bob, &numbered(seq));
+    }
+    let mut rr = vec![0x81, 201, 0, 7, 0, 0, 0, 1, 0, 0, 0, 2, 64, 0, 0, 1];
+    rr.extend_from_slice(&[0u8; 16]);
+    let alice_rtcp = addr("10.0.0.5:4001");
+    r.handle(t0(), alice_port + 1, alice_rtcp, &rr);
+    let end = t0() + Duration::from_millis(200);
+    let [a, b] = r.quality(id, end).unwrap();
+    assert_eq!((a.packets, a.lost, b.packets, b.lost), (9, 1, 10, 0));
+    assert_eq!(a.reported.map(|q| q.fraction_lost), Some(0.25));
+    assert_eq!(b.reported, None);
+    r.delete(id).unwrap();
+    let [a, _] = r.take_final_quality(id).unwrap();
+    assert_eq!(a.lost, 1);
+    assert_eq!(r.take_final_quality(id), None, "taken once");
+}

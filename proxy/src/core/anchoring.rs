@@ -230,9 +230,13 @@ impl ServerCore {
         let facing = targets
             .first()
             .and_then(|t| self.media_facing(t.destination.addr));
+        let party = request
+            .from()
+            .and_then(|f| f.uri.sip().map(super::presencing::aor_of));
         let id = self.anchoring.queue(Command::Offer {
             call_id: call_id.clone(),
             tag,
+            party,
             sdp: body.to_vec(),
             facing,
         });
@@ -269,10 +273,15 @@ impl ServerCore {
             .as_ref()
             .filter(|_| (180..300).contains(&code))
             .and_then(|m| sdp(m).map(|b| (m.to_tag.unwrap_or("").to_string(), b.to_vec())));
+        let party = parsed
+            .as_ref()
+            .and_then(|m| m.to())
+            .and_then(|t| t.uri.sip().map(super::presencing::aor_of));
         let op = answer.map(|(tag, sdp)| {
             let id = self.anchoring.queue(Command::Answer {
                 call_id: call_id.clone(),
                 tag,
+                party,
                 sdp,
                 facing,
             });

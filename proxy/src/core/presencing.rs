@@ -90,7 +90,7 @@ impl Presencing {
 }
 
 /// `user@domain` of a SIP URI, the domain lowercased (how users are keyed).
-fn aor_of(uri: &openline_sip::uri::SipUri<'_>) -> String {
+pub(super) fn aor_of(uri: &openline_sip::uri::SipUri<'_>) -> String {
     format!(
         "{}@{}",
         uri.user.unwrap_or(""),

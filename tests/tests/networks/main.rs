@@ -10,6 +10,7 @@ mod dual_stack;
 mod firewall;
 mod lan;
 mod nat;
+mod quality;
 
 use openline_tests::audio::{hears, recording, tone_wav};
 use openline_tests::baresip::Ua;

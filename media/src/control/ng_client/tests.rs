@@ -23,12 +23,14 @@ fn command(kind: &str, tag: &str, sdp: &str) -> Command {
         "offer" => Command::Offer {
             call_id,
             tag,
+            party: None,
             sdp,
             facing: None,
         },
         "answer" => Command::Answer {
             call_id,
             tag,
+            party: None,
             sdp,
             facing: None,
         },
