@@ -128,6 +128,24 @@ impl Ua {
         );
     }
 
+    /// Waits up to `limit` until it printed `text` at least `n` times.
+    #[allow(clippy::disallowed_methods)] // a test's wall-clock limit
+    pub fn wait_for_count(&self, text: &str, n: usize, limit: Duration) {
+        let until = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < until {
+            if self.said().matches(text).count() >= n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{} said {text:?} {} times, not {n}:\n{}",
+            self.log.display(),
+            self.said().matches(text).count(),
+            self.said()
+        );
+    }
+
     /// Sends a command line (`/dial URI`, `/message TEXT`...).
     pub fn command(&mut self, line: &str) {
         writeln!(self.control, "{line}").unwrap();

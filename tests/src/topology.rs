@@ -115,8 +115,31 @@ impl Namespace {
         self.run(&rule);
     }
 
+    /// As a router, drops packets it forwards at random with probability `p`, both ways:
+    /// silently, as a bad link does (a DROP in OUTPUT instead makes the sender's sendto fail
+    /// with EPERM, which baresip takes as the end of a transaction).
+    pub fn lose_forwarded(&self, p: f64) {
+        let p = format!("{p}");
+        for tables in ["iptables", "ip6tables"] {
+            self.run(&[
+                tables,
+                "-A",
+                "FORWARD",
+                "-m",
+                "statistic",
+                "--mode",
+                "random",
+                "--probability",
+                &p,
+                "-j",
+                "DROP",
+            ]);
+        }
+    }
+
     /// Drops packets at random with probability `p` in both directions on `interface`
-    /// (this kernel has no netem).
+    /// (this kernel has no netem). Packets this namespace sends fail with EPERM rather than
+    /// vanish: for a silent loss use a router and [`Namespace::lose_forwarded`].
     pub fn lose(&self, interface: &str, p: f64) {
         let p = format!("{p}");
         for (chain, dir) in [("INPUT", "-i"), ("OUTPUT", "-o")] {

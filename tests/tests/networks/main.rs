@@ -9,6 +9,7 @@
 mod dual_stack;
 mod firewall;
 mod lan;
+mod loss;
 mod nat;
 mod quality;
 

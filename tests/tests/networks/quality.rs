@@ -1,4 +1,4 @@
-//! Call quality you can read (issue #20 item 6): a call where alice's link loses 5 % of
+//! Call quality you can read (issue #20 item 6): a call where alice's router loses 5 % of
 //! packets both ways. The relay measures alice's leg at about 5 % and bob's at 0, live in
 //! `openline status --calls` and in the line logged when the call ends.
 
@@ -30,18 +30,24 @@ fn loss_of(status: &serde_json::Value, party: &str) -> f64 {
 
 #[test]
 fn with_five_percent_loss_on_one_link_that_leg_reads_about_five_and_the_other_none() {
+    // alice -- router (losing) -- server -- bob.
     let server_ns = Namespace::new("server");
+    let router = Namespace::new("router");
     let (home_a, home_b) = (Namespace::new("alice"), Namespace::new("bob"));
+    let wan = Link::new(&server_ns, &router, Family::V4);
     let (link_a, link_b) = (
-        Link::new(&server_ns, &home_a, Family::V4),
+        Link::new(&router, &home_a, Family::V4),
         Link::new(&server_ns, &home_b, Family::V4),
     );
+    router.forward();
+    home_a.route_default(link_a.a(false));
+    server_ns.route(link_a.v4_subnet.as_deref().unwrap(), wan.b(false));
     let server = Server::start(&server_ns, &USERS, &["--domain", "club-a.test"]);
     let dir = scratch_dir("quality");
     let mut alice = baresip(
         (&home_a, link_a.b(false), &dir),
         "alice@club-a.test",
-        (SocketAddr::new(link_a.a(false), 5060), 5310),
+        (SocketAddr::new(wan.a(false), 5060), 5310),
         (440, &dir.join("alice-heard.wav")),
         "bob@club-a.test",
     );
@@ -52,9 +58,8 @@ fn with_five_percent_loss_on_one_link_that_leg_reads_about_five_and_the_other_no
         (1000, &dir.join("bob-heard.wav")),
         "alice@club-a.test",
     );
-    // Registered: from now on alice's link loses (baresip gives up registering over it
-    // within the helper's 10 s now and then).
-    home_a.lose(&link_a.interfaces.1, 0.05);
+    // Registered: from now on alice's router loses one packet in twenty, each way.
+    router.lose_forwarded(0.05);
     alice.command("/dial sip:bob@club-a.test");
     bob.wait_for("Incoming call from:");
     bob.command("/accept");
