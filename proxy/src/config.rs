@@ -75,8 +75,8 @@ pub struct MediaSection {
     pub mode: Option<crate::core::MediaMode>,
     /// The address the relay's ports are bound on.
     pub listen: Option<std::net::IpAddr>,
-    /// The address written into SDP.
-    pub advertise: Option<std::net::IpAddr>,
+    /// The addresses written into SDP: one per family at most (a party gets its own family's).
+    pub advertise: Vec<std::net::IpAddr>,
     /// The port range.
     pub ports: Option<(u16, u16)>,
     /// Another relay (rtpengine) to drive over ng instead of the embedded one: udp:IP:PORT.
@@ -92,6 +92,7 @@ struct RawMediaSection {
     mode: Option<Spanned<String>>,
     listen: Option<std::net::IpAddr>,
     advertise: Option<std::net::IpAddr>,
+    advertise_v6: Option<Spanned<std::net::IpAddr>>,
     ports: Option<Spanned<String>>,
     relay: Option<Spanned<String>>,
     control: Option<Spanned<String>>,
@@ -292,7 +293,15 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
                 .map(|v| media_mode(v.get_ref()).map_err(|e| invalid(v.span().start, e)))
                 .transpose()?,
             listen: m.listen,
-            advertise: m.advertise,
+            advertise: match (m.advertise, m.advertise_v6) {
+                (_, Some(v6)) if !v6.get_ref().is_ipv6() => {
+                    return Err(invalid(
+                        v6.span().start,
+                        "advertise_v6 is not an IPv6 address".into(),
+                    ));
+                }
+                (a, v6) => a.into_iter().chain(v6.map(Spanned::into_inner)).collect(),
+            },
             control: m
                 .control
                 .map(|v| {
@@ -469,6 +478,15 @@ key = "key.pem"
         assert_eq!(c.shutdown_grace, Some(30));
         assert_eq!(c.log.as_deref(), Some("info"));
         assert!(c.turn.is_some() && c.media.is_some() && c.text.is_some());
+        let both = parse(
+            Path::new("f.toml"),
+            "[media]\nadvertise = \"198.51.100.7\"\nadvertise_v6 = \"2001:db8::7\"\n\
+             [turn]\ntcp = [\"tls:0.0.0.0:443\"]\nrelay_v6 = \"2001:db8::5\"\n",
+        )
+        .unwrap();
+        assert_eq!(both.media.unwrap().advertise.len(), 2);
+        let turn = both.turn.unwrap();
+        assert!(turn.tcp[0].tls && turn.relay_v6.is_some_and(|a| a.is_ipv6()));
     }
 
     #[test]
@@ -482,6 +500,16 @@ key = "key.pem"
             }) => (line, column, message),
             other => panic!("{other:?}"),
         };
+        // An advertise_v6 that is IPv4; a TURN listener that is not tcp:/tls:.
+        let (line, _, message) = at("[media]\nadvertise_v6 = \"198.51.100.7\"\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("not an IPv6"), "{message}");
+        let (line, _, message) = at("[turn]\ntcp = [\"udp:0.0.0.0:3478\"]\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("expected tcp:"), "{message}");
+        let (line, _, message) = at("[turn]\nrelay_v6 = \"10.0.0.1\"\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("not an IPv6"), "{message}");
         // An unknown key.
         let (line, _, message) = at("domains = [\"a\"]\nring_timeot = 3\n");
         assert_eq!(line, 2);

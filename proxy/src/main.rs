@@ -89,10 +89,11 @@ struct ServeArgs {
     /// The address the relay's ports are bound on (default: the first UDP listen address).
     #[arg(long)]
     media_listen: Option<std::net::IpAddr>,
-    /// The address written into SDP for parties to reach the relay (default: --media-listen,
-    /// or, when that is unspecified, the address this host's default route leaves from).
+    /// The address written into SDP for parties to reach the relay, behind 1:1 NAT or in a
+    /// cloud VM; given twice, one IPv4 and one IPv6, each party gets its own family's
+    /// (default: --media-listen, or, when that is a wildcard, each party's side of this host).
     #[arg(long)]
-    media_advertise: Option<std::net::IpAddr>,
+    media_advertise: Vec<std::net::IpAddr>,
     /// The relay's port range, LOW-HIGH (default 30000-39999).
     #[arg(long, value_parser = parse_port_range)]
     media_ports: Option<(u16, u16)>,
@@ -251,11 +252,22 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Option<String>)
     let media_args = MediaSection {
         mode: args.media,
         listen: args.media_listen,
-        advertise: args.media_advertise,
+        advertise: args.media_advertise.clone(),
         ports: args.media_ports,
         relay: args.media_relay,
         control: args.media_control,
     };
+    for (given, name) in [
+        (&media_args.advertise, "--media-advertise"),
+        (&media_file.advertise, "[media] advertise"),
+    ] {
+        let v4 = given.iter().filter(|a| a.is_ipv4()).count();
+        if v4 > 1 || given.len() - v4 > 1 {
+            anyhow::bail!(
+                "{name}: one address per family at most (an IPv4 and an IPv6), not {given:?}"
+            );
+        }
+    }
     let media = media_config(&media_args, &media_file, &listen).map(|mut m| {
         m.control = media_args.control.or(media_file.control);
         m
@@ -486,7 +498,12 @@ fn media_config(
         .or(file.listen)
         .or(first_udp)
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-    let chosen = cli.advertise.or(file.advertise);
+    let given = if cli.advertise.is_empty() {
+        &file.advertise
+    } else {
+        &cli.advertise
+    };
+    let chosen = given.first().copied();
     let advertise = chosen.unwrap_or_else(|| {
         if listen_ip.is_unspecified() {
             route_address()
@@ -497,6 +514,10 @@ fn media_config(
     Some(MediaRelayConfig {
         listen: listen_ip,
         advertise,
+        advertise_by_family: [
+            given.iter().copied().find(std::net::IpAddr::is_ipv4),
+            given.iter().copied().find(std::net::IpAddr::is_ipv6),
+        ],
         per_party: chosen.is_none() && listen_ip.is_unspecified(),
         ports: cli.ports.or(file.ports).unwrap_or((30000, 39999)),
         idle: Duration::from_secs(60),

@@ -112,6 +112,8 @@ pub struct MediaRelayConfig {
     pub listen: std::net::IpAddr,
     /// The address written into SDP.
     pub advertise: std::net::IpAddr,
+    /// The addresses advertised per family (IPv4, IPv6), when given: a party gets its own.
+    pub advertise_by_family: [Option<std::net::IpAddr>; 2],
     /// Whether each party is given the relay's address on its own side instead (no advertise
     /// was set and the ports are bound to a wildcard: a multi-homed or dual-stack host).
     pub per_party: bool,
@@ -321,6 +323,7 @@ pub async fn run(
     core.set_advertised(&network.advertised);
     if let Some(m) = &config.media {
         core.set_media_facing(m.per_party && m.remote.is_none());
+        core.set_media_advertised(m.advertise_by_family);
     }
     core.set_addresses(std::sync::Arc::new(network.addresses.clone()));
     core.load_mailbox(counts, devices);

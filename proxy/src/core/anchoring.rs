@@ -65,6 +65,8 @@ pub(super) struct Anchoring {
     /// Whether the relay is on this host and bound to a wildcard: then each party is given the
     /// relay's address on the side and family it reaches us on.
     pub(super) facing: bool,
+    /// The relay addresses advertised per family (IPv4, IPv6), if given.
+    pub(super) advertised: [Option<std::net::IpAddr>; 2],
     /// Responses held per server transaction, in order.
     responses: HashMap<TransactionId, VecDeque<Held>>,
     /// Flows whose REGISTER said it came from behind NAT (its Via or Contact named another
@@ -166,8 +168,19 @@ impl ServerCore {
         self.anchoring.facing = facing;
     }
 
-    /// The relay's address for a party at `party`, when it is chosen per party.
+    /// The relay's advertised addresses per family (IPv4, IPv6): a party of a family given
+    /// one gets it.
+    pub fn set_media_advertised(&mut self, by_family: [Option<std::net::IpAddr>; 2]) {
+        self.anchoring.advertised = by_family;
+    }
+
+    /// The relay's address for a party at `party`, when it is chosen per party: the one
+    /// advertised for its family, else its side of this host when the relay is on a wildcard.
     fn media_facing(&self, party: SocketAddr) -> Option<std::net::IpAddr> {
+        let family = usize::from(openline_sip_net::canonical(party.ip()).is_ipv6());
+        if let Some(ip) = self.anchoring.advertised[family] {
+            return Some(ip);
+        }
         if !self.anchoring.facing {
             return None;
         }

@@ -16,17 +16,22 @@ const CAROL: &str = "127.0.0.1:41000";
 const BOB: &str = "127.0.0.1:42000";
 
 fn core() -> ServerCore {
+    core_with_bob_at(BOB)
+}
+
+/// The core with bob's one device at `at`.
+fn core_with_bob_at(at: &str) -> ServerCore {
     let config = openline_tests::sim::core_config(MediaMode::Always);
     let bob = Binding {
         aor: "bob@club-a.test".into(),
-        contact: format!("sip:bob@{BOB}"),
+        contact: format!("sip:bob@{at}"),
         instance: None,
         reg_id: None,
         expires_at: WALL + 3600,
         q: 1000,
         call_id: "reg".into(),
         cseq: 1,
-        source: format!("udp:{BOB}"),
+        source: format!("udp:{at}"),
         node: String::new(),
     };
     let mut core = ServerCore::new(
@@ -185,4 +190,32 @@ fn an_offer_the_relay_cannot_read_is_refused_488() {
         "{}",
         first_line(&refusal.payload)
     );
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // a fixed origin
+fn each_party_is_given_the_relay_address_advertised_for_its_family_and_named() {
+    let t0 = Instant::now();
+    for (bob_at, expected) in [
+        ("127.0.0.1:42000", "198.51.100.7"),
+        ("[::1]:42000", "2001:db8::7"),
+    ] {
+        let mut core = core_with_bob_at(bob_at);
+        core.set_media_advertised([
+            Some("198.51.100.7".parse().unwrap()),
+            Some("2001:db8::7".parse().unwrap()),
+        ]);
+        from(&mut core, t0, CAROL, &invite());
+        let op = core.poll_media_op().expect("an offer for the relay");
+        let Command::Offer { facing, party, .. } = &op.command else {
+            panic!("{op:?}")
+        };
+        // The rewritten offer goes to bob: his family's address.
+        assert_eq!(
+            facing.map(|f| f.to_string()).as_deref(),
+            Some(expected),
+            "bob at {bob_at}"
+        );
+        assert_eq!(party.as_deref(), Some("carol@elsewhere.test"));
+    }
 }
