@@ -2,7 +2,9 @@
 //! by `openline_sip::locate`; this module only asks.
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{
+    ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts,
+};
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
@@ -67,6 +69,10 @@ impl Locator {
         // A request waits on this: a slow DNS must not outlast the caller's own patience.
         options.timeout = Duration::from_secs(2);
         options.attempts = 2;
+        // A and AAAA both, IPv6 first (hickory's default today, said here so an upgrade
+        // cannot take it away): a server reachable on one family only is still reached, the
+        // other address being the next target when the first fails.
+        options.ip_strategy = LookupIpStrategy::Ipv6AndIpv4;
         let resolver = builder
             .build()
             .map_err(|e| LocateError::Failed(e.to_string()))?;

@@ -3,11 +3,11 @@
 
 use hickory_server::Server;
 use hickory_server::net::runtime::TokioRuntimeProvider;
-use hickory_server::proto::rr::rdata::{A, NAPTR, SOA, SRV};
+use hickory_server::proto::rr::rdata::{A, AAAA, NAPTR, SOA, SRV};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +16,8 @@ use std::time::Duration;
 pub enum Rr {
     /// NAME A IP.
     A(&'static str, Ipv4Addr),
+    /// NAME AAAA IP.
+    Aaaa(&'static str, Ipv6Addr),
     /// NAME SRV PRIORITY WEIGHT PORT TARGET.
     Srv(&'static str, u16, u16, u16, &'static str),
     /// NAME NAPTR ORDER PREFERENCE "s" SERVICE "" REPLACEMENT.
@@ -61,6 +63,7 @@ impl TestDns {
                 for rr in records {
                     let record = match rr {
                         Rr::A(n, ip) => Record::from_rdata(name(n), 5, RData::A(A(ip))),
+                        Rr::Aaaa(n, ip) => Record::from_rdata(name(n), 5, RData::AAAA(AAAA(ip))),
                         Rr::Srv(n, priority, weight, port, target) => Record::from_rdata(
                             name(n),
                             5,

@@ -17,6 +17,8 @@ const B_DOWN: u16 = 5262;
 const B_TLS: u16 = 5263;
 /// w.clubs.test's server, whose certificate names only `*.clubs.test`.
 const W_TLS: u16 = 5265;
+/// club-d.test's server, on [::1] only (its A record names 127.0.0.1, where nothing listens).
+const D_TLS: u16 = 5266;
 const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 fn zone() -> Vec<Rr> {
@@ -33,6 +35,10 @@ fn zone() -> Vec<Rr> {
         Rr::A("sip.w.clubs.test", LOOPBACK),
         // club-c.test points at club-b's server, whose certificate does not name club-c.test.
         Rr::Srv("_sips._tcp.club-c.test", 10, 10, B_TLS, "sip2.club-b.test"),
+        // club-d.test's server has an A and an AAAA record; only the IPv6 address answers.
+        Rr::Srv("_sips._tcp.club-d.test", 10, 10, D_TLS, "sip.club-d.test"),
+        Rr::A("sip.club-d.test", LOOPBACK),
+        Rr::Aaaa("sip.club-d.test", std::net::Ipv6Addr::LOCALHOST),
         // club-a.test has no NAPTR: it is found by its _sips._tcp SRV record.
         Rr::Srv("_sips._tcp.club-a.test", 10, 10, A_TLS, "sip.club-a.test"),
         Rr::A("sip.club-a.test", LOOPBACK),
@@ -113,6 +119,41 @@ fn two_domains_call_each_other_over_tls_located_by_dns() {
     let w_cert = pki.issue("clubs", &["*.clubs.test"]);
     let _w = server("w.clubs.test", &[], W_TLS, &w_cert, &pki, &dns);
     call_refused_before_sending(&dir, &a_udp, "w.clubs.test", 5287);
+
+    // bob@club-d.test: club-d's server answers on IPv6 only; both its A and AAAA records are
+    // asked for, and the second address reached.
+    let d_cert = pki.issue("club-d", &["club-d.test"]);
+    let d = {
+        let listen = format!("tls:[::1]:{D_TLS}");
+        let dns = dns.addr.to_string();
+        let mut args = vec![
+            "--domain",
+            "club-d.test",
+            "--listen",
+            &listen,
+            "--dns",
+            &dns,
+        ];
+        let tls = pki.serve_args(&d_cert);
+        args.extend(tls.iter().map(String::as_str));
+        Subject::start_with_users(&[("bob@club-d.test", "s3cret")], &args)
+    };
+    let d_udp = d.udp.to_string();
+    let bob_d = Callee {
+        registrar: &d_udp,
+        user: "bob",
+        domain: "club-d.test",
+        port: 5288,
+    };
+    let calls = call_callee(
+        &dir,
+        "a-to-d",
+        bob_d,
+        (&a_udp, "uac-auth.xml"),
+        ("alice", "club-a.test"),
+        1,
+    );
+    assert_eq!(calls.0, Some(1), "over IPv6: {}", calls.1);
 
     // carol@club-b.test calls dave@club-a.test: the reverse direction.
     let dave = Callee {
