@@ -228,7 +228,7 @@ impl ServerCore {
             source,
             request,
             targets,
-            RouteEdit::DropFirst,
+            RouteEdit::DropLeading(1),
         );
         Ok(())
     }

@@ -70,22 +70,17 @@ impl ServerCore {
     /// transport and `to`'s family (else of that transport), by what it advertises, its own
     /// address, or for a wildcard the address the kernel sends to `to` from.
     fn named_address(&self, transport: Transport, to: SocketAddr) -> Option<SocketAddr> {
-        let listeners = || {
-            self.us
-                .local
-                .iter()
-                .zip(self.us.advertised.iter().chain(std::iter::repeat(&None)))
-                .filter(|((t, _), _)| *t == transport)
-        };
+        let listeners = || self.us.local.iter().filter(|l| l.transport == transport);
         let to_v4 = openline_sip_net::canonical(to.ip()).is_ipv4();
-        let ((_, bound), advertise) = listeners()
-            .find(|((_, a), _)| a.is_ipv4() == to_v4)
+        let listener = listeners()
+            .find(|l| l.bound.is_ipv4() == to_v4)
             .or_else(|| listeners().next())?;
-        if let Some(a) = advertise {
-            return Some(*a);
+        let bound = listener.bound;
+        if let Some(a) = listener.advertised {
+            return Some(a);
         }
         if !bound.ip().is_unspecified() {
-            return Some(*bound);
+            return Some(bound);
         }
         let source = self.us.addresses.as_ref()?.source_for(to)?;
         Some(SocketAddr::new(

@@ -150,7 +150,6 @@ impl ServerCore {
             us: Us {
                 domains,
                 local: Vec::new(),
-                advertised: Vec::new(),
                 addresses: None,
                 peers,
                 cluster: routing::Cluster {
@@ -172,14 +171,23 @@ impl ServerCore {
 
     /// The addresses bound, which go into Via and Record-Route and identify us in Route.
     pub fn set_local(&mut self, local: &[(Transport, SocketAddr)]) {
-        self.us.local = local.to_vec();
+        self.us.local = local
+            .iter()
+            .map(|&(transport, bound)| crate::routing::Listener {
+                transport,
+                bound,
+                advertised: None,
+            })
+            .collect();
         self.hops = hops::Hops::default();
     }
 
     /// What each bound address advertises instead (`advertise`), in the order of
     /// [`ServerCore::set_local`].
     pub fn set_advertised(&mut self, advertised: &[Option<SocketAddr>]) {
-        self.us.advertised = advertised.to_vec();
+        for (listener, a) in self.us.local.iter_mut().zip(advertised) {
+            listener.advertised = *a;
+        }
         self.hops = hops::Hops::default();
     }
 

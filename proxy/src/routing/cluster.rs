@@ -136,9 +136,12 @@ mod tests {
     fn us(node: &str, port: u16, others: &[(&str, u16)]) -> Us {
         Us {
             domains: vec!["club-a.test".into()],
-            local: vec![(Transport::Udp, ([127, 0, 0, 1], port).into())],
+            local: vec![crate::routing::Listener {
+                transport: Transport::Udp,
+                bound: ([127, 0, 0, 1], port).into(),
+                advertised: None,
+            }],
             peers: Vec::new(),
-            advertised: Vec::new(),
             addresses: None,
             cluster: Cluster {
                 node: node.into(),

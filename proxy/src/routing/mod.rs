@@ -21,16 +21,25 @@ pub use cluster::{Cluster, node_hop};
 pub struct Us {
     /// Domains served, lowercase.
     pub domains: Vec<String>,
-    /// Bound sockets.
-    pub local: Vec<(Transport, SocketAddr)>,
-    /// What each bound socket advertises instead of its address, in the same order.
-    pub advertised: Vec<Option<SocketAddr>>,
+    /// Bound sockets, and what each advertises.
+    pub local: Vec<Listener>,
     /// This machine's addresses: a wildcard listener is reached on any of them.
     pub addresses: Option<Arc<dyn Addresses>>,
     /// Other domains' servers, configured (`--peer DOMAIN=tls:IP:PORT`): they override DNS.
     pub peers: Vec<(String, Destination)>,
     /// The nodes serving the same domains with us, if any.
     pub cluster: Cluster,
+}
+
+/// One bound socket as the core knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listener {
+    /// Its transport.
+    pub transport: Transport,
+    /// The address bound (a wildcard, or one address).
+    pub bound: SocketAddr,
+    /// What it writes instead of its own address (`advertise`: 1:1 NAT, a cloud VM).
+    pub advertised: Option<SocketAddr>,
 }
 
 /// Which of this machine's addresses a packet leaves from, and which addresses are ours: the
@@ -73,11 +82,11 @@ impl Us {
     /// or for a wildcard listener any address of this machine on its port.
     pub fn is_our_address(&self, ip: IpAddr, port: u16) -> bool {
         let ip = openline_sip_net::canonical(ip);
-        let advertised = self.advertised.iter().flatten();
-        if advertised.clone().any(|a| a.ip() == ip && a.port() == port) {
+        let mut advertised = self.local.iter().filter_map(|l| l.advertised);
+        if advertised.any(|a| a.ip() == ip && a.port() == port) {
             return true;
         }
-        self.local.iter().any(|(_, a)| {
+        self.local.iter().map(|l| l.bound).any(|a| {
             a.port() == port
                 && (a.ip() == ip
                     || (a.ip().is_unspecified()
@@ -90,8 +99,8 @@ impl Us {
     pub fn address(&self, transport: Transport) -> Option<SocketAddr> {
         self.local
             .iter()
-            .find(|(t, _)| *t == transport)
-            .map(|(_, a)| *a)
+            .find(|l| l.transport == transport)
+            .map(|l| l.bound)
     }
 
     /// The domain a URI addressed to one of our IP addresses belongs to: the first served.
@@ -405,7 +414,6 @@ pub fn decide(
     let pop_route = own_routes > 0;
     let edit = match own_routes {
         0 => RouteEdit::Keep,
-        1 => RouteEdit::DropFirst,
         n => RouteEdit::DropLeading(n),
     };
     if pop_route {

@@ -8,7 +8,11 @@ const NOW: u64 = 1_800_000_000;
 fn us() -> Us {
     Us {
         domains: vec!["club-a.test".into()],
-        local: vec![(Transport::Udp, "127.0.0.1:5070".parse().unwrap())],
+        local: vec![Listener {
+            transport: Transport::Udp,
+            bound: "127.0.0.1:5070".parse().unwrap(),
+            advertised: None,
+        }],
         peers: vec![],
         cluster: Default::default(),
         ..Default::default()
@@ -177,7 +181,7 @@ fn never_a_relay_for_strangers_but_dialogs_we_record_routed_go_on() {
                 },
                 None,
             ),
-            route: RouteEdit::DropFirst
+            route: RouteEdit::DropLeading(1)
         }
     );
     assert_eq!(
@@ -252,7 +256,7 @@ fn a_tls_hop_of_a_dialog_must_prove_the_other_partys_domain() {
     let Decision::Relay { target, route } = decide_on(bye.as_bytes()) else {
         panic!()
     };
-    assert_eq!(route, RouteEdit::DropFirst);
+    assert_eq!(route, RouteEdit::DropLeading(1));
     assert_eq!(target.destination.transport, Transport::Tls);
     assert_eq!(target.destination.addr, "127.0.0.9:5061".parse().unwrap());
     assert_eq!(target.tls_name.as_deref(), Some("club-b.test"));

@@ -36,9 +36,8 @@ pub struct RequestEdits<'e> {
 pub enum RouteEdit {
     /// Left as it is.
     Keep,
-    /// The topmost value named this proxy (loose routing): it goes.
-    DropFirst,
-    /// The topmost values named this proxy (it record-routed twice, RFC 5658): they go.
+    /// The topmost values named this proxy (loose routing; two when it record-routed twice,
+    /// RFC 5658): they go.
     DropLeading(usize),
     /// A strict router before us put our URI in the Request-URI; the last Route value became the
     /// new Request-URI and goes.
@@ -89,7 +88,6 @@ impl Message<'_> {
             write_header(&mut out, "Route", route);
         }
         let mut to_drop = match edits.route {
-            RouteEdit::DropFirst => 1,
             RouteEdit::DropLeading(n) => n,
             RouteEdit::Keep | RouteEdit::DropLast => 0,
         };
@@ -283,7 +281,7 @@ mod tests {
             request_uri: Some("sip:bob@127.0.0.1:5070"),
             via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
             record_route: Some("<sip:127.0.0.1:5060;lr>"),
-            route: RouteEdit::DropFirst,
+            route: RouteEdit::DropLeading(1),
             push_route: None,
             received_from: None,
             own_realms: &[],
@@ -326,7 +324,7 @@ mod tests {
             request_uri: None,
             via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
             record_route: None,
-            route: RouteEdit::DropFirst,
+            route: RouteEdit::DropLeading(1),
             push_route: None,
             received_from: Some("10.1.1.1:40000".parse().unwrap()),
             own_realms: &[],
@@ -356,7 +354,7 @@ mod tests {
             request_uri: None,
             via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp",
             record_route: None,
-            route: RouteEdit::DropFirst,
+            route: RouteEdit::DropLeading(1),
             push_route: None,
             received_from: None,
             own_realms: &[],
