@@ -6,6 +6,8 @@
 #   bench/scripts/call_rate.sh                # RATE=200 DURATION=10 RUNS=3: CPU per call
 #   SEARCH=1 bench/scripts/call_rate.sh       # each server's highest clean rate (lib.sh search_max)
 #   SERVERS=openline ...                      # one of them
+#   OPENLINE_LISTEN=udp:0.0.0.0:5070 ...      # Openline on a wildcard, as the README runs it
+#                                             # (the arrival address learnt per datagram)
 # Kamailio runs its bench config without call authentication (kam.sh noauth: tm, usrloc in
 # memory, 2 workers). Openline serves bench.test, where bench-uas is registered; the uac's
 # From (caller@127.0.0.1) is then a stranger calling a local user, which needs no credentials,
@@ -22,7 +24,7 @@ start_kamailio() {
 }
 start_openline() {
   rm -f "$W"/openline.db*; cp "$W/users.db" "$W/openline.db"
-  RUST_LOG=${OPENLINE_LOG:-warn} "$BIN" serve --domain bench.test --listen udp:127.0.0.1:$PORT --db "$DB" --media never ${OPENLINE_ARGS:-} > /dev/null 2> "$W/openline.log" &
+  RUST_LOG=${OPENLINE_LOG:-warn} "$BIN" serve --domain bench.test --listen "${OPENLINE_LISTEN:-udp:127.0.0.1:$PORT}" --db "$DB" --media never ${OPENLINE_ARGS:-} > /dev/null 2> "$W/openline.log" &
   echo $! > "$W/server.pid"; sleep 1
 }
 register_kamailio() { register_aor bench-uas "sip:bench-uas@$LOCAL_IP:$UAS_PORT"; }
