@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Calls through the proxy, Openline against Kamailio in the same run: SIPp uac_call.xml ->
-# server -> SIPp uas_call.xml (shared/bench/signaling/scenarios: INVITE, 100/180, 200, ACK,
+# server -> SIPp uas_call.xml (bench/reference/signaling/scenarios: INVITE, 100/180, 200, ACK,
 # BYE, 200, record-routed), the same measuring code (shared lib.sh `measure`: the server's
 # process-tree CPU from /proc), runs alternating between the two servers.
 #   bench/scripts/call_rate.sh                # RATE=200 DURATION=10 RUNS=3: CPU per call

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # RTP relayed through openline-media and through rtpengine (Debian's rtpengine-daemon, userspace:
-# ../shared/bench/media/rtpengine/rtpengine.conf, table = -1) in the same run, by the same
+# bench/reference/media/rtpengine/rtpengine.conf, table = -1) in the same run, by the same
 # script (shared rtp_relay_bench.py: ng offer/answer, then C udpblast streams of 172-byte RTP
 # both ways), alternating server by server at each load. Servers pinned to CPU 1, load to CPU 0,
 # as the anchors were. CPU per packet = the server's CPU time / packets relayed.
@@ -10,7 +10,7 @@
 # Prints one line per server and load, then the ratio of packets per CPU-second.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-MEDIA=$ROOT/../shared/bench/media
+MEDIA=$ROOT/bench/reference/media
 CALLS=${CALLS:-50 250 500}
 FLAT=${FLAT:-100 150}
 SECONDS_EACH=${SECONDS_EACH:-10}

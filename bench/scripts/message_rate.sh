@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SIP MESSAGE, Openline against Kamailio in the same run, the same SIPp scenarios (shared/bench/
+# SIP MESSAGE, Openline against Kamailio in the same run, the same SIPp scenarios (bench/reference/
 # signaling/scenarios: uac_message.xml, uas_message.xml) and the same measuring code (shared
 # lib.sh `measure`: the server's process-tree CPU from /proc), runs alternating between them.
 #   bench/scripts/message_rate.sh               # RATE=1000 DURATION=10 RUNS=3, both modes

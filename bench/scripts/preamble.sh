@@ -6,7 +6,7 @@
 # folder for NAME, stops what a run started on exit, and builds the release openline.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-SIG=$ROOT/../shared/bench/signaling
+SIG=$ROOT/bench/reference/signaling
 SEARCH=${SEARCH:-0}
 if [ "$SEARCH" = 1 ]; then export RATE=; else export RATE=${RATE:-$1}; fi
 export DURATION=${DURATION:-10} RUNS=${RUNS:-3} COOLDOWN=${COOLDOWN:-3}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # REGISTER with digest (REGISTER -> 401 -> REGISTER with credentials -> 200), Openline against
-# Kamailio in the same run: the same SIPp scenario (shared/bench/signaling/scenarios/
+# Kamailio in the same run: the same SIPp scenario (bench/reference/signaling/scenarios/
 # register_auth.xml), the same user set, the same offered rate, the same measuring code
 # (shared lib.sh `measure`: the server's process-tree CPU from /proc), runs alternating
 # between the two servers. Openline stores bindings in SQLite on disk (WAL, synchronous=FULL);
@@ -14,7 +14,7 @@
 # Prints one summary line per server and the ratio of CPU per REGISTER.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-SIG=$ROOT/../shared/bench/signaling
+SIG=$ROOT/bench/reference/signaling
 SEARCH=${SEARCH:-0}
 if [ "$SEARCH" = 1 ]; then export RATE=; else export RATE=${RATE:-1000}; fi
 export DURATION=${DURATION:-10} RUNS=${RUNS:-3} COOLDOWN=${COOLDOWN:-3}

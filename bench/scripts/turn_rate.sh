@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # STUN and TURN served by openline-media and by coturn 4.6 (its bench config,
-# ../shared/bench/media/coturn/turnserver.conf) in the same run, by the same shared script
+# bench/reference/media/coturn/turnserver.conf) in the same run, by the same shared script
 # (turn_bench.py): Binding requests/s (C stunload), Allocate/s (401 + Allocate + Refresh 0), and
 # relayed ChannelData with coturn's own turnutils_uclient to turnutils_peer (an echo), server
 # pinned to CPU 1, load to CPU 0.
@@ -9,7 +9,7 @@
 # Prints the RESULT lines of both servers, then the ratios per CPU-second.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-MEDIA=$ROOT/../shared/bench/media
+MEDIA=$ROOT/bench/reference/media
 PARTS=${PARTS:-binding alloc relay}
 RELAY=${RELAY:-50:20 200:20 200:5}
 REPEAT=${REPEAT:-3}

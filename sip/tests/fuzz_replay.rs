@@ -7,7 +7,7 @@ use openline_sip::fuzz;
 use std::path::PathBuf;
 
 fn corpus() -> Vec<Vec<u8>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora/rfc4475");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/rfc4475");
     let mut files = Vec::new();
     for section in [
         "valid",

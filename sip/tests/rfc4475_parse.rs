@@ -7,7 +7,7 @@ use openline_sip::Message;
 use std::path::PathBuf;
 
 fn corpus() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora/rfc4475")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/rfc4475")
 }
 
 fn read(name: &str) -> Vec<u8> {

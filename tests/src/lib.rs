@@ -89,9 +89,9 @@ pub fn sipp_screen(dir: &std::path::Path) -> String {
         .unwrap_or_default()
 }
 
-/// `../shared/corpora` beside the repository.
+/// `testdata/` at the root of the repository.
 pub fn corpora() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora")
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata")
 }
 
 /// A fresh database on the test PostgreSQL server (scripts/test starts it), as a URL.

@@ -3,12 +3,12 @@ use super::*;
 use stun_rs::attributes::stun::{Software, UserName, XorMappedAddress};
 use stun_rs::{Algorithm, AlgorithmId, DecoderContextBuilder, HMACKey};
 
-/// An RFC 5769 sample message from ../shared/corpora/media-vectors.
+/// An RFC 5769 sample message from testdata/media-vectors.
 fn vector(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpora/media-vectors")
+        .join("../testdata/media-vectors")
         .join(format!("rfc5769_{name}.hex"));
-    let text = std::fs::read_to_string(&path).expect("the media vectors (../shared/corpora)");
+    let text = std::fs::read_to_string(&path).expect("the media vectors (testdata/)");
     let hex: String = text.chars().filter(char::is_ascii_hexdigit).collect();
     (0..hex.len())
         .step_by(2)

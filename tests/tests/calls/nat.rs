@@ -27,7 +27,7 @@ fn assert_private_namespace() {
     assert_eq!(
         interfaces,
         ["lo"],
-        "this test changes iptables: run it inside ../shared/tools/netns-run (scripts/test does)"
+        "this test changes iptables: run it inside scripts/netns-run (scripts/test does)"
     );
 }
 

@@ -1,4 +1,4 @@
-//! baresip calls baresip through openline (../shared/peers/baresip): both register, alice is
+//! baresip calls baresip through openline (tests/peers/baresip): both register, alice is
 //! challenged for her INVITE (407) and answers it, bob's phone rings, he accepts, alice hangs up.
 
 use openline_tests::baresip::Ua;
