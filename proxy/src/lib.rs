@@ -6,6 +6,7 @@ pub mod capabilities;
 pub mod config;
 pub mod control;
 pub mod core;
+pub mod doctor;
 pub mod forward;
 pub mod logging;
 pub mod metrics;

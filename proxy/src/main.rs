@@ -48,11 +48,25 @@ enum Command {
     },
     /// The running server: bindings, calls, relay sessions and stored messages per domain.
     Status(admin::StatusArgs),
+    /// Checks this configuration (and the server running it) as a user sees it: ports,
+    /// addresses, DNS, certificates, database, relay ports, clock; says what to fix. Exits 1
+    /// when something is broken. Takes `serve`'s options; changes nothing.
+    Doctor(Box<DoctorArgs>),
     /// Other domains' servers, as the running server has them.
     Peer {
         #[command(subcommand)]
         action: admin::PeerAction,
     },
+}
+
+/// `openline doctor`: the settings `serve` would run with, and how to answer.
+#[derive(Debug, Clone, clap::Args)]
+struct DoctorArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// The findings as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `openline serve`: each setting from the command line, else the config file, else its default.
@@ -610,6 +624,22 @@ fn run() -> anyhow::Result<()> {
         Command::Peer { action } => {
             openline_proxy::logging::init(&format, None);
             runtime()?.block_on(admin::peer_command(action))
+        }
+        Command::Doctor(args) => {
+            let (config, _) = serve_config(args.serve)?;
+            let findings = runtime()?.block_on(openline_proxy::doctor::examine(&config));
+            if args.json {
+                say(&serde_json::to_string(&findings)?);
+            } else {
+                say(openline_proxy::doctor::say(&findings).trim_end());
+            }
+            let broken = findings
+                .iter()
+                .any(|f| f.level == openline_proxy::doctor::Level::Fail);
+            if broken {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::CheckConfig { file } => {
             config::load(&file)?;

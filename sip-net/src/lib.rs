@@ -9,6 +9,7 @@ pub mod hep;
 mod listen;
 mod stream;
 mod tls;
+mod tls_check;
 mod udp;
 
 pub use addresses::{LocalAddresses, canonical};
@@ -16,6 +17,7 @@ pub use bind::{BindError, ipv6_available};
 pub use dns::{LocateError, Locator};
 pub use listen::{ListenSpec, ListenSpecError};
 pub use tls::{PeerIdentity, Tls, TlsError, TlsFiles};
+pub use tls_check::{CertFinding, EXPIRY_WARNING, check_certificate};
 
 use openline_sip::Transport;
 use openline_sip::endpoint::Transmit;

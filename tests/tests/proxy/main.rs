@@ -5,6 +5,7 @@ mod admin;
 mod baresip;
 mod cluster;
 mod config;
+mod doctor;
 mod federation;
 mod flow;
 mod fork;
