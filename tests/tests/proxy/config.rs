@@ -103,7 +103,7 @@ fn the_systemd_unit_verifies_cleanly_and_is_hardened() {
     let bin = openline_bin();
     std::fs::write(
         &path,
-        unit.replace("/usr/local/bin/openline", bin.to_str().unwrap()),
+        unit.replace("/usr/bin/openline", bin.to_str().unwrap()),
     )
     .unwrap();
     let verify = Command::new("systemd-analyze")
