@@ -94,6 +94,13 @@ pub fn corpora() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata")
 }
 
+/// A file of the repository, by its path from the root (`tests/peers/...`, `bench/reference/...`).
+pub fn repo_file(path: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
 /// A fresh database on the test PostgreSQL server (scripts/test starts it), as a URL.
 pub fn fresh_postgres_database(name: &str) -> String {
     let base = std::env::var("OPENLINE_TEST_POSTGRES")

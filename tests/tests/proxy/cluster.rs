@@ -38,7 +38,7 @@ fn start_cluster(name: &str, count: usize) -> (String, Vec<Subject>, std::path::
 /// A SIPp responder on `port` that keeps every message it sees in `dir`.
 fn traced_uas(dir: &std::path::Path, port: u16) -> openline_tests::Background {
     std::fs::create_dir_all(dir).unwrap();
-    let scenario = openline_tests::corpora().join("../bench/signaling/scenarios/uas_call.xml");
+    let scenario = openline_tests::repo_file("bench/reference/signaling/scenarios/uas_call.xml");
     let child = Command::new("timeout")
         .args(["120", "sipp", "-sf"])
         .arg(&scenario)

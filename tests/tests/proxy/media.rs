@@ -176,7 +176,7 @@ fn baresip_calls_baresip_and_the_tone_crosses_the_relay() {
     );
     assert_eq!(sessions, 0, "the BYE ended the relay's session");
     // What bob heard is alice's tone, not silence.
-    let tool = openline_tests::corpora().join("../peers/baresip/wav-tone");
+    let tool = openline_tests::repo_file("tests/peers/baresip/wav-tone");
     let out = std::process::Command::new(tool)
         .arg(&recording)
         .output()

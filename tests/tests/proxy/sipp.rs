@@ -14,7 +14,7 @@ pub(crate) fn start_uas(
     port: u16,
     copies_record_route: bool,
 ) -> openline_tests::Background {
-    let scenario = openline_tests::corpora().join("../bench/signaling/scenarios/uas_call.xml");
+    let scenario = openline_tests::repo_file("bench/reference/signaling/scenarios/uas_call.xml");
     let which: Vec<String> = if copies_record_route {
         vec!["-sf".into(), scenario.to_string_lossy().into_owned()]
     } else {

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 fn start_baresip(server: &Subject, dir: &Path, port: u16, log: &Path) -> Child {
-    let ua = openline_tests::corpora().join("../peers/baresip/baresip-ua");
+    let ua = openline_tests::repo_file("tests/peers/baresip/baresip-ua");
     let child = Command::new(ua)
         .args([
             "bob@openline.test",

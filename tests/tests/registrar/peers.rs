@@ -214,7 +214,7 @@ fn sipp_registers_ten_thousand_users_with_digest() {
             &format!("u{i:05};openline.test;[authentication username=u{i:05} password=s3cret]\n");
     }
     std::fs::write(dir.join("users.csv"), csv).unwrap();
-    let scenario = openline_tests::corpora().join("../peers/sipp/reg-auth.xml");
+    let scenario = openline_tests::repo_file("tests/peers/sipp/reg-auth.xml");
     let (users, target) = (USERS.to_string(), server.udp.to_string());
     let args = [
         scenario.to_str().unwrap(),

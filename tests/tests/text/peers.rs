@@ -107,9 +107,7 @@ fn sipp_messages(
 }
 
 fn corpora_bench(file: &str) -> std::path::PathBuf {
-    openline_tests::corpora()
-        .join("../bench/signaling/scenarios")
-        .join(file)
+    openline_tests::repo_file("bench/reference/signaling/scenarios").join(file)
 }
 
 #[test]
