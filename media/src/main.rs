@@ -28,6 +28,10 @@ struct Args {
     /// clients alike, TLS when --turn-cert is given).
     #[arg(long = "turn-tcp")]
     turn_streams: Vec<StreamListen>,
+    /// Seconds a TURN connection over TCP/TLS may stay without an allocation before it is
+    /// closed.
+    #[arg(long, default_value_t = 30)]
+    turn_tcp_idle: u64,
     /// PEM certificate chain shown to TURN clients over TLS.
     #[arg(long, requires = "turn_key")]
     turn_cert: Option<std::path::PathBuf>,
@@ -117,7 +121,8 @@ fn main() -> anyhow::Result<()> {
     let calls = Calls::new(relay, args.advertise.unwrap_or(args.listen));
     runtime.block_on(async {
         let certificate = args.turn_cert.as_deref().zip(args.turn_key.as_deref());
-        let sockets = bind_turn(args.turn, &args.turn_streams, certificate)?;
+        let mut sockets = bind_turn(args.turn, &args.turn_streams, certificate)?;
+        sockets.stream_idle = Duration::from_secs(args.turn_tcp_idle.max(1));
         let control = tokio::net::UdpSocket::bind(args.control)
             .await
             .with_context(|| format!("binding the control socket udp:{}", args.control))?;

@@ -13,7 +13,7 @@ mod turn_streams;
 
 pub use ng_remote::drive_remote;
 pub use relay::{InProcess, RelayCounts, serve_relay};
-pub use turn::{TurnCounts, TurnSockets, serve_turn};
+pub use turn::{STREAM_IDLE, TurnCounts, TurnSockets, serve_turn};
 pub use turn_bind::{StreamListen, TurnBindError, bind_turn};
 
 use std::time::SystemTime;

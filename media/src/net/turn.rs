@@ -57,7 +57,13 @@ pub struct TurnSockets {
     pub streams: Vec<std::net::TcpListener>,
     /// Our certificate for TLS clients.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long a TCP or TLS connection may stay without an allocation before it is closed
+    /// (a client that connects and says nothing must not hold a socket for ever).
+    pub stream_idle: Duration,
 }
+
+/// [`TurnSockets::stream_idle`] unless set otherwise.
+pub const STREAM_IDLE: Duration = Duration::from_secs(30);
 
 /// The token of the `i`th TCP listener.
 fn listener_token(i: usize) -> Token {
@@ -117,6 +123,7 @@ struct Turn<'a> {
     /// Stream clients' connections by their address.
     by_client: HashMap<SocketAddr, Token>,
     next_connection: usize,
+    stream_idle: Duration,
     buffer: Vec<u8>,
     counts: &'a TurnCounts,
 }
@@ -150,6 +157,7 @@ fn run(
         connections: HashMap::new(),
         by_client: HashMap::new(),
         next_connection: FIRST_CONNECTION,
+        stream_idle: sockets.stream_idle,
         buffer: vec![0u8; CHANNEL_HEADROOM + 65_536],
         counts,
     };
@@ -158,7 +166,13 @@ fn run(
     loop {
         let due = turn.server.poll_timeout();
         let wait = if unfinished.is_empty() {
-            due.map(|at| at.saturating_duration_since(now()))
+            let due = due.map(|at| at.saturating_duration_since(now()));
+            // With connections open, look at them at least this often for idle ones.
+            let sweep = (!turn.connections.is_empty()).then_some(turn.stream_idle / 4);
+            match (due, sweep) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
         } else {
             Some(Duration::ZERO)
         };
@@ -188,6 +202,7 @@ fn run(
                 unfinished.push_back(token);
             }
         }
+        turn.close_idle(poll.registry());
         while let Some(port) = turn.server.poll_closed_port() {
             if let Some(mut socket) = turn.relayed.remove(&port) {
                 let _ = poll.registry().deregister(&mut socket);
@@ -294,7 +309,7 @@ impl Turn<'_> {
             }
             let token = Token(self.next_connection);
             self.next_connection += 1;
-            match Connection::accept(registry, stream, peer, token) {
+            match Connection::accept(registry, stream, peer, token, now()) {
                 Ok(c) => {
                     self.by_client.insert(peer, token);
                     self.connections.insert(token, c);
@@ -349,6 +364,25 @@ impl Turn<'_> {
         }
         self.connections.insert(token, c);
         drained
+    }
+
+    /// Closes the connections that went [`TurnSockets::stream_idle`] without an allocation.
+    fn close_idle(&mut self, registry: &Registry) {
+        let at = now();
+        let idle: Vec<Token> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| {
+                at.saturating_duration_since(c.since) >= self.stream_idle
+                    && !self.server.has_allocation(c.client)
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        for token in idle {
+            if let Some(c) = self.connections.remove(&token) {
+                self.close(registry, c, &io::Error::other("no allocation in time"));
+            }
+        }
     }
 
     /// Ends a connection and, with it, its allocation (RFC 8656 3.1).

@@ -74,6 +74,7 @@ pub fn bind_turn(
         udp: udp_socket,
         streams: listeners,
         tls,
+        stream_idle: super::turn::STREAM_IDLE,
     })
 }
 

@@ -37,6 +37,8 @@ pub(super) struct Connection {
     token: Token,
     /// The client as its allocation knows it.
     pub(super) client: ClientAddr,
+    /// When it was accepted, or last held an allocation.
+    pub(super) since: std::time::Instant,
     speaks: Speaks,
     unread: Vec<u8>,
     /// Plaintext waiting for the socket (or for TLS to take it).
@@ -58,6 +60,7 @@ impl Connection {
         mut stream: TcpStream,
         peer: SocketAddr,
         token: Token,
+        now: std::time::Instant,
     ) -> io::Result<Self> {
         // Media is small packets that must not wait for each other.
         stream.set_nodelay(true)?;
@@ -69,6 +72,7 @@ impl Connection {
                 transport: ClientTransport::Tcp,
                 addr: peer,
             },
+            since: now,
             speaks: Speaks::Unknown,
             unread: Vec::new(),
             queued: Vec::new(),

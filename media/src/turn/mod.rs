@@ -289,6 +289,11 @@ impl TurnServer {
         }
     }
 
+    /// Whether `client` holds an allocation.
+    pub fn has_allocation(&self, client: ClientAddr) -> bool {
+        self.allocations.contains_key(&client)
+    }
+
     /// Allocations held now.
     pub fn allocations(&self) -> usize {
         self.allocations.len()

@@ -195,3 +195,41 @@ fn coturns_client_gets_an_ipv6_relayed_address_and_a_dual_allocation() {
     assert!(totals(&out).is_none_or(|(_, r)| r == 0), "{out}");
     v4_only.stop();
 }
+
+#[test]
+fn a_turn_connection_that_never_allocates_is_closed_and_one_that_does_is_kept() {
+    use std::io::Read;
+    let (_peer, peer_port) = echo_peer();
+    let mut media = Media::start(&[
+        "--turn-user",
+        "alice:s3cret",
+        "--realm",
+        "turn.test",
+        "--turn-allow-loopback",
+        "--turn-ports",
+        "51600-51699",
+        "--turn-tcp",
+        "tcp:127.0.0.1:0",
+        "--turn-tcp-idle",
+        "1",
+    ]);
+    let mut silent = std::net::TcpStream::connect(media.streams[0]).unwrap();
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    // The server closes it: EOF well before the 5 s read time-out.
+    let started = std::time::Instant::now();
+    assert_eq!(silent.read(&mut buf).unwrap(), 0, "closed, not timed out");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    // A client that allocates keeps its connection past the idle time (uclient runs ~2 s).
+    let out = uclient(
+        media.streams[0],
+        peer_port,
+        1,
+        100,
+        &["-t", "-c", "-u", "alice", "-w", "s3cret"],
+    );
+    assert_eq!(totals(&out), Some((100, 100)), "{out}");
+    media.stop();
+}
