@@ -197,6 +197,7 @@ fn coturns_client_gets_an_ipv6_relayed_address_and_a_dual_allocation() {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods)] // the wall-clock bound on when the server closes
 fn a_turn_connection_that_never_allocates_is_closed_and_one_that_does_is_kept() {
     use std::io::Read;
     let (_peer, peer_port) = echo_peer();
