@@ -24,6 +24,9 @@ struct Args {
     /// Where STUN and TURN are served: udp:IP:PORT.
     #[arg(long, default_value = "udp:127.0.0.1:3478", value_parser = parse_udp)]
     turn: SocketAddr,
+    /// STUN and TURN for IPv6 clients too: udp:[IPV6]:PORT, beside the IPv4 --turn.
+    #[arg(long, value_parser = parse_udp)]
+    turn6: Option<SocketAddr>,
     /// TURN over TCP too: tcp:IP:PORT or tls:IP:PORT (repeatable; each takes plain and TLS
     /// clients alike, TLS when --turn-cert is given).
     #[arg(long = "turn-tcp")]
@@ -121,13 +124,16 @@ fn main() -> anyhow::Result<()> {
     let calls = Calls::new(relay, args.advertise.unwrap_or(args.listen));
     runtime.block_on(async {
         let certificate = args.turn_cert.as_deref().zip(args.turn_key.as_deref());
-        let mut sockets = bind_turn(args.turn, &args.turn_streams, certificate)?;
+        let mut sockets = bind_turn(args.turn, args.turn6, &args.turn_streams, certificate)?;
         sockets.stream_idle = Duration::from_secs(args.turn_tcp_idle.max(1));
         let control = tokio::net::UdpSocket::bind(args.control)
             .await
             .with_context(|| format!("binding the control socket udp:{}", args.control))?;
         announce(&format!("listening on udp:{}", sockets.udp.local_addr()?));
         announce(&format!("control on udp:{}", control.local_addr()?));
+        if let Some(v6) = &sockets.udp_v6 {
+            announce(&format!("listening on udp:{}", v6.local_addr()?));
+        }
         for s in &sockets.streams {
             announce(&format!("listening on tcp:{}", s.local_addr()?));
         }

@@ -103,6 +103,8 @@ struct RawMediaSection {
 pub struct TurnSection {
     /// Where: udp:IP:PORT.
     pub listen: Option<SocketAddr>,
+    /// Where IPv6 clients are served too: udp:[IPV6]:PORT.
+    pub listen_v6: Option<SocketAddr>,
     /// The realm credentials are in (default: the first domain).
     pub realm: Option<String>,
     /// coturn's static-auth-secret (time-limited REST credentials).
@@ -128,6 +130,7 @@ pub struct TurnSection {
 #[serde(deny_unknown_fields)]
 struct RawTurnSection {
     listen: Option<Spanned<String>>,
+    listen_v6: Option<Spanned<String>>,
     realm: Option<String>,
     secret: Option<String>,
     ports: Option<Spanned<String>>,
@@ -330,6 +333,13 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         Some(t) => Some(TurnSection {
             listen: t
                 .listen
+                .map(|v| {
+                    openline_media::args::parse_udp(v.get_ref())
+                        .map_err(|e| invalid(v.span().start, e))
+                })
+                .transpose()?,
+            listen_v6: t
+                .listen_v6
                 .map(|v| {
                     openline_media::args::parse_udp(v.get_ref())
                         .map_err(|e| invalid(v.span().start, e))

@@ -122,6 +122,10 @@ struct ServeArgs {
     /// Serve STUN and TURN here too: udp:IP:PORT (usually udp:0.0.0.0:3478). Off by default.
     #[arg(long, value_parser = openline_media::args::parse_udp)]
     turn: Option<std::net::SocketAddr>,
+    /// STUN and TURN for IPv6 clients too: udp:[IPV6]:PORT (usually udp:[::]:3478), beside
+    /// the IPv4 --turn.
+    #[arg(long, value_parser = openline_media::args::parse_udp)]
+    turn6: Option<std::net::SocketAddr>,
     /// TURN over TCP too: tcp:IP:PORT or tls:IP:PORT (repeatable; each takes plain and TLS
     /// clients, TLS with the --tls-cert certificate), for networks that let only TCP out.
     #[arg(long = "turn-tcp")]
@@ -465,6 +469,7 @@ fn turn_config(
     turn.relay_ip_v6 = args.turn_relay_ip6.or(file.relay_v6);
     Some(TurnServeConfig {
         listen,
+        listen_v6: args.turn6.or(file.listen_v6),
         credentials: openline_media::stun::Credentials {
             realm,
             // The command line's users are added to the file's (one user: the command line's).

@@ -62,6 +62,8 @@ pub struct ClusterServe {
 pub struct TurnServeConfig {
     /// Where.
     pub listen: SocketAddr,
+    /// Where IPv6 clients are served too, beside an IPv4 `listen`.
+    pub listen_v6: Option<SocketAddr>,
     /// Who may allocate.
     pub credentials: openline_media::stun::Credentials,
     /// What allocations may have.
@@ -81,8 +83,13 @@ async fn start_turn(config: &TurnServeConfig) -> anyhow::Result<()> {
         .certificate
         .as_ref()
         .map(|(c, k)| (c.as_path(), k.as_path()));
-    let sockets =
-        bind_turn(config.listen, &config.streams, certificate).context("setting up STUN/TURN")?;
+    let sockets = bind_turn(
+        config.listen,
+        config.listen_v6,
+        &config.streams,
+        certificate,
+    )
+    .context("setting up STUN/TURN")?;
     let mut nonce_key = [0u8; 32];
     getrandom::fill(&mut nonce_key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let stun = StunServer::new(

@@ -12,6 +12,8 @@ pub struct Media {
     pub stun: SocketAddr,
     /// Where it takes ng control requests.
     pub control: SocketAddr,
+    /// Where it answers STUN for IPv6 clients, with `--turn6`.
+    pub stun6: Option<SocketAddr>,
     /// Its TURN listeners over TCP (and TLS), in the order of the `--turn-tcp` options.
     pub streams: Vec<SocketAddr>,
     /// Its stdout, kept open: it may announce more.
@@ -45,12 +47,16 @@ impl Media {
         };
         let stun = next("listening on udp:");
         let control = next("control on udp:");
+        let stun6 = extra
+            .contains(&"--turn6")
+            .then(|| next("listening on udp:"));
         let streams = (0..extra.iter().filter(|a| **a == "--turn-tcp").count())
             .map(|_| next("listening on tcp:"))
             .collect();
         Media {
             stun,
             control,
+            stun6,
             streams,
             _announcements: lines,
             process,
@@ -215,7 +221,8 @@ pub fn uclient(
     if !v6 && !auth.contains(&"-Z") {
         args.push("-X");
     }
-    args.push("127.0.0.1");
+    let server = turn.ip().to_string();
+    args.push(&server);
     let out = crate::run_peer(
         &dir,
         "turnutils_uclient",

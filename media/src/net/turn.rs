@@ -49,10 +49,15 @@ impl TurnCounts {
 /// below this one, connections those from [`FIRST_CONNECTION`]).
 const SERVER: Token = Token(usize::MAX - 1);
 
+/// The token of the IPv6 server socket, when there is one beside the first.
+const SERVER_V6: Token = Token(usize::MAX - 2);
+
 /// The sockets TURN serves clients on.
 pub struct TurnSockets {
     /// STUN and TURN over UDP.
     pub udp: std::net::UdpSocket,
+    /// A second UDP socket, of the other family (IPv6 clients beside IPv4 ones).
+    pub udp_v6: Option<std::net::UdpSocket>,
     /// TCP listeners: each takes plain TURN and, with `tls`, TURN over TLS.
     pub streams: Vec<std::net::TcpListener>,
     /// Our certificate for TLS clients.
@@ -67,7 +72,7 @@ pub const STREAM_IDLE: Duration = Duration::from_secs(30);
 
 /// The token of the `i`th TCP listener.
 fn listener_token(i: usize) -> Token {
-    Token(SERVER.0 - 1 - i)
+    Token(SERVER_V6.0 - 1 - i)
 }
 
 #[allow(clippy::disallowed_methods)] // the driver is where the clock is read
@@ -116,6 +121,7 @@ impl Drop for Stopper {
 struct Turn<'a> {
     server: TurnServer,
     listener: UdpSocket,
+    listener_v6: Option<UdpSocket>,
     relayed: HashMap<u16, UdpSocket>,
     streams: Vec<TcpListener>,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -140,6 +146,15 @@ fn run(
     let mut listener = UdpSocket::from_std(sockets.udp);
     poll.registry()
         .register(&mut listener, SERVER, Interest::READABLE)?;
+    let mut listener_v6 = None;
+    if let Some(v6) = sockets.udp_v6 {
+        enlarge_buffers(&v6);
+        v6.set_nonblocking(true)?;
+        let mut v6 = UdpSocket::from_std(v6);
+        poll.registry()
+            .register(&mut v6, SERVER_V6, Interest::READABLE)?;
+        listener_v6 = Some(v6);
+    }
     let mut streams = Vec::new();
     for (i, s) in sockets.streams.into_iter().enumerate() {
         s.set_nonblocking(true)?;
@@ -151,6 +166,7 @@ fn run(
     let mut turn = Turn {
         server,
         listener,
+        listener_v6,
         relayed: HashMap::new(),
         streams,
         tls: sockets.tls,
@@ -188,13 +204,13 @@ fn run(
             turn.server.handle_timeout(now());
         }
         for token in this_round(&events, &mut unfinished) {
-            let drained = if token == SERVER {
-                turn.clients(poll.registry())
+            let drained = if token == SERVER || token == SERVER_V6 {
+                turn.clients(poll.registry(), token == SERVER_V6)
             } else if token.0 >= FIRST_CONNECTION && token.0 < listener_token(turn.streams.len()).0
             {
                 turn.connection(poll.registry(), token)
-            } else if token.0 > listener_token(turn.streams.len()).0 && token.0 < SERVER.0 {
-                turn.accept(poll.registry(), SERVER.0 - 1 - token.0)
+            } else if token.0 > listener_token(turn.streams.len()).0 && token.0 < SERVER_V6.0 {
+                turn.accept(poll.registry(), SERVER_V6.0 - 1 - token.0)
             } else {
                 u16::try_from(token.0).is_ok_and(|port| turn.peers(poll.registry(), port))
             };
@@ -212,12 +228,17 @@ fn run(
 }
 
 impl Turn<'_> {
-    /// Clients' datagrams, up to [`FAIR_SHARE`]: answered, relayed, or an allocation's port
-    /// bound. Whether the socket is drained.
-    fn clients(&mut self, registry: &Registry) -> bool {
+    /// Clients' datagrams on the first server socket or the IPv6 one, up to [`FAIR_SHARE`]:
+    /// answered, relayed, or an allocation's port bound. Whether the socket is drained.
+    fn clients(&mut self, registry: &Registry, v6: bool) -> bool {
         let wall = super::wall_clock();
+        let socket = match (v6, &self.listener_v6) {
+            (true, Some(s)) => s,
+            (true, None) => return true,
+            (false, _) => &self.listener,
+        };
         for _ in 0..FAIR_SHARE {
-            let (n, client) = match self.listener.recv_from(&mut self.buffer) {
+            let (n, client) = match socket.recv_from(&mut self.buffer) {
                 Ok(received) => received,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(_) => continue,
@@ -226,7 +247,7 @@ impl Turn<'_> {
                 .server
                 .handle_client(now(), wall, ClientAddr::udp(client), &self.buffer[..n])
             {
-                FromClient::Reply(bytes) => answer(&self.listener, &bytes, client),
+                FromClient::Reply(bytes) => answer(socket, &bytes, client),
                 FromClient::Relay {
                     port,
                     peer,
@@ -240,7 +261,7 @@ impl Turn<'_> {
                 FromClient::Bind(mut pending) => {
                     pending.name_relay(local_toward(client));
                     let reply = bind(&mut self.server, &mut self.relayed, registry, pending);
-                    answer(&self.listener, &reply, client);
+                    answer(socket, &reply, client);
                 }
                 FromClient::Drop(why) => self.counts.dropped(why),
             }
@@ -276,7 +297,11 @@ impl Turn<'_> {
                     }
                 }
                 ToClient::Send { client, bytes } => {
-                    let _ = self.listener.send_to(&bytes, client.addr);
+                    let socket = match &self.listener_v6 {
+                        Some(v6) if client.addr.is_ipv6() => v6,
+                        _ => &self.listener,
+                    };
+                    let _ = socket.send_to(&bytes, client.addr);
                     self.counts.to_clients.fetch_add(1, Ordering::Relaxed);
                 }
                 ToClient::Drop(why) => self.counts.dropped(why),

@@ -41,6 +41,9 @@ pub enum TurnBindError {
     /// A socket could not be bound.
     #[error("binding {0}: {1}")]
     Bind(String, std::io::Error),
+    /// A second UDP listener that is not IPv6 beside an IPv4 one.
+    #[error("{0}: the second TURN UDP listener is for IPv6, beside an IPv4 one")]
+    Family(String),
     /// A `tls:` listener without a certificate.
     #[error("{0}: TURN over TLS needs a certificate and key")]
     NoCertificate(String),
@@ -52,15 +55,22 @@ pub enum TurnBindError {
     Tls(#[from] rustls::Error),
 }
 
-/// Binds `udp` and every stream listener; with `certificate` (chain and key, PEM), TLS too.
+/// Binds `udp` (and `udp_v6`, an IPv6 one beside an IPv4 `udp`) and every stream listener;
+/// with `certificate` (chain and key, PEM), TLS too.
 pub fn bind_turn(
     udp: SocketAddr,
+    udp_v6: Option<SocketAddr>,
     streams: &[StreamListen],
     certificate: Option<(&Path, &Path)>,
 ) -> Result<TurnSockets, TurnBindError> {
     let tls = certificate.map(|(c, k)| tls_config(c, k)).transpose()?;
     let udp_socket =
         std::net::UdpSocket::bind(udp).map_err(|e| TurnBindError::Bind(format!("udp:{udp}"), e))?;
+    let udp_v6 = match udp_v6 {
+        None => None,
+        Some(v6) if v6.is_ipv6() && udp.is_ipv4() => Some(bind_v6_only(v6)?),
+        Some(v6) => return Err(TurnBindError::Family(format!("udp:{v6}"))),
+    };
     let mut listeners = Vec::new();
     for s in streams {
         let name = format!("{}:{}", if s.tls { "tls" } else { "tcp" }, s.addr);
@@ -72,10 +82,21 @@ pub fn bind_turn(
     }
     Ok(TurnSockets {
         udp: udp_socket,
+        udp_v6,
         streams: listeners,
         tls,
         stream_idle: super::turn::STREAM_IDLE,
     })
+}
+
+/// An IPv6 UDP socket that takes IPv6 only (the IPv4 one takes the rest).
+fn bind_v6_only(at: SocketAddr) -> Result<std::net::UdpSocket, TurnBindError> {
+    let failed = |e| TurnBindError::Bind(format!("udp:{at}"), e);
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None).map_err(failed)?;
+    socket.set_only_v6(true).map_err(failed)?;
+    socket.bind(&at.into()).map_err(failed)?;
+    Ok(socket.into())
 }
 
 /// A TLS server configuration presenting `cert` with `key`.

@@ -234,3 +234,35 @@ fn a_turn_connection_that_never_allocates_is_closed_and_one_that_does_is_kept() 
     assert_eq!(totals(&out), Some((100, 100)), "{out}");
     media.stop();
 }
+
+#[test]
+fn an_ipv6_client_reaches_turn_on_its_own_socket_and_relays_to_an_ipv6_peer() {
+    let mut media = Media::start(&[
+        "--turn-user",
+        "alice:s3cret",
+        "--realm",
+        "turn.test",
+        "--turn-allow-loopback",
+        "--turn-relay-ip6",
+        "::1",
+        "--turn6",
+        "udp:[::1]:0",
+        "--turn-ports",
+        "51700-51799",
+    ]);
+    let (_peer6, peer6_port) = openline_tests::media::echo_peer_on("::1");
+    let stun6 = media.stun6.expect("the IPv6 TURN socket");
+    let out = uclient(
+        stun6,
+        peer6_port,
+        2,
+        20,
+        &["-x", "-c", "-u", "alice", "-w", "s3cret"],
+    );
+    assert_eq!(
+        totals(&out),
+        Some((40, 40)),
+        "client and peer on IPv6: {out}"
+    );
+    media.stop();
+}
