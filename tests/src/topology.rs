@@ -137,32 +137,6 @@ impl Namespace {
         }
     }
 
-    /// Drops packets at random with probability `p` in both directions on `interface`
-    /// (this kernel has no netem). Packets this namespace sends fail with EPERM rather than
-    /// vanish: for a silent loss use a router and [`Namespace::lose_forwarded`].
-    pub fn lose(&self, interface: &str, p: f64) {
-        let p = format!("{p}");
-        for (chain, dir) in [("INPUT", "-i"), ("OUTPUT", "-o")] {
-            for tables in ["iptables", "ip6tables"] {
-                self.run(&[
-                    tables,
-                    "-A",
-                    chain,
-                    dir,
-                    interface,
-                    "-m",
-                    "statistic",
-                    "--mode",
-                    "random",
-                    "--probability",
-                    &p,
-                    "-j",
-                    "DROP",
-                ]);
-            }
-        }
-    }
-
     /// Lets nothing leave through `interface` but TCP to port 443 (a hotel or office network),
     /// and what answers it.
     pub fn only_tcp_443(&self, interface: &str) {

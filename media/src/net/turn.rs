@@ -252,12 +252,7 @@ impl Turn<'_> {
                     port,
                     peer,
                     payload,
-                } => {
-                    if let Some(socket) = self.relayed.get(&port) {
-                        let _ = socket.send_to(&payload, peer);
-                        self.counts.to_peers.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                } => to_peer(&self.relayed, self.counts, (port, peer), &payload),
                 FromClient::Bind(mut pending) => {
                     pending.name_relay(local_toward(client));
                     let reply = bind(&mut self.server, &mut self.relayed, registry, pending);
@@ -369,12 +364,7 @@ impl Turn<'_> {
                     port,
                     peer,
                     payload,
-                } => {
-                    if let Some(socket) = self.relayed.get(&port) {
-                        let _ = socket.send_to(&payload, peer);
-                        self.counts.to_peers.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                } => to_peer(&self.relayed, self.counts, (port, peer), &payload),
                 FromClient::Bind(mut pending) => {
                     pending.name_relay(c.local_ip());
                     let reply = bind(&mut self.server, &mut self.relayed, registry, pending);
@@ -416,6 +406,19 @@ impl Turn<'_> {
         self.by_client.remove(&c.client.addr);
         self.server.client_gone(c.client);
         c.close(registry);
+    }
+}
+
+/// Sends a client's payload from relayed port `port` to `peer`, counted.
+fn to_peer(
+    relayed: &HashMap<u16, UdpSocket>,
+    counts: &TurnCounts,
+    (port, peer): (u16, SocketAddr),
+    payload: &[u8],
+) {
+    if let Some(socket) = relayed.get(&port) {
+        let _ = socket.send_to(payload, peer);
+        counts.to_peers.fetch_add(1, Ordering::Relaxed);
     }
 }
 

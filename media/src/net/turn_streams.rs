@@ -169,7 +169,7 @@ impl Connection {
             return false;
         }
         self.queued.extend_from_slice(message);
-        if framing_is_channel_data(message) {
+        if framing::is_channel_data(message) {
             self.queued
                 .extend_from_slice(framing::channel_padding(message.len()));
         }
@@ -246,9 +246,4 @@ impl Connection {
     pub(super) fn close(mut self, registry: &Registry) {
         let _ = registry.deregister(&mut self.stream);
     }
-}
-
-/// Whether a message we send is ChannelData (padded on streams) rather than STUN.
-fn framing_is_channel_data(message: &[u8]) -> bool {
-    message.first().is_some_and(|b| b >> 6 == 0b01)
 }

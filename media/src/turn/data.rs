@@ -17,11 +17,6 @@ use stun_rs::{
 /// Bytes a driver leaves free in front of a peer's datagram: the ChannelData header.
 pub const CHANNEL_HEADROOM: usize = 4;
 
-/// Whether a datagram is ChannelData: its first two bits are 01 (RFC 8656 12.4, RFC 7983).
-pub(super) fn is_channel_data(packet: &[u8]) -> bool {
-    packet.first().is_some_and(|b| b & 0xc0 == 0x40)
-}
-
 impl TurnServer {
     /// ChannelData from a client: its payload to the channel's peer.
     pub(super) fn channel_data<'a>(

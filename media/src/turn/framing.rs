@@ -41,6 +41,11 @@ pub fn frame(unread: &[u8]) -> Frame {
     }
 }
 
+/// Whether a message is ChannelData: its first two bits are 01 (RFC 8656 12.4, RFC 7983).
+pub fn is_channel_data(message: &[u8]) -> bool {
+    message.first().is_some_and(|b| b & 0xc0 == 0x40)
+}
+
 /// Zeros that pad a ChannelData message of `len` bytes to four over a stream.
 pub fn channel_padding(len: usize) -> &'static [u8] {
     &[0, 0, 0][..(4 - len % 4) % 4]

@@ -260,7 +260,7 @@ impl TurnServer {
         client: ClientAddr,
         packet: &'a [u8],
     ) -> FromClient<'a> {
-        if data::is_channel_data(packet) {
+        if framing::is_channel_data(packet) {
             return self.channel_data(now, client, packet);
         }
         let message = match self.stun.read(packet) {
