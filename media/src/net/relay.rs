@@ -197,11 +197,11 @@ pub async fn serve_relay(
                 *counts.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = live;
             }
         }
-        counts.ended_calls(&mut lock(&state).calls);
         sync_ports(&state, &data, listen);
-        counts
-            .calls
-            .store(lock(&state).calls.len() as u64, Ordering::Relaxed);
+        // One lock for the ended calls' reports and the count: the data path waits on it.
+        let mut s = lock(&state);
+        counts.ended_calls(&mut s.calls);
+        counts.calls.store(s.calls.len() as u64, Ordering::Relaxed);
     }
 }
 
