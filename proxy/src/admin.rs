@@ -22,6 +22,16 @@ pub enum UserAction {
         /// Database URL.
         #[arg(long, default_value = DEFAULT_DB)]
         db: String,
+        /// Print a one-time link (and its QR code) that sets up Linphone, and baresip's
+        /// accounts line: the server's https:// address (its --web https: listener).
+        #[arg(long, value_name = "URL")]
+        provision: Option<String>,
+        /// Hours the link works for (once).
+        #[arg(long, default_value_t = 24, requires = "provision")]
+        valid_hours: u64,
+        /// The SIP proxy baresip is told (default: sip:HOST;transport=tcp, HOST from the link).
+        #[arg(long, requires = "provision", value_name = "URI")]
+        sip_proxy: Option<String>,
     },
     /// Add or update many users from a file of `USER@DOMAIN PASSWORD` lines, in one transaction.
     Import {
@@ -158,12 +168,38 @@ pub async fn presence_command(action: PresenceAction) -> anyhow::Result<()> {
 /// Carries out an `openline user` command.
 pub async fn user_command(action: UserAction) -> anyhow::Result<()> {
     match action {
-        UserAction::Add { aor, password, db } => {
+        UserAction::Add {
+            aor,
+            password,
+            db,
+            provision,
+            valid_hours,
+            sip_proxy,
+        } => {
             let user = User::new(&aor, &password)?;
             let store = open_store(&db).await?;
             store.put_user(&user).await?;
-            finish_writes(&store).await?;
             say(&user.aor);
+            if let Some(base) = provision {
+                let now = crate::server::wall_clock();
+                let h = crate::provision_link::hand_out(
+                    &store,
+                    (&user.aor, &password),
+                    &base,
+                    sip_proxy.as_deref(),
+                    (now, valid_hours),
+                )
+                .await?;
+                say(&format!(
+                    "Linphone: scan this code, or enter the link as its remote provisioning \
+                     address (works once, for {valid_hours} h):\n{}\n{}\n\
+                     baresip, a line for ~/.baresip/accounts:\n{}",
+                    h.qr.trim_end(),
+                    h.link,
+                    h.baresip
+                ));
+            }
+            finish_writes(&store).await?;
         }
         UserAction::Import { file, db } => {
             let text = if file == "-" {

@@ -11,6 +11,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+mod tls_web;
+pub use tls_web::{ACME_DIR, AcmeSection, TlsSection, WebSection, web_listen};
+
 /// What a config file may say; every key is optional.
 #[derive(Debug, Default)]
 pub struct FileConfig {
@@ -42,6 +45,8 @@ pub struct FileConfig {
     pub dns: Option<SocketAddr>,
     /// Our certificate, its key, and the roots other domains' certificates must chain to.
     pub tls: Option<TlsSection>,
+    /// The HTTP(S) listeners: ACME challenges, provisioning links.
+    pub web: Option<WebSection>,
     /// Other domains' servers, instead of DNS: `"club-b.test" = "tls:192.0.2.10:5061"`.
     pub peers: BTreeMap<String, Destination>,
     /// Text messages.
@@ -187,7 +192,8 @@ struct RawConfig {
     prefer_sha256: Option<bool>,
     md5_only_agents: Option<Vec<String>>,
     dns: Option<SocketAddr>,
-    tls: Option<TlsSection>,
+    tls: Option<Spanned<tls_web::RawTls>>,
+    web: Option<Spanned<tls_web::RawWeb>>,
     #[serde(default)]
     peers: BTreeMap<String, Spanned<String>>,
     text: Option<TextSection>,
@@ -201,18 +207,6 @@ struct RawConfig {
     control: Option<PathBuf>,
     node: Option<String>,
     node_address: Option<Spanned<String>>,
-}
-
-/// The `[tls]` table.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsSection {
-    /// PEM certificate chain.
-    pub cert: PathBuf,
-    /// PEM private key.
-    pub key: PathBuf,
-    /// PEM roots; the system bundle when absent.
-    pub ca: Option<PathBuf>,
 }
 
 /// Reads another domain's server: `udp:IP:PORT`, `tcp:IP:PORT` or `tls:IP:PORT`.
@@ -283,6 +277,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
+    let (tls, web) = tls_web::read(raw.tls, raw.web, invalid)?;
     let mut peers = BTreeMap::new();
     for (domain, p) in &raw.peers {
         let destination = peer(p.get_ref()).map_err(|e| invalid(p.span().start, e))?;
@@ -401,7 +396,8 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         prefer_sha256: raw.prefer_sha256,
         md5_only_agents: raw.md5_only_agents,
         dns: raw.dns,
-        tls: raw.tls,
+        tls,
+        web,
         peers,
         text: raw.text,
         media,

@@ -11,6 +11,7 @@ pub mod forward;
 pub mod logging;
 pub mod metrics;
 pub mod presence;
+pub mod provision_link;
 pub mod register;
 pub mod reload;
 pub mod routing;

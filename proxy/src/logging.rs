@@ -14,19 +14,27 @@ pub struct Levels {
     from_env: bool,
 }
 
-/// Reads directives, saying what is wrong with them.
+/// Reads directives, saying what is wrong with them. rustls is kept to errors unless named:
+/// it warns of every phone that sends an IP address as SNI, which is each one set up by address.
 pub fn parse(directives: &str) -> Result<EnvFilter, String> {
-    EnvFilter::try_new(directives).map_err(|e| format!("`{directives}`: {e}"))
+    let quiet = if directives.contains("rustls") {
+        directives.to_string()
+    } else {
+        format!("{directives},rustls=error")
+    };
+    EnvFilter::try_new(quiet).map_err(|e| format!("`{directives}`: {e}"))
 }
 
 /// Starts logging in `format` (text or json) at the levels RUST_LOG, else `configured`, else
 /// info say.
 pub fn init(format: &str, configured: Option<&str>) -> Levels {
-    let env = EnvFilter::try_from_default_env().ok();
+    let env = std::env::var(EnvFilter::DEFAULT_ENV)
+        .ok()
+        .and_then(|d| parse(&d).ok());
     let from_env = env.is_some();
     let filter = env
         .or_else(|| configured.and_then(|c| parse(c).ok()))
-        .unwrap_or_else(|| EnvFilter::new("info"));
+        .unwrap_or_else(|| EnvFilter::new("info,rustls=error"));
     let (filter, handle) = reload::Layer::new(filter);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer()

@@ -42,6 +42,10 @@ pub const CALL_JITTER: &str = "openline_call_leg_jitter_seconds";
 pub const CALL_MOS: &str = "openline_call_leg_mos";
 /// Ended calls where one party sent nothing, or stopped (one-way audio).
 pub const ONE_WAY_CALLS: &str = "openline_calls_one_way_audio_total";
+/// Seconds until the TLS certificate in use expires (negative once it has).
+pub const TLS_EXPIRY: &str = "openline_tls_certificate_expiry_seconds";
+/// ACME orders, by result (issued, failed).
+pub const ACME_ORDERS: &str = "openline_acme_orders_total";
 /// How long database operations took, by kind.
 pub const DB_SECONDS: &str = "openline_db_operation_seconds";
 
@@ -117,6 +121,12 @@ fn describe() {
     );
     describe_histogram!(CALL_MOS, "Ended calls' legs: MOS estimate (E-model).");
     describe_counter!(ONE_WAY_CALLS, "Ended calls with one-way audio.");
+    describe_gauge!(
+        TLS_EXPIRY,
+        Unit::Seconds,
+        "Seconds until the TLS certificate in use expires."
+    );
+    describe_counter!(ACME_ORDERS, "ACME certificate orders, by result.");
     // Series that may not happen for a while are there from the start, at 0, so a rate()
     // over them works from the first scrape.
     for reason in ["wrong", "malformed", "throttled"] {
@@ -128,6 +138,9 @@ fn describe() {
     counter!(MESSAGES_ACCEPTED).increment(0);
     counter!(MESSAGES_DELIVERED).increment(0);
     counter!(ONE_WAY_CALLS).increment(0);
+    for result in ["issued", "failed"] {
+        counter!(ACME_ORDERS, "result" => result).increment(0);
+    }
 }
 
 /// Records the quality of calls that ended: a sample per leg that carried media.
@@ -224,4 +237,15 @@ pub fn set_levels(levels: Levels, relay: Option<&RelayCounts>) {
             counter!(RELAY_PACKETS, "outcome" => outcome).absolute(n.load(Ordering::Relaxed));
         }
     }
+}
+
+/// The certificate in use expires at `not_after` (seconds since the epoch); it is `now`.
+pub fn set_certificate_expiry(not_after: u64, now: u64) {
+    gauge!(TLS_EXPIRY).set(not_after as f64 - now as f64);
+}
+
+/// An ACME order ended: issued or failed.
+pub fn acme_order(issued: bool) {
+    let result = if issued { "issued" } else { "failed" };
+    counter!(ACME_ORDERS, "result" => result).increment(1);
 }

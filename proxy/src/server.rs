@@ -2,7 +2,6 @@
 
 use crate::core::{CoreConfig, ServerCore, StoreOp};
 use anyhow::Context as _;
-use openline_media::net::RelayCounts;
 use openline_registrar::store::{BindingStore, MailboxStore, PresenceStore, Store, UserStore};
 use openline_sip::Entropy;
 use openline_sip_net::hep::HepSender;
@@ -14,8 +13,13 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 mod cluster;
+mod media;
 mod store;
+mod web;
+pub use media::{MediaRelayConfig, TurnServeConfig};
+use media::{start_media, start_turn};
 use store::{purge_mailbox, store_worker, users_watcher};
+pub use web::{AcmeServe, WebListen, WebServe};
 
 /// What `openline serve` runs with.
 #[derive(Debug, Clone)]
@@ -46,6 +50,10 @@ pub struct ServeConfig {
     pub control: std::path::PathBuf,
     /// This server as a node of a cluster on one PostgreSQL; None alone.
     pub cluster: Option<ClusterServe>,
+    /// Certificates from an ACME CA, written where `tls` reads them; None: files by hand.
+    pub acme: Option<AcmeServe>,
+    /// The HTTP(S) listeners: ACME challenge answers and provisioning links.
+    pub web: Option<WebServe>,
 }
 
 /// A node of a cluster (issue #9).
@@ -55,132 +63,6 @@ pub struct ClusterServe {
     pub node: String,
     /// Where the other nodes send it requests (over UDP).
     pub address: SocketAddr,
-}
-
-/// STUN and TURN served by `openline serve`.
-#[derive(Debug, Clone)]
-pub struct TurnServeConfig {
-    /// Where.
-    pub listen: SocketAddr,
-    /// Where IPv6 clients are served too, beside an IPv4 `listen`.
-    pub listen_v6: Option<SocketAddr>,
-    /// Who may allocate.
-    pub credentials: openline_media::stun::Credentials,
-    /// What allocations may have.
-    pub turn: openline_media::turn::TurnConfig,
-    /// TURN over TCP and TLS.
-    pub streams: Vec<openline_media::net::StreamListen>,
-    /// The certificate and key TLS clients are shown (the SIP server's).
-    pub certificate: Option<(std::path::PathBuf, std::path::PathBuf)>,
-}
-
-/// Binds the STUN/TURN socket and serves it on its own task.
-async fn start_turn(config: &TurnServeConfig) -> anyhow::Result<()> {
-    use openline_media::net::{TurnCounts, bind_turn, serve_turn};
-    use openline_media::stun::StunServer;
-    use openline_media::turn::TurnServer;
-    let certificate = config
-        .certificate
-        .as_ref()
-        .map(|(c, k)| (c.as_path(), k.as_path()));
-    let sockets = bind_turn(
-        config.listen,
-        config.listen_v6,
-        &config.streams,
-        certificate,
-    )
-    .context("setting up STUN/TURN")?;
-    let mut nonce_key = [0u8; 32];
-    getrandom::fill(&mut nonce_key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let stun = StunServer::new(
-        concat!("openline/", env!("CARGO_PKG_VERSION")),
-        Some(config.credentials.clone()),
-        nonce_key,
-    );
-    let server = TurnServer::new(stun, config.turn.clone());
-    tracing::info!(addr = %sockets.udp.local_addr()?, realm = %config.credentials.realm, "STUN/TURN");
-    for s in &sockets.streams {
-        tracing::info!(addr = %s.local_addr()?, "TURN over TCP and TLS");
-    }
-    tokio::spawn(async move {
-        if let Err(e) =
-            serve_turn(sockets, server, std::sync::Arc::new(TurnCounts::default())).await
-        {
-            tracing::error!(error = %e, "the STUN/TURN server stopped");
-        }
-    });
-    Ok(())
-}
-
-/// The media relay embedded in `openline serve`.
-#[derive(Debug, Clone)]
-pub struct MediaRelayConfig {
-    /// The address its ports are bound on.
-    pub listen: std::net::IpAddr,
-    /// The address written into SDP.
-    pub advertise: std::net::IpAddr,
-    /// The addresses advertised per family (IPv4, IPv6), when given: a party gets its own.
-    pub advertise_by_family: [Option<std::net::IpAddr>; 2],
-    /// Whether each party is given the relay's address on its own side instead (no advertise
-    /// was set and the ports are bound to a wildcard: a multi-homed or dual-stack host).
-    pub per_party: bool,
-    /// Its port range (pairs).
-    pub ports: (u16, u16),
-    /// How long a session may go without media.
-    pub idle: Duration,
-    /// Where it also takes rtpengine ng requests, if anywhere.
-    pub control: Option<SocketAddr>,
-    /// Another relay (rtpengine) driven over ng instead: its control address.
-    pub remote: Option<SocketAddr>,
-}
-
-/// Commands to the embedded relay, with the id their answer carries.
-type MediaCommands = mpsc::Sender<(u64, openline_media::control::Command)>;
-/// The embedded relay's answers.
-type MediaAnswers = mpsc::Receiver<(u64, openline_media::control::CommandResult)>;
-
-/// Starts the embedded relay: commands in, answers out.
-async fn start_media(
-    config: &MediaRelayConfig,
-) -> anyhow::Result<(MediaCommands, MediaAnswers, Option<Arc<RelayCounts>>)> {
-    use openline_media::control::Calls;
-    use openline_media::net::{InProcess, serve_relay};
-    use openline_media::relay::{PortPool, Relay};
-    let (commands_tx, commands) = mpsc::channel(1024);
-    let (replies, replies_rx) = mpsc::channel(1024);
-    if let Some(relay) = config.remote {
-        tracing::info!(%relay, "media relay over ng");
-        let in_process = InProcess { commands, replies };
-        tokio::spawn(async move {
-            if let Err(e) = openline_media::net::drive_remote(relay, in_process).await {
-                tracing::error!(error = %e, "driving the media relay stopped");
-            }
-        });
-        return Ok((commands_tx, replies_rx, None));
-    }
-    let relay = Relay::new(PortPool::new(config.ports.0, config.ports.1), config.idle);
-    let calls = Calls::new(relay, config.advertise);
-    let listen = config.listen;
-    tracing::info!(listen = %config.listen, advertise = %config.advertise, low = config.ports.0, high = config.ports.1, "media relay");
-    let control = match config.control {
-        Some(addr) => {
-            let socket = tokio::net::UdpSocket::bind(addr)
-                .await
-                .with_context(|| format!("binding the media control socket udp:{addr}"))?;
-            tracing::info!(addr = %socket.local_addr()?, "media control");
-            Some(socket)
-        }
-        None => None,
-    };
-    let counts = Arc::new(RelayCounts::default());
-    let relay_counts = Arc::clone(&counts);
-    tokio::spawn(async move {
-        let in_process = InProcess { commands, replies };
-        if let Err(e) = serve_relay(control, Some(in_process), calls, listen, counts).await {
-            tracing::error!(error = %e, "the media relay stopped");
-        }
-    });
-    Ok((commands_tx, replies_rx, Some(relay_counts)))
 }
 
 /// Randomness from the operating system, fetched 1 KiB at a time: one getrandom call per tag or
@@ -286,6 +168,7 @@ pub async fn run(
         .await
         .context("loading devices")?;
     tracing::info!(users = users.len(), bindings = bindings.len(), mailboxes = counts.len(), devices = devices.len(), db = %config.db, "store loaded");
+    web::prepare(&config)?;
     let tls = match &config.tls {
         Some(files) => Some(Tls::load(files).context("loading the TLS certificate")?),
         None => None,
@@ -319,6 +202,9 @@ pub async fn run(
     for (transport, addr) in &network.local {
         tracing::info!(%transport, %addr, "listening");
     }
+    let (acme_tx, mut acme_rx) = mpsc::channel(4);
+    let (fresh_tx, fresh_rx) = mpsc::channel(16);
+    let web = web::start(&config, &store, &network.local, (acme_tx, fresh_tx)).await?;
     let mut core = ServerCore::new(
         config.core,
         users,
@@ -353,6 +239,7 @@ pub async fn run(
         store.clone(),
         users_tx,
         Arc::clone(&force_users),
+        fresh_rx,
     ));
     // Without a relay, commands are answered at once with the media left where it is.
     let (media_tx, mut media_rx, relay_counts) = match &config.media {
@@ -456,9 +343,12 @@ pub async fn run(
                     core.handle_stored(now(), wall, id, outcome);
                 }
             }
-            Some((list, allowed)) = users_rx.recv() => {
+            Some((list, allowed, asked)) = users_rx.recv() => {
                 core.replace_users(list);
                 core.load_presence_allowed(now(), allowed);
+                for done in asked {
+                    let _ = done.send(());
+                }
             }
             Some((id, result)) = media_rx.recv() => core.handle_media(now(), id, result),
             Some(news) = async { cluster_rx.as_mut()?.recv().await }, if cluster_rx.is_some() => match news {
@@ -500,12 +390,15 @@ pub async fn run(
                     if let Err(e) = network.sender.reload_tls(tls) {
                         tracing::warn!(error = %e, "certificates not reloaded");
                     }
+                    web.reload_https(config.tls.as_ref());
                 }
                 force_users.notify_one();
                 tracing::info!("reloaded: peers, certificates, users");
             }
+            Some(event) = acme_rx.recv() => web.on_acme(event, config.tls.as_ref(), &network.sender),
             _ = levels.tick(), if config.metrics.is_some() => {
                 crate::metrics::set_levels(core.levels(), relay_counts.as_deref());
+                web.set_levels(wall_clock());
             }
             _ = &mut timer, if armed.is_some() => {
                 core.handle_timeout(now());

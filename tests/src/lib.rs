@@ -10,6 +10,7 @@ pub mod certs;
 pub mod dns;
 pub mod linphone;
 pub mod media;
+pub mod pebble;
 pub mod phone;
 pub mod sim;
 pub mod sipp;

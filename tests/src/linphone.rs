@@ -74,6 +74,48 @@ impl Linphone {
             ),
         )
         .unwrap();
+        Linphone::launch(ns, dir, setup, Duration::from_secs(15))
+    }
+
+    /// Starts it in `ns` with its files under `dir` and nothing in its configuration but the
+    /// remote provisioning `link` (and `ca`, the roots the link's server chains to), SIP over
+    /// TCP on local `port`; waits until it registered with what the link gave it.
+    pub fn start_provisioned(
+        ns: &Namespace,
+        dir: &Path,
+        link: &str,
+        ca: &Path,
+        port: u16,
+    ) -> Linphone {
+        std::fs::create_dir_all(dir.join(".local/share/linphone")).unwrap();
+        std::fs::write(
+            dir.join("linphonerc"),
+            format!(
+                "[sip]\nsip_udp_port=0\nsip_tcp_port={port}\nsip_tls_port=0\nroot_ca={}\n\
+                 register_only_when_network_is_up=0\nauto_net_state_mon=0\n\
+                 [sound]\necho_cancellation=0\n[misc]\nconfig-uri={link}\n",
+                ca.display()
+            ),
+        )
+        .unwrap();
+        let setup = Setup {
+            account: "",
+            password: "",
+            server: SocketAddr::from(([0, 0, 0, 0], 0)),
+            transport: "tcp",
+            port,
+            play: None,
+            record: None,
+        };
+        Linphone::launch(ns, dir, &setup, Duration::from_secs(30))
+    }
+
+    /// Runs linphonec on `dir/linphonerc` and waits up to `limit` for a registration from
+    /// `setup.port`.
+    fn launch(ns: &Namespace, dir: &Path, setup: &Setup<'_>, limit: Duration) -> Linphone {
+        let rc = dir.join("linphonerc");
+        let t = setup.transport;
+        let port = setup.port;
         let out = dir.join("linphonec.out");
         let log = dir.join("linphonec.log");
         let mut child = ns
@@ -118,7 +160,7 @@ impl Linphone {
                 log.rfind(&via)
                     .is_some_and(|at| log[at..].contains("[LinphoneRegistrationOk]"))
             },
-            Duration::from_secs(15),
+            limit,
         );
         phone
     }

@@ -183,7 +183,12 @@ pub(super) async fn purge_mailbox(
 }
 
 /// Users and presence permissions, as reloaded.
-type Reloaded = (Vec<openline_registrar::User>, Vec<(String, String)>);
+/// The users, the presence permissions, and who asked to be told once they are in use.
+type Reloaded = (
+    Vec<openline_registrar::User>,
+    Vec<(String, String)>,
+    Vec<tokio::sync::oneshot::Sender<()>>,
+);
 
 /// Reloads the users (and presence permissions) whenever `openline user` or `openline
 /// presence` changes them.
@@ -193,13 +198,19 @@ pub(super) async fn users_watcher(
     store: Store,
     users: mpsc::Sender<Reloaded>,
     force: std::sync::Arc<tokio::sync::Notify>,
+    mut fresh: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>,
 ) {
     let mut seen = store.users_version().await.ok();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut waiting = Vec::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = force.notified() => seen = None,
+            Some(asked) = fresh.recv() => {
+                waiting.push(asked);
+                seen = None;
+            }
         }
         let version = match store.users_version().await {
             Ok(v) => v,
@@ -212,7 +223,11 @@ pub(super) async fn users_watcher(
             match (store.users().await, store.allowed().await) {
                 (Ok(list), Ok(allowed)) => {
                     tracing::info!(users = list.len(), "users changed: reloaded");
-                    if users.send((list, allowed)).await.is_err() {
+                    if users
+                        .send((list, allowed, std::mem::take(&mut waiting)))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     seen = Some(version);

@@ -2,7 +2,7 @@
 
 use super::{
     ANY_DEVICE, BindingStore, KnownDevice, MailOutcome, MailWrite, MailboxStore, NewMessage,
-    StoreError, StoredMessage, UserStore,
+    ProvisionStore, StoreError, StoredMessage, UserStore,
 };
 use crate::binding::{Binding, ChangeSet};
 use crate::location::Location;
@@ -22,6 +22,8 @@ struct Inner {
     devices: BTreeMap<(String, String), u64>,
     /// Presence permissions: (presentity, watcher).
     allowed: std::collections::BTreeSet<(String, String)>,
+    /// Provisioning tokens by hash: (user, expires_at, used).
+    tokens: BTreeMap<String, (String, u64, bool)>,
 }
 
 /// Users and bindings in memory; clones share the same data.
@@ -239,5 +241,35 @@ impl super::PresenceStore for MemoryStore {
 
     async fn allowed(&self) -> Result<Vec<(String, String)>, StoreError> {
         Ok(self.lock().allowed.iter().cloned().collect())
+    }
+}
+
+impl ProvisionStore for MemoryStore {
+    async fn put_token(
+        &self,
+        token_hash: &str,
+        aor: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .tokens
+            .insert(token_hash.to_owned(), (aor.to_owned(), expires_at, false));
+        Ok(())
+    }
+    async fn take_token(&self, token_hash: &str, now: u64) -> Result<Option<String>, StoreError> {
+        let mut g = self.lock();
+        Ok(match g.tokens.get_mut(token_hash) {
+            Some((aor, expires_at, used)) if !*used && *expires_at > now => {
+                *used = true;
+                Some(aor.clone())
+            }
+            _ => None,
+        })
+    }
+    async fn purge_tokens(&self, now: u64) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let before = g.tokens.len();
+        g.tokens.retain(|_, (_, expires_at, _)| *expires_at > now);
+        Ok((before - g.tokens.len()) as u64)
     }
 }

@@ -255,6 +255,25 @@ pub trait PresenceStore: Sync {
     fn allowed(&self) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
 }
 
+/// One-time tokens for phones set up from a link: only a token's hash is stored.
+pub trait ProvisionStore: Sync {
+    /// Keeps a token (by its hash) for `aor`, valid until `expires_at`.
+    fn put_token(
+        &self,
+        token_hash: &str,
+        aor: &str,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The user of an unused, unexpired token, marking it used at `now`; None otherwise.
+    fn take_token(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// Forgets tokens expired at `now`; returns how many.
+    fn purge_tokens(&self, now: u64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
 /// Any of the back-ends.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -379,5 +398,22 @@ impl PresenceStore for Store {
     }
     async fn allowed(&self) -> Result<Vec<(String, String)>, StoreError> {
         delegate!(self, s => s.allowed())
+    }
+}
+
+impl ProvisionStore for Store {
+    async fn put_token(
+        &self,
+        token_hash: &str,
+        aor: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.put_token(token_hash, aor, expires_at))
+    }
+    async fn take_token(&self, token_hash: &str, now: u64) -> Result<Option<String>, StoreError> {
+        delegate!(self, s => s.take_token(token_hash, now))
+    }
+    async fn purge_tokens(&self, now: u64) -> Result<u64, StoreError> {
+        delegate!(self, s => s.purge_tokens(now))
     }
 }

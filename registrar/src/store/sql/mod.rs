@@ -5,6 +5,7 @@
 mod cluster;
 mod mailbox;
 mod presence;
+mod provision;
 
 pub use cluster::{NewsListener, Published, StoreNews};
 
