@@ -78,6 +78,32 @@ impl TestPki {
     }
 }
 
+impl TestPki {
+    /// A server certificate for a host reached by its address `ip`, as phones set up by
+    /// address see it: the address as an IP entry and, for clients that match DNS entries
+    /// only (Linphone's mbedTLS), as a DNS entry too.
+    pub fn issue_for_address(&self, file_stem: &str, ip: std::net::IpAddr) -> DomainCert {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::default();
+        params.subject_alt_names = vec![
+            rcgen::SanType::DnsName(ip.to_string().try_into().expect("an IA5 name")),
+            rcgen::SanType::IpAddress(ip),
+        ];
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, ip.to_string());
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = params.signed_by(&key, &self.issuer).expect("sign");
+        let out = DomainCert {
+            cert: self.dir.join(format!("{file_stem}.pem")),
+            key: self.dir.join(format!("{file_stem}.key")),
+        };
+        std::fs::write(&out.cert, cert.pem()).expect("write cert");
+        std::fs::write(&out.key, key.serialize_pem()).expect("write key");
+        out
+    }
+}
+
 /// An openline serving `domain` on `db` over TLS on 127.0.0.1:`port` with a certificate from
 /// `pki`, knowing the other domain `(name, TLS port)` from its peer table: one side of a
 /// two-domain test.

@@ -74,7 +74,7 @@ impl Linphone {
             ),
         )
         .unwrap();
-        Linphone::launch(ns, dir, setup, Duration::from_secs(15))
+        Linphone::launch(ns, dir, setup, (Duration::from_secs(15), true))
     }
 
     /// Starts it in `ns` with its files under `dir` and nothing in its configuration but the
@@ -107,12 +107,18 @@ impl Linphone {
             play: None,
             record: None,
         };
-        Linphone::launch(ns, dir, &setup, Duration::from_secs(30))
+        // Over TCP it connects from a port of the system's choosing: any registration will do.
+        Linphone::launch(ns, dir, &setup, (Duration::from_secs(30), false))
     }
 
-    /// Runs linphonec on `dir/linphonerc` and waits up to `limit` for a registration from
-    /// `setup.port`.
-    fn launch(ns: &Namespace, dir: &Path, setup: &Setup<'_>, limit: Duration) -> Linphone {
+    /// Runs linphonec on `dir/linphonerc` and waits up to `limit` for a registration (sent
+    /// from `setup.port` when `from_port`).
+    fn launch(
+        ns: &Namespace,
+        dir: &Path,
+        setup: &Setup<'_>,
+        (limit, from_port): (Duration, bool),
+    ) -> Linphone {
         let rc = dir.join("linphonerc");
         let t = setup.transport;
         let port = setup.port;
@@ -153,7 +159,11 @@ impl Linphone {
         // It may register once from a default port before the prompt's setting takes: ready
         // when a registration succeeded after a REGISTER sent from our port (behind NAT its
         // Contact names the public address, so the Via is what tells).
-        let via = format!(":{port};branch=");
+        let via = if from_port {
+            format!(":{port};branch=")
+        } else {
+            "REGISTER sip:".into()
+        };
         phone.wait_log_until(
             "registered from its own port",
             |log| {

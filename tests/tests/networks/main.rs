@@ -11,6 +11,7 @@ mod firewall;
 mod lan;
 mod loss;
 mod nat;
+mod provisioning;
 mod quality;
 
 use openline_tests::audio::{hears, recording, tone_wav};
