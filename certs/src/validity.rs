@@ -69,7 +69,7 @@ impl CertInfo {
     pub fn covers(&self, domains: &[String]) -> bool {
         domains.iter().all(|d| {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
-            self.names.iter().any(|n| *n == d)
+            self.names.contains(&d)
         })
     }
 

@@ -198,3 +198,54 @@ pub(super) fn read<E>(
         web,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use crate::config::{ConfigError, parse};
+    use std::path::Path;
+
+    fn refused(text: &str) -> (usize, String) {
+        match parse(Path::new("f.toml"), text) {
+            Err(ConfigError::Invalid { line, message, .. }) => (line, message),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn acme_reads_with_its_defaults_and_mistakes_name_their_line() {
+        let c = parse(
+            Path::new("f.toml"),
+            "[tls]\nacme = { directory = \"https://ca.test/dir\", email = \"a@b.test\" }\n\
+             [web]\nlisten = [\"http:0.0.0.0:80\", \"https:[::]:443\"]\n",
+        )
+        .unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.cert, Path::new("acme/cert.pem"));
+        let acme = tls.acme.unwrap();
+        assert_eq!(acme.config.challenge, openline_certs::Challenge::Http01);
+        assert_eq!(c.web.unwrap().listen.len(), 2);
+        // No listener for the challenge: it says which to add.
+        let (line, m) = refused(
+            "[tls]\nacme = { directory = \"https://ca.test/dir\", challenge = \"tls-alpn-01\" }\n\
+             [web]\nlisten = [\"http:0.0.0.0:80\"]\n",
+        );
+        assert_eq!(line, 2);
+        assert!(m.contains("https:0.0.0.0:443"), "{m}");
+        let (line, m) = refused("[tls]\nacme = { directory = \"http://ca.test/dir\" }\n");
+        assert_eq!(line, 2);
+        assert!(m.contains("https:// URL"), "{m}");
+        let (_, m) = refused(
+            "[web]\nlisten = [\"http:0.0.0.0:80\"]\n[tls]\nacme = { directory = \"https://c/d\", challenge = \"dns-01\" }\n",
+        );
+        assert!(m.contains("http-01 or tls-alpn-01"), "{m}");
+        let (line, m) = refused("[tls]\nca = \"roots.pem\"\n");
+        assert_eq!(line, 1);
+        assert!(m.contains("cert and key, or acme"), "{m}");
+        let (line, m) = refused("[web]\nlisten = [\"ftp:0.0.0.0:21\"]\n");
+        assert_eq!(line, 2);
+        assert!(m.contains("http:IP:PORT"), "{m}");
+        let (_, m) = refused("[web]\nlisten = [\"https:0.0.0.0:443\"]\n");
+        assert!(m.contains("needs [tls]"), "{m}");
+    }
+}
