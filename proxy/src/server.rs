@@ -2,7 +2,9 @@
 
 use crate::core::{CoreConfig, ServerCore, StoreOp};
 use anyhow::Context as _;
-use openline_registrar::store::{BindingStore, MailboxStore, PresenceStore, Store, UserStore};
+use openline_registrar::store::{
+    BindingStore, MailboxStore, PresenceStore, ProvisionStore as _, Store, UserStore,
+};
 use openline_sip::Entropy;
 use openline_sip_net::hep::HepSender;
 use openline_sip_net::{Limits, ListenSpec, LocateError, Locator, Tls, TlsFiles};
@@ -362,6 +364,9 @@ pub async fn run(
                 core.purge(now(), wall);
                 if let Err(e) = store.purge_expired(wall).await {
                     tracing::warn!(error = %e, "could not purge expired bindings");
+                }
+                if let Err(e) = store.purge_tokens(wall).await {
+                    tracing::warn!(error = %e, "could not purge expired provisioning links");
                 }
                 match purge_mailbox(&store, wall, expiry).await {
                     Ok(counts) => core.refresh_mailbox(counts, wall.saturating_sub(expiry)),

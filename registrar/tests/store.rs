@@ -491,6 +491,41 @@ async fn presence_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
     assert_eq!(again.allowed().await.unwrap().len(), 1);
 }
 
+/// Provisioning tokens: taken once, not after they expire, kept across a reopen, purged.
+async fn provisioning_suite(store: &Store, reopen: impl AsyncFn() -> Store) {
+    use openline_registrar::store::ProvisionStore as _;
+    store
+        .put_token("h1", "alice@club-a.test", NOW + 60)
+        .await
+        .unwrap();
+    store
+        .put_token("h2", "bob@club-a.test", NOW + 60)
+        .await
+        .unwrap();
+    store
+        .put_token("h3", "carol@club-a.test", NOW + 10)
+        .await
+        .unwrap();
+    let again = reopen().await;
+    assert_eq!(
+        again.take_token("h1", NOW).await.unwrap().as_deref(),
+        Some("alice@club-a.test")
+    );
+    assert_eq!(again.take_token("h1", NOW + 1).await.unwrap(), None, "once");
+    assert_eq!(again.take_token("nope", NOW).await.unwrap(), None);
+    assert_eq!(
+        again.take_token("h3", NOW + 10).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(again.purge_tokens(NOW + 10).await.unwrap(), 1);
+    assert_eq!(
+        again.take_token("h2", NOW + 59).await.unwrap().as_deref(),
+        Some("bob@club-a.test")
+    );
+    assert_eq!(again.purge_tokens(NOW + 60).await.unwrap(), 2);
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let dir = std::env::temp_dir().join(format!("openline-store-{}", std::process::id()));
@@ -501,6 +536,7 @@ async fn sqlite_store() {
     suite(&store, async || Store::open(&url).await.unwrap()).await;
     mailbox_suite(&store, async || Store::open(&url).await.unwrap()).await;
     presence_suite(&store, async || Store::open(&url).await.unwrap()).await;
+    provisioning_suite(&store, async || Store::open(&url).await.unwrap()).await;
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -511,7 +547,7 @@ async fn postgres_store() {
     let store = Store::open(&url).await.unwrap();
     // A clean slate: earlier runs share the cluster only if scripts/test was interrupted.
     if let Store::Sql(openline_registrar::store::SqlStore::Postgres(pool)) = &store {
-        sqlx::query("TRUNCATE users, bindings, deliveries, messages, devices, presence_allowed")
+        sqlx::query("TRUNCATE users, bindings, deliveries, messages, devices, presence_allowed, provisioning_tokens")
             .execute(pool)
             .await
             .unwrap();
@@ -519,6 +555,7 @@ async fn postgres_store() {
     suite(&store, async || Store::open(&url).await.unwrap()).await;
     mailbox_suite(&store, async || Store::open(&url).await.unwrap()).await;
     presence_suite(&store, async || Store::open(&url).await.unwrap()).await;
+    provisioning_suite(&store, async || Store::open(&url).await.unwrap()).await;
     cluster_suite(&url).await;
 }
 
@@ -667,4 +704,5 @@ async fn memory_store() {
     suite(&store, async || shared.clone()).await;
     mailbox_suite(&store, async || shared.clone()).await;
     presence_suite(&store, async || shared.clone()).await;
+    provisioning_suite(&store, async || shared.clone()).await;
 }
