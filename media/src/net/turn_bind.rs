@@ -99,21 +99,95 @@ fn bind_v6_only(at: SocketAddr) -> Result<std::net::UdpSocket, TurnBindError> {
     Ok(socket.into())
 }
 
-/// A TLS server configuration presenting `cert` with `key`.
+/// A TLS server configuration presenting `cert` with `key`, read again when the certificate
+/// file changes (ACME renewals, an operator's new file), as SIP's TLS is on SIGHUP.
 fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TurnBindError> {
-    let pem = |path: &Path, e: rustls::pki_types::pem::Error| {
-        TurnBindError::Pem(path.to_path_buf(), e.to_string())
-    };
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| pem(cert, e))?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| pem(key, e))?;
+    let files = FileCert::load(cert, key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(Arc::new(files));
     Ok(Arc::new(config))
+}
+
+/// The certificate in `cert`/`key`, and the certificate file's modification time it was read at.
+#[derive(Debug)]
+struct FileCert {
+    cert: PathBuf,
+    key: PathBuf,
+    current: std::sync::RwLock<(
+        Option<std::time::SystemTime>,
+        Arc<rustls::sign::CertifiedKey>,
+    )>,
+}
+
+impl FileCert {
+    fn load(cert: &Path, key: &Path) -> Result<FileCert, TurnBindError> {
+        let (at, certified) = read_pair(cert, key)?;
+        Ok(FileCert {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            current: std::sync::RwLock::new((at, certified)),
+        })
+    }
+}
+
+/// Reads a chain and its key, with the chain file's modification time.
+fn read_pair(
+    cert: &Path,
+    key: &Path,
+) -> Result<
+    (
+        Option<std::time::SystemTime>,
+        Arc<rustls::sign::CertifiedKey>,
+    ),
+    TurnBindError,
+> {
+    let pem = |path: &Path, e: rustls::pki_types::pem::Error| {
+        TurnBindError::Pem(path.to_path_buf(), e.to_string())
+    };
+    let at = std::fs::metadata(cert).and_then(|m| m.modified()).ok();
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| pem(cert, e))?;
+    let der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem(key, e))?;
+    let signer = rustls::crypto::ring::sign::any_supported_type(&der)?;
+    let certified = rustls::sign::CertifiedKey::new(chain, signer);
+    certified.keys_match()?;
+    Ok((at, Arc::new(certified)))
+}
+
+impl rustls::server::ResolvesServerCert for FileCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let now = std::fs::metadata(&self.cert)
+            .and_then(|m| m.modified())
+            .ok();
+        let current = self
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if now.is_none() || now == current.0 {
+            return Some(current.1);
+        }
+        // Changed on disk: a pair that does not read (half written, a key that does not
+        // match) keeps the one in use until the next handshake looks again.
+        match read_pair(&self.cert, &self.key) {
+            Ok(fresh) => {
+                tracing::info!(cert = %self.cert.display(), "TURN over TLS: the new certificate is in use");
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+                Some(fresh.1)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "TURN over TLS: keeping the certificate in use");
+                Some(current.1)
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ struct Server {
     child: Child,
     tls: SocketAddr,
     https: SocketAddr,
+    turn_tls: SocketAddr,
     metrics: SocketAddr,
     log: PathBuf,
 }
@@ -29,7 +30,7 @@ impl Server {
         let db = format!("sqlite://{}/openline.db", dir.display());
         add_user(&db, "alice@club-a.test", "s3cret");
         add_user(&db, "bob@club-a.test", "s3cret");
-        let metrics = free_port();
+        let (metrics, turn_tls) = (free_port(), free_port());
         let config = dir.join("openline.toml");
         std::fs::write(
             &config,
@@ -38,6 +39,8 @@ impl Server {
                  listen = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\", \"tls:127.0.0.1:0\"]\n\
                  db = \"{db}\"\nmetrics = \"tcp:127.0.0.1:{metrics}\"\n\
                  [media]\nmode = \"never\"\n\
+                 [turn]\nlisten = \"udp:127.0.0.1:0\"\nusers = [\"alice:s3cret\"]\n\
+                 tcp = [\"tls:127.0.0.1:{turn_tls}\"]\n\
                  [tls]\nacme = {{ directory = \"{}\", email = \"admin@club-a.test\", \
                  challenge = \"{challenge}\", directory_ca = \"{}\", dir = \"{}\" }}\n\
                  [web]\nlisten = [\"http:127.0.0.1:{http}\", \"https:127.0.0.1:{https}\"]\n",
@@ -78,6 +81,7 @@ impl Server {
             child,
             tls,
             https: ([127, 0, 0, 1], https).into(),
+            turn_tls: ([127, 0, 0, 1], turn_tls).into(),
             metrics: ([127, 0, 0, 1], metrics).into(),
             log,
         }
@@ -148,10 +152,15 @@ fn http01_issues_renews_and_puts_the_new_certificate_in_place_with_a_call_up() {
     let (dir, _pki, _dns, pebble, ports) = ca("acme-http01");
     let server = Server::start(&dir, &pebble, "http-01", ports);
     let root = pebble.root();
-    // Issued: SIP over TLS and HTTPS present a certificate for club-a.test from the CA.
+    // Issued: SIP over TLS, HTTPS and TURN over TLS present a certificate for club-a.test from the CA.
     let first = wait_for_certificate(server.tls, &root, None, Duration::from_secs(30), &server);
     assert_eq!(
         presented(server.https, "club-a.test", &root).unwrap(),
+        first
+    );
+    // TURN over TLS too, which reads the files again when they change.
+    assert_eq!(
+        presented(server.turn_tls, "club-a.test", &root).unwrap(),
         first
     );
     assert!(
@@ -198,6 +207,11 @@ fn http01_issues_renews_and_puts_the_new_certificate_in_place_with_a_call_up() {
     );
     assert_eq!(
         presented(server.https, "club-a.test", &root).unwrap(),
+        second
+    );
+    // TURN over TLS too, which reads the files again when they change.
+    assert_eq!(
+        presented(server.turn_tls, "club-a.test", &root).unwrap(),
         second
     );
     // The call is still up over the connections made before: the BYE goes through.
