@@ -29,6 +29,14 @@ pub struct Arrival {
 
 /// Serves `router` on `listener`, over TLS when `tls` is given, until the task is dropped.
 pub async fn serve(listener: TcpListener, tls: Option<WebTls>, router: Router) {
+    // One configuration for every connection: its resolver sees certificates put in place.
+    let acceptor = match tls.map(|t| t.server_config()).transpose() {
+        Ok(config) => config.map(tokio_rustls::TlsAcceptor::from),
+        Err(e) => {
+            tracing::error!(error = %e, "web: TLS configuration refused; not serving HTTPS");
+            return;
+        }
+    };
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -45,22 +53,14 @@ pub async fn serve(listener: TcpListener, tls: Option<WebTls>, router: Router) {
         let arrival = Arrival {
             local,
             peer,
-            secure: tls.is_some(),
+            secure: acceptor.is_some(),
         };
         let router = router.clone().layer(axum::Extension(arrival));
-        let tls = tls.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            match tls {
+            match acceptor {
                 None => connection(stream, router).await,
-                Some(tls) => {
-                    let config = match tls.server_config() {
-                        Ok(c) => c,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "web: TLS configuration");
-                            return;
-                        }
-                    };
-                    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                Some(acceptor) => {
                     let stream =
                         match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
                             Ok(Ok(s)) => s,

@@ -152,12 +152,12 @@ impl Web {
         sip: &openline_sip_net::Sender,
     ) {
         match event {
-            Event::Issued(info) => {
+            Event::Issued(_) => {
                 crate::metrics::acme_order(true);
+                // The expiry gauge follows what was loaded, read back from the files.
                 if let Some(files) = files {
                     self.reload(files, sip);
                 }
-                self.not_after.store(info.not_after, Ordering::Relaxed);
             }
             Event::Failed { .. } => crate::metrics::acme_order(false),
         }
