@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+mod push;
 mod tls_web;
+pub use push::{ApnsSection, FcmSection, PushSection, WebPushSection};
 pub use tls_web::{ACME_DIR, AcmeSection, TlsSection, WebSection, web_listen};
 
 /// What a config file may say; every key is optional.
@@ -55,6 +57,8 @@ pub struct FileConfig {
     pub media: Option<MediaSection>,
     /// The embedded STUN/TURN server.
     pub turn: Option<TurnSection>,
+    /// Push notifications to phones that sleep.
+    pub push: Option<PushSection>,
     /// Where Prometheus scrapes /metrics (`tcp:IP:PORT`).
     pub metrics: Option<SocketAddr>,
     /// Seconds work under way may go on after SIGTERM.
@@ -199,6 +203,7 @@ struct RawConfig {
     text: Option<TextSection>,
     media: Option<RawMediaSection>,
     turn: Option<RawTurnSection>,
+    push: Option<Spanned<push::RawPush>>,
     metrics: Option<Spanned<String>>,
     shutdown_grace: Option<u64>,
     log: Option<Spanned<String>>,
@@ -278,6 +283,13 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         ),
     };
     let (tls, web) = tls_web::read(raw.tls, raw.web, invalid)?;
+    let push = match raw.push {
+        None => None,
+        Some(p) => {
+            let at = p.span().start;
+            Some(p.into_inner().read(at, invalid)?)
+        }
+    };
     let mut peers = BTreeMap::new();
     for (domain, p) in &raw.peers {
         let destination = peer(p.get_ref()).map_err(|e| invalid(p.span().start, e))?;
@@ -402,6 +414,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         text: raw.text,
         media,
         turn,
+        push,
         metrics: raw
             .metrics
             .map(|v| {
@@ -493,6 +506,38 @@ key = "key.pem"
         assert_eq!(both.media.unwrap().advertise.len(), 2);
         let turn = both.turn.unwrap();
         assert!(turn.tcp[0].tls && turn.relay_v6.is_some_and(|a| a.is_ipv6()));
+    }
+
+    #[test]
+    fn push_section_reads_and_refuses_at_its_line() {
+        let ok = parse(
+            Path::new("f.toml"),
+            "[push]\nwait = 15\n[push.fcm]\nservice_account = \"fcm.json\"\napi = \"https://127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        let push = ok.push.unwrap();
+        assert_eq!(push.wait, std::time::Duration::from_secs(15));
+        assert!(
+            !push.message_text && push.sender,
+            "text is off and the sender on by default"
+        );
+        assert_eq!(
+            push.fcm.unwrap().api.as_deref(),
+            Some("https://127.0.0.1:9")
+        );
+        let err = |text: &str| parse(Path::new("f.toml"), text).unwrap_err().to_string();
+        assert_eq!(
+            err("domains = [\"a\"]\n[push]\nwait = 5\n"),
+            "f.toml:2:1: [push] names no service: add [push.webpush], [push.fcm] or [push.apns]"
+        );
+        assert_eq!(
+            err("[push]\nwait = 500\n[push.webpush]\nsubject = \"mailto:a@b\"\n"),
+            "f.toml:1:1: [push] wait = 500: from 1 to 120 seconds"
+        );
+        assert!(
+            err("[push.apns]\nkey = \"k.p8\"\n").starts_with("f.toml:1:"),
+            "missing key_id"
+        );
     }
 
     #[test]

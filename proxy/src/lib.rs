@@ -17,3 +17,4 @@ pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod text;
+pub mod wake;

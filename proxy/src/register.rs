@@ -66,6 +66,8 @@ pub struct Registrar<'c> {
     pub entropy: &'c mut dyn Entropy,
     /// The Server header value.
     pub server_header: &'c str,
+    /// What the server can push through (RFC 8599).
+    pub push: &'c crate::wake::PushPolicy,
 }
 
 fn reply(
@@ -154,6 +156,17 @@ impl Registrar<'_> {
                 return refuse(403, "Forbidden (too many failed attempts, try later)");
             }
         }
+        // RFC 8599: push parameters the device cannot mean are refused, naming the parameter.
+        let mut pushes = Vec::new();
+        for contact in request.contacts().unwrap_or_default() {
+            if let openline_sip::header::Contact::Address(addr) = contact {
+                match openline_push::PushTarget::from_contact(addr.uri.as_str()) {
+                    Ok(Some(target)) => pushes.push(target),
+                    Ok(None) => {}
+                    Err(e) => return refuse(400, &format!("Bad Request ({e})")),
+                }
+            }
+        }
         let flow = format!("{}:{source}", transport.as_via().to_ascii_lowercase());
         match register(
             request,
@@ -188,6 +201,13 @@ impl Registrar<'_> {
                 if asked_outbound && flow_bound {
                     contacts.push(("Require", "outbound".to_string()));
                 }
+                // One Feature-Caps per service we will push through (RFC 8599 4.1.2).
+                let mut caps: Vec<String> = pushes
+                    .iter()
+                    .filter_map(|t| self.push.feature_caps(t))
+                    .collect();
+                caps.dedup();
+                contacts.extend(caps.into_iter().map(|c| ("Feature-Caps", c)));
                 let ok = reply(
                     request,
                     source,

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 mod cluster;
 mod media;
+mod push;
 mod store;
 mod web;
 pub use media::{MediaRelayConfig, TurnServeConfig};
@@ -56,6 +57,8 @@ pub struct ServeConfig {
     pub acme: Option<AcmeServe>,
     /// The HTTP(S) listeners: ACME challenge answers and provisioning links.
     pub web: Option<WebServe>,
+    /// Push notifications, when `[push]` is configured.
+    pub push: Option<crate::config::PushSection>,
 }
 
 /// A node of a cluster (issue #9).
@@ -130,7 +133,7 @@ pub struct Reload {
 /// Runs the server until `shutdown` completes (then drains); `reloads` brings what SIGHUP
 /// changes; `bound` hears the bound addresses once ready.
 pub async fn run(
-    config: ServeConfig,
+    mut config: ServeConfig,
     shutdown: impl Future<Output = ()>,
     mut reloads: mpsc::Receiver<Reload>,
     bound: impl FnOnce(&[(openline_sip::Transport, SocketAddr)]),
@@ -207,6 +210,10 @@ pub async fn run(
     let (acme_tx, mut acme_rx) = mpsc::channel(4);
     let (fresh_tx, fresh_rx) = mpsc::channel(16);
     let web = web::start(&config, &store, &network.local, (acme_tx, fresh_tx)).await?;
+    if let Some(section) = &config.push {
+        let pusher = push::load(section)?;
+        push::advertise(&pusher, &mut config.core.push);
+    }
     let mut core = ServerCore::new(
         config.core,
         users,

@@ -3,6 +3,9 @@
 //! hangs costs one task for `timeout`, never the SIP loop). Device-given Web Push endpoints are
 //! resolved through a filter that refuses private addresses unless allowed.
 
+// The driver is where the clock is read.
+#![allow(clippy::disallowed_methods)]
+
 use crate::http::{HttpRequest, HttpResponse, Outcome};
 use crate::pusher::{Exchange, Job, Pusher, Step, is_private};
 use bytes::Bytes;

@@ -315,6 +315,7 @@ pub fn gaps(times: &[Duration]) -> Vec<Duration> {
 /// registrar, 10 requests at most per other domain, media anchored as `media` says.
 pub fn core_config(media: openline_proxy::core::MediaMode) -> openline_proxy::core::CoreConfig {
     openline_proxy::core::CoreConfig {
+        push: Default::default(),
         domains: vec!["club-a.test".into()],
         endpoint: EndpointConfig::default(),
         registrar: openline_registrar::RegistrarConfig::default(),

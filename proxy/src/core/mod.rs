@@ -58,6 +58,8 @@ pub struct CoreConfig {
     pub media: MediaMode,
     /// Presence: subscription and publication limits.
     pub presence: crate::presence::agent::PresenceConfig,
+    /// Push notifications: the services configured and what a push may say.
+    pub push: crate::wake::PushPolicy,
 }
 
 #[derive(Debug)]
@@ -298,6 +300,7 @@ impl ServerCore {
                             config: &self.config.registrar,
                             entropy: self.entropy.as_mut(),
                             server_header: &self.server_header,
+                            push: &self.config.push,
                         };
                         match registrar.handle(&request, transport, source, wall) {
                             RegisterAction::Reply(bytes) => self.endpoint.respond(now, id, bytes),

@@ -8,7 +8,11 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 /// A minimal digest client: sends `request(auth)` and answers the 401 once.
-fn register_raw(server: &Subject, build: impl Fn(&str) -> String, password: &str) -> Vec<u8> {
+pub(crate) fn register_raw(
+    server: &Subject,
+    build: impl Fn(&str) -> String,
+    password: &str,
+) -> Vec<u8> {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let send = |auth: &str| {
         let msg = build(auth);
@@ -52,7 +56,7 @@ fn register_raw(server: &Subject, build: impl Fn(&str) -> String, password: &str
 /// Makes every request a new transaction.
 static NEXT_BRANCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-fn register_with(contacts: &str, extra: &str) -> impl Fn(&str) -> String {
+pub(crate) fn register_with(contacts: &str, extra: &str) -> impl Fn(&str) -> String {
     let (contacts, extra) = (contacts.to_string(), extra.to_string());
     move |auth: &str| {
         let cseq = if auth.is_empty() { 1 } else { 2 };

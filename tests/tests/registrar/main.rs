@@ -8,6 +8,7 @@ mod database;
 mod linphone;
 mod peers;
 mod phone;
+mod push;
 
 use openline_registrar::Binding;
 use openline_registrar::store::{BindingStore, Store};

@@ -132,6 +132,18 @@ pub(crate) fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Opti
             .max(1),
         peers,
         text,
+        push: file
+            .push
+            .as_ref()
+            .map(|p| openline_proxy::wake::PushPolicy {
+                wait: p.wait,
+                message_text: p.message_text,
+                sender: p.sender,
+                // Filled in once the server has read the services' keys.
+                providers: Vec::new(),
+                vapid: None,
+            })
+            .unwrap_or_default(),
         media: media_args.mode.or(media_file.mode).unwrap_or_default(),
         presence: openline_proxy::presence::agent::PresenceConfig {
             per_subscriber: args
@@ -185,6 +197,7 @@ pub(crate) fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Opti
                 dir: a.dir,
             }),
         web: web_config(&args.web, file.web),
+        push: file.push,
     };
     if config
         .web
