@@ -12,6 +12,8 @@ use std::sync::atomic::Ordering;
 
 /// SIP requests received, by method.
 pub const REQUESTS: &str = "openline_sip_requests_received_total";
+/// Pushes to sleeping phones, by outcome (sent, gone, throttled, failed, collapsed).
+pub const PUSHES: &str = "openline_push_total";
 /// SIP responses sent, by class (1xx..6xx).
 pub const RESPONSES: &str = "openline_sip_responses_sent_total";
 /// Datagrams or stream messages refused (400 without a transaction) or dropped as malformed.
@@ -89,6 +91,10 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
 
 fn describe() {
     describe_counter!(REQUESTS, "SIP requests received, by method.");
+    describe_counter!(
+        PUSHES,
+        "Pushes to sleeping phones, by outcome (sent, gone, throttled, failed, collapsed)."
+    );
     describe_counter!(RESPONSES, "SIP responses sent, by class.");
     describe_counter!(
         MALFORMED,

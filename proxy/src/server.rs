@@ -210,10 +210,16 @@ pub async fn run(
     let (acme_tx, mut acme_rx) = mpsc::channel(4);
     let (fresh_tx, fresh_rx) = mpsc::channel(16);
     let web = web::start(&config, &store, &network.local, (acme_tx, fresh_tx)).await?;
-    if let Some(section) = &config.push {
-        let pusher = push::load(section)?;
-        push::advertise(&pusher, &mut config.core.push);
-    }
+    // Pushes to phones that sleep: the services' keys read now, the driver on its own task.
+    let (outcome_tx, mut push_rx) = mpsc::unbounded_channel();
+    let push_tx = match &config.push {
+        Some(section) => {
+            let pusher = push::load(section)?;
+            push::advertise(&pusher, &mut config.core.push);
+            Some(push::start(pusher, section, outcome_tx)?)
+        }
+        None => None,
+    };
     let mut core = ServerCore::new(
         config.core,
         users,
@@ -360,6 +366,7 @@ pub async fn run(
                 }
             }
             Some((id, result)) = media_rx.recv() => core.handle_media(now(), id, result),
+            Some((id, outcome)) = push_rx.recv() => core.handle_pushed(wall_clock(), id, outcome),
             Some(news) = async { cluster_rx.as_mut()?.recv().await }, if cluster_rx.is_some() => match news {
                 cluster::FromCluster::News(n) => core.handle_cluster_news(now(), wall_clock(), n),
                 cluster::FromCluster::Replace(aor, list) => core.replace_bindings(now(), wall_clock(), aor, list),
@@ -431,6 +438,13 @@ pub async fn run(
                     }
                 }
                 None => tracing::debug!("media work with no relay dropped"),
+            }
+        }
+        while let Some(job) = core.poll_push() {
+            if let Some(tx) = &push_tx {
+                if tx.send(job).is_err() {
+                    anyhow::bail!("the push driver stopped");
+                }
             }
         }
         while let Some(lookup) = core.poll_lookup() {

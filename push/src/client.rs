@@ -223,3 +223,18 @@ pub fn spawn(
     });
     jobs_tx
 }
+
+/// The roots in a PEM bundle (`/etc/ssl/certs/ca-certificates.crt`, or a test CA).
+pub fn load_roots(path: &std::path::Path) -> Result<Arc<rustls::RootCertStore>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let certificates = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .filter_map(Result::ok);
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(certificates);
+    if added == 0 {
+        return Err(format!("{}: no certificate", path.display()));
+    }
+    Ok(Arc::new(roots))
+}

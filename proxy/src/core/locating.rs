@@ -280,6 +280,7 @@ impl ServerCore {
     /// A stream connection to `destination` ended: what was sent over it and heard nothing
     /// back fails now, as a transport error (the next server is tried, or upstream hears it).
     pub fn handle_connection_lost(&mut self, now: Instant, destination: Destination) {
+        self.note_flow_lost(&destination);
         self.endpoint.handle_connection_lost(now, destination);
         self.pump(now);
     }

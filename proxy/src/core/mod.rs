@@ -12,6 +12,7 @@ mod presencing;
 mod proxying;
 mod storing;
 mod texting;
+mod waking;
 
 pub use anchoring::{MediaMode, MediaOp};
 
@@ -105,6 +106,7 @@ pub struct ServerCore {
     down: locating::DownServers,
     hops: hops::Hops,
     calls: dialogs::Calls,
+    wakes: waking::Wakes,
     /// SIGTERM: no new work (see draining.rs).
     draining: bool,
 }
@@ -167,6 +169,7 @@ impl ServerCore {
             down: locating::DownServers::default(),
             hops: hops::Hops::default(),
             calls: dialogs::Calls::default(),
+            wakes: waking::Wakes::default(),
             draining: false,
         }
     }
@@ -230,6 +233,7 @@ impl ServerCore {
     /// last device are told to their subscribers.
     pub fn purge(&mut self, now: Instant, wall: u64) -> usize {
         let n = self.location.purge(wall);
+        self.purge_lost_flows();
         self.calls.purge(now);
         self.presence_of_everyone_online(now, wall);
         n
@@ -412,6 +416,7 @@ impl ServerCore {
     /// already saw is undone); devices it bound get what they are owed.
     fn registration_stored(&mut self, now: Instant, wall: u64, p: Pending, outcome: StoreOutcome) {
         let result = if outcome != StoreOutcome::Failed {
+            self.note_woken(&p.aor, &p.devices);
             for device in &p.devices {
                 self.deliver_owed(&p.aor, device, wall);
             }

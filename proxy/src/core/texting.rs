@@ -178,6 +178,11 @@ impl ServerCore {
         let mut offline: Vec<String> = Vec::new();
         for b in self.location.live(&aor, wall) {
             let device = b.device().to_string();
+            // A phone that sleeps gets it stored, and a push (RFC 8599).
+            if self.asleep(b).is_some() {
+                offline.push(device);
+                continue;
+            }
             match self.us.reach(b) {
                 Some(_) if self.text.outbox.is_active(&aor, &device) => held.push(device),
                 Some(t) => online.push((device, t)),
@@ -375,6 +380,12 @@ impl ServerCore {
                     devices,
                 } => {
                     let recipient = message.recipient.clone();
+                    // Pushed now: the device's read of its mailbox runs behind this write.
+                    let text = (message.content_type.starts_with("text/plain"))
+                        .then(|| std::str::from_utf8(&message.body).ok())
+                        .flatten();
+                    let wall = message.accepted_at;
+                    self.push_stored(wall, &recipient, &devices, (&message.sender, text));
                     self.queue_store(
                         StoreWork::Mail(MailWrite::Accept(message, devices.clone())),
                         Waiter::Text(TextWaiter::Fanout {

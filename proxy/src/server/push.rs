@@ -76,3 +76,24 @@ fn vapid_key(path: &Path) -> anyhow::Result<Vec<u8>> {
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
+
+/// Starts the push driver: jobs in on the sender returned, outcomes out on `outcomes`.
+pub(super) fn start(
+    pusher: Pusher,
+    section: &PushSection,
+    outcomes: tokio::sync::mpsc::UnboundedSender<(u64, openline_push::Outcome)>,
+) -> anyhow::Result<tokio::sync::mpsc::UnboundedSender<openline_push::Job>> {
+    let ca = section
+        .ca
+        .clone()
+        .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
+    let roots = openline_push::client::load_roots(&ca)
+        .map_err(anyhow::Error::msg)
+        .context("the push services' roots")?;
+    let settings = openline_push::client::Settings {
+        timeout: section.timeout,
+        max_in_flight: 256,
+        roots,
+    };
+    Ok(openline_push::client::spawn(pusher, settings, outcomes))
+}
