@@ -157,8 +157,13 @@ impl Registrar<'_> {
             }
         }
         // RFC 8599: push parameters the device cannot mean are refused, naming the parameter.
+        // Contacts are parsed again only when one may carry them (the usual REGISTER has none).
+        let may_push = request
+            .headers_named(openline_sip::header::HeaderName::Contact)
+            .any(|c| c.contains("pn-") || c.contains("app-id"));
         let mut pushes = Vec::new();
-        for contact in request.contacts().unwrap_or_default() {
+        let contacts = if may_push { request.contacts() } else { None };
+        for contact in contacts.unwrap_or_default() {
             if let openline_sip::header::Contact::Address(addr) = contact {
                 match openline_push::PushTarget::from_contact(addr.uri.as_str()) {
                     Ok(Some(target)) => pushes.push(target),

@@ -366,7 +366,7 @@ pub async fn run(
                 }
             }
             Some((id, result)) = media_rx.recv() => core.handle_media(now(), id, result),
-            Some((id, outcome)) = push_rx.recv() => core.handle_pushed(wall_clock(), id, outcome),
+            Some((id, outcome)) = push_rx.recv() => core.handle_pushed(id, outcome),
             Some(news) = async { cluster_rx.as_mut()?.recv().await }, if cluster_rx.is_some() => match news {
                 cluster::FromCluster::News(n) => core.handle_cluster_news(now(), wall_clock(), n),
                 cluster::FromCluster::Replace(aor, list) => core.replace_bindings(now(), wall_clock(), aor, list),

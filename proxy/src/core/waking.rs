@@ -136,7 +136,7 @@ impl ServerCore {
     }
 
     /// What the push service said about job `id`.
-    pub fn handle_pushed(&mut self, wall: u64, id: u64, outcome: Outcome) {
+    pub fn handle_pushed(&mut self, id: u64, outcome: Outcome) {
         let Some((aor, contact)) = self.wakes.job_of.remove(&id) else {
             return;
         };
@@ -169,21 +169,21 @@ impl ServerCore {
                     self.location.apply(&change);
                     self.queue_store(StoreWork::Bindings(change), Waiter::Nobody);
                 }
-                self.forget_message_push(&aor, wall);
+                self.forget_message_push(&aor);
             }
             Outcome::Throttled(wait) => {
                 tracing::warn!(%aor, wait_s = wait.as_secs(), "push service asks us to slow down");
-                self.forget_message_push(&aor, wall);
+                self.forget_message_push(&aor);
             }
             Outcome::Failed(reason) => {
                 tracing::warn!(%aor, %reason, "push failed");
-                self.forget_message_push(&aor, wall);
+                self.forget_message_push(&aor);
             }
         }
     }
 
     /// A message push that did not go out stands for nothing: the next message pushes again.
-    fn forget_message_push(&mut self, aor: &str, _wall: u64) {
+    fn forget_message_push(&mut self, aor: &str) {
         self.wakes.messages_pushed.retain(|(a, _), _| a != aor);
     }
 

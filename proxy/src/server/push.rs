@@ -34,29 +34,26 @@ pub(super) fn load(section: &PushSection) -> anyhow::Result<Pusher> {
                 .with_context(|| format!("{}", a.key.display()))?,
         );
     }
-    let services: Vec<&str> = [
-        pusher.webpush.as_ref().map(|_| "webpush"),
-        pusher.fcm.as_ref().map(|_| "fcm"),
-        pusher.apns.as_ref().map(|_| "apns"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let services = services(&pusher);
     tracing::info!(?services, wait = ?section.wait, message_text = section.message_text, "push notifications");
     Ok(pusher)
 }
 
-/// Tells the core which services it may promise devices.
-pub(super) fn advertise(pusher: &Pusher, policy: &mut crate::wake::PushPolicy) {
-    policy.providers = [
+/// The services with credentials, by `pn-provider` name.
+fn services(pusher: &Pusher) -> Vec<&'static str> {
+    [
         pusher.webpush.as_ref().map(|_| "webpush"),
         pusher.fcm.as_ref().map(|_| "fcm"),
         pusher.apns.as_ref().map(|_| "apns"),
     ]
     .into_iter()
     .flatten()
-    .map(String::from)
-    .collect();
+    .collect()
+}
+
+/// Tells the core which services it may promise devices.
+pub(super) fn advertise(pusher: &Pusher, policy: &mut crate::wake::PushPolicy) {
+    policy.providers = services(pusher).into_iter().map(String::from).collect();
     policy.vapid = pusher.vapid_key();
 }
 
