@@ -12,6 +12,8 @@ pub mod linphone;
 pub mod media;
 pub mod pebble;
 pub mod phone;
+pub mod push_device;
+pub mod push_service;
 pub mod sim;
 pub mod sipp;
 pub mod subject;

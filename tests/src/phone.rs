@@ -59,6 +59,8 @@ pub struct Phone {
     deaf: Vec<String>,
     /// The contact it registers, when not its own address (a responder elsewhere).
     contact: Option<String>,
+    /// URI parameters of its own contact (RFC 8599 `;pn-provider=...`).
+    contact_params: String,
 }
 
 impl Phone {
@@ -85,7 +87,13 @@ impl Phone {
             seen: Vec::new(),
             deaf: Vec::new(),
             contact: None,
+            contact_params: String::new(),
         }
+    }
+
+    /// Registers its address with these URI parameters (`;pn-provider=...;pn-prid=...`).
+    pub fn set_contact_params(&mut self, params: &str) {
+        self.contact_params = params.to_string();
     }
 
     /// Registers `contact` instead of its own address (for a responder that cannot register).
@@ -108,8 +116,8 @@ impl Phone {
         let contact = match &self.contact {
             Some(c) => format!("<{c}>"),
             None => format!(
-                "<sip:{}@{}>;+sip.instance=\"<{}>\"",
-                self.user, self.addr, self.instance
+                "<sip:{}@{}{}>;+sip.instance=\"<{}>\"",
+                self.user, self.addr, self.contact_params, self.instance
             ),
         };
         let uri = format!("sip:{}", self.domain);

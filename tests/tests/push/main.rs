@@ -1,0 +1,69 @@
+//! Waking sleeping phones on the wire (issue #22): stand-ins for the push services check what
+//! the server sends them (VAPID verified, Web Push payloads decrypted with the device's keys,
+//! FCM's grant and APNs' token verified), and devices that register only when pushed get their
+//! messages and calls.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod messages;
+
+use openline_registrar::Binding;
+use openline_registrar::store::{BindingStore, Store};
+use openline_tests::phone::Phone;
+use openline_tests::subject::{Subject, add_user, scratch_dir};
+use std::path::Path;
+use std::time::Duration;
+
+/// The domain the test servers serve.
+const DOMAIN: &str = "openline.test";
+/// Long enough for anything that should arrive; it only costs time when something is missing.
+const ARRIVES: Duration = Duration::from_secs(10);
+/// How long to watch for something that must not arrive.
+const QUIET: Duration = Duration::from_millis(1500);
+
+/// Seconds since the epoch, as the server stores them.
+#[allow(clippy::disallowed_methods)] // comparing with what the server wrote
+fn wall() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The live bindings in the server's database.
+fn db_bindings(db: &str) -> Vec<Binding> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Store::open(db).await.unwrap();
+        store.bindings(wall()).await.unwrap()
+    })
+}
+
+fn password(user: &str) -> String {
+    user.chars().rev().collect()
+}
+
+/// A server in `dir` with alice and bob (passwords: the name reversed) and this `[push]`
+/// configuration.
+fn server_with(dir: &Path, push: &str) -> Subject {
+    let db = format!("sqlite://{}/openline.db", dir.display());
+    for user in ["alice", "bob"] {
+        add_user(&db, &format!("{user}@{DOMAIN}"), &password(user));
+    }
+    let config = dir.join("openline.toml");
+    std::fs::write(&config, push).unwrap();
+    Subject::start_on(&db, &["--config", &config.display().to_string()])
+}
+
+/// A device of `user` talking to `server`.
+fn phone(user: &str, server: &Subject) -> Phone {
+    Phone::new(user, DOMAIN, &password(user), server.udp)
+}
+
+/// A fresh scratch directory.
+fn scratch(what: &str) -> std::path::PathBuf {
+    scratch_dir(what)
+}
