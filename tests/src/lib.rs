@@ -128,3 +128,15 @@ pub fn fresh_postgres_database(name: &str) -> String {
     });
     base.replacen("/openline?", &format!("/{name}?"), 1)
 }
+
+/// Retries `f` every 100 ms for up to `limit`, until it returns true.
+pub fn eventually(limit: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let tries = (limit.as_millis() / 100).max(1);
+    for _ in 0..tries {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}

@@ -2,6 +2,9 @@
 //! HTTP server (plain, or TLS offering HTTP/2 and HTTP/1.1) that keeps every request it gets
 //! and answers as the test says. [`crate::push_device`] checks what the requests carry.
 
+// A driver: it runs its own thread and reads the clock.
+#![allow(clippy::disallowed_methods)]
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;

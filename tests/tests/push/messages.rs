@@ -119,12 +119,8 @@ fn one_push_for_many_messages_then_delivered_on_register() {
         2,
         "a new push after it registered"
     );
-    let deadline = std::time::Instant::now() + ARRIVES;
-    while !db_bindings(&server.db).is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
     assert!(
-        db_bindings(&server.db).is_empty(),
+        openline_tests::eventually(ARRIVES, || db_bindings(&server.db).is_empty()),
         "410: the binding is removed"
     );
     assert_eq!(

@@ -131,14 +131,4 @@ pub(crate) fn sipsak_register(
     }
 }
 
-/// Retries `f` every 100 ms for up to `limit`, until it returns true.
-pub(crate) fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let tries = (limit.as_millis() / 100).max(1);
-    for _ in 0..tries {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
+pub(crate) use openline_tests::eventually;
