@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod messages;
+mod services;
 
 use openline_registrar::Binding;
 use openline_registrar::store::{BindingStore, Store};
