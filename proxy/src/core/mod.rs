@@ -2,6 +2,7 @@
 //! loop in [`crate::server`] only feeds and drains it.
 
 mod anchoring;
+mod awaiting;
 mod clustering;
 mod dialogs;
 mod draining;
@@ -283,6 +284,7 @@ impl ServerCore {
                             {
                                 self.forwarding.cancel(invite, &mut self.actions);
                             }
+                            self.call_settled(invite);
                         }
                         let code = if invite.is_some() { 200 } else { 481 };
                         self.endpoint.reply(
@@ -421,7 +423,10 @@ impl ServerCore {
                 self.deliver_owed(&p.aor, device, wall);
             }
             self.presence_devices(now, wall, &p.aor);
-            self.endpoint.respond(now, p.transaction, p.reply)
+            let answered = self.endpoint.respond(now, p.transaction, p.reply);
+            // After its 200: the phone knows it is registered when the call comes.
+            self.wake_awaited(now, wall, &p.aor, &p.devices);
+            answered
         } else {
             // Undo what routing already saw, and say so.
             let current: Vec<_> = self
@@ -499,6 +504,7 @@ impl ServerCore {
     /// Fires due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
+        self.awaited_timeout(now);
         self.forwarding.handle_timeout(now, &mut self.actions);
         self.text.handle_timeout(now);
         self.presence_timeout(now);
@@ -557,6 +563,7 @@ impl ServerCore {
             self.forwarding.poll_timeout(),
             self.text.poll_timeout(),
             self.presence.poll_timeout(),
+            self.awaited_deadline(),
         ]
         .into_iter()
         .flatten()

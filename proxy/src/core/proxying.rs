@@ -63,6 +63,12 @@ impl ServerCore {
             let arrival = (source, udp_size, request);
             return self.route_message(now, wall, id, arrival, decision, local_sender);
         }
+        if request.method() == Method::Invite
+            && request.to_tag.is_none()
+            && !self.config.push.providers.is_empty()
+        {
+            return self.fork_waking(now, wall, (id, source), request, decision);
+        }
         self.carry_out(now, id, source, request, decision)
     }
 
@@ -298,7 +304,7 @@ impl ServerCore {
             return;
         }
         let received = request.to_bytes();
-        if branches.is_empty() {
+        if branches.is_empty() && !self.forwarding.is_holding(server) {
             self.actions.push(Action::Reply {
                 server,
                 code: 500,
@@ -404,6 +410,9 @@ impl ServerCore {
         for action in std::mem::take(&mut self.actions) {
             let result = match action {
                 Action::Respond { server, response } => {
+                    if response.get(8..9).is_some_and(|d| d != b"1") {
+                        self.call_settled(server);
+                    }
                     self.note_response(now, server, &response);
                     self.respond_anchored(now, server, response)
                 }
@@ -414,6 +423,7 @@ impl ServerCore {
                     source,
                 } => match openline_sip::Message::parse(&request) {
                     Ok(m) => {
+                        self.call_settled(server);
                         self.anchoring.failed(server);
                         let echo = m.echo();
                         let server_header = ("Server", self.server_header.as_str());

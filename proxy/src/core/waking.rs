@@ -24,6 +24,8 @@ pub(super) struct Wakes {
     /// What each job was for: the user and the binding's contact.
     job_of: HashMap<u64, (String, String)>,
     next_job: u64,
+    /// Calls waiting for pushed devices to register.
+    pub(super) calls: super::awaiting::Calls,
 }
 
 fn flow_name(destination: &Destination) -> String {
@@ -115,7 +117,13 @@ impl ServerCore {
         }
     }
 
-    fn queue_push(&mut self, aor: &str, contact: String, target: PushTarget, wake: Wake) {
+    pub(super) fn queue_push(
+        &mut self,
+        aor: &str,
+        contact: String,
+        target: PushTarget,
+        wake: Wake,
+    ) {
         self.wakes.next_job += 1;
         let id = self.wakes.next_job;
         tracing::debug!(%aor, target = %target.fingerprint(), "push");

@@ -69,6 +69,10 @@ struct Context<Id> {
     cancelled: bool,
     /// The other domain it went to, counted in [`Forwarding::in_flight`].
     domain: Option<Arc<str>>,
+    /// Pushed devices still awaited (RFC 8599): the context is not done while one may wake.
+    held: usize,
+    /// Some device was awaited: when none answered at all, the caller hears 480, not 408.
+    waited: bool,
 }
 
 /// What the core must do after a context changed.
@@ -128,6 +132,8 @@ pub struct Forwarding<Id = TransactionId> {
     /// Lower q groups queued for a request whose first group has not gone out yet (its offer
     /// is with the media relay): the context takes them when it starts.
     queued: IdMap<Id, Vec<Vec<Target>>>,
+    /// Pushed devices awaited for a request whose context has not started yet.
+    holds: IdMap<Id, usize>,
 }
 
 impl<Id: Ord> Default for Forwarding<Id> {
@@ -138,6 +144,7 @@ impl<Id: Ord> Default for Forwarding<Id> {
             deadlines: BinaryHeap::new(),
             per_domain: HashMap::new(),
             queued: IdMap::default(),
+            holds: IdMap::default(),
         }
     }
 }
@@ -169,6 +176,7 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
         }
         let mut later: VecDeque<Vec<Target>> = later.into();
         later.extend(self.queued.remove(&server).unwrap_or_default());
+        let held = self.holds.remove(&server).unwrap_or(0);
         self.contexts.insert(
             server,
             Context {
@@ -184,9 +192,59 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
                 awaiting: 0,
                 cancelled: false,
                 domain: None,
+                held,
+                waited: held > 0,
             },
         );
         self.add_branches(server, branches);
+    }
+
+    /// `n` pushed devices are awaited for the request of `server` (RFC 8599): it is not
+    /// answered while one may still wake, even with no branch at all.
+    pub fn hold(&mut self, server: Id, n: usize) {
+        match self.contexts.get_mut(&server) {
+            Some(ctx) => {
+                ctx.held += n;
+                ctx.waited = true;
+            }
+            None => *self.holds.entry(server).or_default() += n,
+        }
+    }
+
+    /// Whether devices are awaited for `server` before its context started (it may start
+    /// with no branch).
+    pub fn is_holding(&self, server: Id) -> bool {
+        self.holds.contains_key(&server)
+    }
+
+    /// An awaited device registered: the request to forward to it (as received, where from,
+    /// the Route edit); the core answers with [`Forwarding::extend`] or
+    /// [`Forwarding::forward_failed`]. None when the request is answered or cancelled.
+    pub fn woken(&mut self, server: Id) -> Option<(Vec<u8>, std::net::SocketAddr, RouteEdit)> {
+        let ctx = self.contexts.get_mut(&server)?;
+        if ctx.answered || ctx.cancelled || ctx.held == 0 {
+            return None;
+        }
+        ctx.held -= 1;
+        ctx.awaiting += 1;
+        Some((ctx.request.clone(), ctx.source, ctx.route))
+    }
+
+    /// An awaited device did not wake in time: the context goes on without it.
+    pub fn release(&mut self, server: Id, out: &mut Vec<Action<Id>>) {
+        if let Some(n) = self.holds.get_mut(&server) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.holds.remove(&server);
+            }
+            return;
+        }
+        let Some(ctx) = self.contexts.get_mut(&server) else {
+            return;
+        };
+        ctx.held = ctx.held.saturating_sub(1);
+        finish_if_done(server, ctx, out);
+        self.forget_if_over(server);
     }
 
     /// Queues lower-q groups of devices for the context of `server`, tried after the current
@@ -392,10 +450,14 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
 
     /// The caller cancelled the request of server transaction `server`.
     pub fn cancel(&mut self, server: Id, out: &mut Vec<Action<Id>>) {
+        self.holds.remove(&server);
         if let Some(ctx) = self.contexts.get_mut(&server) {
             ctx.later.clear();
             ctx.cancelled = true;
+            ctx.held = 0;
             cancel_pending(ctx, out);
+            finish_if_done(server, ctx, out);
+            self.forget_if_over(server);
         }
     }
 
@@ -423,6 +485,7 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
     /// A transaction ended: forget what pointed at it.
     pub fn on_terminated(&mut self, id: Id) {
         self.queued.remove(&id);
+        self.holds.remove(&id);
         if let Some(ctx) = self.contexts.remove(&id) {
             if let Some(d) = &ctx.domain {
                 if let Some(n) = self.per_domain.get_mut(d) {
@@ -466,7 +529,7 @@ fn try_next_server<Id: Copy>(
 
 /// Sends the best response upstream once every branch has ended (16.7 step 6).
 fn finish_if_done<Id>(server: Id, ctx: &mut Context<Id>, out: &mut Vec<Action<Id>>) {
-    if ctx.answered || ctx.awaiting > 0 || ctx.branches.iter().any(|b| !b.done) {
+    if ctx.answered || ctx.awaiting > 0 || ctx.held > 0 || ctx.branches.iter().any(|b| !b.done) {
         return;
     }
     // Every device so far said no (a 6xx means "nowhere"): ring the next q group, if any.
@@ -495,10 +558,17 @@ fn finish_if_done<Id>(server: Id, ctx: &mut Context<Id>, out: &mut Vec<Action<Id
             source: ctx.source,
         }),
         Some((_, response)) => out.push(Action::Respond { server, response }),
-        // Only time-outs: nobody answered.
+        // Only time-outs, or no branch at all: nobody answered. A caller who cancelled hears
+        // 487; one whose callee's phones never woke, 480 (RFC 8599 section 6.1).
         None => out.push(Action::Reply {
             server,
-            code: 408,
+            code: if ctx.cancelled {
+                487
+            } else if ctx.waited {
+                480
+            } else {
+                408
+            },
             request: std::mem::take(&mut ctx.request),
             source: ctx.source,
         }),

@@ -345,3 +345,85 @@ fn requests_to_another_domain_are_counted_until_their_context_ends() {
         "answered and over: not counted"
     );
 }
+
+/// A context for an INVITE with no branch yet, one device awaited (RFC 8599).
+fn waiting_for_one() -> Forwarding<u64> {
+    let mut f = Forwarding::default();
+    f.hold(SERVER, 1);
+    assert!(f.is_holding(SERVER));
+    f.start(
+        SERVER,
+        (b"INVITE".to_vec(), SocketAddr::from(([127, 0, 0, 1], 5061))),
+        Some(t0() + Duration::from_secs(60)),
+        Vec::new(),
+        (Vec::new(), RouteEdit::Keep),
+    );
+    f
+}
+
+fn replied(out: &[Action<u64>]) -> Vec<u16> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Reply { code, .. } => Some(*code),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_awaited_device_that_never_wakes_leaves_a_480() {
+    let mut f = waiting_for_one();
+    let mut out = Vec::new();
+    f.handle_timeout(t0() + Duration::from_secs(1), &mut out);
+    assert!(out.is_empty(), "not answered while the device may wake");
+    f.release(SERVER, &mut out);
+    assert_eq!(replied(&out), [480]);
+    assert!(f.is_empty(), "the context is over");
+}
+
+#[test]
+fn an_awaited_device_that_wakes_gets_the_request_and_answers() {
+    let mut f = waiting_for_one();
+    let (request, _, _) = f.woken(SERVER).expect("the request to forward");
+    assert_eq!(request, b"INVITE");
+    assert!(f.woken(SERVER).is_none(), "one device was awaited");
+    let dest = Destination {
+        transport: Transport::Udp,
+        addr: SocketAddr::from(([127, 0, 0, 1], 6001)),
+    };
+    f.extend(SERVER, vec![branch(10, invite("z9hG4bKa"), dest)]);
+    let out = feed(&mut f, 10, 200);
+    assert!(
+        matches!(out.as_slice(), [Action::Respond { .. }]),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_cancel_while_a_device_is_awaited_answers_487_at_once() {
+    let mut f = waiting_for_one();
+    let mut out = Vec::new();
+    f.cancel(SERVER, &mut out);
+    assert_eq!(replied(&out), [487]);
+    assert!(
+        f.woken(SERVER).is_none(),
+        "nothing goes to a device that wakes later"
+    );
+}
+
+#[test]
+fn branches_end_but_the_awaited_device_still_may_answer() {
+    let mut f = two_branches();
+    f.hold(SERVER, 1);
+    assert!(feed(&mut f, 10, 486).is_empty());
+    assert!(
+        feed(&mut f, 11, 486).is_empty(),
+        "the pushed device may still take it"
+    );
+    let mut out = Vec::new();
+    f.release(SERVER, &mut out);
+    assert!(
+        matches!(out.as_slice(), [Action::Respond { .. }]),
+        "the best of the rest (486) goes up: {out:?}"
+    );
+}
