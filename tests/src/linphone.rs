@@ -48,6 +48,20 @@ pub struct Linphone {
 impl Linphone {
     /// Starts it in `ns` with its files under `dir`, and waits until it registered.
     pub fn start(ns: &Namespace, dir: &Path, setup: &Setup<'_>) -> Linphone {
+        Self::start_with(ns, dir, setup, ("", ""), false)
+    }
+
+    /// Like [`Linphone::start`], with more lines for its account (`contact_uri_parameters=`)
+    /// and more sections (`[misc]` with its `uuid`, which names it as a device). `woken`: it
+    /// registers only once set up, as a phone woken by a push whose call comes in at once
+    /// (linphonec hangs when told to record while a call is coming in).
+    pub fn start_with(
+        ns: &Namespace,
+        dir: &Path,
+        setup: &Setup<'_>,
+        (account, sections): (&str, &str),
+        woken: bool,
+    ) -> Linphone {
         let (user, domain) = setup.account.split_once('@').expect("user@domain");
         std::fs::create_dir_all(dir.join(".local/share/linphone")).unwrap();
         let rc = dir.join("linphonerc");
@@ -67,14 +81,15 @@ impl Linphone {
                  [rtp]\naudio_rtp_port={rtp}\n\
                  [proxy_0]\nreg_proxy=<sip:{server};transport={t}>\n\
                  reg_route=<sip:{server};transport={t};lr>\n\
-                 reg_identity=sip:{user}@{domain}\nreg_expires=600\nreg_sendregister=1\n\
-                 [auth_info_0]\nusername={user}\npasswd={pw}\nrealm={domain}\ndomain={domain}\n",
+                 reg_identity=sip:{user}@{domain}\nreg_expires=600\nreg_sendregister={register}\n{account}\
+                 [auth_info_0]\nusername={user}\npasswd={pw}\nrealm={domain}\ndomain={domain}\n{sections}",
                 rtp = port + 1000,
                 pw = setup.password,
+                register = u8::from(!woken),
             ),
         )
         .unwrap();
-        Linphone::launch(ns, dir, setup, (Duration::from_secs(15), true))
+        Linphone::launch(ns, dir, setup, (Duration::from_secs(15), true, woken))
     }
 
     /// Starts it in `ns` with its files under `dir` and nothing in its configuration but the
@@ -108,7 +123,7 @@ impl Linphone {
             record: None,
         };
         // Over TCP it connects from a port of the system's choosing: any registration will do.
-        Linphone::launch(ns, dir, &setup, (Duration::from_secs(30), false))
+        Linphone::launch(ns, dir, &setup, (Duration::from_secs(30), false, false))
     }
 
     /// Runs linphonec on `dir/linphonerc` and waits up to `limit` for a registration (sent
@@ -117,7 +132,7 @@ impl Linphone {
         ns: &Namespace,
         dir: &Path,
         setup: &Setup<'_>,
-        (limit, from_port): (Duration, bool),
+        (limit, from_port, told): (Duration, bool, bool),
     ) -> Linphone {
         let rc = dir.join("linphonerc");
         let t = setup.transport;
@@ -156,6 +171,9 @@ impl Linphone {
         }
         let ports = if t == "udp" { "sip" } else { "tcp" };
         phone.command(&format!("ports {ports} {port}"));
+        if told {
+            phone.command("register");
+        }
         // It may register once from a default port before the prompt's setting takes: ready
         // when a registration succeeded after a REGISTER sent from our port (behind NAT its
         // Contact names the public address, so the Via is what tells).

@@ -128,22 +128,47 @@ impl PushService {
         })
     }
 
+    /// Plain HTTP/1.1 on 127.0.0.1 inside the network namespace at `ns_path`
+    /// (`/proc/PID/ns/net`), for a server running there.
+    pub fn http_in(ns_path: &str, answering: Answering) -> PushService {
+        let bind = "127.0.0.1:0".parse().expect("an address");
+        Self::start_in(Some(ns_path.to_string()), bind, None, answering, |addr| {
+            format!("http://{addr}")
+        })
+    }
+
     fn start(
         bind: SocketAddr,
         tls: Option<Arc<rustls::ServerConfig>>,
         answering: Answering,
         base: impl FnOnce(SocketAddr) -> String,
     ) -> PushService {
-        let listener = std::net::TcpListener::bind(bind).expect("bind the push service");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("address");
+        Self::start_in(None, bind, tls, answering, base)
+    }
+
+    fn start_in(
+        ns_path: Option<String>,
+        bind: SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        answering: Answering,
+        base: impl FnOnce(SocketAddr) -> String,
+    ) -> PushService {
         let seen = Arc::new(Seen {
             requests: Mutex::new(Vec::new()),
             arrived: Condvar::new(),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (bound_tx, bound) = std::sync::mpsc::channel();
         let keep = Arc::clone(&seen);
         let thread = std::thread::spawn(move || {
+            // The namespace is joined by this thread alone, before its socket is made.
+            if let Some(path) = ns_path {
+                let ns = std::fs::File::open(&path).expect("the namespace");
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            }
+            let listener = std::net::TcpListener::bind(bind).expect("bind the push service");
+            listener.set_nonblocking(true).expect("nonblocking");
+            let _ = bound_tx.send(listener.local_addr().expect("address"));
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -166,6 +191,7 @@ impl PushService {
                 }
             });
         });
+        let addr = bound.recv().expect("the push service listens");
         PushService {
             addr,
             base: base(addr),

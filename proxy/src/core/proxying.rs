@@ -253,7 +253,14 @@ impl ServerCore {
         // route: the dialog's requests for the device then come through the node holding its
         // flow (behind NAT only that node reaches it), as do the device's answers.
         let from_node = routing::node_hop(request, &self.us).is_some();
-        if !from_node && self.anchor_request(server, source, request, (&targets, route)) {
+        // Only pushed devices to wait for: the offer is anchored once one registers, when
+        // the relay can know which side of it the device is on.
+        let only_waiting =
+            targets.is_empty() && server.is_some_and(|s| self.forwarding.is_holding(s));
+        if !from_node
+            && !only_waiting
+            && self.anchor_request(server, source, request, (&targets, route))
+        {
             return;
         }
         if request.method() == Method::Bye && server.is_some() {

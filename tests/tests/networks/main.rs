@@ -12,6 +12,7 @@ mod lan;
 mod loss;
 mod nat;
 mod provisioning;
+mod push;
 mod quality;
 
 use openline_tests::audio::{hears, recording, tone_wav};
