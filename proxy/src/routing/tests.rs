@@ -307,3 +307,44 @@ Call-ID: c\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
     };
     assert_eq!(target.destination.addr, "127.0.0.9:5060".parse().unwrap());
 }
+
+/// A phone that changed network (Wi-Fi to mobile data) registers again with the same
+/// +sip.instance: its binding is replaced at once, new calls ring only the new flow, and a
+/// call it carried over with a re-INVITE (its new Contact) is reached down the new flow.
+#[test]
+fn a_device_that_moves_network_is_replaced_and_its_calls_follow_the_new_flow() {
+    let instance = |contact: &str, source: &str| Binding {
+        instance: Some("<urn:uuid:00000000-0000-4000-8000-0000000000a1>".into()),
+        ..binding(contact, source, 1000)
+    };
+    let mut location = Location::load([instance("sip:bob@10.0.0.7:5060", "udp:127.0.0.2:40000")]);
+    let moved = instance("sip:bob@10.20.0.9:5060", "udp:127.0.0.3:41000");
+    location.apply(&openline_registrar::ChangeSet {
+        aor: "bob@club-a.test".into(),
+        upserts: vec![moved],
+        removals: Vec::new(),
+    });
+    assert_eq!(
+        location.live("bob@club-a.test", NOW).len(),
+        1,
+        "no ghost binding"
+    );
+    let us = us();
+    let decide_here = |raw: &[u8]| {
+        let m = Message::parse(raw).unwrap();
+        decide(&m, &us, &location, |a| a == "bob@club-a.test", NOW, false)
+    };
+    let invite = request("INVITE sip:bob@club-a.test SIP/2.0", "");
+    let Decision::Fork { targets, .. } = decide_here(&invite) else {
+        panic!("not forked");
+    };
+    let ringing: Vec<_> = targets.iter().map(|t| t.destination.addr).collect();
+    assert_eq!(ringing, ["127.0.0.3:41000".parse().unwrap()]);
+    let bye = b"BYE sip:bob@10.20.0.9:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKb\r\n\
+Route: <sip:127.0.0.1:5070;lr>\r\nFrom: <sip:alice@b.test>;tag=1\r\nTo: <sip:bob@club-a.test>;tag=2\r\n\
+Call-ID: c\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n";
+    let Decision::Relay { target, .. } = decide_here(bye) else {
+        panic!("not relayed");
+    };
+    assert_eq!(target.destination.addr, "127.0.0.3:41000".parse().unwrap());
+}
