@@ -23,11 +23,9 @@ pub struct PushPolicy {
 impl PushPolicy {
     /// Whether pushes through `provider` can be sent.
     pub fn supports(&self, provider: &Provider) -> bool {
-        let name = match provider {
-            Provider::Apns { .. } => "apns",
-            p => p.name(),
-        };
-        self.providers.iter().any(|p| p == name)
+        provider
+            .service()
+            .is_some_and(|name| self.providers.iter().any(|p| p == name))
     }
 
     /// The Feature-Caps value for a REGISTER that bound `target` (RFC 8599 section 4.1.2 and

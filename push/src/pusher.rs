@@ -65,16 +65,6 @@ pub struct Pusher {
 }
 
 impl Pusher {
-    /// Whether pushes through `provider` can be sent (it is configured).
-    pub fn supports(&self, provider: &Provider) -> bool {
-        match provider {
-            Provider::Apns { .. } => self.apns.is_some(),
-            Provider::Fcm => self.fcm.is_some(),
-            Provider::WebPush => self.webpush.is_some(),
-            Provider::Other(_) => false,
-        }
-    }
-
     /// The VAPID public key, for `+sip.vapid`.
     pub fn vapid_key(&self) -> Option<String> {
         self.webpush.as_ref().map(WebPush::public_key)

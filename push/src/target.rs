@@ -33,6 +33,17 @@ impl Provider {
         }
     }
 
+    /// The service whose credentials deliver it (`apns` for both of Apple's environments),
+    /// as `[push]` configures them; None for one this server does not speak.
+    pub fn service(&self) -> Option<&'static str> {
+        match self {
+            Provider::Apns { .. } => Some("apns"),
+            Provider::Fcm => Some("fcm"),
+            Provider::WebPush => Some("webpush"),
+            Provider::Other(_) => None,
+        }
+    }
+
     fn from_name(name: &str) -> Self {
         match name.to_ascii_lowercase().as_str() {
             "apns" => Provider::Apns { sandbox: false },

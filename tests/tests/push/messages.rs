@@ -157,3 +157,55 @@ fn base64url(text: &str) -> Vec<u8> {
         .decode(text)
         .unwrap()
 }
+
+/// A push service that takes connections and never answers: each push costs one bounded
+/// exchange (`[push] timeout`), the SIP side answers as ever, and once the exchange has
+/// timed out the next message is worth a push again.
+#[test]
+#[allow(clippy::disallowed_methods)] // the hung service holds its connections on a thread
+fn a_service_that_hangs_costs_a_bounded_exchange_not_the_sip_loop() {
+    let dir = scratch("push-hangs");
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", hung.local_addr().unwrap());
+    let connections = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let held = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        for stream in hung.incoming().take(8).flatten() {
+            held.lock().unwrap().push(stream);
+        }
+    });
+    let server = server_with(&dir, &webpush_config(&dir, "timeout = 1"));
+    let keys = WebPushDevice::new();
+    let mut bob = phone("bob", &server);
+    bob.set_contact_params(&format!(
+        ";pn-provider=webpush;pn-prid={base}/up/bob;pn-param={}",
+        keys.pn_param()
+    ));
+    assert_eq!(bob.register(3600), 200);
+    let mut alice = phone("alice", &server);
+    assert_eq!(alice.message("bob@openline.test", "one"), 202);
+    assert!(openline_tests::eventually(ARRIVES, || connections
+        .lock()
+        .unwrap()
+        .len()
+        == 1));
+    // While the push hangs, the server answers.
+    assert_eq!(
+        alice.message("bob@openline.test", "two"),
+        202,
+        "collapsed, answered"
+    );
+    assert_eq!(server_options(&server), Some(200), "the SIP loop goes on");
+    // After the timeout the exchange is given up: a new message pushes again.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(connections.lock().unwrap().len(), 1, "two was collapsed");
+    assert_eq!(alice.message("bob@openline.test", "three"), 202);
+    assert!(
+        openline_tests::eventually(ARRIVES, || connections.lock().unwrap().len() == 2),
+        "a second push after the first timed out"
+    );
+}
+
+fn server_options(server: &Subject) -> Option<u16> {
+    openline_tests::wire::udp_options_status(server.udp, "push-hangs-options")
+}
