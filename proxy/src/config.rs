@@ -497,6 +497,7 @@ key = "key.pem"
         assert_eq!(c.shutdown_grace, Some(30));
         assert_eq!(c.log.as_deref(), Some("info"));
         assert!(c.turn.is_some() && c.media.is_some() && c.text.is_some());
+        assert!(c.push.is_some_and(|p| p.webpush.is_some()));
         let both = parse(
             Path::new("f.toml"),
             "[media]\nadvertise = \"198.51.100.7\"\nadvertise_v6 = \"2001:db8::7\"\n\
