@@ -13,6 +13,7 @@ use toml::Spanned;
 
 mod push;
 mod tls_web;
+mod websocket;
 pub use push::{ApnsSection, FcmSection, PushSection, WebPushSection};
 pub use tls_web::{ACME_DIR, AcmeSection, TlsSection, WebSection, web_listen};
 
@@ -59,6 +60,8 @@ pub struct FileConfig {
     pub turn: Option<TurnSection>,
     /// Push notifications to phones that sleep.
     pub push: Option<PushSection>,
+    /// Who may open SIP WebSockets.
+    pub websocket: Option<openline_sip_net::WebSocketPolicy>,
     /// Where Prometheus scrapes /metrics (`tcp:IP:PORT`).
     pub metrics: Option<SocketAddr>,
     /// Seconds work under way may go on after SIGTERM.
@@ -204,6 +207,7 @@ struct RawConfig {
     media: Option<RawMediaSection>,
     turn: Option<RawTurnSection>,
     push: Option<Spanned<push::RawPush>>,
+    websocket: Option<Spanned<websocket::RawWebSocket>>,
     metrics: Option<Spanned<String>>,
     shutdown_grace: Option<u64>,
     log: Option<Spanned<String>>,
@@ -288,6 +292,13 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         Some(p) => {
             let at = p.span().start;
             Some(p.into_inner().read(at, invalid)?)
+        }
+    };
+    let websocket = match raw.websocket {
+        None => None,
+        Some(w) => {
+            let at = w.span().start;
+            Some(w.into_inner().read(at, invalid)?)
         }
     };
     let mut peers = BTreeMap::new();
@@ -415,6 +426,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         media,
         turn,
         push,
+        websocket,
         metrics: raw
             .metrics
             .map(|v| {

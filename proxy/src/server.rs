@@ -59,6 +59,8 @@ pub struct ServeConfig {
     pub web: Option<WebServe>,
     /// Push notifications, when `[push]` is configured.
     pub push: Option<crate::config::PushSection>,
+    /// Who may open SIP WebSockets (`ws:`/`wss:` listeners).
+    pub websocket: openline_sip_net::WebSocketPolicy,
 }
 
 /// A node of a cluster (issue #9).
@@ -178,7 +180,13 @@ pub async fn run(
         Some(files) => Some(Tls::load(files).context("loading the TLS certificate")?),
         None => None,
     };
-    let mut network = openline_sip_net::bind(&config.listen, Limits::default(), tls).await?;
+    let mut network = openline_sip_net::bind(
+        &config.listen,
+        Limits::default(),
+        tls,
+        config.websocket.clone(),
+    )
+    .await?;
     let mut cluster_rx = match (&config.cluster, listener) {
         (Some(c), Some(listener)) => {
             // Port 0 was asked: the port the UDP socket got on that address.

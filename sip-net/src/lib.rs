@@ -11,6 +11,7 @@ mod stream;
 mod tls;
 mod tls_check;
 mod udp;
+mod websocket;
 
 pub use addresses::{LocalAddresses, canonical};
 pub use bind::{BindError, ipv6_available};
@@ -18,6 +19,7 @@ pub use dns::{LocateError, Locator};
 pub use listen::{ListenSpec, ListenSpecError};
 pub use tls::{PeerIdentity, Tls, TlsError, TlsFiles};
 pub use tls_check::{CertFinding, EXPIRY_WARNING, check_certificate};
+pub use websocket::WebSocketPolicy;
 
 use openline_sip::Transport;
 use openline_sip::endpoint::Transmit;
@@ -149,8 +151,15 @@ pub enum SendError {
 }
 
 /// Binds every listen address and starts the receive tasks on the current runtime; `tls` is
-/// needed for TLS listeners and for connecting to TLS servers.
-pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io::Result<Network> {
+/// needed for TLS and WSS listeners and for connecting to TLS servers; `websocket` says who
+/// may use the WS/WSS ones.
+pub async fn bind(
+    specs: &[ListenSpec],
+    limits: Limits,
+    tls: Option<Tls>,
+    websocket: WebSocketPolicy,
+) -> io::Result<Network> {
+    let websocket = Arc::new(websocket);
     let tls = tls.map(tls::TlsSlot::new);
     let (tx, rx) = mpsc::channel(limits.queue);
     let (failed_tx, failed_rx) = mpsc::channel(1024);
@@ -189,11 +198,20 @@ pub async fn bind(specs: &[ListenSpec], limits: Limits, tls: Option<Tls>) -> io:
                 local.push((spec.transport, listener.local_addr()?));
                 tokio::spawn(stream::accept(listener, tls, shared.clone()));
             }
-            other => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    format!("{other} listeners are not built yet"),
-                ));
+            Transport::Ws | Transport::Wss => {
+                let tls = match spec.transport {
+                    Transport::Wss => Some(tls.clone().ok_or_else(|| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("listening on wss:{} needs a certificate and key", spec.addr),
+                        )
+                    })?),
+                    _ => None,
+                };
+                let listener = bind::tcp(spec, &addresses)?;
+                local.push((spec.transport, listener.local_addr()?));
+                let policy = Arc::clone(&websocket);
+                tokio::spawn(websocket::accept(listener, tls, shared.clone(), policy));
             }
         }
     }
@@ -276,7 +294,11 @@ impl Sender {
                 let payload = Arc::clone(&transmit.payload);
                 stream::send(self, (t, to), payload, tls_name, connect)
             }
-            other => Err(SendError::NoSocket(other, to)),
+            // Browsers are reached over the socket they opened, never dialled.
+            t @ (Transport::Ws | Transport::Wss) => {
+                let payload = Arc::clone(&transmit.payload);
+                stream::send(self, (t, to), payload, None, false)
+            }
         }
     }
 

@@ -17,11 +17,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 /// How many outgoing messages may wait for one connection before sends fail.
-const WRITE_QUEUE: usize = 256;
+pub(crate) const WRITE_QUEUE: usize = 256;
 /// How long a connection whose peer stopped sending stays writable for pending answers.
 const LINGER: Duration = Duration::from_secs(2);
 /// Longest wait for a TCP connect or a TLS handshake.
-const SETUP: Duration = Duration::from_secs(5);
+pub(crate) const SETUP: Duration = Duration::from_secs(5);
 
 /// What a new connection's tasks share with the rest of the network.
 #[derive(Clone)]
@@ -103,7 +103,7 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsSlot>, shared: 
     }
 }
 
-fn register(
+pub(crate) fn register(
     shared: &Shared,
     key: (Transport, SocketAddr),
     writer: mpsc::Sender<Arc<[u8]>>,
@@ -122,7 +122,7 @@ fn register(
 
 /// The local address of a connection, remembered as where its peer reaches us (a wildcard
 /// listener has no address of its own to write into Via and Record-Route).
-fn local_of(stream: &TcpStream, shared: &Shared) -> SocketAddr {
+pub(crate) fn local_of(stream: &TcpStream, shared: &Shared) -> SocketAddr {
     let local = stream
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -226,6 +226,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
         }
     }
+    ended(&shared, (transport, peer), &writer).await;
+}
+
+/// A connection's reader ended: the core hears the flow is gone, and the writer stays a
+/// moment for answers to what the peer sent before it is forgotten.
+pub(crate) async fn ended(
+    shared: &Shared,
+    (transport, peer): (Transport, SocketAddr),
+    writer: &mpsc::Sender<Arc<[u8]>>,
+) {
     // What was sent over it and heard nothing back is lost; a full queue only delays that to
     // the transactions' own time-outs.
     let _ = shared.closed.try_send(Destination {
@@ -236,17 +246,17 @@ async fn read_loop<R: AsyncRead + Unpin>(
     // registered a moment before forgetting the connection, for answers only.
     if let Ok(mut c) = shared.connections.lock() {
         if let Some(conn) = c.get_mut(&(transport, peer)) {
-            if conn.writer.same_channel(&writer) {
+            if conn.writer.same_channel(writer) {
                 conn.closing = true;
             }
         }
     }
     tokio::time::sleep(LINGER).await;
-    forget(&shared.connections, (transport, peer), &writer);
+    forget(&shared.connections, (transport, peer), writer);
 }
 
 /// Forgets the connection only if the map still holds this one (not a newer one to the peer).
-fn forget(
+pub(crate) fn forget(
     connections: &Connections,
     key: (Transport, SocketAddr),
     writer: &mpsc::Sender<Arc<[u8]>>,
@@ -380,7 +390,11 @@ async fn fail(
 }
 
 /// Closes the queue and hands back everything in it as failed.
-async fn drain(mut rx: mpsc::Receiver<Arc<[u8]>>, key: (Transport, SocketAddr), shared: &Shared) {
+pub(crate) async fn drain(
+    mut rx: mpsc::Receiver<Arc<[u8]>>,
+    key: (Transport, SocketAddr),
+    shared: &Shared,
+) {
     rx.close();
     while let Ok(payload) = rx.try_recv() {
         if !hand_back(payload, key, shared).await {
@@ -390,7 +404,11 @@ async fn drain(mut rx: mpsc::Receiver<Arc<[u8]>>, key: (Transport, SocketAddr), 
 }
 
 /// Hands one message back as failed; false once nobody listens.
-async fn hand_back(payload: Arc<[u8]>, key: (Transport, SocketAddr), shared: &Shared) -> bool {
+pub(crate) async fn hand_back(
+    payload: Arc<[u8]>,
+    key: (Transport, SocketAddr),
+    shared: &Shared,
+) -> bool {
     let destination = Destination {
         transport: key.0,
         addr: key.1,

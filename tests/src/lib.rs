@@ -20,6 +20,7 @@ pub mod subject;
 pub mod topology;
 pub mod tui_phone;
 pub mod wire;
+pub mod ws_phone;
 
 /// Runs a real peer (sipsak, sipp, ...) in `dir` under `timeout`, so a hung peer cannot hang the
 /// suite, and fails loudly when the peer is not installed: a test never skips for a missing tool.

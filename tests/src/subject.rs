@@ -18,6 +18,8 @@ pub struct Subject {
     pub db: String,
     /// The domain it serves.
     pub domain: String,
+    /// Every socket it listens on (`ws`, `127.0.0.1:PORT`), extra `--listen`s included.
+    pub listening: Vec<(String, SocketAddr)>,
     child: Option<Child>,
     scratch: Option<PathBuf>,
 }
@@ -161,6 +163,7 @@ impl Subject {
                 tcp: find("tcp:"),
                 db: db.to_string(),
                 domain,
+                listening: Vec::new(),
                 child: None,
                 scratch: None,
             };
@@ -194,25 +197,48 @@ impl Subject {
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let (mut udp, mut tcp) = (None, None);
-        while udp.is_none() || tcp.is_none() {
+        // One line per socket: ours two and each extra --listen.
+        let expected = 2 + extra_args.iter().filter(|a| **a == "--listen").count();
+        let mut listening = Vec::new();
+        while listening.len() < expected || udp.is_none() || tcp.is_none() {
             let line = lines
                 .next()
                 .expect("openline exited before listening")
                 .expect("read stdout");
-            if let Some(a) = line.strip_prefix("listening on udp:") {
-                udp = a.parse().ok();
-            } else if let Some(a) = line.strip_prefix("listening on tcp:") {
-                tcp = a.parse().ok();
+            let Some((transport, addr)) = line
+                .strip_prefix("listening on ")
+                .and_then(|l| l.split_once(':'))
+            else {
+                continue;
+            };
+            let Ok(addr) = addr.parse::<SocketAddr>() else {
+                continue;
+            };
+            match transport {
+                "udp" if udp.is_none() => udp = Some(addr),
+                "tcp" if tcp.is_none() => tcp = Some(addr),
+                _ => {}
             }
+            listening.push((transport.to_string(), addr));
         }
         Subject {
             udp: udp.expect("udp"),
             tcp: tcp.expect("tcp"),
             db: db.to_string(),
             domain: "openline.test".into(),
+            listening,
             child: Some(child),
             scratch: None,
         }
+    }
+
+    /// The address of its listener for `transport` (`ws`, `wss`, `tls`).
+    pub fn listener(&self, transport: &str) -> SocketAddr {
+        self.listening
+            .iter()
+            .find(|(t, _)| t == transport)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no {transport} listener"))
     }
 
     /// Asks the server to stop with SIGTERM and returns its exit status (None for an external one).

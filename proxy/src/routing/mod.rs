@@ -216,6 +216,8 @@ pub fn binding_destination(binding: &Binding) -> Option<Destination> {
         "udp" => Transport::Udp,
         "tcp" => Transport::Tcp,
         "tls" => Transport::Tls,
+        "ws" => Transport::Ws,
+        "wss" => Transport::Wss,
         _ => return None,
     };
     let source: SocketAddr = addr.parse().ok()?;

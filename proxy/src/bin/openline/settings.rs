@@ -198,6 +198,7 @@ pub(crate) fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Opti
             }),
         web: web_config(&args.web, file.web),
         push: file.push,
+        websocket: file.websocket.unwrap_or_default(),
     };
     if config
         .web
