@@ -40,6 +40,10 @@ pub enum TlsError {
 #[derive(Clone)]
 pub struct Tls {
     pub(crate) acceptor: tokio_rustls::TlsAcceptor,
+    /// For `wss:`: no client certificate asked for. A browser asked for one shows a picker,
+    /// or headless cancels the WebSocket ("opening handshake was canceled", seen with
+    /// chromium), so browsers get an acceptor of their own.
+    pub(crate) browsers: tokio_rustls::TlsAcceptor,
     pub(crate) connector: tokio_rustls::TlsConnector,
 }
 
@@ -114,12 +118,18 @@ impl Tls {
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain.clone(), key.clone_key())?;
+        let mut browsers = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain.clone(), key.clone_key())?;
+        browsers.alpn_protocols = vec![b"http/1.1".to_vec()];
         let client = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)?;
         Ok(Tls {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+            browsers: tokio_rustls::TlsAcceptor::from(Arc::new(browsers)),
             connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
         })
     }

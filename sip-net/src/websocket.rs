@@ -74,7 +74,7 @@ pub(crate) async fn accept(
         let _ = stream.set_nodelay(true);
         let local = stream::local_of(&stream, &shared);
         let (shared, policy) = (shared.clone(), Arc::clone(&policy));
-        let acceptor = tls.as_ref().map(|t| t.current().acceptor);
+        let acceptor = tls.as_ref().map(|t| t.current().browsers);
         // Handshakes run on their own task: a client that never finishes holds up no one.
         tokio::spawn(async move {
             let at = (transport, peer, local);

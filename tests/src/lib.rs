@@ -6,6 +6,7 @@
 
 pub mod audio;
 pub mod baresip;
+pub mod browser;
 pub mod certs;
 pub mod dns;
 pub mod linphone;

@@ -4,6 +4,7 @@
 
 pub mod acme_answer;
 pub mod listen;
+pub mod phone;
 pub mod provision;
 pub mod tls;
 
@@ -15,12 +16,17 @@ use axum::Router;
 use axum::routing::get;
 use openline_certs::Challenges;
 
-/// Every route: the HTTP-01 answers, and the provisioning links when `provisioning` is given
-/// (answered over HTTPS only: the document carries credentials).
-pub fn router(challenges: Challenges, provisioning: Option<Provisioning>) -> Router {
+/// Every route: the HTTP-01 answers, the web phone, and the provisioning links when
+/// `provisioning` is given (answered over HTTPS only: the document carries credentials).
+pub fn router(
+    challenges: Challenges,
+    provisioning: Option<Provisioning>,
+    phone: phone::PhoneConfig,
+) -> Router {
     let acme = Router::new()
         .route(acme_answer::PATH, get(acme_answer::answer))
-        .with_state(challenges);
+        .with_state(challenges)
+        .merge(phone::routes(phone));
     match provisioning {
         Some(p) => acme.merge(
             Router::new()

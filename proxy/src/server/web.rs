@@ -111,7 +111,17 @@ pub(super) async fn start(
             proxy: web.proxy.clone(),
             users_fresh: Some(users_fresh),
         };
-        let router = openline_web::router(challenges.clone(), Some(provisioning));
+        let port_of = |want: openline_sip::Transport| {
+            sip.iter()
+                .filter(|(t, _)| *t == want)
+                .map(|(_, a)| a.port())
+                .collect()
+        };
+        let phone = openline_web::phone::PhoneConfig {
+            ws: port_of(openline_sip::Transport::Ws),
+            wss: port_of(openline_sip::Transport::Wss),
+        };
+        let router = openline_web::router(challenges.clone(), Some(provisioning), phone);
         for l in &web.listen {
             let socket = tokio::net::TcpListener::bind(l.addr)
                 .await

@@ -175,7 +175,7 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) prefer_sha256: bool,
     /// User-Agent prefix of clients to challenge with MD5 only, because they fail on a
-    /// second challenge (repeatable; default: baresip).
+    /// second challenge, or pick the wrong one of two (repeatable; default: baresip, JsSIP).
     #[arg(long = "md5-only-agent")]
     pub(crate) md5_only_agents: Vec<String>,
 }

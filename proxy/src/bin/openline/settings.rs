@@ -119,7 +119,12 @@ pub(crate) fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Opti
         auth: openline_registrar::auth::AuthConfig {
             throttle_for: args.auth_throttle.or(file.auth_throttle).unwrap_or(60),
             prefer_sha256: args.prefer_sha256 || file.prefer_sha256.unwrap_or(false),
-            md5_only_agents: or_file(args.md5_only_agents, file.md5_only_agents, &["baresip"]),
+            // JsSIP (the web phone) knows MD5 only and takes the SHA-256 challenge when offered both.
+            md5_only_agents: or_file(
+                args.md5_only_agents,
+                file.md5_only_agents,
+                &["baresip", "JsSIP"],
+            ),
             ..Default::default()
         },
         ring_timeout: Duration::from_secs(

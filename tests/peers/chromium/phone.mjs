@@ -1,0 +1,97 @@
+// A person at the web phone, in Debian's chromium headless: signs in, then takes commands on
+// stdin, one a line, and answers each on stdout (the Rust test reads them):
+//   open PEER            start or open the conversation with PEER
+//   send TEXT            type TEXT and press Enter; answers "sent STATUS" once it shows one
+//   expect PEER TEXT     wait for TEXT from PEER (opening the conversation); "seen"
+//   unread PEER          the unread badge of PEER's conversation; "unread N"
+//   shot NAME            a screenshot, DIR/NAME.png; "shot"
+//   quit
+// Usage: node phone.mjs URL ADDRESS PASSWORD DIR
+import { chromium } from "playwright-core";
+import { createInterface } from "node:readline";
+
+const [url, address, password, dir] = process.argv.slice(2);
+const say = (line) => process.stdout.write(line + "\n");
+const timeout = 15000;
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  // No network but the test's own; the test CA is not the system's, so certificate errors
+  // are ignored for this context only.
+  args: ["--ignore-certificate-errors", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 700 } });
+const page = await context.newPage();
+page.on("console", (m) => { if (m.type() === "error") process.stderr.write("page: " + m.text() + "\n"); });
+try {
+  await page.goto(url, { timeout });
+  await page.fill("#address", address);
+  await page.fill("#password", password);
+  await page.click("#signin-button");
+  await page.waitForSelector("#app:not([hidden])", { timeout });
+  await page.waitForSelector("#me-state.online", { timeout });
+  say("signed-in");
+} catch (e) {
+  const status = await page.textContent("#signin-status").catch(() => "");
+  say("failed " + (status || e.message).replace(/\n/g, " "));
+  await page.screenshot({ path: dir + "/signin-failed.png" }).catch(() => {});
+  await browser.close();
+  process.exit(1);
+}
+
+async function openConversation(peer) {
+  const item = page.locator(`li.conversation[data-peer="${peer}"]`);
+  if (await item.count() === 0) {
+    await page.fill("#new-chat-address", peer);
+    await page.press("#new-chat-address", "Enter");
+  } else {
+    await item.click();
+  }
+  await page.waitForSelector(`li.conversation.active[data-peer="${peer}"]`, { timeout });
+}
+
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) {
+  const [command, ...rest] = line.split(" ");
+  try {
+    if (command === "open") {
+      await openConversation(rest[0]);
+      say("opened");
+    } else if (command === "send") {
+      const text = rest.join(" ");
+      await page.fill("#draft", text);
+      await page.press("#draft", "Enter");
+      const mine = page.locator(".message.mine").last();
+      await page.waitForFunction(() => {
+        const all = document.querySelectorAll(".message.mine .meta");
+        const last = all[all.length - 1];
+        return last && !last.textContent.includes("sending");
+      }, null, { timeout });
+      const meta = await mine.locator(".meta").textContent();
+      say("sent " + (meta.includes("waiting") ? "stored" : meta.includes("delivered") ? "delivered" : "failed"));
+    } else if (command === "expect") {
+      const [peer, ...words] = rest;
+      const text = words.join(" ");
+      await page.waitForSelector(`li.conversation[data-peer="${peer}"]`, { timeout });
+      await openConversation(peer);
+      await page.locator(".message.theirs", { hasText: text }).first().waitFor({ timeout });
+      say("seen");
+    } else if (command === "unread") {
+      const badge = page.locator(`li.conversation[data-peer="${rest[0]}"] .badge`);
+      await page.waitForSelector(`li.conversation[data-peer="${rest[0]}"]`, { timeout });
+      say("unread " + ((await badge.count()) ? (await badge.textContent()) : "0"));
+    } else if (command === "shot") {
+      await page.screenshot({ path: `${dir}/${rest[0]}.png` });
+      say("shot");
+    } else if (command === "quit") {
+      break;
+    } else {
+      say("unknown " + command);
+    }
+  } catch (e) {
+    say("error " + e.message.split("\n")[0]);
+  }
+}
+await browser.close();

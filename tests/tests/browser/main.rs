@@ -1,0 +1,84 @@
+//! The web phone in a real browser (issue #23): Debian's chromium, headless, opens the page
+//! openline serves over HTTPS, signs in over the server's WSS listener with JsSIP, gets the
+//! message that waited while it was away, and chats both ways with a desk phone; the
+//! screenshot is kept (`chat.png` in the scratch directory) for a person to look at.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use openline_tests::browser::Tab;
+use openline_tests::certs::TestPki;
+use openline_tests::phone::Phone;
+use openline_tests::subject::{Subject, scratch_dir};
+use std::time::Duration;
+
+const ARRIVES: Duration = Duration::from_secs(15);
+
+#[test]
+fn a_tab_signs_in_gets_what_waited_and_chats_both_ways_with_a_desk_phone() {
+    let dir = scratch_dir("web-phone");
+    let pki = TestPki::new(&dir);
+    let cert = pki.issue_for_address("server", "127.0.0.1".parse().unwrap());
+    let web = format!("https:127.0.0.1:{}", openline_tests::pebble::free_port());
+    let mut args = pki.serve_args(&cert);
+    args.extend([
+        "--listen".into(),
+        "wss:127.0.0.1:0".into(),
+        "--web".into(),
+        web.clone(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Subject::start_with_users(
+        &[
+            ("alice@openline.test", "ecila"),
+            ("bob@openline.test", "bob-pw"),
+        ],
+        &args,
+    );
+    let mut alice = Phone::new("alice", "openline.test", "ecila", server.udp);
+    assert_eq!(alice.register(600), 200);
+    assert_eq!(
+        alice.message("bob@openline.test", "waiting for you"),
+        202,
+        "bob has no device yet: stored"
+    );
+
+    let url = format!("https://{}/phone/", web.trim_start_matches("https:"));
+    let (mut tab, first) = Tab::open(&url, ("bob@openline.test", "bob-pw"), &dir);
+    assert_eq!(first, "signed-in");
+    assert_eq!(
+        tab.command("expect alice@openline.test waiting for you"),
+        "seen",
+        "what waited arrives when the tab registers"
+    );
+
+    // Online now: alice's message is answered by the tab itself.
+    let sent = std::thread::scope(|s| {
+        let sender = s.spawn(|| alice.message("bob@openline.test", "are you there?"));
+        assert_eq!(
+            tab.command("expect alice@openline.test are you there?"),
+            "seen"
+        );
+        sender.join().unwrap()
+    });
+    assert_eq!(sent, 200, "delivered to the tab");
+
+    // And back: typed in the tab, it reaches alice's desk phone.
+    let (answer, got) = std::thread::scope(|s| {
+        let receiver = s.spawn(|| alice.messages(1, ARRIVES));
+        (
+            tab.command("send see you at noon"),
+            receiver.join().unwrap(),
+        )
+    });
+    assert_eq!(answer, "sent delivered");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body(), "see you at noon");
+    assert!(
+        got[0]
+            .header("From")
+            .unwrap()
+            .contains("sip:bob@openline.test")
+    );
+    assert_eq!(tab.command("shot chat"), "shot");
+    assert!(std::fs::metadata(dir.join("chat.png")).unwrap().len() > 10_000);
+}

@@ -1,0 +1,3 @@
+// The page reads JsSIP from window: one file, no module loader.
+import JsSIP from "jssip";
+window.JsSIP = JsSIP;
