@@ -38,8 +38,32 @@ function load() {
 
 function conversation(peer) {
   if (!state.peers.has(peer)) state.peers.set(peer, { messages: [], unread: 0 });
-  return state.peers.get(peer);
+  const c = state.peers.get(peer);
+  if (state.ua && !c.watch) watch(peer, c);
+  return c;
 }
+
+// Presence (RFC 3856): a SUBSCRIBE per contact; the server says open while one of their
+// devices is registered. Pending (no body) until they allow us: shown as unknown.
+function watch(peer, c) {
+  c.presence = "unknown";
+  try {
+    c.watch = state.ua.subscribe("sip:" + peer, "presence", "application/pidf+xml", { expires: 600 });
+  } catch (_) {
+    return;
+  }
+  c.watch.on("notify", (isFinal, request, body) => {
+    if (body && /<basic>\s*open\s*<\/basic>/i.test(body)) c.presence = "online";
+    else if (body && /<basic>\s*closed\s*<\/basic>/i.test(body)) c.presence = "offline";
+    if (isFinal) { c.presence = "unknown"; c.watch = null; }
+    renderList();
+    if (peer === state.current) renderMessages();
+  });
+  c.watch.on("terminated", () => { c.watch = null; });
+  c.watch.subscribe();
+}
+
+const presenceText = { online: "Online", offline: "Offline", unknown: "" };
 
 function renderList() {
   const list = $("conversations");
@@ -50,8 +74,9 @@ function renderList() {
     li.className = "conversation" + (peer === state.current ? " active" : "");
     li.dataset.peer = peer;
     const avatar = document.createElement("span");
-    avatar.className = "avatar";
+    avatar.className = "avatar presence-" + (c.presence || "unknown");
     avatar.textContent = initials(peer);
+    avatar.title = presenceText[c.presence] || "";
     const text = document.createElement("div");
     text.className = "text";
     const name = document.createElement("div");
@@ -86,6 +111,7 @@ function renderMessages() {
   $("empty").hidden = Boolean(c && c.messages.length);
   $("composer").hidden = !state.current;
   $("peer-name").textContent = state.current || "Pick a conversation";
+  $("peer-presence").textContent = c ? presenceText[c.presence] || "" : "";
   $("peer-avatar").textContent = state.current ? initials(state.current) : "";
   if (!c) return;
   for (const m of c.messages) {
@@ -208,6 +234,7 @@ $("signin-form").addEventListener("submit", async (e) => {
     $("app").hidden = false;
     $("me-name").textContent = address;
     $("me-avatar").textContent = initials(address);
+    for (const [peer, c] of state.peers) if (!c.watch) watch(peer, c);
     renderList();
     renderMessages();
   } catch (err) {

@@ -4,6 +4,7 @@
 //   send TEXT            type TEXT and press Enter; answers "sent STATUS" once it shows one
 //   expect PEER TEXT     wait for TEXT from PEER (opening the conversation); "seen"
 //   unread PEER          the unread badge of PEER's conversation; "unread N"
+//   presence PEER STATE  wait until PEER's avatar shows STATE (online, offline); "presence STATE"
 //   shot NAME            a screenshot, DIR/NAME.png; "shot"
 //   quit
 // Usage: node phone.mjs URL ADDRESS PASSWORD DIR
@@ -82,6 +83,10 @@ for await (const line of lines) {
       const badge = page.locator(`li.conversation[data-peer="${rest[0]}"] .badge`);
       await page.waitForSelector(`li.conversation[data-peer="${rest[0]}"]`, { timeout });
       say("unread " + ((await badge.count()) ? (await badge.textContent()) : "0"));
+    } else if (command === "presence") {
+      const [peer, want] = rest;
+      await page.waitForSelector(`li.conversation[data-peer="${peer}"] .avatar.presence-${want}`, { timeout });
+      say("presence " + want);
     } else if (command === "shot") {
       await page.screenshot({ path: `${dir}/${rest[0]}.png` });
       say("shot");

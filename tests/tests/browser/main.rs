@@ -1,6 +1,7 @@
 //! The web phone in a real browser (issue #23): Debian's chromium, headless, opens the page
 //! openline serves over HTTPS, signs in over the server's WSS listener with JsSIP, gets the
-//! message that waited while it was away, and chats both ways with a desk phone; the
+//! message that waited while it was away, chats both ways with a desk phone and sees it
+//! online, then offline; the
 //! screenshot is kept (`chat.png` in the scratch directory) for a person to look at.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -79,6 +80,16 @@ fn a_tab_signs_in_gets_what_waited_and_chats_both_ways_with_a_desk_phone() {
             .unwrap()
             .contains("sip:bob@openline.test")
     );
+    // alice is registered: online; she unregisters: offline.
+    assert_eq!(
+        tab.command("presence alice@openline.test online"),
+        "presence online"
+    );
     assert_eq!(tab.command("shot chat"), "shot");
+    assert_eq!(alice.register(0), 200);
+    assert_eq!(
+        tab.command("presence alice@openline.test offline"),
+        "presence offline"
+    );
     assert!(std::fs::metadata(dir.join("chat.png")).unwrap().len() > 10_000);
 }
