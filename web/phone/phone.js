@@ -116,7 +116,8 @@ function renderMessages() {
   if (!c) return;
   for (const m of c.messages) {
     const li = document.createElement("li");
-    li.className = "message " + (m.mine ? "mine" : "theirs") + (m.status === "failed" ? " failed" : "");
+    li.className = "message " + (m.mine ? "mine" : "theirs") + (m.status === "failed" ? " failed" : "") +
+      (m.kind === "notice" ? " notice" : "");
     li.textContent = m.text;
     const meta = document.createElement("span");
     meta.className = "meta";
@@ -136,11 +137,11 @@ function open(peer) {
   $("draft").focus();
 }
 
-function receive(from, text, sent) {
+function receive(from, text, sent, kind) {
   const c = conversation(from);
   // A message that waited on the server carries the Date it was sent.
   const at = sent && !Number.isNaN(Date.parse(sent)) ? Date.parse(sent) : Date.now();
-  c.messages.push({ mine: false, text, at });
+  c.messages.push({ mine: false, text, at, kind });
   if (from !== state.current) c.unread += 1;
   save();
   renderList();
@@ -207,6 +208,14 @@ async function signIn(address, password) {
       if (!settled) { settled = true; ua.stop(); reject(new Error(e.cause || "refused")); }
     });
     ua.on("disconnected", () => setState("Reconnecting…", "offline"));
+    // Calls need the WebRTC gateway, which is not built yet: say so to the caller (480
+    // rather than JsSIP's 405) and show the missed call where the person will look.
+    ua.on("newRTCSession", (e) => {
+      if (e.originator !== "remote") return;
+      const from = plainAddress(e.request.from.uri);
+      e.session.terminate({ status_code: 480, reason_phrase: "Temporarily Unavailable (no calls in the web phone yet)" });
+      receive(from, "Missed call: calls in the web phone are coming; use a desk phone or app for now.", null, "notice");
+    });
     ua.on("newMessage", (e) => {
       if (e.originator !== "remote") return;
       receive(plainAddress(e.request.from.uri), e.request.body || "", e.request.getHeader("Date"));

@@ -80,6 +80,51 @@ fn a_tab_signs_in_gets_what_waited_and_chats_both_ways_with_a_desk_phone() {
             .unwrap()
             .contains("sip:bob@openline.test")
     );
+    // A call to bob, whose only device is the tab: the caller hears 480 with the reason (calls
+    // need the WebRTC gateway), and the tab shows the missed call.
+    let call = openline_tests::run_peer(
+        &dir,
+        "sipp",
+        [
+            server.udp.to_string().as_str(),
+            "-sf",
+            openline_tests::sipp::scenario("uac-auth-unanswered.xml")
+                .to_str()
+                .unwrap(),
+            "-s",
+            "bob",
+            "-key",
+            "callee_domain",
+            "openline.test",
+            "-key",
+            "user",
+            "alice",
+            "-key",
+            "domain",
+            "openline.test",
+            "-key",
+            "pw",
+            "ecila",
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &openline_tests::media::free_udp_addr().port().to_string(),
+            "-nostdin",
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(
+        call.status.success(),
+        "{}",
+        String::from_utf8_lossy(&call.stdout)
+    );
+    assert_eq!(
+        tab.command("expect alice@openline.test Missed call"),
+        "seen"
+    );
+
     // alice is registered: online; she unregisters: offline.
     assert_eq!(
         tab.command("presence alice@openline.test online"),
