@@ -11,3 +11,4 @@ pub mod relay;
 pub mod sdp;
 pub mod stun;
 pub mod turn;
+pub mod webrtc;

@@ -1,0 +1,235 @@
+//! A browser leg in virtual time against a second str0m playing the browser (full ICE,
+//! DTLS, its own offer): it connects, the browser's Opus arrives as plain RTP with the
+//! browser's sequence numbers, and RTP written to the leg reaches the browser decrypted.
+//! Packets are dropped at random on the way, as a real network does.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use std::time::Duration;
+use str0m::change::SdpAnswer;
+use str0m::media::{Direction, MediaKind, MediaTime};
+
+const LEG: &str = "198.18.0.1:30000";
+const BROWSER: &str = "198.18.0.2:50000";
+
+fn t0() -> Instant {
+    use std::sync::OnceLock;
+    static T0: OnceLock<Instant> = OnceLock::new();
+    #[allow(clippy::disallowed_methods)] // a fixed origin; every other instant is derived
+    *T0.get_or_init(Instant::now)
+}
+
+struct Browser {
+    rtc: Rtc,
+    mid: Mid,
+    got: Vec<(u8, Vec<u8>)>,
+    connected: bool,
+}
+
+/// The browser's side: an audio offer with one host candidate.
+fn browser(now: Instant) -> (Browser, String) {
+    let mut rtc = Rtc::builder()
+        .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+        .build(now);
+    rtc.add_local_candidate(Candidate::host(BROWSER.parse().unwrap(), "udp").unwrap());
+    let mut change = rtc.sdp_api();
+    let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+    let (offer, pending) = change.apply().unwrap();
+    let browser = Browser {
+        rtc,
+        mid,
+        got: Vec::new(),
+        connected: false,
+    };
+    // The pending offer is kept by the caller with the answer.
+    PENDING.with(|p| *p.borrow_mut() = Some(pending));
+    (browser, offer.to_sdp_string())
+}
+
+thread_local! {
+    static PENDING: std::cell::RefCell<Option<str0m::change::SdpPendingOffer>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs both sides for `span` of virtual time, dropping every `drop_every`th datagram (0:
+/// none); what the leg decrypted.
+fn run(
+    leg: &mut BrowserLeg,
+    browser: &mut Browser,
+    (now, span): (&mut Instant, Duration),
+    drop_every: usize,
+) -> (Vec<PlainRtp>, bool) {
+    let end = *now + span;
+    let (mut from_leg, mut rtp, mut leg_connected) = (Vec::new(), Vec::new(), false);
+    let mut sent = 0usize;
+    while *now < end {
+        let mut wake = end;
+        loop {
+            match leg.poll().unwrap() {
+                LegOutput::Wait(at) => {
+                    wake = wake.min(at);
+                    break;
+                }
+                LegOutput::Transmit { data, .. } => from_leg.push(data),
+                LegOutput::Rtp(p) => rtp.push(p),
+                LegOutput::Connected => leg_connected = true,
+                LegOutput::Closed => panic!("the leg closed"),
+            }
+        }
+        let mut to_leg = Vec::new();
+        loop {
+            match browser.rtc.poll_output().unwrap() {
+                Output::Timeout(at) => {
+                    wake = wake.min(at);
+                    break;
+                }
+                Output::Transmit(t) => to_leg.push(t.contents.to_vec()),
+                Output::Event(Event::Connected) => browser.connected = true,
+                Output::Event(Event::MediaData(m)) => browser.got.push((*m.pt, m.data.to_vec())),
+                Output::Event(_) => {}
+            }
+        }
+        for data in from_leg.drain(..) {
+            sent += 1;
+            if drop_every > 0 && sent % drop_every == 0 {
+                continue;
+            }
+            browser
+                .rtc
+                .handle_input(Input::Receive(
+                    *now,
+                    Receive {
+                        proto: Protocol::Udp,
+                        source: LEG.parse().unwrap(),
+                        destination: BROWSER.parse().unwrap(),
+                        contents: data.as_slice().try_into().unwrap(),
+                    },
+                ))
+                .unwrap();
+        }
+        for data in to_leg {
+            sent += 1;
+            if drop_every > 0 && sent % drop_every == 0 {
+                continue;
+            }
+            leg.handle_datagram(*now, BROWSER.parse().unwrap(), &data)
+                .unwrap();
+        }
+        // Virtual time: straight to the next thing either side waits for, 1 ms at least.
+        *now = (*now + Duration::from_millis(1)).max(wake.min(end));
+        leg.handle_timeout(*now).unwrap();
+        browser.rtc.handle_input(Input::Timeout(*now)).unwrap();
+    }
+    (rtp, leg_connected)
+}
+
+#[test]
+fn a_browser_connects_over_ice_lite_and_dtls_and_audio_passes_both_ways_in_the_clear() {
+    let mut now = t0();
+    let (mut browser, offer) = browser(now);
+    assert!(
+        offer.contains("a=ice-options") || offer.contains("a=fingerprint"),
+        "{offer}"
+    );
+    let (mut leg, answer) = BrowserLeg::answer(&offer, LEG.parse().unwrap(), now).unwrap();
+    assert!(answer.contains("a=ice-lite"), "{answer}");
+    assert!(answer.contains("a=setup:"), "DTLS roles in the answer");
+    assert!(answer.contains("a=rtcp-mux"), "{answer}");
+    assert!(answer.contains("a=mid:"), "{answer}");
+    let pending = PENDING.with(|p| p.borrow_mut().take()).unwrap();
+    browser
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+
+    // A lossy start: every 7th datagram lost, handshakes retried.
+    let (_, connected) = run(
+        &mut leg,
+        &mut browser,
+        (&mut now, Duration::from_secs(5)),
+        7,
+    );
+    assert!(
+        connected && browser.connected,
+        "ICE and DTLS done on both sides"
+    );
+
+    // The browser speaks: 50 packets of Opus, 20 ms apart.
+    let opus = browser
+        .rtc
+        .writer(browser.mid)
+        .unwrap()
+        .payload_params()
+        .find(|p| p.spec().codec == str0m::format::Codec::Opus)
+        .map(|p| p.pt())
+        .expect("Opus negotiated");
+    let mut heard = Vec::new();
+    for i in 0..50u32 {
+        let frame = vec![0xF8, i as u8, 0xAA, 0x55];
+        browser
+            .rtc
+            .writer(browser.mid)
+            .unwrap()
+            .write(
+                opus,
+                now,
+                MediaTime::new(u64::from(i) * 960, str0m::media::Frequency::FORTY_EIGHT_KHZ),
+                frame,
+            )
+            .unwrap();
+        let (rtp, _) = run(
+            &mut leg,
+            &mut browser,
+            (&mut now, Duration::from_millis(20)),
+            0,
+        );
+        heard.extend(rtp);
+    }
+    let payloads: Vec<u8> = heard.iter().map(|p| p.payload[1]).collect();
+    assert_eq!(
+        payloads,
+        (0..50).collect::<Vec<u8>>(),
+        "every frame, in order, in the clear"
+    );
+    assert!(heard.iter().all(|p| p.pt == *opus));
+    assert!(
+        heard
+            .windows(2)
+            .all(|w| w[1].seq == w[0].seq.wrapping_add(1)),
+        "the browser's sequence numbers carry through"
+    );
+
+    // The SIP side speaks through the leg: the browser hears it.
+    let ssrc = 0x1234_5678;
+    for i in 0..20u16 {
+        let packet = PlainRtp {
+            pt: *opus,
+            seq: 1000 + i,
+            timestamp: 960 * u32::from(i),
+            ssrc,
+            marker: i == 0,
+            payload: vec![0xF8, 0xB0, i as u8],
+        };
+        leg.write_rtp(now, &packet).unwrap();
+        run(
+            &mut leg,
+            &mut browser,
+            (&mut now, Duration::from_millis(20)),
+            0,
+        );
+    }
+    let got: Vec<u8> = browser.got.iter().map(|(_, d)| d[2]).collect();
+    assert_eq!(
+        got,
+        (0..20).collect::<Vec<u8>>(),
+        "what the SIP side sent, decrypted by the browser"
+    );
+}
+
+#[test]
+fn an_offer_that_is_not_sdp_is_refused_with_a_reason() {
+    let e = BrowserLeg::answer("hello", LEG.parse().unwrap(), t0()).unwrap_err();
+    assert!(matches!(e, LegError::Offer(_)), "{e}");
+}
