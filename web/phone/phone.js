@@ -121,7 +121,7 @@ function renderMessages() {
     li.textContent = m.text;
     const meta = document.createElement("span");
     meta.className = "meta";
-    const marks = { sending: "sending…", delivered: "✓ delivered", stored: "✓ waiting for their device", failed: "not sent" };
+    const marks = { sending: "sending…", delivered: "✓ delivered", stored: "✓ waiting for their device", failed: "not sent", elsewhere: "sent from another device" };
     meta.textContent = time(m.at) + (m.mine ? " · " + (marks[m.status] || "") : "");
     li.append(meta);
     ol.append(li);
@@ -146,6 +146,15 @@ function receive(from, text, sent, kind) {
   save();
   renderList();
   if (from === state.current) renderMessages();
+}
+
+function sentElsewhere(to, text, sent) {
+  const c = conversation(to);
+  const at = sent && !Number.isNaN(Date.parse(sent)) ? Date.parse(sent) : Date.now();
+  c.messages.push({ mine: true, text, at, status: "elsewhere" });
+  save();
+  renderList();
+  if (to === state.current) renderMessages();
 }
 
 function send(text) {
@@ -218,7 +227,14 @@ async function signIn(address, password) {
     });
     ua.on("newMessage", (e) => {
       if (e.originator !== "remote") return;
-      receive(plainAddress(e.request.from.uri), e.request.body || "", e.request.getHeader("Date"));
+      const request = e.request;
+      // What this person sent from another of their devices: the server copies it to the
+      // others (Openline-Copy: sent), so every device has the whole conversation.
+      if (request.getHeader("Openline-Copy") === "sent") {
+        sentElsewhere(plainAddress(request.to.uri), request.body || "", request.getHeader("Date"));
+        return;
+      }
+      receive(plainAddress(request.from.uri), request.body || "", request.getHeader("Date"));
     });
     ua.start();
   });

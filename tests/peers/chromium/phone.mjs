@@ -3,6 +3,7 @@
 //   open PEER            start or open the conversation with PEER
 //   send TEXT            type TEXT and press Enter; answers "sent STATUS" once it shows one
 //   expect PEER TEXT     wait for TEXT from PEER (opening the conversation); "seen"
+//   mine PEER TEXT       wait for TEXT shown as sent by this person (from another device); "seen"
 //   unread PEER          the unread badge of PEER's conversation; "unread N"
 //   presence PEER STATE  wait until PEER's avatar shows STATE (online, offline); "presence STATE"
 //   shot NAME            a screenshot, DIR/NAME.png; "shot"
@@ -78,6 +79,12 @@ for await (const line of lines) {
       await page.waitForSelector(`li.conversation[data-peer="${peer}"]`, { timeout });
       await openConversation(peer);
       await page.locator(".message.theirs", { hasText: text }).first().waitFor({ timeout });
+      say("seen");
+    } else if (command === "mine") {
+      const [peer, ...words] = rest;
+      await page.waitForSelector(`li.conversation[data-peer="${peer}"]`, { timeout });
+      await openConversation(peer);
+      await page.locator(".message.mine", { hasText: words.join(" ") }).first().waitFor({ timeout });
       say("seen");
     } else if (command === "unread") {
       const badge = page.locator(`li.conversation[data-peer="${rest[0]}"] .badge`);

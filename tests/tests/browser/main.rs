@@ -14,18 +14,18 @@ use std::time::Duration;
 
 const ARRIVES: Duration = Duration::from_secs(15);
 
-#[test]
-fn a_tab_signs_in_gets_what_waited_and_chats_both_ways_with_a_desk_phone() {
-    let dir = scratch_dir("web-phone");
-    let pki = TestPki::new(&dir);
+/// A server with alice and bob, a WSS listener and the web phone over HTTPS (a certificate
+/// for 127.0.0.1 from a test CA); the page's URL.
+fn web_server(dir: &std::path::Path) -> (Subject, String) {
+    let pki = TestPki::new(dir);
     let cert = pki.issue_for_address("server", "127.0.0.1".parse().unwrap());
-    let web = format!("https:127.0.0.1:{}", openline_tests::pebble::free_port());
+    let web = format!("127.0.0.1:{}", openline_tests::pebble::free_port());
     let mut args = pki.serve_args(&cert);
     args.extend([
         "--listen".into(),
         "wss:127.0.0.1:0".into(),
         "--web".into(),
-        web.clone(),
+        format!("https:{web}"),
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = Subject::start_with_users(
@@ -35,6 +35,13 @@ fn a_tab_signs_in_gets_what_waited_and_chats_both_ways_with_a_desk_phone() {
         ],
         &args,
     );
+    (server, format!("https://{web}/phone/"))
+}
+
+#[test]
+fn a_tab_signs_in_gets_what_waited_and_chats_both_ways_with_a_desk_phone() {
+    let dir = scratch_dir("web-phone");
+    let (server, url) = web_server(&dir);
     let mut alice = Phone::new("alice", "openline.test", "ecila", server.udp);
     assert_eq!(alice.register(600), 200);
     assert_eq!(
@@ -43,7 +50,6 @@ fn a_tab_signs_in_gets_what_waited_and_chats_both_ways_with_a_desk_phone() {
         "bob has no device yet: stored"
     );
 
-    let url = format!("https://{}/phone/", web.trim_start_matches("https:"));
     let (mut tab, first) = Tab::open(&url, ("bob@openline.test", "bob-pw"), &dir);
     assert_eq!(first, "signed-in");
     assert_eq!(
@@ -137,4 +143,44 @@ fn a_tab_signs_in_gets_what_waited_and_chats_both_ways_with_a_desk_phone() {
         "presence offline"
     );
     assert!(std::fs::metadata(dir.join("chat.png")).unwrap().len() > 10_000);
+}
+
+/// Two tabs of one person (a laptop and a phone's browser): a message to them reaches both,
+/// and what one sends shows in the other as sent from another device.
+#[test]
+fn two_tabs_of_one_person_share_the_conversation() {
+    let dir = scratch_dir("web-phone-tabs");
+    let (server, url) = web_server(&dir);
+    let (mut laptop, first) = Tab::open(&url, ("bob@openline.test", "bob-pw"), &dir);
+    assert_eq!(first, "signed-in");
+    let (mut phone, first) = Tab::open(&url, ("bob@openline.test", "bob-pw"), &dir);
+    assert_eq!(first, "signed-in");
+    let mut alice = Phone::new("alice", "openline.test", "ecila", server.udp);
+    assert_eq!(alice.register(600), 200);
+
+    assert_eq!(alice.message("bob@openline.test", "to both of you"), 200);
+    assert_eq!(
+        laptop.command("expect alice@openline.test to both of you"),
+        "seen"
+    );
+    assert_eq!(
+        phone.command("expect alice@openline.test to both of you"),
+        "seen"
+    );
+
+    let (answer, got) = std::thread::scope(|s| {
+        let receiver = s.spawn(|| alice.messages(1, ARRIVES));
+        (
+            laptop.command("send typed on the laptop"),
+            receiver.join().unwrap(),
+        )
+    });
+    assert_eq!(answer, "sent delivered");
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        phone.command("mine alice@openline.test typed on the laptop"),
+        "seen",
+        "the other tab shows it as sent by bob"
+    );
+    assert_eq!(phone.command("shot other-tab"), "shot");
 }
