@@ -229,6 +229,47 @@ fn a_browser_connects_over_ice_lite_and_dtls_and_audio_passes_both_ways_in_the_c
 }
 
 #[test]
+fn a_browser_that_goes_silent_closes_the_leg_within_the_consent_time() {
+    let mut now = t0();
+    let (mut browser, offer) = browser(now);
+    let (mut leg, answer) = BrowserLeg::answer(&offer, LEG.parse().unwrap(), now).unwrap();
+    let pending = PENDING.with(|p| p.borrow_mut().take()).unwrap();
+    browser
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    let (_, connected) = run(
+        &mut leg,
+        &mut browser,
+        (&mut now, Duration::from_secs(3)),
+        0,
+    );
+    assert!(connected);
+    // The tab is killed: nothing more arrives. The leg only answers checks (ICE-lite), so it
+    // must notice the silence itself.
+    let killed = now;
+    let closed = loop {
+        match leg.poll().unwrap() {
+            LegOutput::Closed => break Some(now),
+            LegOutput::Wait(at) => {
+                if at > killed + Duration::from_secs(60) {
+                    break None;
+                }
+                now = at.max(now + Duration::from_millis(1));
+                leg.handle_timeout(now).unwrap();
+            }
+            _ => {}
+        }
+    };
+    let after = closed.expect("the leg closes").duration_since(killed);
+    assert!(
+        after <= Duration::from_secs(35),
+        "closed {after:?} after the tab went"
+    );
+}
+
+#[test]
 fn an_offer_that_is_not_sdp_is_refused_with_a_reason() {
     let e = BrowserLeg::answer("hello", LEG.parse().unwrap(), t0()).unwrap_err();
     assert!(matches!(e, LegError::Offer(_)), "{e}");
