@@ -441,7 +441,8 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
             ctx.answered = true;
             out.push(Action::Reply {
                 server,
-                code: if ctx.rang { 480 } else { 408 },
+                // A pushed phone that never woke is as unavailable as one that rang unanswered.
+                code: if ctx.rang || ctx.waited { 480 } else { 408 },
                 request: std::mem::take(&mut ctx.request),
                 source: ctx.source,
             });

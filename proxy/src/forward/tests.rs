@@ -427,3 +427,11 @@ fn branches_end_but_the_awaited_device_still_may_answer() {
         "the best of the rest (486) goes up: {out:?}"
     );
 }
+
+#[test]
+fn the_ring_time_out_while_a_device_is_awaited_is_a_480_not_a_408() {
+    let mut f = waiting_for_one();
+    let mut out = Vec::new();
+    f.handle_timeout(t0() + Duration::from_secs(61), &mut out);
+    assert_eq!(replied(&out), [480]);
+}
