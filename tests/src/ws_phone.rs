@@ -49,6 +49,8 @@ pub struct WsPhone {
     pub host: String,
     /// Its +sip.instance.
     pub instance: String,
+    /// Whether it registers with `reg-id` (RFC 5626 outbound), as SIP.js and JsSIP do.
+    pub outbound: bool,
     cseq: u32,
     /// Requests received and not yet taken.
     inbox: Vec<Vec<u8>>,
@@ -132,6 +134,7 @@ impl WsPhone {
             password: password.into(),
             host: format!("t{n}.invalid"),
             instance: format!("urn:uuid:00000000-0000-4000-8000-{n:012}"),
+            outbound: true,
             cseq: 0,
             inbox: Vec::new(),
         })
@@ -185,8 +188,9 @@ impl WsPhone {
 
     /// Its Contact, as SIP.js writes it.
     pub fn contact(&self) -> String {
+        let reg_id = if self.outbound { ";reg-id=1" } else { "" };
         format!(
-            "<sip:{}@{};transport=ws>;+sip.instance=\"<{}>\";reg-id=1",
+            "<sip:{}@{};transport=ws>;+sip.instance=\"<{}>\"{reg_id}",
             self.user, self.host, self.instance
         )
     }

@@ -154,6 +154,25 @@ fn a_tab_over_wss_gets_messages_and_calls_over_its_socket_and_none_once_closed()
     );
 }
 
+/// A tab registered without `reg-id` (no RFC 5626 outbound) and closed: the caller hears 480,
+/// the device being away rather than its flow failed.
+#[test]
+fn a_closed_tab_without_outbound_leaves_callers_a_480() {
+    let dir = scratch_dir("ws-480");
+    let server = Subject::start_with_users(&USERS, &["--listen", "ws:127.0.0.1:0"]);
+    let mut tab = bob(server.listener("ws"), &Dial::default());
+    tab.outbound = false;
+    assert_eq!(tab.register(600), 200);
+    drop(tab);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = call(&dir, &server, "uac-auth-unanswered.xml");
+    assert!(
+        out.status.success(),
+        "480: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 #[test]
 fn a_frame_too_large_closes_that_connection_alone_and_junk_is_dropped() {
     let server = Subject::start_with_users(&USERS, &["--listen", "ws:127.0.0.1:0"]);
