@@ -318,3 +318,25 @@ impl Drop for Subject {
         }
     }
 }
+
+/// Seconds since the epoch, as the server stores them.
+#[allow(clippy::disallowed_methods)] // comparing with what the server wrote
+pub fn wall() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// The live bindings in the server's database at `db`.
+pub fn db_bindings(db: &str) -> Vec<openline_registrar::Binding> {
+    use openline_registrar::store::{BindingStore as _, Store};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let store = Store::open(db).await.expect("the database opens");
+        store.bindings(wall()).await.expect("bindings read")
+    })
+}

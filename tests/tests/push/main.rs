@@ -9,8 +9,6 @@ mod calls;
 mod messages;
 mod services;
 
-use openline_registrar::Binding;
-use openline_registrar::store::{BindingStore, Store};
 use openline_tests::phone::Phone;
 use openline_tests::subject::{Subject, add_user, scratch_dir};
 use std::path::Path;
@@ -23,26 +21,7 @@ const ARRIVES: Duration = Duration::from_secs(10);
 /// How long to watch for something that must not arrive.
 const QUIET: Duration = Duration::from_millis(1500);
 
-/// Seconds since the epoch, as the server stores them.
-#[allow(clippy::disallowed_methods)] // comparing with what the server wrote
-fn wall() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// The live bindings in the server's database.
-fn db_bindings(db: &str) -> Vec<Binding> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let store = Store::open(db).await.unwrap();
-        store.bindings(wall()).await.unwrap()
-    })
-}
+use openline_tests::subject::{db_bindings, wall};
 
 fn password(user: &str) -> String {
     user.chars().rev().collect()

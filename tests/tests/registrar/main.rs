@@ -10,32 +10,11 @@ mod peers;
 mod phone;
 mod push;
 
-use openline_registrar::Binding;
-use openline_registrar::store::{BindingStore, Store};
 use openline_tests::subject::Subject;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Seconds since the epoch, as the server stores them.
-#[allow(clippy::disallowed_methods)] // comparing with what the server wrote
-pub(crate) fn wall() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// The live bindings in the server's database.
-pub(crate) fn db_bindings(db: &str) -> Vec<Binding> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let store = Store::open(db).await.unwrap();
-        store.bindings(wall()).await.unwrap()
-    })
-}
+pub(crate) use openline_tests::subject::{db_bindings, wall};
 
 /// A scratch directory for peer files.
 pub(crate) fn scratch(name: &str) -> PathBuf {
