@@ -55,3 +55,49 @@ pub fn register_at(
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// One call of `scenario` (uac-auth.xml and its kin under tests/peers/sipp) from `caller`
+/// (user, domain, password) to `callee` (user, domain) through `server`, from a free port, in
+/// `dir`, bounded by `limit`: SIPp's output (its status says whether the scenario held).
+pub fn call(
+    dir: &std::path::Path,
+    server: std::net::SocketAddr,
+    scenario_name: &str,
+    (user, domain, password): (&str, &str, &str),
+    (callee, callee_domain): (&str, &str),
+    limit: Duration,
+) -> std::process::Output {
+    let scenario = scenario(scenario_name);
+    let port = crate::media::free_udp_addr().port().to_string();
+    crate::run_peer(
+        dir,
+        "sipp",
+        [
+            server.to_string().as_str(),
+            "-sf",
+            scenario.to_str().unwrap(),
+            "-s",
+            callee,
+            "-key",
+            "callee_domain",
+            callee_domain,
+            "-key",
+            "user",
+            user,
+            "-key",
+            "domain",
+            domain,
+            "-key",
+            "pw",
+            password,
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-nostdin",
+        ],
+        limit,
+    )
+}

@@ -88,37 +88,12 @@ fn a_tab_signs_in_gets_what_waited_and_chats_both_ways_with_a_desk_phone() {
     );
     // A call to bob, whose only device is the tab: the caller hears 480 with the reason (calls
     // need the WebRTC gateway), and the tab shows the missed call.
-    let call = openline_tests::run_peer(
+    let call = openline_tests::sipp::call(
         &dir,
-        "sipp",
-        [
-            server.udp.to_string().as_str(),
-            "-sf",
-            openline_tests::sipp::scenario("uac-auth-unanswered.xml")
-                .to_str()
-                .unwrap(),
-            "-s",
-            "bob",
-            "-key",
-            "callee_domain",
-            "openline.test",
-            "-key",
-            "user",
-            "alice",
-            "-key",
-            "domain",
-            "openline.test",
-            "-key",
-            "pw",
-            "ecila",
-            "-m",
-            "1",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &openline_tests::media::free_udp_addr().port().to_string(),
-            "-nostdin",
-        ],
+        server.udp,
+        "uac-auth-unanswered.xml",
+        ("alice", "openline.test", "ecila"),
+        ("bob", "openline.test"),
         Duration::from_secs(30),
     );
     assert!(

@@ -59,41 +59,16 @@ fn sleeping_bob(what: &str, wait: u64) -> Setup {
 
 /// alice calls bob with `scenario` in the background; SIPp's output when it ends.
 fn alice_calls(setup: &Setup, scenario: &str) -> std::thread::JoinHandle<std::process::Output> {
-    let scenario = openline_tests::sipp::scenario(scenario);
-    let server = setup.server.udp.to_string();
+    let (server, scenario) = (setup.server.udp, scenario.to_string());
     let dir = setup.dir.join("alice");
     std::fs::create_dir_all(&dir).unwrap();
-    let port = free_udp_addr().port().to_string();
     std::thread::spawn(move || {
-        openline_tests::run_peer(
+        openline_tests::sipp::call(
             &dir,
-            "sipp",
-            [
-                server.as_str(),
-                "-sf",
-                scenario.to_str().unwrap(),
-                "-s",
-                "bob",
-                "-key",
-                "callee_domain",
-                DOMAIN,
-                "-key",
-                "user",
-                "alice",
-                "-key",
-                "domain",
-                DOMAIN,
-                "-key",
-                "pw",
-                &password("alice"),
-                "-m",
-                "1",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-nostdin",
-            ],
+            server,
+            &scenario,
+            ("alice", DOMAIN, &password("alice")),
+            ("bob", DOMAIN),
             Duration::from_secs(60),
         )
     })

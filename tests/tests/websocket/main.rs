@@ -203,37 +203,12 @@ fn a_frame_too_large_closes_that_connection_alone_and_junk_is_dropped() {
 
 /// alice calls bob with a SIPp `scenario`; its output.
 fn call(dir: &std::path::Path, server: &Subject, scenario: &str) -> std::process::Output {
-    let scenario = openline_tests::sipp::scenario(scenario);
-    let port = openline_tests::media::free_udp_addr().port().to_string();
-    openline_tests::run_peer(
+    openline_tests::sipp::call(
         dir,
-        "sipp",
-        [
-            server.udp.to_string().as_str(),
-            "-sf",
-            scenario.to_str().unwrap(),
-            "-s",
-            "bob",
-            "-key",
-            "callee_domain",
-            "openline.test",
-            "-key",
-            "user",
-            "alice",
-            "-key",
-            "domain",
-            "openline.test",
-            "-key",
-            "pw",
-            "ecila",
-            "-m",
-            "1",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-nostdin",
-        ],
+        server.udp,
+        scenario,
+        ("alice", "openline.test", "ecila"),
+        ("bob", "openline.test"),
         Duration::from_secs(40),
     )
 }
