@@ -184,34 +184,30 @@ pub async fn bind(
                 local.push((Transport::Udp, port.bound));
                 udp_ports.push(port);
             }
-            Transport::Tcp | Transport::Tls => {
-                let tls = match spec.transport {
-                    Transport::Tls => Some(tls.clone().ok_or_else(|| {
+            t @ (Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss) => {
+                let secure = matches!(t, Transport::Tls | Transport::Wss);
+                let tls = if secure {
+                    Some(tls.clone().ok_or_else(|| {
                         io::Error::new(
                             io::ErrorKind::InvalidInput,
-                            format!("listening on tls:{} needs a certificate and key", spec.addr),
+                            format!(
+                                "listening on {}:{} needs a certificate and key",
+                                t.as_via().to_ascii_lowercase(),
+                                spec.addr
+                            ),
                         )
-                    })?),
-                    _ => None,
+                    })?)
+                } else {
+                    None
                 };
                 let listener = bind::tcp(spec, &addresses)?;
-                local.push((spec.transport, listener.local_addr()?));
-                tokio::spawn(stream::accept(listener, tls, shared.clone()));
-            }
-            Transport::Ws | Transport::Wss => {
-                let tls = match spec.transport {
-                    Transport::Wss => Some(tls.clone().ok_or_else(|| {
-                        io::Error::new(
-                            io::ErrorKind::InvalidInput,
-                            format!("listening on wss:{} needs a certificate and key", spec.addr),
-                        )
-                    })?),
-                    _ => None,
-                };
-                let listener = bind::tcp(spec, &addresses)?;
-                local.push((spec.transport, listener.local_addr()?));
-                let policy = Arc::clone(&websocket);
-                tokio::spawn(websocket::accept(listener, tls, shared.clone(), policy));
+                local.push((t, listener.local_addr()?));
+                if matches!(t, Transport::Ws | Transport::Wss) {
+                    let policy = Arc::clone(&websocket);
+                    tokio::spawn(websocket::accept(listener, tls, shared.clone(), policy));
+                } else {
+                    tokio::spawn(stream::accept(listener, tls, shared.clone()));
+                }
             }
         }
     }

@@ -42,25 +42,7 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsSlot>, shared: 
         Transport::Tcp
     };
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let count = shared
-            .connections
-            .lock()
-            .map(|c| c.len())
-            .unwrap_or(usize::MAX);
-        if count >= shared.limits.max_connections {
-            tracing::warn!(%peer, count, "connection limit reached: refusing");
-            continue;
-        }
-        let _ = stream.set_nodelay(true);
-        let local = local_of(&stream, &shared);
+        let (stream, peer, local) = next_connection(&listener, &shared).await;
         let Some(tls) = &tls else {
             let (tx, rx) = mpsc::channel(WRITE_QUEUE);
             register(&shared, (transport, peer), tx.clone(), (None, None));
@@ -103,6 +85,36 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsSlot>, shared: 
     }
 }
 
+/// The next connection `listener` accepts within the connection limit (beyond it, refused
+/// and logged), with Nagle off: its stream, its peer, and where the peer reached us.
+pub(crate) async fn next_connection(
+    listener: &TcpListener,
+    shared: &Shared,
+) -> (TcpStream, SocketAddr, SocketAddr) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let count = shared
+            .connections
+            .lock()
+            .map(|c| c.len())
+            .unwrap_or(usize::MAX);
+        if count >= shared.limits.max_connections {
+            tracing::warn!(%peer, count, "connection limit reached: refusing");
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let local = local_of(&stream, shared);
+        return (stream, peer, local);
+    }
+}
+
 pub(crate) fn register(
     shared: &Shared,
     key: (Transport, SocketAddr),
@@ -122,7 +134,7 @@ pub(crate) fn register(
 
 /// The local address of a connection, remembered as where its peer reaches us (a wildcard
 /// listener has no address of its own to write into Via and Record-Route).
-pub(crate) fn local_of(stream: &TcpStream, shared: &Shared) -> SocketAddr {
+fn local_of(stream: &TcpStream, shared: &Shared) -> SocketAddr {
     let local = stream
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));

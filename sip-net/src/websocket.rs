@@ -54,25 +54,7 @@ pub(crate) async fn accept(
         Transport::Ws
     };
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let count = shared
-            .connections
-            .lock()
-            .map(|c| c.len())
-            .unwrap_or(usize::MAX);
-        if count >= shared.limits.max_connections {
-            tracing::warn!(%peer, count, "connection limit reached: refusing");
-            continue;
-        }
-        let _ = stream.set_nodelay(true);
-        let local = stream::local_of(&stream, &shared);
+        let (stream, peer, local) = stream::next_connection(&listener, &shared).await;
         let (shared, policy) = (shared.clone(), Arc::clone(&policy));
         let acceptor = tls.as_ref().map(|t| t.current().browsers);
         // Handshakes run on their own task: a client that never finishes holds up no one.
