@@ -27,8 +27,9 @@ struct Browser {
     connected: bool,
 }
 
-/// The browser's side: an audio offer with one host candidate.
-fn browser(now: Instant) -> (Browser, String) {
+/// The browser's side offers audio with one host candidate; the leg answers and the browser
+/// takes the answer: both sides, the offer and the answer.
+fn negotiate(now: Instant) -> (BrowserLeg, Browser, String, String) {
     let mut rtc = Rtc::builder()
         .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
         .build(now);
@@ -36,20 +37,18 @@ fn browser(now: Instant) -> (Browser, String) {
     let mut change = rtc.sdp_api();
     let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
     let (offer, pending) = change.apply().unwrap();
+    let offer = offer.to_sdp_string();
+    let (leg, answer) = BrowserLeg::answer(&offer, LEG.parse().unwrap(), now).unwrap();
+    rtc.sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
     let browser = Browser {
         rtc,
         mid,
         got: Vec::new(),
         connected: false,
     };
-    // The pending offer is kept by the caller with the answer.
-    PENDING.with(|p| *p.borrow_mut() = Some(pending));
-    (browser, offer.to_sdp_string())
-}
-
-thread_local! {
-    static PENDING: std::cell::RefCell<Option<str0m::change::SdpPendingOffer>> =
-        const { std::cell::RefCell::new(None) };
+    (leg, browser, offer, answer)
 }
 
 /// Runs both sides for `span` of virtual time, dropping every `drop_every`th datagram (0:
@@ -127,22 +126,15 @@ fn run(
 #[test]
 fn a_browser_connects_over_ice_lite_and_dtls_and_audio_passes_both_ways_in_the_clear() {
     let mut now = t0();
-    let (mut browser, offer) = browser(now);
+    let (mut leg, mut browser, offer, answer) = negotiate(now);
     assert!(
         offer.contains("a=ice-options") || offer.contains("a=fingerprint"),
         "{offer}"
     );
-    let (mut leg, answer) = BrowserLeg::answer(&offer, LEG.parse().unwrap(), now).unwrap();
     assert!(answer.contains("a=ice-lite"), "{answer}");
     assert!(answer.contains("a=setup:"), "DTLS roles in the answer");
     assert!(answer.contains("a=rtcp-mux"), "{answer}");
     assert!(answer.contains("a=mid:"), "{answer}");
-    let pending = PENDING.with(|p| p.borrow_mut().take()).unwrap();
-    browser
-        .rtc
-        .sdp_api()
-        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
-        .unwrap();
 
     // A lossy start: every 7th datagram lost, handshakes retried.
     let (_, connected) = run(
@@ -231,14 +223,7 @@ fn a_browser_connects_over_ice_lite_and_dtls_and_audio_passes_both_ways_in_the_c
 #[test]
 fn a_browser_that_goes_silent_closes_the_leg_within_the_consent_time() {
     let mut now = t0();
-    let (mut browser, offer) = browser(now);
-    let (mut leg, answer) = BrowserLeg::answer(&offer, LEG.parse().unwrap(), now).unwrap();
-    let pending = PENDING.with(|p| p.borrow_mut().take()).unwrap();
-    browser
-        .rtc
-        .sdp_api()
-        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
-        .unwrap();
+    let (mut leg, mut browser, _, _) = negotiate(now);
     let (_, connected) = run(
         &mut leg,
         &mut browser,
