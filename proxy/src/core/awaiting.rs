@@ -47,6 +47,25 @@ impl ServerCore {
         request: &openline_sip::Message<'_>,
         decision: Decision,
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        let asleep: Vec<Device> = match &decision {
+            Decision::Fork { aor, .. } => self
+                .location
+                .live(aor, wall)
+                .into_iter()
+                .filter_map(|b| {
+                    Some(Device {
+                        target: self.asleep(b)?,
+                        device: b.device().into_owned(),
+                        contact: b.contact.clone(),
+                        woken: false,
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        if asleep.is_empty() {
+            return self.carry_out(now, id, source, request, decision);
+        }
         let Decision::Fork {
             aor,
             targets,
@@ -55,27 +74,6 @@ impl ServerCore {
         else {
             return self.carry_out(now, id, source, request, decision);
         };
-        let asleep: Vec<Device> = self
-            .location
-            .live(&aor, wall)
-            .into_iter()
-            .filter_map(|b| {
-                Some(Device {
-                    target: self.asleep(b)?,
-                    device: b.device().into_owned(),
-                    contact: b.contact.clone(),
-                    woken: false,
-                })
-            })
-            .collect();
-        if asleep.is_empty() {
-            let decision = Decision::Fork {
-                aor,
-                targets,
-                route,
-            };
-            return self.carry_out(now, id, source, request, decision);
-        }
         let awake: Vec<Target> = targets
             .into_iter()
             .filter(|t| {
