@@ -2,6 +2,7 @@
 //! point at the relay, one relay session per media stream. The same API serves the proxy
 //! (in-process) and the rtpengine ng protocol (`ng.rs`).
 
+use super::bridge::{Bridge, Leg};
 use super::report::CallReport;
 use crate::quality::LegQuality;
 use crate::relay::{Counters, Relay, RelayError, SessionId, Side};
@@ -34,6 +35,12 @@ pub enum ControlError {
     /// Another relay did not answer.
     #[error("the relay did not answer")]
     NoAnswer,
+    /// A browser and a phone share no codec (those offered, named).
+    #[error("no codec shared by the browser and the phone (offered: {0})")]
+    NoSharedCodec(String),
+    /// A browser's SDP the WebRTC leg cannot take (no rtcp-mux, no fingerprint...).
+    #[error("{0}")]
+    Browser(String),
 }
 
 /// A request to the call table from inside the process (the proxy anchoring its calls).
@@ -52,6 +59,9 @@ pub enum Command {
         /// The relay's address for the party the rewritten offer goes to (the one it can reach:
         /// its family, its side of a multi-homed host); None for the configured one.
         facing: Option<IpAddr>,
+        /// Whether the party the offer goes to is a browser (a WebSocket device): it gets
+        /// WebRTC SDP, whatever the offerer speaks.
+        to_browser: bool,
     },
     /// The answer from the party tagged `tag`.
     Answer {
@@ -83,22 +93,36 @@ pub const MAX_STREAMS: usize = 8;
 const MAX_ENDED: usize = 1024;
 
 #[derive(Debug)]
-struct Call {
+pub(super) struct Call {
     /// The tag of whoever sent the first offer: that party is the session's offerer side.
-    offerer_tag: String,
+    pub(super) offerer_tag: String,
     /// Who each side is (offerer, answerer), for quality reports: a name, else the tag.
     parties: [String; 2],
     /// A relay session per m= stream, by index (None: the stream is off).
     streams: Vec<Option<SessionId>>,
+    /// Between a browser and a phone: the one session's negotiation.
+    pub(super) bridge: Option<Bridge>,
+}
+
+impl Call {
+    /// A call between a browser and a phone, on session `id`.
+    pub(super) fn bridged(offerer_tag: &str, id: SessionId, bridge: Bridge) -> Self {
+        Call {
+            offerer_tag: offerer_tag.to_string(),
+            parties: [format!("tag {offerer_tag}"), "the answerer".to_string()],
+            streams: vec![Some(id)],
+            bridge: Some(bridge),
+        }
+    }
 }
 
 /// The calls the relay anchors.
 #[derive(Debug)]
 pub struct Calls {
-    relay: Relay,
-    calls: HashMap<String, Call>,
+    pub(super) relay: Relay,
+    pub(super) calls: HashMap<String, Call>,
     /// The address written into rewritten SDP: where parties reach the relay.
-    advertised: IpAddr,
+    pub(super) advertised: IpAddr,
     /// Reports of calls that ended, for the driver to log and count.
     ended: std::collections::VecDeque<CallReport>,
 }
@@ -128,7 +152,24 @@ impl Calls {
         from_tag: &str,
         sdp: &[u8],
     ) -> Result<String, ControlError> {
-        self.describe(now, (call_id, from_tag), sdp, (true, None))
+        self.describe(now, (call_id, from_tag), sdp, (true, None, None))
+    }
+
+    /// An offer whose receiver speaks `to_browser` (true: WebRTC, false: plain RTP), as the
+    /// ng protocol's `transport-protocol` says: bridged when the offer speaks the other.
+    pub fn offer_to(
+        &mut self,
+        now: Instant,
+        (call_id, from_tag): (&str, &str),
+        sdp: &[u8],
+        to_browser: bool,
+    ) -> Result<String, ControlError> {
+        self.describe(
+            now,
+            (call_id, from_tag),
+            sdp,
+            (true, None, Some(to_browser)),
+        )
     }
 
     /// The answer from the party tagged `to_tag`: the SDP to send on to the offerer.
@@ -139,7 +180,7 @@ impl Calls {
         to_tag: &str,
         sdp: &[u8],
     ) -> Result<String, ControlError> {
-        self.describe(now, (call_id, to_tag), sdp, (false, None))
+        self.describe(now, (call_id, to_tag), sdp, (false, None, None))
     }
 
     /// Carries out a command from inside the process.
@@ -151,8 +192,10 @@ impl Calls {
                 party,
                 sdp,
                 facing,
+                to_browser,
             } => {
-                let answer = self.describe(now, (call_id, tag), sdp, (true, *facing));
+                let answer =
+                    self.describe(now, (call_id, tag), sdp, (true, *facing, Some(*to_browser)));
                 self.name(call_id, tag, party.as_deref());
                 answer
             }
@@ -163,7 +206,7 @@ impl Calls {
                 sdp,
                 facing,
             } => {
-                let answer = self.describe(now, (call_id, tag), sdp, (false, *facing));
+                let answer = self.describe(now, (call_id, tag), sdp, (false, *facing, None));
                 self.name(call_id, tag, party.as_deref());
                 answer
             }
@@ -300,10 +343,22 @@ impl Calls {
         now: Instant,
         (call_id, tag): (&str, &str),
         sdp: &[u8],
-        (offer, facing): (bool, Option<IpAddr>),
+        (offer, facing, to_browser): (bool, Option<IpAddr>, Option<bool>),
     ) -> Result<String, ControlError> {
         let text = std::str::from_utf8(sdp).map_err(|_| ControlError::NotText)?;
         let description = Description::parse(text)?;
+        // Unsaid, the receiver speaks what the offer does (media passes through).
+        let to_browser = to_browser.unwrap_or_else(|| crate::webrtc::codecs::is_webrtc(text));
+        if self.is_bridged(call_id, offer, text, to_browser) {
+            let leg = Leg {
+                call_id,
+                tag,
+                sdp: text,
+                offer,
+                facing,
+            };
+            return self.bridge(now, &leg);
+        }
         let media: Vec<_> = description.media().cloned().collect();
         if media.len() > MAX_STREAMS {
             return Err(ControlError::TooManyStreams(media.len()));
@@ -318,6 +373,7 @@ impl Calls {
                 offerer_tag: tag.to_string(),
                 parties: [format!("tag {tag}"), "the answerer".to_string()],
                 streams: Vec::new(),
+                bridge: None,
             });
         let side = if call.offerer_tag == tag {
             Side::Offerer

@@ -4,6 +4,7 @@
 //! call's media was like (`report`).
 
 pub mod bencode;
+mod bridge;
 pub mod calls;
 pub mod ng;
 pub mod ng_client;

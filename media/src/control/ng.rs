@@ -72,7 +72,16 @@ fn command<'a>(calls: &mut Calls, now: Instant, request: &Bencode<'a>) -> Reply<
     match (name, call_id) {
         ("ping", _) => vec![(b"result", Bencode::text("pong"))],
         ("offer", Some(call_id)) => match (text("from-tag"), sdp()) {
-            (Some(from), Ok(sdp)) => described(calls.offer(now, call_id, from, sdp)),
+            // rtpengine's way to make a WebRTC bridge: the receiver's transport named.
+            (Some(from), Ok(sdp)) => match text("transport-protocol") {
+                Some(proto) => described(calls.offer_to(
+                    now,
+                    (call_id, from),
+                    sdp,
+                    proto.starts_with("UDP/TLS/RTP/SAVP"),
+                )),
+                None => described(calls.offer(now, call_id, from, sdp)),
+            },
             _ => error("offer needs from-tag and sdp"),
         },
         ("answer", Some(call_id)) => match (text("to-tag"), sdp()) {

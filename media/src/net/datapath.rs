@@ -21,6 +21,9 @@ pub(super) const STOP: Token = Token(usize::MAX);
 /// Datagrams read from one socket before the others get their turn: a flooded one must not
 /// starve the rest (what is left is read on the next round, before waiting again).
 pub(super) const FAIR_SHARE: usize = 256;
+/// The longest the thread sleeps while browser legs exist: a leg set up by a command (which
+/// the thread does not hear of) gets its first timer run within this.
+const GATEWAY_TICK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The data path's thread, and what registers ports with it.
 pub(super) struct DataPath {
@@ -186,8 +189,16 @@ fn run(mut poll: Poll, state: &Mutex<State>, counts: &RelayCounts, stop: &Atomic
     let mut events = Events::with_capacity(1024);
     let mut unfinished: VecDeque<Token> = VecDeque::new();
     loop {
+        // Browser legs' timers (ICE consent, DTLS retransmissions) are run here too; a leg made
+        // by a command is first run within GATEWAY_TICK.
+        let timer = gateway_timers(state, counts)
+            .map(|at| at.saturating_duration_since(now()).min(GATEWAY_TICK));
         // With sockets left unfinished, only look for new events, without waiting.
-        let wait = (!unfinished.is_empty()).then_some(std::time::Duration::ZERO);
+        let wait = if unfinished.is_empty() {
+            timer
+        } else {
+            Some(std::time::Duration::ZERO)
+        };
         if let Err(e) = poll.poll(&mut events, wait) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -254,7 +265,46 @@ fn drain(state: &Mutex<State>, counts: &RelayCounts, port: u16) -> bool {
                 }
             }
             Forward::Drop(why) => counts.dropped(why),
+            Forward::Gateway => send_gateway(calls.relay(), sockets, local, counts),
         }
     }
     false
+}
+
+/// Sends what browser legs made (DTLS, STUN, SRTP to browsers; RTP to phones).
+fn send_gateway(
+    relay: &mut crate::relay::Relay,
+    sockets: &std::collections::HashMap<u16, UdpSocket>,
+    local: SocketAddr,
+    counts: &RelayCounts,
+) {
+    while let Some(d) = relay.poll_datagram() {
+        let (Some(out), Some(to)) = (sockets.get(&d.from), outbound(local, d.to)) else {
+            counts.dropped(crate::relay::Dropped::WrongFamily);
+            continue;
+        };
+        let _ = out.send_to(&d.data, to);
+        counts.forwarded.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs the browser legs' timers that are due; when the next one is.
+fn gateway_timers(state: &Mutex<State>, counts: &RelayCounts) -> Option<Instant> {
+    let mut guard = lock(state);
+    let State {
+        calls,
+        sockets,
+        bound,
+        ..
+    } = &mut *guard;
+    let relay = calls.relay();
+    let next = relay.poll_gateway_timeout();
+    let now = now();
+    if next.is_some_and(|at| at <= now) {
+        relay.handle_gateway_timeout(now);
+        let local = bound.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+        send_gateway(relay, sockets, local, counts);
+        return relay.poll_gateway_timeout();
+    }
+    next
 }

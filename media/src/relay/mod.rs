@@ -5,9 +5,14 @@
 //! Until a party has sent anything, it is sent to where its SDP said. A session with no media
 //! for the idle time ends by itself. The driver maps ports to sockets; nothing here does I/O.
 
+mod gateway;
 mod ports;
 
+pub use gateway::Datagram;
 pub use ports::{PortCheck, PortPool, parse_range};
+
+use crate::webrtc::BrowserLeg;
+use gateway::{BrowserSide, Gateway, PhoneSide};
 
 use crate::quality::{LegQuality, Receiving};
 use std::cmp::Reverse;
@@ -64,6 +69,8 @@ pub enum Forward {
     },
     /// Drop it, for this reason (the driver counts them).
     Drop(Dropped),
+    /// Taken by a browser leg: what it made is in [`Relay::poll_datagram`].
+    Gateway,
 }
 
 /// A relay that cannot do what was asked.
@@ -105,6 +112,8 @@ struct Leg {
 struct Session {
     legs: [Leg; 2],
     last_media: Instant,
+    /// When one party is a browser.
+    gateway: Option<Gateway>,
 }
 
 /// Every session, and the ports they hold.
@@ -125,6 +134,12 @@ pub struct Relay {
     finished: [Counters; 2],
     /// The quality of sessions that ended, until their call takes it.
     final_quality: HashMap<SessionId, [LegQuality; 2]>,
+    /// Sessions with a browser leg, whose timers the driver runs.
+    gateways: std::collections::HashSet<SessionId>,
+    /// What browser legs made, for the driver to send.
+    outbox: std::collections::VecDeque<Datagram>,
+    /// Sessions whose browser went away, for the call's signalling to hang up.
+    browsers_gone: std::collections::VecDeque<SessionId>,
 }
 
 impl Counters {
@@ -168,6 +183,9 @@ impl Relay {
             port_events: std::collections::VecDeque::new(),
             finished: [Counters::default(); 2],
             final_quality: HashMap::new(),
+            gateways: std::collections::HashSet::new(),
+            outbox: std::collections::VecDeque::new(),
+            browsers_gone: std::collections::VecDeque::new(),
         }
     }
 
@@ -204,6 +222,7 @@ impl Relay {
             Session {
                 legs: [leg(first), leg(second)],
                 last_media: now,
+                gateway: None,
             },
         );
         self.idle_checks.push(Reverse((now + self.idle, id)));
@@ -247,6 +266,7 @@ impl Relay {
             }
             self.ports.give_back(leg.port);
         }
+        self.gateways.remove(&id);
         self.finished[0].add(s.legs[0].counters);
         self.finished[1].add(s.legs[1].counters);
         // As of its last media: a party's silence is measured against the other's.
@@ -278,6 +298,9 @@ impl Relay {
         let Some(s) = self.sessions.get_mut(&id) else {
             return Forward::Drop(Dropped::UnknownPort);
         };
+        if s.gateway.is_some() {
+            return self.gateway_packet(now, (id, side, port), source, packet);
+        }
         // Odd ports carry RTCP: it goes to the other side's RTCP.
         let offset: u16 = port % 2;
         let rtcp = usize::from(offset);
@@ -316,6 +339,152 @@ impl Relay {
         }
         s.last_media = now;
         Forward::To { from, to }
+    }
+
+    /// Makes `browser`'s side of session `id` a browser's: its leg is set with
+    /// [`Relay::set_browser_leg`] once its SDP is settled.
+    pub fn make_gateway(&mut self, id: SessionId, browser: Side) -> Result<(), RelayError> {
+        let s = self
+            .sessions
+            .get_mut(&id)
+            .ok_or(RelayError::UnknownSession(id))?;
+        if s.gateway.is_none() {
+            s.gateway = Some(Gateway::new(browser));
+            self.gateways.insert(id);
+        }
+        Ok(())
+    }
+
+    /// The browser leg of session `id`, once negotiated at `now`; it is driven from then on.
+    pub fn set_browser_leg(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        leg: BrowserLeg,
+    ) -> Result<(), RelayError> {
+        let g = self
+            .sessions
+            .get_mut(&id)
+            .and_then(|s| s.gateway.as_mut())
+            .ok_or(RelayError::UnknownSession(id))?;
+        g.leg = Some(leg);
+        g.wake = Some(now);
+        Ok(())
+    }
+
+    /// The browser leg of session `id`, if it has one (for a re-offer).
+    pub fn browser_leg(&mut self, id: SessionId) -> Option<&mut BrowserLeg> {
+        self.sessions.get_mut(&id)?.gateway.as_mut()?.leg.as_mut()
+    }
+
+    /// Which side of session `id` is a browser, if one is.
+    pub fn browser_side(&self, id: SessionId) -> Option<Side> {
+        self.sessions.get(&id)?.gateway.as_ref().map(|g| g.browser)
+    }
+
+    /// The next datagram a browser leg made, to send.
+    pub fn poll_datagram(&mut self) -> Option<Datagram> {
+        self.outbox.pop_front()
+    }
+
+    /// A session whose browser went away (ICE consent lost): its call should end.
+    pub fn poll_browser_gone(&mut self) -> Option<SessionId> {
+        self.browsers_gone.pop_front()
+    }
+
+    /// When the earliest browser leg's timer is due.
+    pub fn poll_gateway_timeout(&self) -> Option<Instant> {
+        self.gateways
+            .iter()
+            .filter_map(|id| self.sessions.get(id)?.gateway.as_ref()?.wake)
+            .min()
+    }
+
+    /// Runs the browser legs' timers due at `now`.
+    pub fn handle_gateway_timeout(&mut self, now: Instant) {
+        let due: Vec<SessionId> = self
+            .gateways
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.sessions
+                    .get(id)
+                    .and_then(|s| s.gateway.as_ref())
+                    .is_some_and(|g| g.leg.is_some() && g.wake.is_some_and(|w| w <= now))
+            })
+            .collect();
+        for id in due {
+            let Some(s) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            let Some(mut g) = s.gateway.take() else {
+                continue;
+            };
+            let (browser, phone) = sides(s, g.browser);
+            let driven = g.timeout(now, browser, phone, &mut self.outbox);
+            s.gateway = Some(g);
+            if driven.closed {
+                self.browsers_gone.push_back(id);
+            }
+        }
+    }
+
+    /// A packet on a gateway session's port: the browser's go through its leg; the phone's
+    /// RTP goes into it.
+    fn gateway_packet(
+        &mut self,
+        now: Instant,
+        (id, side, port): (SessionId, Side, u16),
+        source: SocketAddr,
+        packet: &[u8],
+    ) -> Forward {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return Forward::Drop(Dropped::UnknownPort);
+        };
+        let Some(mut g) = s.gateway.take() else {
+            return Forward::Drop(Dropped::UnknownPort);
+        };
+        let rtcp = port % 2 == 1;
+        let from_browser = side == g.browser;
+        if !from_browser {
+            // The phone latches as in any session; its RTCP ends here.
+            let leg = &mut s.legs[side.index()];
+            let slot = usize::from(rtcp);
+            match leg.latched[slot] {
+                None => leg.latched[slot] = Some(source),
+                Some(l) if l != source => {
+                    leg.counters.dropped += 1;
+                    s.gateway = Some(g);
+                    return Forward::Drop(Dropped::WrongSource);
+                }
+                Some(_) => {}
+            }
+        }
+        let result = if rtcp && !from_browser {
+            s.legs[side.index()].receiving.rtcp(packet);
+            Ok(gateway::Driven::default())
+        } else if rtcp {
+            // A browser muxes RTCP (RFC 8843 needs it): nothing comes on the port above.
+            Err(Dropped::Malformed)
+        } else {
+            let (browser, phone) = sides(s, g.browser);
+            if from_browser {
+                g.browser_sent(now, (source, packet), browser, phone, &mut self.outbox)
+            } else {
+                g.phone_sent(now, packet, browser, phone, &mut self.outbox)
+            }
+        };
+        s.gateway = Some(g);
+        match result {
+            Ok(driven) => {
+                s.last_media = now;
+                if driven.closed {
+                    self.browsers_gone.push_back(id);
+                }
+                Forward::Gateway
+            }
+            Err(why) => Forward::Drop(why),
+        }
     }
 
     /// The quality of a session's legs at `now` (what each side sent: offerer, answerer).
@@ -397,6 +566,28 @@ impl Relay {
         }
         ended
     }
+}
+
+/// A gateway session's two sides, browser first.
+fn sides(s: &mut Session, browser: Side) -> (BrowserSide<'_>, PhoneSide<'_>) {
+    let [first, second] = &mut s.legs;
+    let (b, p) = match browser {
+        Side::Offerer => (first, second),
+        Side::Answerer => (second, first),
+    };
+    (
+        BrowserSide {
+            port: b.port,
+            counters: &mut b.counters,
+            receiving: &mut b.receiving,
+        },
+        PhoneSide {
+            port: p.port,
+            to: p.latched[0].or(p.described),
+            counters: &mut p.counters,
+            receiving: &mut p.receiving,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -3,11 +3,13 @@
 //! it on); RTP written to it goes to the browser over SRTP. Audio codecs only: Opus, PCMU,
 //! PCMA, which SIP phones share with browsers, so nothing is transcoded.
 
+use super::codecs::{Codec, Kind};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use str0m::change::SdpOffer;
-use str0m::media::{Mid, Pt};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::FormatParams;
+use str0m::media::{Direction, Frequency, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpWrite;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
@@ -72,6 +74,8 @@ pub struct BrowserLeg {
     rtc: Rtc,
     local: SocketAddr,
     mid: Option<Mid>,
+    /// Our offer, until the browser answers it.
+    pending: Option<SdpPendingOffer>,
 }
 
 impl std::fmt::Debug for BrowserLeg {
@@ -83,26 +87,51 @@ impl std::fmt::Debug for BrowserLeg {
     }
 }
 
+/// A str0m configured as the gateway's browser side: ICE-lite with the relay port as its one
+/// host candidate, RTP mode, and exactly `codecs` (their payload type numbers kept).
+fn rtc_for(local: SocketAddr, codecs: &[Codec], now: Instant) -> Result<Rtc, LegError> {
+    let crypto = Arc::new(str0m::crypto::from_feature_flags());
+    let mut config = Rtc::builder()
+        .set_crypto_provider(crypto)
+        .set_ice_lite(true)
+        .set_rtp_mode(true)
+        .clear_codecs();
+    for c in codecs {
+        let codec = match c.kind() {
+            Some(Kind::Opus) => str0m::format::Codec::Opus,
+            Some(Kind::Pcmu) => str0m::format::Codec::PCMU,
+            Some(Kind::Pcma) => str0m::format::Codec::PCMA,
+            Some(Kind::TelephoneEvent) => str0m::format::Codec::Tele,
+            None => continue,
+        };
+        let format = c
+            .fmtp
+            .as_deref()
+            .map(FormatParams::parse_line)
+            .unwrap_or_default();
+        let Some(clock) = Frequency::new(c.clock) else {
+            continue;
+        };
+        config
+            .codec_config()
+            .add_config(Pt::from(c.pt), None, codec, clock, c.channels, format);
+    }
+    let mut rtc = config.build(now);
+    let candidate = Candidate::host(local, "udp").map_err(rtc_error)?;
+    rtc.add_local_candidate(candidate);
+    Ok(rtc)
+}
+
 impl BrowserLeg {
-    /// Answers `offer` from a browser, media on `local` (the relay port it is reached at):
-    /// ICE-lite with that one host candidate, DTLS as str0m's answerer, audio only.
+    /// Answers `offer` from a browser, media on `local` (the relay port it is reached at),
+    /// with only `codecs` (what the SIP side chose): DTLS as str0m's answerer, audio only.
     pub fn answer(
         offer: &str,
         local: SocketAddr,
+        codecs: &[Codec],
         now: Instant,
     ) -> Result<(Self, String), LegError> {
-        let crypto = Arc::new(str0m::crypto::from_feature_flags());
-        let mut rtc = Rtc::builder()
-            .set_crypto_provider(crypto)
-            .set_ice_lite(true)
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_pcmu(true, false)
-            .enable_pcma(true, false)
-            .build(now);
-        let candidate = Candidate::host(local, "udp").map_err(rtc_error)?;
-        rtc.add_local_candidate(candidate);
+        let mut rtc = rtc_for(local, codecs, now)?;
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| LegError::Offer(e.to_string()))?;
         let answer = rtc
             .sdp_api()
@@ -112,8 +141,85 @@ impl BrowserLeg {
             rtc,
             local,
             mid: None,
+            pending: None,
         };
         Ok((leg, answer.to_sdp_string()))
+    }
+
+    /// Offers a browser audio with `codecs` (what the SIP side offered that browsers share),
+    /// media on `local`; [`BrowserLeg::accept_answer`] takes the browser's answer.
+    pub fn offer(
+        local: SocketAddr,
+        codecs: &[Codec],
+        now: Instant,
+    ) -> Result<(Self, String), LegError> {
+        let mut rtc = rtc_for(local, codecs, now)?;
+        let mut change = rtc.sdp_api();
+        let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let (offer, pending) = change
+            .apply()
+            .ok_or_else(|| LegError::Rtc("no offer made".into()))?;
+        let leg = BrowserLeg {
+            rtc,
+            local,
+            mid: Some(mid),
+            pending: Some(pending),
+        };
+        Ok((leg, offer.to_sdp_string()))
+    }
+
+    /// The browser's answer to [`BrowserLeg::offer`].
+    pub fn accept_answer(&mut self, answer: &str) -> Result<(), LegError> {
+        let pending = self
+            .pending
+            .take()
+            .ok_or_else(|| LegError::Offer("an answer to no offer".into()))?;
+        let answer =
+            SdpAnswer::from_sdp_string(answer).map_err(|e| LegError::Offer(e.to_string()))?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| LegError::Offer(e.to_string()))
+    }
+
+    /// A new offer from the browser in the same call (hold, resume, an ICE restart): the
+    /// answer to send back.
+    pub fn reanswer(&mut self, offer: &str) -> Result<String, LegError> {
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| LegError::Offer(e.to_string()))?;
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| LegError::Offer(e.to_string()))?;
+        Ok(answer.to_sdp_string())
+    }
+
+    /// A new offer to the browser in the same call, with the SIP side's new direction
+    /// (`sendonly` on hold); an ICE restart when nothing changed (a session refresh), since
+    /// str0m makes no offer without a change.
+    pub fn reoffer(&mut self, direction: &str) -> Result<String, LegError> {
+        let mid = self.mid.ok_or(LegError::NoMedia)?;
+        let direction = match direction {
+            "sendonly" => Direction::SendOnly,
+            "recvonly" => Direction::RecvOnly,
+            "inactive" => Direction::Inactive,
+            _ => Direction::SendRecv,
+        };
+        let mut change = self.rtc.sdp_api();
+        change.set_direction(mid, direction);
+        if !change.has_changes() {
+            change.ice_restart(true);
+        }
+        let (offer, pending) = change
+            .apply()
+            .ok_or_else(|| LegError::Rtc("no offer made".into()))?;
+        self.pending = Some(pending);
+        Ok(offer.to_sdp_string())
+    }
+
+    /// Whether audio was negotiated (RTP can be written).
+    pub fn has_media(&self) -> bool {
+        self.mid.is_some()
     }
 
     /// A datagram from the browser (`from`) arrived at the leg's port.

@@ -4,8 +4,8 @@
 //! and a SIP phone without transcoding. Sans-IO, built on str0m in RTP mode: datagrams and
 //! the time in, datagrams, RTP and the next wake-up out.
 //!
-//! Not yet wired into the relay: the proxy's per-leg choice and the bridging come next.
-
+pub mod codecs;
 mod leg;
 
+pub use codecs::Codec;
 pub use leg::{BrowserLeg, LegError, LegOutput, PlainRtp};

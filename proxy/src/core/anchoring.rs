@@ -6,6 +6,7 @@
 use super::ServerCore;
 use crate::routing::Target;
 use openline_media::control::{Command, CommandResult, ControlError};
+use openline_media::webrtc::codecs;
 use openline_sip::message::{Refusal, RouteEdit};
 use openline_sip::transaction::TransactionId;
 use openline_sip::{Message, Method};
@@ -154,6 +155,14 @@ fn callee_behind_nat(target: &Target) -> bool {
     }
 }
 
+/// Whether a target is a browser tab: its flow is a WebSocket (RFC 7118).
+fn to_a_browser(target: &Target) -> bool {
+    matches!(
+        target.destination.transport,
+        openline_sip::Transport::Ws | openline_sip::Transport::Wss
+    )
+}
+
 /// `message` with `body` instead of its own (Content-Length to match).
 fn with_body(message: &[u8], body: &[u8]) -> Option<Vec<u8>> {
     let mut m = Message::parse(message).ok()?;
@@ -220,22 +229,31 @@ impl ServerCore {
         (targets, route): (&[Target], RouteEdit),
     ) -> bool {
         let Some(server) = server else { return false };
-        if self.config.media == MediaMode::Never
-            || request.method() != Method::Invite
-            || self.anchoring.anchored.contains_key(&server)
-        {
+        if request.method() != Method::Invite || self.anchoring.anchored.contains_key(&server) {
             return false;
         }
         let Some(body) = sdp(request) else {
             return false;
         };
-        if self.config.media == MediaMode::Nat
+        // A browser and a SIP phone speak different media (WebRTC, plain RTP): such a call
+        // is always bridged by the relay; two browsers' media passes between them untouched.
+        let from_browser = std::str::from_utf8(body).is_ok_and(codecs::is_webrtc);
+        let to_browser = !targets.is_empty() && targets.iter().all(to_a_browser);
+        if from_browser && to_browser {
+            return false;
+        }
+        let bridged = from_browser != to_browser;
+        if !bridged
+            && self.config.media == MediaMode::Nat
             && !behind_nat(body, source)
             && !sent_from_elsewhere(request, source)
             && !targets.iter().any(|t| {
                 callee_behind_nat(t) || self.anchoring.natted.contains(&t.destination.addr)
             })
         {
+            return false;
+        }
+        if !bridged && self.config.media == MediaMode::Never {
             return false;
         }
         let call_id = request.call_id.to_string();
@@ -252,6 +270,7 @@ impl ServerCore {
             party,
             sdp: body.to_vec(),
             facing,
+            to_browser,
         });
         self.anchoring.anchored.insert(server, (call_id, source));
         tracing::debug!(?facing, "offer sent to the relay");
@@ -406,7 +425,9 @@ impl ServerCore {
                 let refusal = match e {
                     ControlError::Sdp(_)
                     | ControlError::NotText
-                    | ControlError::TooManyStreams(_) => {
+                    | ControlError::TooManyStreams(_)
+                    | ControlError::NoSharedCodec(_)
+                    | ControlError::Browser(_) => {
                         Refusal::new(488, format!("Not Acceptable Here ({e})"))
                     }
                     _ => Refusal::new(503, format!("Service Unavailable (media relay: {e})"))

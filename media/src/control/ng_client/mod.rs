@@ -84,7 +84,33 @@ impl NgClient {
                         Bencode::text("session-connection"),
                     ]),
                 ));
-                pairs.push(text("ICE", "remove"));
+                match command {
+                    // A bridge between a browser and a phone, in rtpengine's flags.
+                    Command::Offer {
+                        to_browser: true, ..
+                    } => {
+                        pairs.push(text("ICE", "force"));
+                        pairs.push(text("DTLS", "passive"));
+                        pairs.push(text("transport-protocol", "UDP/TLS/RTP/SAVPF"));
+                        pairs.push((
+                            b"rtcp-mux".as_slice(),
+                            Bencode::List(vec![Bencode::text("require")]),
+                        ));
+                        pairs.push((
+                            b"flags".as_slice(),
+                            Bencode::List(vec![Bencode::text("generate-mid")]),
+                        ));
+                    }
+                    Command::Offer { .. } if crate::webrtc::codecs::is_webrtc(sdp_text) => {
+                        pairs.push(text("ICE", "remove"));
+                        pairs.push(text("transport-protocol", "RTP/AVP"));
+                        pairs.push((
+                            b"rtcp-mux".as_slice(),
+                            Bencode::List(vec![Bencode::text("demux")]),
+                        ));
+                    }
+                    _ => pairs.push(text("ICE", "remove")),
+                }
                 (pairs, None)
             }
             Command::Delete { call_id } => (

@@ -26,6 +26,7 @@ fn command(kind: &str, tag: &str, sdp: &str) -> Command {
             party: None,
             sdp,
             facing: None,
+            to_browser: false,
         },
         "answer" => Command::Answer {
             call_id,

@@ -38,7 +38,8 @@ fn negotiate(now: Instant) -> (BrowserLeg, Browser, String, String) {
     let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
     let (offer, pending) = change.apply().unwrap();
     let offer = offer.to_sdp_string();
-    let (leg, answer) = BrowserLeg::answer(&offer, LEG.parse().unwrap(), now).unwrap();
+    let shared = super::super::codecs::shared(&super::super::codecs::audio_codecs(&offer));
+    let (leg, answer) = BrowserLeg::answer(&offer, LEG.parse().unwrap(), &shared, now).unwrap();
     rtc.sdp_api()
         .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
         .unwrap();
@@ -256,6 +257,69 @@ fn a_browser_that_goes_silent_closes_the_leg_within_the_consent_time() {
 
 #[test]
 fn an_offer_that_is_not_sdp_is_refused_with_a_reason() {
-    let e = BrowserLeg::answer("hello", LEG.parse().unwrap(), t0()).unwrap_err();
+    let e = BrowserLeg::answer("hello", LEG.parse().unwrap(), &[], t0()).unwrap_err();
     assert!(matches!(e, LegError::Offer(_)), "{e}");
+}
+
+#[test]
+fn a_leg_that_offers_the_phones_codecs_connects_and_keeps_their_numbers() {
+    let mut now = t0();
+    let phone = "v=0\r\nc=IN IP4 198.18.0.9\r\nm=audio 4000 RTP/AVP 0 101\r\n\
+        a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
+    let codecs = super::super::codecs::shared(&super::super::codecs::audio_codecs(phone));
+    let (mut leg, offer) = BrowserLeg::offer(LEG.parse().unwrap(), &codecs, now).unwrap();
+    assert!(offer.contains("UDP/TLS/RTP/SAVPF 0 101"), "{offer}");
+    assert!(
+        offer.contains("a=ice-lite") && offer.contains("a=setup:actpass"),
+        "{offer}"
+    );
+
+    let mut rtc = Rtc::builder()
+        .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+        .enable_pcmu(true, false)
+        .build(now);
+    rtc.add_local_candidate(Candidate::host(BROWSER.parse().unwrap(), "udp").unwrap());
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(SdpOffer::from_sdp_string(&offer).unwrap())
+        .unwrap()
+        .to_sdp_string();
+    leg.accept_answer(&answer).unwrap();
+    assert!(leg.accept_answer(&answer).is_err(), "one answer per offer");
+    let mid = leg.mid.unwrap();
+    let mut browser = Browser {
+        rtc,
+        mid,
+        got: Vec::new(),
+        connected: false,
+    };
+    let (_, connected) = run(
+        &mut leg,
+        &mut browser,
+        (&mut now, Duration::from_secs(5)),
+        7,
+    );
+    assert!(
+        connected && browser.connected,
+        "the browser's full ICE against our lite"
+    );
+    for i in 0..5u16 {
+        let packet = PlainRtp {
+            pt: 0,
+            seq: 7 + i,
+            timestamp: 160 * u32::from(i),
+            ssrc: 99,
+            marker: false,
+            payload: vec![0xFF; 160],
+        };
+        leg.write_rtp(now, &packet).unwrap();
+        run(
+            &mut leg,
+            &mut browser,
+            (&mut now, Duration::from_millis(20)),
+            0,
+        );
+    }
+    assert_eq!(browser.got.len(), 5, "PCMU reached the browser");
+    assert!(browser.got.iter().all(|(pt, _)| *pt == 0));
 }

@@ -1,0 +1,229 @@
+//! A session one of whose parties is a browser: that side's port speaks WebRTC through a
+//! [`BrowserLeg`] (ICE-lite, DTLS-SRTP, rtcp-mux), the other side's port plain RTP. Audio
+//! crosses without transcoding: the browser's RTP comes out of the leg decrypted and goes to
+//! the phone with the browser's sequence numbers and timestamps; the phone's RTP goes into the
+//! leg and out to the browser over SRTP. RTCP is each side's own: the leg makes the
+//! browser's, the phone's reports end here.
+
+use super::{Counters, Dropped, Side};
+use crate::quality::Receiving;
+use crate::webrtc::{BrowserLeg, LegOutput, PlainRtp};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// A datagram for the driver to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    /// Our port it leaves from.
+    pub from: u16,
+    /// Where it goes.
+    pub to: SocketAddr,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+/// The browser side of a session.
+#[derive(Debug)]
+pub(super) struct Gateway {
+    /// Which party is the browser.
+    pub(super) browser: Side,
+    /// Its leg, once its SDP is settled (a browser's offer waits for the phone's answer).
+    pub(super) leg: Option<BrowserLeg>,
+    /// When the leg next wants [`BrowserLeg::handle_timeout`].
+    pub(super) wake: Option<Instant>,
+    /// ICE and DTLS done.
+    pub(super) connected: bool,
+    /// The browser went away (reported once).
+    pub(super) closed: bool,
+}
+
+/// The phone side as a gateway session sees it.
+pub(super) struct PhoneSide<'a> {
+    /// Our port facing it.
+    pub(super) port: u16,
+    /// Where it receives RTP: latched, else described.
+    pub(super) to: Option<SocketAddr>,
+    pub(super) counters: &'a mut Counters,
+    pub(super) receiving: &'a mut Receiving,
+}
+
+/// The browser side as a gateway session sees it.
+pub(super) struct BrowserSide<'a> {
+    /// Our port facing it.
+    pub(super) port: u16,
+    pub(super) counters: &'a mut Counters,
+    pub(super) receiving: &'a mut Receiving,
+}
+
+/// What happened to a gateway's leg while it was driven.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Driven {
+    /// The leg reported the browser gone.
+    pub(super) closed: bool,
+}
+
+impl Gateway {
+    pub(super) fn new(browser: Side) -> Self {
+        Gateway {
+            browser,
+            leg: None,
+            wake: None,
+            connected: false,
+            closed: false,
+        }
+    }
+
+    /// A datagram from the browser.
+    pub(super) fn browser_sent(
+        &mut self,
+        now: Instant,
+        (source, packet): (SocketAddr, &[u8]),
+        browser: BrowserSide<'_>,
+        phone: PhoneSide<'_>,
+        out: &mut VecDeque<Datagram>,
+    ) -> Result<Driven, Dropped> {
+        let Some(leg) = self.leg.as_mut() else {
+            return Err(Dropped::NoDestination);
+        };
+        if leg.handle_datagram(now, source, packet).is_err() {
+            browser.counters.dropped += 1;
+            return Err(Dropped::Malformed);
+        }
+        browser.counters.bytes += packet.len() as u64;
+        Ok(self.drive(now, browser, phone, out))
+    }
+
+    /// A datagram from the phone on its RTP port (RTCP ends here).
+    pub(super) fn phone_sent(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        browser: BrowserSide<'_>,
+        phone: PhoneSide<'_>,
+        out: &mut VecDeque<Datagram>,
+    ) -> Result<Driven, Dropped> {
+        let Some(rtp) = parse_rtp(packet) else {
+            return Err(Dropped::Malformed);
+        };
+        phone.receiving.rtp(now, packet);
+        let connected = self.connected;
+        let Some(leg) = self.leg.as_mut().filter(|l| l.has_media() && connected) else {
+            phone.counters.dropped += 1;
+            return Err(Dropped::NoDestination);
+        };
+        if leg.write_rtp(now, &rtp).is_err() {
+            phone.counters.dropped += 1;
+            return Err(Dropped::NoDestination);
+        }
+        phone.counters.packets += 1;
+        phone.counters.bytes += packet.len() as u64;
+        Ok(self.drive(now, browser, phone, out))
+    }
+
+    /// The leg's timer came due.
+    pub(super) fn timeout(
+        &mut self,
+        now: Instant,
+        browser: BrowserSide<'_>,
+        phone: PhoneSide<'_>,
+        out: &mut VecDeque<Datagram>,
+    ) -> Driven {
+        self.wake = None;
+        let ran = self.leg.as_mut().map(|leg| leg.handle_timeout(now).is_ok());
+        match ran {
+            Some(true) => self.drive(now, browser, phone, out),
+            _ => Driven::default(),
+        }
+    }
+
+    /// Takes everything the leg has to say until it waits.
+    fn drive(
+        &mut self,
+        now: Instant,
+        browser: BrowserSide<'_>,
+        phone: PhoneSide<'_>,
+        out: &mut VecDeque<Datagram>,
+    ) -> Driven {
+        let mut driven = Driven::default();
+        let Some(leg) = self.leg.as_mut() else {
+            return driven;
+        };
+        // Bounded: a leg yields a few datagrams per input; a runaway one is cut short.
+        for _ in 0..256 {
+            match leg.poll() {
+                Ok(LegOutput::Wait(at)) => {
+                    self.wake = Some(at);
+                    break;
+                }
+                Ok(LegOutput::Transmit { to, data }) => out.push_back(Datagram {
+                    from: browser.port,
+                    to,
+                    data,
+                }),
+                Ok(LegOutput::Rtp(rtp)) => {
+                    let data = write_rtp(&rtp);
+                    browser.counters.packets += 1;
+                    browser.receiving.rtp(now, &data);
+                    match phone.to {
+                        Some(to) => out.push_back(Datagram {
+                            from: phone.port,
+                            to,
+                            data,
+                        }),
+                        None => browser.counters.dropped += 1,
+                    }
+                }
+                Ok(LegOutput::Connected) => self.connected = true,
+                Ok(LegOutput::Closed) | Err(_) => {
+                    if !self.closed {
+                        self.closed = true;
+                        driven.closed = true;
+                    }
+                    self.wake = None;
+                    break;
+                }
+            }
+        }
+        driven
+    }
+}
+
+/// An RTP packet's fields (RFC 3550 5.1), CSRCs, extension and padding stripped.
+pub(super) fn parse_rtp(packet: &[u8]) -> Option<PlainRtp> {
+    let (&first, &second) = (packet.first()?, packet.get(1)?);
+    if first >> 6 != 2 || (192..=223).contains(&second) {
+        return None;
+    }
+    let csrcs = usize::from(first & 0x0F) * 4;
+    let mut start = 12 + csrcs;
+    if first & 0x10 != 0 {
+        let ext = packet.get(start + 2..start + 4)?;
+        start += 4 + usize::from(u16::from_be_bytes([ext[0], ext[1]])) * 4;
+    }
+    let mut end = packet.len();
+    if first & 0x20 != 0 {
+        end = end.checked_sub(usize::from(*packet.last()?))?;
+    }
+    let payload = packet.get(start..end)?.to_vec();
+    Some(PlainRtp {
+        pt: second & 0x7F,
+        seq: u16::from_be_bytes([packet[2], packet[3]]),
+        timestamp: u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]),
+        ssrc: u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]),
+        marker: second & 0x80 != 0,
+        payload,
+    })
+}
+
+/// The packet for `rtp`: a 12-byte header and the payload.
+pub(super) fn write_rtp(rtp: &PlainRtp) -> Vec<u8> {
+    let mut data = Vec::with_capacity(12 + rtp.payload.len());
+    data.push(0x80);
+    data.push(rtp.pt & 0x7F | if rtp.marker { 0x80 } else { 0 });
+    data.extend_from_slice(&rtp.seq.to_be_bytes());
+    data.extend_from_slice(&rtp.timestamp.to_be_bytes());
+    data.extend_from_slice(&rtp.ssrc.to_be_bytes());
+    data.extend_from_slice(&rtp.payload);
+    data
+}
