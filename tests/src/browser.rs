@@ -20,13 +20,24 @@ pub struct Tab {
 impl Tab {
     /// Opens `url`, signs in as `address` with `password`; screenshots go to `dir`. The first
     /// answer: `signed-in`, or `failed WHY`.
-    pub fn open(url: &str, (address, password): (&str, &str), dir: &Path) -> (Tab, String) {
+    pub fn open(url: &str, credentials: (&str, &str), dir: &Path) -> (Tab, String) {
+        Tab::open_with_microphone(url, credentials, dir, None)
+    }
+
+    /// Like [`Tab::open`], the tab's microphone playing the WAV `microphone`.
+    pub fn open_with_microphone(
+        url: &str,
+        (address, password): (&str, &str),
+        dir: &Path,
+        microphone: Option<&Path>,
+    ) -> (Tab, String) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/chromium/phone.mjs");
         let mut child = Command::new("timeout")
-            .args(["120", "node"])
+            .args(["300", "node"])
             .arg(&script)
             .args([url, address, password])
             .arg(dir)
+            .args(microphone)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

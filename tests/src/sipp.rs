@@ -97,6 +97,8 @@ pub fn call(
             "-p",
             &port,
             "-nostdin",
+            // What went wrong, if anything, in a file of the scratch directory.
+            "-trace_err",
         ],
         limit,
     )

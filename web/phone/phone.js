@@ -110,6 +110,8 @@ function renderMessages() {
   const c = state.current && state.peers.get(state.current);
   $("empty").hidden = Boolean(c && c.messages.length);
   $("composer").hidden = !state.current;
+  // One call at a time: no Call button while one is on (calls.js).
+  $("call-button").hidden = !state.current || Boolean(calls.session);
   $("peer-name").textContent = state.current || "Pick a conversation";
   $("peer-presence").textContent = c ? presenceText[c.presence] || "" : "";
   $("peer-avatar").textContent = state.current ? initials(state.current) : "";
@@ -217,13 +219,9 @@ async function signIn(address, password) {
       if (!settled) { settled = true; ua.stop(); reject(new Error(e.cause || "refused")); }
     });
     ua.on("disconnected", () => setState("Reconnecting…", "offline"));
-    // Calls need the WebRTC gateway, which is not built yet: say so to the caller (480
-    // rather than JsSIP's 405) and show the missed call where the person will look.
+    // Calls (calls.js): the server's relay bridges this tab's WebRTC to SIP phones.
     ua.on("newRTCSession", (e) => {
-      if (e.originator !== "remote") return;
-      const from = plainAddress(e.request.from.uri);
-      e.session.terminate({ status_code: 480, reason_phrase: "Temporarily Unavailable (no calls in the web phone yet)" });
-      receive(from, "Missed call: calls in the web phone are coming; use a desk phone or app for now.", null, "notice");
+      if (e.originator === "remote") incoming(e.session);
     });
     ua.on("newMessage", (e) => {
       if (e.originator !== "remote") return;

@@ -57,6 +57,15 @@ pub fn routes(config: PhoneConfig) -> Router {
             }),
         )
         .route(
+            "/phone/calls.js",
+            get(|| async {
+                file(
+                    "text/javascript; charset=utf-8",
+                    include_bytes!("../phone/calls.js"),
+                )
+            }),
+        )
+        .route(
             "/phone/phone.css",
             get(|| async {
                 file(

@@ -157,8 +157,13 @@ impl Calls {
         let ports = self.relay.ports_of(id)?;
         let facing = leg.facing.unwrap_or(advertised);
         if let Some(offer) = b.browser_offer.clone() {
-            // The phone answered a browser's offer: the browser's answer, with its choice.
-            let chosen = codecs::chosen(&codecs::audio_codecs(leg.sdp));
+            // The phone answered a browser's offer: the browser's answer, with its choice
+            // (of what the browser offered: a phone answering more is not believed).
+            let answered: Vec<Codec> = codecs::audio_codecs(leg.sdp)
+                .into_iter()
+                .filter(|c| b.codecs.iter().any(|o| o.pt == c.pt))
+                .collect();
+            let chosen = codecs::chosen(&answered);
             if chosen.is_empty() {
                 return Err(ControlError::NoSharedCodec(codecs::names(&b.codecs)));
             }

@@ -129,18 +129,20 @@ pub fn shared(offered: &[Codec]) -> Vec<Codec> {
         .collect()
 }
 
-/// What an answer chose: its first audio codec, and the telephone events at its clock.
+/// What an answer chose: its first audio codec, and its telephone events (those at the
+/// audio codec's clock first; a desk phone answering Opus often has DTMF at 8 kHz only).
 pub fn chosen(answered: &[Codec]) -> Vec<Codec> {
     let Some(audio) = answered.iter().find(|c| c.is_audio()) else {
         return Vec::new();
     };
+    let mut events: Vec<Codec> = answered
+        .iter()
+        .filter(|c| c.kind() == Some(Kind::TelephoneEvent))
+        .cloned()
+        .collect();
+    events.sort_by_key(|c| c.clock != audio.clock);
     let mut chosen = vec![audio.clone()];
-    chosen.extend(
-        answered
-            .iter()
-            .filter(|c| c.kind() == Some(Kind::TelephoneEvent) && c.clock == audio.clock)
-            .cloned(),
-    );
+    chosen.extend(events);
     chosen
 }
 

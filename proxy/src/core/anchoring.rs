@@ -223,6 +223,7 @@ impl ServerCore {
     /// Parks a new INVITE with SDP until the relay rewrote its offer; true if it did.
     pub(super) fn anchor_request(
         &mut self,
+        now: Instant,
         server: Option<TransactionId>,
         source: SocketAddr,
         request: &Message<'_>,
@@ -253,7 +254,18 @@ impl ServerCore {
         {
             return false;
         }
-        if !bridged && self.config.media == MediaMode::Never {
+        if self.config.media == MediaMode::Never {
+            if bridged {
+                // No relay runs: a browser and a phone have no media in common without it.
+                let refusal = Refusal::new(
+                    488,
+                    "Not Acceptable Here (a browser and a SIP phone need the media relay, and media is never relayed here)",
+                );
+                if let Err(e) = self.refuse(now, server, source, request, refusal) {
+                    tracing::debug!(error = %e, "could not refuse an INVITE");
+                }
+                return true;
+            }
             return false;
         }
         let call_id = request.call_id.to_string();

@@ -259,7 +259,7 @@ impl ServerCore {
             targets.is_empty() && server.is_some_and(|s| self.forwarding.is_holding(s));
         if !from_node
             && !only_waiting
-            && self.anchor_request(server, source, request, (&targets, route))
+            && self.anchor_request(now, server, source, request, (&targets, route))
         {
             return;
         }

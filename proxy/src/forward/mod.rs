@@ -55,6 +55,9 @@ struct Context<Id> {
     best: Option<(u16, Vec<u8>)>,
     /// A final response went upstream (a 2xx, or the best of the rest).
     answered: bool,
+    /// A 2xx went upstream: the other branches' CANCELs say the call was completed
+    /// elsewhere (RFC 3326), so their phones do not show a missed call.
+    completed: bool,
     /// Some branch rang: at the ring time-out the caller hears 480 (nobody answered), not 408.
     rang: bool,
     /// Devices of lower q, a group per q, tried in turn when every branch so far failed
@@ -186,6 +189,7 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
                 branches: Vec::with_capacity(branches.len()),
                 best: None,
                 answered: false,
+                completed: false,
                 rang: false,
                 later,
                 route,
@@ -335,7 +339,7 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
                 ctx.rang = true;
                 if ctx.branches[i].cancel_owed {
                     ctx.branches[i].cancel_owed = false;
-                    out.extend(cancel(&ctx.branches[i]));
+                    out.extend(cancel(&ctx.branches[i], ctx.completed));
                 }
                 if !ctx.answered {
                     out.push(Action::Respond {
@@ -353,6 +357,7 @@ impl<Id: Copy + Ord + std::hash::Hash> Forwarding<Id> {
                 });
                 ctx.answered = true;
                 if ctx.invite {
+                    ctx.completed = true;
                     cancel_pending(ctx, out);
                 }
             }
@@ -580,7 +585,7 @@ fn finish_if_done<Id>(server: Id, ctx: &mut Context<Id>, out: &mut Vec<Action<Id
 fn cancel_pending<Id>(ctx: &mut Context<Id>, out: &mut Vec<Action<Id>>) {
     for b in ctx.branches.iter_mut().filter(|b| !b.done) {
         if b.ringing {
-            out.extend(cancel(b));
+            out.extend(cancel(b, ctx.completed));
         } else {
             b.cancel_owed = true;
         }
@@ -588,8 +593,9 @@ fn cancel_pending<Id>(ctx: &mut Context<Id>, out: &mut Vec<Action<Id>>) {
 }
 
 /// The CANCEL for a branch (RFC 3261 9.1): same Request-URI, Call-ID, From, To, CSeq number
-/// and top Via as the request sent, method CANCEL, no body.
-fn cancel<Id>(branch: &Branch<Id>) -> Option<Action<Id>> {
+/// and top Via as the request sent, method CANCEL, no body; after another branch's 2xx, a
+/// Reason saying so.
+fn cancel<Id>(branch: &Branch<Id>, completed: bool) -> Option<Action<Id>> {
     let sent = Message::parse(&branch.sent).ok()?;
     let uri = sent.request_uri()?;
     let mut out = format!("CANCEL {} SIP/2.0\r\n", uri.as_str());
@@ -627,6 +633,9 @@ fn cancel<Id>(branch: &Branch<Id>) -> Option<Action<Id>> {
             out.push_str(v);
             out.push_str("\r\n");
         }
+    }
+    if completed {
+        out.push_str("Reason: SIP;cause=200;text=\"Call completed elsewhere\"\r\n");
     }
     out.push_str(&format!(
         "CSeq: {} CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",

@@ -106,9 +106,15 @@ fn provisionals_pass_and_the_2xx_cancels_the_other_ringing_branch() {
     assert_eq!(codes(&feed(&mut f, 10, 100)), Vec::<String>::new());
     assert_eq!(codes(&feed(&mut f, 10, 180)), ["respond 180"]);
     assert_eq!(codes(&feed(&mut f, 11, 180)), ["respond 180"]);
-    assert_eq!(
-        codes(&feed(&mut f, 11, 200)),
-        ["respond 200", "cancel 6001"]
+    let actions = feed(&mut f, 11, 200);
+    assert_eq!(codes(&actions), ["respond 200", "cancel 6001"]);
+    let Some(Action::Cancel { request, .. }) = actions.last() else {
+        panic!("a CANCEL")
+    };
+    assert!(
+        String::from_utf8_lossy(request)
+            .contains("Reason: SIP;cause=200;text=\"Call completed elsewhere\"\r\n"),
+        "the other phone is told it was answered elsewhere (RFC 3326)"
     );
     // The cancelled branch ends with 487: nothing more goes upstream.
     assert_eq!(codes(&feed(&mut f, 10, 487)), Vec::<String>::new());

@@ -7,12 +7,23 @@
 //   unread PEER          the unread badge of PEER's conversation; "unread N"
 //   presence PEER STATE  wait until PEER's avatar shows STATE (online, offline); "presence STATE"
 //   shot NAME            a screenshot, DIR/NAME.png; "shot"
+//   call PEER            open PEER's conversation and press Call; "calling"
+//   callstate STATE      wait until the call bar shows STATE (ringing, incoming, active,
+//                        held, idle); "callstate STATE TEXT" with what the bar says
+//   press ACTION         press a call button (answer, decline, hangup, mute, hold); "pressed"
+//   dtmf DIGITS          press the keypad's digits; "dialed DIGITS"
+//   audio                wait until the call's audio flows both ways (getStats);
+//                        "audio RECEIVED ENERGY SENT"
+//   notice PEER TEXT     wait for a call line with TEXT in PEER's conversation; "seen"
+//   sdp                  the call's local and remote SDP into DIR/sdp-*.txt; "sdp"
+//   crash                close the tab without hanging up (as if it were killed); "crashed"
 //   quit
-// Usage: node phone.mjs URL ADDRESS PASSWORD DIR
+// Usage: node phone.mjs URL ADDRESS PASSWORD DIR [MICROPHONE.wav]
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
+import fs from "node:fs";
 
-const [url, address, password, dir] = process.argv.slice(2);
+const [url, address, password, dir, microphone] = process.argv.slice(2);
 const say = (line) => process.stdout.write(line + "\n");
 const timeout = 15000;
 
@@ -21,11 +32,17 @@ const browser = await chromium.launch({
   headless: true,
   // No network but the test's own; the test CA is not the system's, so certificate errors
   // are ignored for this context only.
+  // The microphone is a WAV the test wrote (a 440 Hz tone), granted without a prompt.
   args: ["--ignore-certificate-errors", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--allow-loopback-in-peer-connection",
+    "--autoplay-policy=no-user-gesture-required",
+    ...(microphone ? ["--use-file-for-fake-audio-capture=" + microphone] : [])],
 });
 const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 700 } });
 const page = await context.newPage();
+// Every wait ends before the Rust side stops listening (30 s), with a reason.
+page.setDefaultTimeout(timeout);
 page.on("console", (m) => { if (m.type() === "error") process.stderr.write("page: " + m.text() + "\n"); });
 try {
   await page.goto(url, { timeout });
@@ -97,12 +114,52 @@ for await (const line of lines) {
     } else if (command === "shot") {
       await page.screenshot({ path: `${dir}/${rest[0]}.png` });
       say("shot");
+    } else if (command === "call") {
+      await openConversation(rest[0]);
+      await page.click("#call-button");
+      say("calling");
+    } else if (command === "callstate") {
+      await page.waitForSelector(`#call[data-state="${rest[0]}"]`, { timeout, state: "attached" });
+      say("callstate " + rest[0] + " " + ((await page.textContent("#call-status")) || ""));
+    } else if (command === "press") {
+      await page.click(`#call button[data-action="${rest[0]}"]`);
+      say("pressed");
+    } else if (command === "dtmf") {
+      if (await page.isHidden("#keypad")) await page.click('#call button[data-action="keypad"]');
+      for (const digit of rest[0]) {
+        await page.click(`#keypad button:text-is("${digit}")`);
+        await page.waitForTimeout(250);
+      }
+      const can = await page.evaluate(() => window.openlineCanSendDtmf());
+      say("dialed " + rest[0] + (can ? "" : " (the browser cannot send RFC 4733 events)"));
+    } else if (command === "audio") {
+      let stats = null;
+      for (let i = 0; i < 60; i++) {
+        stats = await page.evaluate(() => window.openlineCallStats());
+        if (stats && stats.packetsReceived > 100 && stats.totalAudioEnergy > 0 && stats.packetsSent > 100) break;
+        await page.waitForTimeout(250);
+      }
+      say(stats ? `audio ${stats.packetsReceived} ${stats.totalAudioEnergy} ${stats.packetsSent}` : "audio none");
+    } else if (command === "sdp") {
+      const [local, remote] = await page.evaluate(() => window.openlineCallSdp());
+      fs.writeFileSync(`${dir}/sdp-local.txt`, local || "");
+      fs.writeFileSync(`${dir}/sdp-remote.txt`, remote || "");
+      say("sdp");
+    } else if (command === "notice") {
+      const [peer, ...words] = rest;
+      await openConversation(peer);
+      await page.locator(".message.notice", { hasText: words.join(" ") }).first().waitFor({ timeout });
+      say("seen");
+    } else if (command === "crash") {
+      await context.close();
+      say("crashed");
     } else if (command === "quit") {
       break;
     } else {
       say("unknown " + command);
     }
   } catch (e) {
+    await page.screenshot({ path: `${dir}/error-${command}.png` }).catch(() => {});
     say("error " + e.message.split("\n")[0]);
   }
 }

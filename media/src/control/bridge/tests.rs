@@ -28,12 +28,20 @@ fn calls() -> Calls {
 }
 
 fn browser_rtc(now: Instant) -> Rtc {
-    // What a browser offers: Opus and G.711.
-    let mut rtc = Rtc::builder()
+    // What a browser offers: Opus, G.711 and telephone events at 8 kHz.
+    let mut config = Rtc::builder()
         .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
         .enable_pcmu(true, false)
-        .enable_pcma(true, false)
-        .build(now);
+        .enable_pcma(true, false);
+    config.codec_config().add_config(
+        126.into(),
+        None,
+        str0m::format::Codec::Tele,
+        str0m::media::Frequency::EIGHT_KHZ,
+        None,
+        str0m::format::FormatParams::default(),
+    );
+    let mut rtc = config.build(now);
     rtc.add_local_candidate(Candidate::host(BROWSER.parse().unwrap(), "udp").unwrap());
     rtc
 }
@@ -176,6 +184,36 @@ fn browser_speaks(
     all
 }
 
+/// The browser presses a key: telephone-event packets (RFC 4733) written on its payload
+/// type; how many the phone received on 126.
+fn dtmf(calls: &mut Calls, rtc: &mut Rtc, mid: Mid, ports: (u16, u16), now: &mut Instant) -> usize {
+    let mut got = 0;
+    for i in 0..5u32 {
+        let pt = rtc
+            .writer(mid)
+            .unwrap()
+            .payload_params()
+            .find(|p| p.spec().codec == str0m::format::Codec::Tele)
+            .map(|p| p.pt())
+            .expect("telephone events negotiated");
+        // Event 4, volume 10, duration growing.
+        let duration = (160 * (i + 1)) as u16;
+        let payload = vec![4, 10, (duration >> 8) as u8, duration as u8];
+        rtc.writer(mid)
+            .unwrap()
+            .write(
+                pt,
+                *now,
+                MediaTime::new(0, str0m::media::Frequency::EIGHT_KHZ),
+                payload,
+            )
+            .unwrap();
+        let heard = run(calls, rtc, ports, (now, Duration::from_millis(20)), false);
+        got += heard.phone.iter().filter(|p| p.pt == 126).count();
+    }
+    got
+}
+
 #[test]
 fn a_browser_calls_a_phone_that_gets_rtp_avp_and_audio_crosses_both_ways() {
     let mut now = t0();
@@ -196,11 +234,12 @@ fn a_browser_calls_a_phone_that_gets_rtp_avp_and_audio_crosses_both_ways() {
     let phone_port = port_of(&to_phone);
 
     let answer = "v=0\r\no=- 1 1 IN IP4 198.18.0.9\r\ns=-\r\nc=IN IP4 198.18.0.9\r\n\
-        t=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n";
+        t=0 0\r\nm=audio 4000 RTP/AVP 0 126\r\na=rtpmap:126 telephone-event/8000\r\n\
+        a=sendrecv\r\n";
     let to_browser = calls.answer(now, "c1", "phone", answer.as_bytes()).unwrap();
     assert!(
-        to_browser.contains("UDP/TLS/RTP/SAVPF 0\r\n"),
-        "only PCMU: {to_browser}"
+        to_browser.contains("UDP/TLS/RTP/SAVPF 0 126\r\n"),
+        "PCMU and its DTMF only: {to_browser}"
     );
     assert!(to_browser.contains("a=ice-lite") && to_browser.contains("a=rtcp-mux"));
     let browser_port = candidate_port(&to_browser);
@@ -254,6 +293,11 @@ fn a_browser_calls_a_phone_that_gets_rtp_avp_and_audio_crosses_both_ways() {
         heard.browser.len()
     );
     assert!(heard.browser.iter().all(|pt| *pt == 0));
+
+    // DTMF from the browser (RFC 4733 at 8 kHz beside Opus, as desk phones answer): the
+    // events reach the phone on their own payload type.
+    let events = dtmf(&mut calls, &mut rtc, mid, ports, &mut now);
+    assert!(events >= 3, "the phone got {events} telephone events");
 
     // The call ends: every port goes back.
     calls.delete("c1").unwrap();

@@ -1,0 +1,191 @@
+//! Calls between the web phone and baresip through openline's WebRTC gateway: the tab's
+//! microphone is a 440 Hz WAV, baresip sends 1 kHz and records what it hears. Each side's
+//! audio is measured where it arrives: the tab's getStats (packets and audio energy
+//! received), baresip's recording (the share of the loudest second at 440 Hz).
+
+use super::*;
+use openline_tests::audio::{hears, recording, tone_wav};
+use openline_tests::baresip::Ua;
+
+/// The tab's `audio` answer: packets received, energy received, packets sent.
+fn audio_of(answer: &str) -> (u64, f64, u64) {
+    let parts: Vec<&str> = answer.split(' ').collect();
+    assert_eq!(parts.first(), Some(&"audio"), "{answer}");
+    assert!(parts.len() == 4, "audio flowed: {answer}");
+    (
+        parts[1].parse().unwrap(),
+        parts[2].parse().unwrap(),
+        parts[3].parse().unwrap(),
+    )
+}
+
+#[test]
+fn a_tab_calls_baresip_and_each_hears_the_other_with_dtmf_and_hold() {
+    let dir = scratch_dir("web-phone-call-out");
+    let (server, url) = web_server(&dir);
+    let (mic, carol_heard) = (dir.join("mic.wav"), dir.join("carol-heard.wav"));
+    tone_wav(&mic, 440.0, 30);
+    let mut carol = Ua::start_with_audio(
+        server.udp,
+        "carol@openline.test",
+        5396,
+        dir.join("carol.log"),
+        &[],
+        ("sine:1000", carol_heard.to_str().unwrap()),
+    );
+    let (mut tab, first) =
+        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
+    assert_eq!(first, "signed-in");
+
+    assert_eq!(tab.command("call carol@openline.test"), "calling");
+    carol.wait_for("Incoming call from:");
+    assert!(
+        tab.command("callstate ringing")
+            .starts_with("callstate ringing Ringing")
+    );
+    carol.command("/accept");
+    assert!(
+        tab.command("callstate active")
+            .starts_with("callstate active In call")
+    );
+    carol.wait_for("Call established");
+    let (received, energy, sent) = audio_of(&tab.command("audio"));
+    assert!(
+        received > 100 && sent > 100,
+        "packets both ways: {received} in, {sent} out"
+    );
+    assert!(
+        energy > 0.0,
+        "baresip's tone is heard in the tab (energy {energy})"
+    );
+    assert_eq!(tab.command("shot in-call"), "shot");
+    assert_eq!(tab.command("sdp"), "sdp");
+
+    // DTMF as RFC 4733 events through the gateway: baresip reports each key's end.
+    assert_eq!(tab.command("dtmf 42#"), "dialed 42#");
+    carol.wait_for("received event: '4' (end=1)");
+    carol.wait_for("received event: '#' (end=1)");
+
+    // Hold and resume: re-INVITEs through the gateway, the call survives both.
+    assert_eq!(tab.command("press hold"), "pressed");
+    assert!(
+        tab.command("callstate held")
+            .starts_with("callstate held On hold")
+    );
+    assert_eq!(tab.command("press hold"), "pressed");
+    assert!(
+        tab.command("callstate active")
+            .starts_with("callstate active In call")
+    );
+    std::thread::sleep(Duration::from_secs(2));
+
+    assert_eq!(tab.command("press hangup"), "pressed");
+    carol.wait_for("session closed");
+    assert!(tab.command("callstate idle").starts_with("callstate idle"));
+    assert_eq!(
+        tab.command("notice carol@openline.test Outgoing call"),
+        "seen"
+    );
+    carol.quit();
+    let (share, _) = hears(&recording(&carol_heard), 440.0);
+    assert!(share > 0.7, "baresip hears the tab's 440 Hz: {share}");
+}
+
+#[test]
+fn baresip_calls_a_tab_that_answers_and_both_hear_each_other_over_pcmu() {
+    let dir = scratch_dir("web-phone-call-in");
+    let (server, url) = web_server(&dir);
+    let (mic, carol_heard) = (dir.join("mic.wav"), dir.join("carol-heard.wav"));
+    tone_wav(&mic, 440.0, 30);
+    let (mut tab, first) =
+        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
+    assert_eq!(first, "signed-in");
+    let mut carol = Ua::start_with_audio(
+        server.udp,
+        "carol@openline.test",
+        5398,
+        dir.join("carol.log"),
+        &[("CODECS", "PCMU/8000/1")],
+        ("sine:1000", carol_heard.to_str().unwrap()),
+    );
+    carol.command("/dial sip:bob@openline.test");
+    assert!(
+        tab.command("callstate incoming")
+            .starts_with("callstate incoming Incoming call")
+    );
+    assert_eq!(tab.command("shot incoming"), "shot");
+    assert_eq!(tab.command("press answer"), "pressed");
+    carol.wait_for("Call established");
+    assert!(
+        tab.command("callstate active")
+            .starts_with("callstate active")
+    );
+    let (received, energy, sent) = audio_of(&tab.command("audio"));
+    assert!(
+        received > 100 && sent > 100 && energy > 0.0,
+        "{received} {energy} {sent}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    carol.command("/hangup");
+    assert!(tab.command("callstate idle").starts_with("callstate idle"));
+    assert_eq!(tab.command("notice carol@openline.test Call ·"), "seen");
+    carol.quit();
+    let (share, _) = hears(&recording(&carol_heard), 440.0);
+    assert!(
+        share > 0.7,
+        "baresip hears the tab's 440 Hz over PCMU: {share}"
+    );
+}
+
+#[test]
+fn two_tabs_ring_and_the_one_not_answering_stops_with_answered_elsewhere() {
+    let dir = scratch_dir("web-phone-two-ring");
+    let (server, url) = web_server(&dir);
+    let mic = dir.join("mic.wav");
+    tone_wav(&mic, 440.0, 30);
+    let (mut laptop, first) =
+        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
+    assert_eq!(first, "signed-in");
+    let (mut phone, first) =
+        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
+    assert_eq!(first, "signed-in");
+    let mut carol = Ua::start_with_audio(
+        server.udp,
+        "carol@openline.test",
+        5400,
+        dir.join("carol.log"),
+        &[],
+        ("sine:1000", "-"),
+    );
+    carol.command("/dial sip:bob@openline.test");
+    assert!(
+        laptop
+            .command("callstate incoming")
+            .starts_with("callstate incoming")
+    );
+    assert!(
+        phone
+            .command("callstate incoming")
+            .starts_with("callstate incoming")
+    );
+    assert_eq!(laptop.command("press answer"), "pressed");
+    carol.wait_for("Call established");
+    assert!(
+        phone
+            .command("callstate idle")
+            .starts_with("callstate idle")
+    );
+    assert_eq!(
+        phone.command("notice carol@openline.test answered on another device"),
+        "seen"
+    );
+    let (received, _, sent) = audio_of(&laptop.command("audio"));
+    assert!(received > 100 && sent > 100);
+    carol.command("/hangup");
+    assert!(
+        laptop
+            .command("callstate idle")
+            .starts_with("callstate idle")
+    );
+    carol.quit();
+}
