@@ -265,12 +265,12 @@ pub async fn run(
         fresh_rx,
     ));
     // Without a relay, commands are answered at once with the media left where it is.
-    let (media_tx, mut media_rx, relay_counts) = match &config.media {
+    let (media_tx, (mut media_rx, mut gone_rx), relay_counts) = match &config.media {
         Some(m) => {
             let (tx, rx, counts) = start_media(m).await?;
             (Some(tx), rx, counts)
         }
-        None => (None, mpsc::channel(1).1, None),
+        None => (None, (mpsc::channel(1).1, mpsc::channel(1).1), None),
     };
     if let Some(addr) = config.metrics {
         crate::metrics::install(addr)?;
@@ -374,6 +374,7 @@ pub async fn run(
                 }
             }
             Some((id, result)) = media_rx.recv() => core.handle_media(now(), id, result),
+            Some(call_id) = gone_rx.recv() => core.handle_browser_gone(now(), &call_id),
             Some((id, outcome)) = push_rx.recv() => core.handle_pushed(id, outcome),
             Some(news) = async { cluster_rx.as_mut()?.recv().await }, if cluster_rx.is_some() => match news {
                 cluster::FromCluster::News(n) => core.handle_cluster_news(now(), wall_clock(), n),

@@ -295,6 +295,23 @@ impl Calls {
         )
     }
 
+    /// A call whose browser went away (its leg lost ICE consent): the signalling side should
+    /// hang it up. Its session is gone with it.
+    pub fn poll_browser_gone(&mut self) -> Option<String> {
+        while let Some(session) = self.relay.poll_browser_gone() {
+            let call_id = self
+                .calls
+                .iter()
+                .find(|(_, c)| c.streams.contains(&Some(session)))
+                .map(|(id, _)| id.clone());
+            if let Some(call_id) = call_id {
+                let _ = self.delete(&call_id);
+                return Some(call_id);
+            }
+        }
+        None
+    }
+
     /// Calls anchored.
     pub fn len(&self) -> usize {
         self.calls.len()

@@ -100,6 +100,9 @@ pub struct InProcess {
     pub commands: mpsc::Receiver<(u64, Command)>,
     /// Replies.
     pub replies: mpsc::Sender<(u64, CommandResult)>,
+    /// Calls whose browser went away (its WebRTC leg lost ICE consent), for the signalling
+    /// side to hang up; None where no one listens.
+    pub browsers_gone: Option<mpsc::Sender<String>>,
 }
 
 /// The sessions and the sockets of their ports: what the data path decides with.
@@ -195,6 +198,15 @@ pub async fn serve_relay(
             _ = refresh.tick() => {
                 let live = lock(&state).calls.reports(now());
                 *counts.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = live;
+            }
+        }
+        // Browsers gone are seen by the data path; told here, within the refresh's second.
+        let gone: Vec<String> =
+            std::iter::from_fn(|| lock(&state).calls.poll_browser_gone()).collect();
+        if let Some(tell) = in_process.as_ref().and_then(|p| p.browsers_gone.as_ref()) {
+            for call_id in gone {
+                tracing::info!(%call_id, "a browser's media went away: the call is hung up");
+                let _ = tell.send(call_id).await;
             }
         }
         sync_ports(&state, &data, listen);

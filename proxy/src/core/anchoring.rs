@@ -268,6 +268,9 @@ impl ServerCore {
             }
             return false;
         }
+        if bridged {
+            self.note_bridged_invite(request, source);
+        }
         let call_id = request.call_id.to_string();
         let tag = request.from_tag.unwrap_or("").to_string();
         let facing = targets
@@ -335,7 +338,8 @@ impl ServerCore {
             id
         });
         if code >= 300 {
-            // The call failed: its media session goes.
+            // The call failed: its media session goes, and nothing is left to hang up.
+            self.forget_bridged(&call_id);
             self.anchoring.queue(Command::Delete { call_id });
         }
         let held = self.anchoring.responses.entry(server).or_default();
@@ -383,6 +387,7 @@ impl ServerCore {
         };
         self.anchoring.failed(server);
         if let Ok(m) = Message::parse(&request) {
+            self.forget_bridged(m.call_id);
             let refusal = Refusal::new(487, "Request Terminated");
             if let Err(e) = self.refuse(now, server, source, &m, refusal) {
                 tracing::debug!(error = %e, "could not answer a cancelled INVITE");

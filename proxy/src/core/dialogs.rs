@@ -58,6 +58,7 @@ impl ServerCore {
     /// A request arrived: a BYE ends its call (its own transaction keeps a draining server
     /// up until it is answered).
     pub(super) fn note_request(&mut self, request: &Message<'_>) {
+        self.note_bridged_request(request);
         if request.method() == Method::Bye {
             self.calls.answered.remove(request.call_id);
         }

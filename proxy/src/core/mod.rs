@@ -6,6 +6,7 @@ mod awaiting;
 mod clustering;
 mod dialogs;
 mod draining;
+mod hangups;
 mod hops;
 mod levels;
 mod locating;
@@ -107,6 +108,8 @@ pub struct ServerCore {
     down: locating::DownServers,
     hops: hops::Hops,
     calls: dialogs::Calls,
+    /// Bridged calls' dialogs, to hang up when their browser goes away.
+    hangups: hangups::Hangups,
     wakes: waking::Wakes,
     /// SIGTERM: no new work (see draining.rs).
     draining: bool,
@@ -170,6 +173,7 @@ impl ServerCore {
             down: locating::DownServers::default(),
             hops: hops::Hops::default(),
             calls: dialogs::Calls::default(),
+            hangups: hangups::Hangups::default(),
             wakes: waking::Wakes::default(),
             draining: false,
         }
@@ -370,6 +374,7 @@ impl ServerCore {
                 response,
                 transaction,
             } => {
+                self.note_bridged_answer(&response, (transport, source));
                 if self.text.on_response(transaction, &response)
                     || self.presence.on_response(transaction, &response)
                 {

@@ -432,6 +432,7 @@ impl ServerCore {
                     Ok(m) => {
                         self.call_settled(server);
                         self.anchoring.failed(server);
+                        self.forget_bridged(m.call_id);
                         let echo = m.echo();
                         let server_header = ("Server", self.server_header.as_str());
                         // Our own 503s are passing conditions (RFC 3261 forbids relaying a

@@ -89,25 +89,37 @@ pub struct MediaRelayConfig {
 pub(super) type MediaCommands = mpsc::Sender<(u64, openline_media::control::Command)>;
 /// The embedded relay's answers.
 pub(super) type MediaAnswers = mpsc::Receiver<(u64, openline_media::control::CommandResult)>;
+/// Calls whose browser went away, by Call-ID.
+pub(super) type BrowsersGone = mpsc::Receiver<String>;
 
-/// Starts the embedded relay: commands in, answers out.
+/// Starts the embedded relay: commands in, answers (and browsers gone) out.
 pub(super) async fn start_media(
     config: &MediaRelayConfig,
-) -> anyhow::Result<(MediaCommands, MediaAnswers, Option<Arc<RelayCounts>>)> {
+) -> anyhow::Result<(
+    MediaCommands,
+    (MediaAnswers, BrowsersGone),
+    Option<Arc<RelayCounts>>,
+)> {
     use openline_media::control::Calls;
     use openline_media::net::{InProcess, serve_relay};
     use openline_media::relay::{PortPool, Relay};
     let (commands_tx, commands) = mpsc::channel(1024);
     let (replies, replies_rx) = mpsc::channel(1024);
+    let (gone, gone_rx) = mpsc::channel(64);
     if let Some(relay) = config.remote {
         tracing::info!(%relay, "media relay over ng");
-        let in_process = InProcess { commands, replies };
+        // rtpengine tells nothing of its own accord: no browser is reported gone.
+        let in_process = InProcess {
+            commands,
+            replies,
+            browsers_gone: None,
+        };
         tokio::spawn(async move {
             if let Err(e) = openline_media::net::drive_remote(relay, in_process).await {
                 tracing::error!(error = %e, "driving the media relay stopped");
             }
         });
-        return Ok((commands_tx, replies_rx, None));
+        return Ok((commands_tx, (replies_rx, gone_rx), None));
     }
     let relay = Relay::new(PortPool::new(config.ports.0, config.ports.1), config.idle);
     let calls = Calls::new(relay, config.advertise);
@@ -126,10 +138,14 @@ pub(super) async fn start_media(
     let counts = Arc::new(RelayCounts::default());
     let relay_counts = Arc::clone(&counts);
     tokio::spawn(async move {
-        let in_process = InProcess { commands, replies };
+        let in_process = InProcess {
+            commands,
+            replies,
+            browsers_gone: Some(gone),
+        };
         if let Err(e) = serve_relay(control, Some(in_process), calls, listen, counts).await {
             tracing::error!(error = %e, "the media relay stopped");
         }
     });
-    Ok((commands_tx, replies_rx, Some(relay_counts)))
+    Ok((commands_tx, (replies_rx, gone_rx), Some(relay_counts)))
 }

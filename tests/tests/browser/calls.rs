@@ -189,3 +189,46 @@ fn two_tabs_ring_and_the_one_not_answering_stops_with_answered_elsewhere() {
     );
     carol.quit();
 }
+
+#[test]
+fn a_tab_killed_mid_call_gets_the_phone_a_bye_within_the_consent_time() {
+    let dir = scratch_dir("web-phone-killed");
+    let (server, url) = web_server(&dir);
+    let mic = dir.join("mic.wav");
+    tone_wav(&mic, 440.0, 60);
+    let (mut tab, first) =
+        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
+    assert_eq!(first, "signed-in");
+    let mut carol = Ua::start_with_audio(
+        server.udp,
+        "carol@openline.test",
+        5402,
+        dir.join("carol.log"),
+        &[],
+        ("sine:1000", "-"),
+    );
+    carol.command("/dial sip:bob@openline.test");
+    assert!(
+        tab.command("callstate incoming")
+            .starts_with("callstate incoming")
+    );
+    assert_eq!(tab.command("press answer"), "pressed");
+    carol.wait_for("Call established");
+    let (received, _, _) = audio_of(&tab.command("audio"));
+    assert!(received > 100);
+
+    // The tab goes without a BYE; its media stops. The relay's leg notices (ICE consent) and
+    // the proxy hangs up the desk phone's side.
+    #[allow(clippy::disallowed_methods)] // the test measures a real time-out
+    let killed = std::time::Instant::now();
+    assert_eq!(tab.command("crash"), "crashed");
+    carol.wait_for_count("session closed", 1, Duration::from_secs(40));
+    let after = killed.elapsed();
+    // Not the tab's own BYE (it sent none: that would come at once), the proxy's, once the
+    // leg's consent checks went unanswered.
+    assert!(
+        after > Duration::from_secs(5) && after < Duration::from_secs(35),
+        "BYE after {after:?}"
+    );
+    carol.quit();
+}
