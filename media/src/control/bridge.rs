@@ -15,7 +15,7 @@ use super::calls::{Call, Calls, ControlError};
 use crate::relay::{SessionId, Side};
 use crate::sdp::Description;
 use crate::webrtc::BrowserLeg;
-use crate::webrtc::codecs::{self, Codec};
+use crate::webrtc::codecs::{self, Codec, Sdes};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -36,6 +36,12 @@ pub(super) struct Bridge {
     codecs: Vec<Codec>,
     /// The o= version of the SDP the phone gets.
     version: u64,
+    /// Our SDES key for the phone (offered to it, or given in answer to its own).
+    ours: Sdes,
+    /// The m= transport the phone gets (RTP/AVP, or RTP/SAVP when it offered that).
+    phone_transport: String,
+    /// Whether the phone gave a key: SRTP with it (else plain RTP, and our key unused).
+    phone_keyed: bool,
 }
 
 /// Which way an SDP goes through [`Calls::bridge`].
@@ -46,6 +52,13 @@ pub(super) struct Leg<'a> {
     pub(super) offer: bool,
     /// The relay's address for the party the result goes to.
     pub(super) facing: Option<IpAddr>,
+}
+
+/// A fresh SDES key (tag 1).
+fn new_key() -> Result<Sdes, ControlError> {
+    let mut key = [0u8; 30];
+    getrandom::fill(&mut key).map_err(|e| ControlError::Browser(format!("no randomness: {e}")))?;
+    Ok(Sdes { tag: 1, key })
 }
 
 fn browser_error(e: impl std::fmt::Display) -> ControlError {
@@ -100,6 +113,7 @@ impl Calls {
         } else {
             Side::Answerer
         };
+        let mut ours = new_key()?;
         let (id, ports) = self.relay.create(now)?;
         self.relay.make_gateway(id, browser)?;
         let at = SocketAddr::new(leg.facing.unwrap_or(self.advertised), ports[1]);
@@ -112,16 +126,29 @@ impl Calls {
             last_answer: None,
             codecs: shared,
             version: 1,
+            ours,
+            phone_transport: "RTP/AVP".to_string(),
+            phone_keyed: false,
         };
         let result = if from_browser {
+            // SDES offered in the best-effort form (RTP/AVP with a=crypto): phones that
+            // speak SRTP take it, the others ignore it.
             bridge.browser_offer = Some(leg.sdp.to_string());
             Ok(codecs::phone_sdp(
                 at,
                 &bridge.codecs,
-                codecs::direction(leg.sdp),
-                1,
+                (codecs::direction(leg.sdp), 1),
+                ("RTP/AVP", Some(ours)),
             ))
         } else {
+            if let Some(theirs) = codecs::sdes(leg.sdp) {
+                ours.tag = theirs.tag;
+                bridge.ours = ours;
+                bridge.phone_keyed = self.relay.set_phone_srtp(id, &ours.key, &theirs.key)?;
+            }
+            if let Some(t) = codecs::transport(leg.sdp) {
+                bridge.phone_transport = t.to_string();
+            }
             phone_rtp(leg.sdp)
                 .and_then(|rtp| Ok(self.relay.describe(id, Side::Offerer, rtp)?))
                 .and_then(|()| BrowserLeg::offer(at, &bridge.codecs, now).map_err(browser_error))
@@ -169,6 +196,9 @@ impl Calls {
             }
             self.relay
                 .describe(id, Side::Answerer, phone_rtp(leg.sdp)?)?;
+            if let Some(theirs) = codecs::sdes(leg.sdp) {
+                b.phone_keyed = self.relay.set_phone_srtp(id, &b.ours.key, &theirs.key)?;
+            }
             let (browser_leg, answer) =
                 BrowserLeg::answer(&offer, SocketAddr::new(facing, ports[0]), &chosen, now)
                     .map_err(browser_error)?;
@@ -182,6 +212,9 @@ impl Calls {
             // The phone answered a browser's re-offer: the leg's answer goes back.
             self.relay
                 .describe(id, Side::Answerer, phone_rtp(leg.sdp)?)?;
+            if let Some(theirs) = codecs::sdes(leg.sdp) {
+                b.phone_keyed = self.relay.set_phone_srtp(id, &b.ours.key, &theirs.key)?;
+            }
             b.last_answer = Some(answer.clone());
             return Ok(answer);
         }
@@ -203,8 +236,8 @@ impl Calls {
             let answer = codecs::phone_sdp(
                 SocketAddr::new(facing, phone_port),
                 &b.codecs,
-                codecs::direction(leg.sdp),
-                b.version,
+                (codecs::direction(leg.sdp), b.version),
+                (&b.phone_transport, b.phone_keyed.then_some(b.ours)),
             );
             b.last_answer = Some(answer.clone());
             return Ok(answer);
@@ -239,8 +272,8 @@ impl Calls {
             return Ok(codecs::phone_sdp(
                 at,
                 &b.codecs,
-                codecs::direction(leg.sdp),
-                b.version,
+                (codecs::direction(leg.sdp), b.version),
+                (&b.phone_transport, b.phone_keyed.then_some(b.ours)),
             ));
         }
         // The phone re-offers (hold, resume, a new address): the leg offers the browser the
@@ -249,6 +282,10 @@ impl Calls {
             .reoffer(codecs::direction(leg.sdp))
             .map_err(browser_error)?;
         self.relay.describe(id, side, phone_rtp(leg.sdp)?)?;
+        if let Some(theirs) = codecs::sdes(leg.sdp) {
+            b.ours.tag = theirs.tag;
+            b.phone_keyed = self.relay.set_phone_srtp(id, &b.ours.key, &theirs.key)?;
+        }
         b.awaiting_browser = true;
         Ok(offer)
     }

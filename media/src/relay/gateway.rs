@@ -5,7 +5,8 @@
 //! leg and out to the browser over SRTP. RTCP is each side's own: the leg makes the
 //! browser's, the phone's reports end here.
 
-use super::{Counters, Dropped, Side};
+use super::sdes::{PhoneSrtp, SrtpKey};
+use super::{Counters, Dropped, Forward, Relay, RelayError, Session, SessionId, Side};
 use crate::quality::Receiving;
 use crate::webrtc::{BrowserLeg, LegOutput, PlainRtp};
 use std::collections::VecDeque;
@@ -36,6 +37,8 @@ pub(super) struct Gateway {
     pub(super) connected: bool,
     /// The browser went away (reported once).
     pub(super) closed: bool,
+    /// SDES-SRTP with the phone, when it gave a key.
+    pub(super) phone_srtp: Option<PhoneSrtp>,
 }
 
 /// The phone side as a gateway session sees it.
@@ -71,6 +74,7 @@ impl Gateway {
             wake: None,
             connected: false,
             closed: false,
+            phone_srtp: None,
         }
     }
 
@@ -103,6 +107,18 @@ impl Gateway {
         phone: PhoneSide<'_>,
         out: &mut VecDeque<Datagram>,
     ) -> Result<Driven, Dropped> {
+        let clear;
+        let packet = match self.phone_srtp.as_mut() {
+            Some(srtp) => {
+                let Some(p) = srtp.decrypt(packet) else {
+                    phone.counters.dropped += 1;
+                    return Err(Dropped::Malformed);
+                };
+                clear = p;
+                &clear[..]
+            }
+            None => packet,
+        };
         let Some(rtp) = parse_rtp(packet) else {
             return Err(Dropped::Malformed);
         };
@@ -162,9 +178,18 @@ impl Gateway {
                     data,
                 }),
                 Ok(LegOutput::Rtp(rtp)) => {
-                    let data = write_rtp(&rtp);
+                    let mut data = write_rtp(&rtp);
                     browser.counters.packets += 1;
                     browser.receiving.rtp(now, &data);
+                    if let Some(srtp) = self.phone_srtp.as_mut() {
+                        match srtp.encrypt(&data) {
+                            Some(encrypted) => data = encrypted,
+                            None => {
+                                browser.counters.dropped += 1;
+                                continue;
+                            }
+                        }
+                    }
                     match phone.to {
                         Some(to) => out.push_back(Datagram {
                             from: phone.port,
@@ -187,6 +212,194 @@ impl Gateway {
         }
         driven
     }
+}
+
+/// The relay's gateway sessions.
+impl Relay {
+    /// Makes `browser`'s side of session `id` a browser's: its leg is set with
+    /// [`Relay::set_browser_leg`] once its SDP is settled.
+    pub fn make_gateway(&mut self, id: SessionId, browser: Side) -> Result<(), RelayError> {
+        let s = self
+            .sessions
+            .get_mut(&id)
+            .ok_or(RelayError::UnknownSession(id))?;
+        if s.gateway.is_none() {
+            s.gateway = Some(Gateway::new(browser));
+            self.gateways.insert(id);
+        }
+        Ok(())
+    }
+
+    /// The browser leg of session `id`, once negotiated at `now`; it is driven from then on.
+    pub fn set_browser_leg(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        leg: BrowserLeg,
+    ) -> Result<(), RelayError> {
+        let g = self
+            .sessions
+            .get_mut(&id)
+            .and_then(|s| s.gateway.as_mut())
+            .ok_or(RelayError::UnknownSession(id))?;
+        g.leg = Some(leg);
+        g.wake = Some(now);
+        Ok(())
+    }
+
+    /// SDES-SRTP on the phone's side of gateway session `id`: its key `theirs`, ours
+    /// `ours` (false: a key the SRTP library refuses).
+    pub fn set_phone_srtp(
+        &mut self,
+        id: SessionId,
+        ours: &SrtpKey,
+        theirs: &SrtpKey,
+    ) -> Result<bool, RelayError> {
+        let g = self
+            .sessions
+            .get_mut(&id)
+            .and_then(|s| s.gateway.as_mut())
+            .ok_or(RelayError::UnknownSession(id))?;
+        g.phone_srtp = PhoneSrtp::new(ours, theirs);
+        Ok(g.phone_srtp.is_some())
+    }
+
+    /// The browser leg of session `id`, if it has one (for a re-offer).
+    pub fn browser_leg(&mut self, id: SessionId) -> Option<&mut BrowserLeg> {
+        self.sessions.get_mut(&id)?.gateway.as_mut()?.leg.as_mut()
+    }
+
+    /// Which side of session `id` is a browser, if one is.
+    pub fn browser_side(&self, id: SessionId) -> Option<Side> {
+        self.sessions.get(&id)?.gateway.as_ref().map(|g| g.browser)
+    }
+
+    /// The next datagram a browser leg made, to send.
+    pub fn poll_datagram(&mut self) -> Option<Datagram> {
+        self.outbox.pop_front()
+    }
+
+    /// A session whose browser went away (ICE consent lost): its call should end.
+    pub fn poll_browser_gone(&mut self) -> Option<SessionId> {
+        self.browsers_gone.pop_front()
+    }
+
+    /// When the earliest browser leg's timer is due.
+    pub fn poll_gateway_timeout(&self) -> Option<Instant> {
+        self.gateways
+            .iter()
+            .filter_map(|id| self.sessions.get(id)?.gateway.as_ref()?.wake)
+            .min()
+    }
+
+    /// Runs the browser legs' timers due at `now`.
+    pub fn handle_gateway_timeout(&mut self, now: Instant) {
+        let due: Vec<SessionId> = self
+            .gateways
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.sessions
+                    .get(id)
+                    .and_then(|s| s.gateway.as_ref())
+                    .is_some_and(|g| g.leg.is_some() && g.wake.is_some_and(|w| w <= now))
+            })
+            .collect();
+        for id in due {
+            let Some(s) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            let Some(mut g) = s.gateway.take() else {
+                continue;
+            };
+            let (browser, phone) = sides(s, g.browser);
+            let driven = g.timeout(now, browser, phone, &mut self.outbox);
+            s.gateway = Some(g);
+            if driven.closed {
+                self.browsers_gone.push_back(id);
+            }
+        }
+    }
+
+    /// A packet on a gateway session's port: the browser's go through its leg; the phone's
+    /// RTP goes into it.
+    pub(super) fn gateway_packet(
+        &mut self,
+        now: Instant,
+        (id, side, port): (SessionId, Side, u16),
+        source: SocketAddr,
+        packet: &[u8],
+    ) -> Forward {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return Forward::Drop(Dropped::UnknownPort);
+        };
+        let Some(mut g) = s.gateway.take() else {
+            return Forward::Drop(Dropped::UnknownPort);
+        };
+        let rtcp = port % 2 == 1;
+        let from_browser = side == g.browser;
+        if !from_browser {
+            // The phone latches as in any session; its RTCP ends here.
+            let leg = &mut s.legs[side.index()];
+            let slot = usize::from(rtcp);
+            match leg.latched[slot] {
+                None => leg.latched[slot] = Some(source),
+                Some(l) if l != source => {
+                    leg.counters.dropped += 1;
+                    s.gateway = Some(g);
+                    return Forward::Drop(Dropped::WrongSource);
+                }
+                Some(_) => {}
+            }
+        }
+        let result = if rtcp && !from_browser {
+            s.legs[side.index()].receiving.rtcp(packet);
+            Ok(Driven::default())
+        } else if rtcp {
+            // A browser muxes RTCP (RFC 8843 needs it): nothing comes on the port above.
+            Err(Dropped::Malformed)
+        } else {
+            let (browser, phone) = sides(s, g.browser);
+            if from_browser {
+                g.browser_sent(now, (source, packet), browser, phone, &mut self.outbox)
+            } else {
+                g.phone_sent(now, packet, browser, phone, &mut self.outbox)
+            }
+        };
+        s.gateway = Some(g);
+        match result {
+            Ok(driven) => {
+                s.last_media = now;
+                if driven.closed {
+                    self.browsers_gone.push_back(id);
+                }
+                Forward::Gateway
+            }
+            Err(why) => Forward::Drop(why),
+        }
+    }
+}
+
+/// A gateway session's two sides, browser first.
+fn sides(s: &mut Session, browser: Side) -> (BrowserSide<'_>, PhoneSide<'_>) {
+    let [first, second] = &mut s.legs;
+    let (b, p) = match browser {
+        Side::Offerer => (first, second),
+        Side::Answerer => (second, first),
+    };
+    (
+        BrowserSide {
+            port: b.port,
+            counters: &mut b.counters,
+            receiving: &mut b.receiving,
+        },
+        PhoneSide {
+            port: p.port,
+            to: p.latched[0].or(p.described),
+            counters: &mut p.counters,
+            receiving: &mut p.receiving,
+        },
+    )
 }
 
 /// An RTP packet's fields (RFC 3550 5.1), CSRCs, extension and padding stripped.

@@ -7,12 +7,13 @@
 
 mod gateway;
 mod ports;
+mod sdes;
 
 pub use gateway::Datagram;
 pub use ports::{PortCheck, PortPool, parse_range};
+pub use sdes::SrtpKey;
 
-use crate::webrtc::BrowserLeg;
-use gateway::{BrowserSide, Gateway, PhoneSide};
+use gateway::Gateway;
 
 use crate::quality::{LegQuality, Receiving};
 use std::cmp::Reverse;
@@ -341,152 +342,6 @@ impl Relay {
         Forward::To { from, to }
     }
 
-    /// Makes `browser`'s side of session `id` a browser's: its leg is set with
-    /// [`Relay::set_browser_leg`] once its SDP is settled.
-    pub fn make_gateway(&mut self, id: SessionId, browser: Side) -> Result<(), RelayError> {
-        let s = self
-            .sessions
-            .get_mut(&id)
-            .ok_or(RelayError::UnknownSession(id))?;
-        if s.gateway.is_none() {
-            s.gateway = Some(Gateway::new(browser));
-            self.gateways.insert(id);
-        }
-        Ok(())
-    }
-
-    /// The browser leg of session `id`, once negotiated at `now`; it is driven from then on.
-    pub fn set_browser_leg(
-        &mut self,
-        now: Instant,
-        id: SessionId,
-        leg: BrowserLeg,
-    ) -> Result<(), RelayError> {
-        let g = self
-            .sessions
-            .get_mut(&id)
-            .and_then(|s| s.gateway.as_mut())
-            .ok_or(RelayError::UnknownSession(id))?;
-        g.leg = Some(leg);
-        g.wake = Some(now);
-        Ok(())
-    }
-
-    /// The browser leg of session `id`, if it has one (for a re-offer).
-    pub fn browser_leg(&mut self, id: SessionId) -> Option<&mut BrowserLeg> {
-        self.sessions.get_mut(&id)?.gateway.as_mut()?.leg.as_mut()
-    }
-
-    /// Which side of session `id` is a browser, if one is.
-    pub fn browser_side(&self, id: SessionId) -> Option<Side> {
-        self.sessions.get(&id)?.gateway.as_ref().map(|g| g.browser)
-    }
-
-    /// The next datagram a browser leg made, to send.
-    pub fn poll_datagram(&mut self) -> Option<Datagram> {
-        self.outbox.pop_front()
-    }
-
-    /// A session whose browser went away (ICE consent lost): its call should end.
-    pub fn poll_browser_gone(&mut self) -> Option<SessionId> {
-        self.browsers_gone.pop_front()
-    }
-
-    /// When the earliest browser leg's timer is due.
-    pub fn poll_gateway_timeout(&self) -> Option<Instant> {
-        self.gateways
-            .iter()
-            .filter_map(|id| self.sessions.get(id)?.gateway.as_ref()?.wake)
-            .min()
-    }
-
-    /// Runs the browser legs' timers due at `now`.
-    pub fn handle_gateway_timeout(&mut self, now: Instant) {
-        let due: Vec<SessionId> = self
-            .gateways
-            .iter()
-            .copied()
-            .filter(|id| {
-                self.sessions
-                    .get(id)
-                    .and_then(|s| s.gateway.as_ref())
-                    .is_some_and(|g| g.leg.is_some() && g.wake.is_some_and(|w| w <= now))
-            })
-            .collect();
-        for id in due {
-            let Some(s) = self.sessions.get_mut(&id) else {
-                continue;
-            };
-            let Some(mut g) = s.gateway.take() else {
-                continue;
-            };
-            let (browser, phone) = sides(s, g.browser);
-            let driven = g.timeout(now, browser, phone, &mut self.outbox);
-            s.gateway = Some(g);
-            if driven.closed {
-                self.browsers_gone.push_back(id);
-            }
-        }
-    }
-
-    /// A packet on a gateway session's port: the browser's go through its leg; the phone's
-    /// RTP goes into it.
-    fn gateway_packet(
-        &mut self,
-        now: Instant,
-        (id, side, port): (SessionId, Side, u16),
-        source: SocketAddr,
-        packet: &[u8],
-    ) -> Forward {
-        let Some(s) = self.sessions.get_mut(&id) else {
-            return Forward::Drop(Dropped::UnknownPort);
-        };
-        let Some(mut g) = s.gateway.take() else {
-            return Forward::Drop(Dropped::UnknownPort);
-        };
-        let rtcp = port % 2 == 1;
-        let from_browser = side == g.browser;
-        if !from_browser {
-            // The phone latches as in any session; its RTCP ends here.
-            let leg = &mut s.legs[side.index()];
-            let slot = usize::from(rtcp);
-            match leg.latched[slot] {
-                None => leg.latched[slot] = Some(source),
-                Some(l) if l != source => {
-                    leg.counters.dropped += 1;
-                    s.gateway = Some(g);
-                    return Forward::Drop(Dropped::WrongSource);
-                }
-                Some(_) => {}
-            }
-        }
-        let result = if rtcp && !from_browser {
-            s.legs[side.index()].receiving.rtcp(packet);
-            Ok(gateway::Driven::default())
-        } else if rtcp {
-            // A browser muxes RTCP (RFC 8843 needs it): nothing comes on the port above.
-            Err(Dropped::Malformed)
-        } else {
-            let (browser, phone) = sides(s, g.browser);
-            if from_browser {
-                g.browser_sent(now, (source, packet), browser, phone, &mut self.outbox)
-            } else {
-                g.phone_sent(now, packet, browser, phone, &mut self.outbox)
-            }
-        };
-        s.gateway = Some(g);
-        match result {
-            Ok(driven) => {
-                s.last_media = now;
-                if driven.closed {
-                    self.browsers_gone.push_back(id);
-                }
-                Forward::Gateway
-            }
-            Err(why) => Forward::Drop(why),
-        }
-    }
-
     /// The quality of a session's legs at `now` (what each side sent: offerer, answerer).
     pub fn quality(&self, id: SessionId, now: Instant) -> Option<[LegQuality; 2]> {
         self.sessions.get(&id).map(|s| {
@@ -566,28 +421,6 @@ impl Relay {
         }
         ended
     }
-}
-
-/// A gateway session's two sides, browser first.
-fn sides(s: &mut Session, browser: Side) -> (BrowserSide<'_>, PhoneSide<'_>) {
-    let [first, second] = &mut s.legs;
-    let (b, p) = match browser {
-        Side::Offerer => (first, second),
-        Side::Answerer => (second, first),
-    };
-    (
-        BrowserSide {
-            port: b.port,
-            counters: &mut b.counters,
-            receiving: &mut b.receiving,
-        },
-        PhoneSide {
-            port: p.port,
-            to: p.latched[0].or(p.described),
-            counters: &mut p.counters,
-            receiving: &mut p.receiving,
-        },
-    )
 }
 
 #[cfg(test)]

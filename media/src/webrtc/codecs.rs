@@ -160,9 +160,67 @@ pub fn names(codecs: &[Codec]) -> String {
     }
 }
 
-/// Plain RTP/AVP SDP for a SIP phone: one audio stream at `at` with `codecs`, in the
-/// direction given (`sendrecv` unless on hold).
-pub fn phone_sdp(at: SocketAddr, codecs: &[Codec], direction: &str, version: u64) -> String {
+/// The one SRTP suite offered and taken (RFC 4568): every SIP phone speaks it.
+pub const SRTP_SUITE: &str = "AES_CM_128_HMAC_SHA1_80";
+
+/// SDES keys in a phone's SDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sdes {
+    /// The a=crypto tag.
+    pub tag: u32,
+    /// Master key and salt.
+    pub key: [u8; 30],
+}
+
+/// The first audio section's a=crypto with [`SRTP_SUITE`], if any.
+pub fn sdes(sdp: &str) -> Option<Sdes> {
+    use base64::Engine as _;
+    first_audio_lines(sdp).find_map(|line| {
+        let mut parts = line.strip_prefix("a=crypto:")?.split_ascii_whitespace();
+        let tag = parts.next()?.parse().ok()?;
+        if parts.next()? != SRTP_SUITE {
+            return None;
+        }
+        let b64 = parts.next()?.strip_prefix("inline:")?.split('|').next()?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+        Some(Sdes {
+            tag,
+            key: bytes.try_into().ok()?,
+        })
+    })
+}
+
+/// The first audio section's m= transport (`RTP/AVP`, `RTP/SAVP`...).
+pub fn transport(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|m| m.split_ascii_whitespace().nth(1))
+}
+
+fn first_audio_lines(sdp: &str) -> impl Iterator<Item = &str> {
+    let mut state = 0u8; // 0 before audio, 1 in it, 2 after
+    sdp.lines().map(str::trim_end).filter(move |line| {
+        if line.starts_with("m=") {
+            state = match state {
+                0 if line.starts_with("m=audio ") => 1,
+                0 => 0,
+                _ => 2,
+            };
+            return false;
+        }
+        state == 1
+    })
+}
+
+/// SDP for a SIP phone: one audio stream at `at` with `codecs`, in the direction given
+/// (`sendrecv` unless on hold); with `sdes`, our key as a=crypto (RTP/AVP stays, the
+/// best-effort form phones take, unless `transport` says RTP/SAVP).
+pub fn phone_sdp(
+    at: SocketAddr,
+    codecs: &[Codec],
+    (direction, version): (&str, u64),
+    (transport, sdes): (&str, Option<Sdes>),
+) -> String {
     let family = if at.is_ipv4() { "IP4" } else { "IP6" };
     let ip = at.ip();
     let mut sdp = format!(
@@ -170,7 +228,12 @@ pub fn phone_sdp(at: SocketAddr, codecs: &[Codec], direction: &str, version: u64
         session = at.port(),
     );
     let pts: Vec<String> = codecs.iter().map(|c| c.pt.to_string()).collect();
-    let _ = write!(sdp, "m=audio {} RTP/AVP {}\r\n", at.port(), pts.join(" "));
+    let _ = write!(
+        sdp,
+        "m=audio {} {transport} {}\r\n",
+        at.port(),
+        pts.join(" ")
+    );
     for c in codecs {
         let _ = write!(sdp, "a=rtpmap:{} {}/{}", c.pt, c.name, c.clock);
         if let Some(ch) = c.channels {
@@ -180,6 +243,11 @@ pub fn phone_sdp(at: SocketAddr, codecs: &[Codec], direction: &str, version: u64
         if let Some(fmtp) = &c.fmtp {
             let _ = write!(sdp, "a=fmtp:{} {fmtp}\r\n", c.pt);
         }
+    }
+    if let Some(s) = sdes {
+        use base64::Engine as _;
+        let key = base64::engine::general_purpose::STANDARD.encode(s.key);
+        let _ = write!(sdp, "a=crypto:{} {SRTP_SUITE} inline:{key}\r\n", s.tag);
     }
     let _ = write!(sdp, "a=ptime:20\r\na={direction}\r\n");
     sdp
@@ -259,13 +327,20 @@ mod tests {
     }
 
     #[test]
-    fn the_phone_gets_plain_rtp_avp() {
+    fn the_phone_gets_rtp_avp_with_our_sdes_key() {
         let codecs = shared(&audio_codecs(CHROMIUM));
-        let sdp = phone_sdp("198.18.0.1:30002".parse().unwrap(), &codecs, "sendrecv", 1);
+        let sdes = Sdes {
+            tag: 1,
+            key: [7; 30],
+        };
+        let at = "198.18.0.1:30002".parse().unwrap();
+        let sdp = phone_sdp(at, &codecs, ("sendrecv", 1), ("RTP/AVP", Some(sdes)));
         assert!(
             sdp.contains("m=audio 30002 RTP/AVP 111 0 8 110 126\r\n"),
             "{sdp}"
         );
+        assert_eq!(self::sdes(&sdp), Some(sdes), "our key reads back");
+        assert_eq!(transport(&sdp), Some("RTP/AVP"));
         assert!(sdp.contains("c=IN IP4 198.18.0.1\r\n"));
         assert!(sdp.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10"));
         assert_eq!(audio_codecs(&sdp), codecs);

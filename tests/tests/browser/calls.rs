@@ -232,3 +232,58 @@ fn a_tab_killed_mid_call_gets_the_phone_a_bye_within_the_consent_time() {
     );
     carol.quit();
 }
+
+#[test]
+fn tui_phone_calls_a_tab_over_sdes_srtp_and_each_hears_the_other() {
+    use openline_tests::tui_phone::TuiPhone;
+    let dir = scratch_dir("web-phone-tui");
+    let (server, url) = web_server(&dir);
+    let (mic, tone, heard) = (
+        dir.join("mic.wav"),
+        dir.join("tone.wav"),
+        dir.join("alice-heard.wav"),
+    );
+    tone_wav(&mic, 440.0, 30);
+    tone_wav(&tone, 1_000.0, 30);
+    let (mut tab, first) =
+        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
+    assert_eq!(first, "signed-in");
+    let mut alice = TuiPhone::start_with(
+        "alice@openline.test",
+        "ecila",
+        server.udp,
+        &dir.join("alice"),
+        &[
+            "--audio-in",
+            tone.to_str().unwrap(),
+            "--audio-out",
+            heard.to_str().unwrap(),
+        ],
+    );
+    alice.expect("registered", Duration::from_secs(10));
+    alice.command("call bob@openline.test");
+    assert!(
+        tab.command("callstate incoming")
+            .starts_with("callstate incoming")
+    );
+    assert_eq!(tab.command("press answer"), "pressed");
+    let up = alice.expect_call_state("established", Duration::from_secs(15));
+    assert!(
+        up.contains("\"srtp\":true"),
+        "the gateway answered tui-phone's SDES key: {up}"
+    );
+    let (received, energy, sent) = audio_of(&tab.command("audio"));
+    assert!(
+        received > 100 && sent > 100 && energy > 0.0,
+        "{received} {energy} {sent}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    alice.command("hangup");
+    alice.expect("call_ended", Duration::from_secs(10));
+    assert!(tab.command("callstate idle").starts_with("callstate idle"));
+    let (share, _) = hears(&recording(&heard), 440.0);
+    assert!(
+        share > 0.7,
+        "tui-phone hears the tab's 440 Hz through SRTP: {share}"
+    );
+}

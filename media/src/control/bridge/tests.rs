@@ -74,8 +74,31 @@ struct PlainRtpSeen {
     from: u16,
 }
 
+/// The phone's SRTP: its own key out, the relay's key in.
+struct PhoneKeys {
+    out: rtc_srtp::context::Context,
+    inbound: rtc_srtp::context::Context,
+}
+
+fn srtp(key: &[u8; 30]) -> rtc_srtp::context::Context {
+    rtc_srtp::context::Context::new(
+        &key[..16],
+        &key[16..],
+        rtc_srtp::protection_profile::ProtectionProfile::Aes128CmHmacSha1_80,
+        None,
+        None,
+        &rtc_crypto::providers::RingCrypto,
+    )
+    .unwrap()
+}
+
+thread_local! {
+    /// The phone's SRTP in the test that has one.
+    static KEYS: std::cell::RefCell<Option<PhoneKeys>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Runs the browser against the relay's gateway for `span`; the phone sends one PCMU
-/// packet to `phone_port` every 20 ms when `phone_talks`.
+/// packet to `phone_port` every 20 ms when `phone_talks` (over SRTP when it has keys).
 fn run(
     calls: &mut Calls,
     rtc: &mut Rtc,
@@ -115,6 +138,11 @@ fn run(
             packet[2..4].copy_from_slice(&seq.to_be_bytes());
             packet[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
             packet.resize(172, 0xFF);
+            KEYS.with_borrow_mut(|k| {
+                if let Some(k) = k {
+                    packet = k.out.encrypt_rtp(&packet).unwrap().to_vec();
+                }
+            });
             calls
                 .relay()
                 .handle(*now, phone_port, PHONE.parse().unwrap(), &packet);
@@ -136,6 +164,13 @@ fn run(
                 .unwrap();
             } else {
                 assert_eq!(d.to, PHONE.parse().unwrap());
+                let d = KEYS.with_borrow_mut(|k| match k {
+                    Some(k) => crate::relay::Datagram {
+                        data: k.inbound.decrypt_rtp(&d.data).expect("our key").to_vec(),
+                        ..d
+                    },
+                    None => d,
+                });
                 heard.phone.push(PlainRtpSeen {
                     pt: d.data[1] & 0x7F,
                     seq: u16::from_be_bytes([d.data[2], d.data[3]]),
@@ -352,6 +387,74 @@ fn a_phone_calls_a_browser_that_is_offered_webrtc_with_the_phones_codecs() {
     assert!(start.connected);
     let heard = browser_speaks(&mut calls, &mut rtc, mid, ports, &mut now, 20);
     assert!(heard.phone.len() >= 18 && heard.browser.len() >= 15);
+}
+
+#[test]
+fn a_phone_offering_sdes_srtp_gets_our_key_and_both_directions_are_encrypted() {
+    let mut now = t0();
+    let mut calls = calls();
+    let theirs = [0x42u8; 30];
+    let offer = format!(
+        "v=0\r\no=- 1 1 IN IP4 198.18.0.9\r\ns=-\r\nc=IN IP4 198.18.0.9\r\nt=0 0\r\n\
+        m=audio 4000 RTP/AVP 0\r\na=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n",
+        {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(theirs)
+        }
+    );
+    let to_browser = calls
+        .offer_to(now, ("c5", "phone"), offer.as_bytes(), true)
+        .unwrap();
+    assert!(
+        !to_browser.contains("a=crypto"),
+        "the browser gets DTLS-SRTP"
+    );
+    let browser_port = candidate_port(&to_browser);
+    let mut rtc = browser_rtc(now);
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(SdpOffer::from_sdp_string(&to_browser).unwrap())
+        .unwrap()
+        .to_sdp_string();
+    let to_phone = calls
+        .answer(now, "c5", "browser", answer.as_bytes())
+        .unwrap();
+    let ours = codecs::sdes(&to_phone).expect("our key in the answer");
+    assert_eq!(ours.tag, 3, "the answer's a=crypto answers the offer's tag");
+    assert_ne!(ours.key, theirs);
+    KEYS.with_borrow_mut(|k| {
+        *k = Some(PhoneKeys {
+            out: srtp(&theirs),
+            inbound: srtp(&ours.key),
+        });
+    });
+    let mid = Mid::from(
+        to_browser
+            .lines()
+            .find_map(|l| l.strip_prefix("a=mid:"))
+            .unwrap(),
+    );
+    let ports = (browser_port, port_of(&to_phone));
+    let start = run(
+        &mut calls,
+        &mut rtc,
+        ports,
+        (&mut now, Duration::from_secs(3)),
+        false,
+    );
+    assert!(start.connected);
+    let heard = browser_speaks(&mut calls, &mut rtc, mid, ports, &mut now, 20);
+    KEYS.with_borrow_mut(|k| *k = None);
+    assert!(
+        heard.phone.len() >= 18,
+        "the phone decrypted {}",
+        heard.phone.len()
+    );
+    assert!(heard.phone.iter().all(|p| p.pt == 0));
+    assert!(
+        heard.browser.len() >= 15,
+        "the browser heard the phone's SRTP, decrypted"
+    );
 }
 
 #[test]
