@@ -287,3 +287,28 @@ fn tui_phone_calls_a_tab_over_sdes_srtp_and_each_hears_the_other() {
         "tui-phone hears the tab's 440 Hz through SRTP: {share}"
     );
 }
+
+#[test]
+fn a_tab_calls_another_tab_and_both_hear_each_other() {
+    let dir = scratch_dir("web-phone-tab-to-tab");
+    let (_server, url) = web_server(&dir);
+    let mic = dir.join("mic.wav");
+    tone_wav(&mic, 440.0, 30);
+    let (mut bob, first) =
+        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
+    assert_eq!(first, "signed-in");
+    let (mut alice, first) =
+        Tab::open_with_microphone(&url, ("alice@openline.test", "ecila"), &dir, Some(&mic));
+    assert_eq!(first, "signed-in");
+    assert_eq!(bob.command("call alice@openline.test"), "calling");
+    assert!(alice.command("callstate incoming").starts_with("callstate incoming"));
+    assert_eq!(alice.command("press answer"), "pressed");
+    assert!(bob.command("callstate active").starts_with("callstate active"));
+    for tab in [&mut bob, &mut alice] {
+        let (received, energy, sent) = audio_of(&tab.command("audio"));
+        assert!(received > 100 && sent > 100 && energy > 0.0, "{received} {energy} {sent}");
+    }
+    assert_eq!(alice.command("sdp"), "sdp");
+    assert_eq!(bob.command("press hangup"), "pressed");
+    assert!(alice.command("callstate idle").starts_with("callstate idle"));
+}
