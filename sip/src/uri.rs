@@ -283,6 +283,21 @@ impl<'a> SipUri<'a> {
     pub fn transport(&self) -> Option<&'a str> {
         self.param("transport").flatten()
     }
+
+    /// Whether two URIs name the same place (RFC 3261 19.1.4): scheme, user, host and port
+    /// alike, and the parameters that must match when either has them (transport, user,
+    /// maddr, ttl, method); others, such as RFC 5626's `ob` a UA adds to its dialog
+    /// Contact but not to its registered one, do not tell them apart.
+    pub fn same_target(&self, other: &SipUri<'_>) -> bool {
+        let param = |u: &SipUri<'_>, n: &str| u.param(n).flatten().map(str::to_ascii_lowercase);
+        self.secure == other.secure
+            && self.user == other.user
+            && self.host.same_as(&other.host)
+            && self.port == other.port
+            && ["transport", "user", "maddr", "ttl", "method"]
+                .iter()
+                .all(|n| param(self, n) == param(other, n))
+    }
 }
 
 /// Splits `host[:port]`, honouring IPv6 brackets.
@@ -317,6 +332,15 @@ mod tests {
 
     fn sip(s: &str) -> SipUri<'_> {
         *Uri::parse(s).unwrap().sip().unwrap()
+    }
+
+    #[test]
+    fn a_dialog_contact_with_ob_is_the_registered_one_but_another_transport_is_not() {
+        let registered = sip("sip:k8d1@x9q.invalid;transport=ws");
+        assert!(sip("sip:k8d1@X9Q.invalid;transport=WS;ob").same_target(&registered));
+        assert!(!sip("sip:k8d1@x9q.invalid;transport=tcp").same_target(&registered));
+        assert!(!sip("sip:other@x9q.invalid;transport=ws").same_target(&registered));
+        assert!(!sip("sip:k8d1@x9q.invalid:5061;transport=ws").same_target(&registered));
     }
 
     #[test]

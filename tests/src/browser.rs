@@ -27,12 +27,32 @@ impl Tab {
     /// Like [`Tab::open`], the tab's microphone playing the WAV `microphone`.
     pub fn open_with_microphone(
         url: &str,
-        (address, password): (&str, &str),
+        credentials: (&str, &str),
         dir: &Path,
         microphone: Option<&Path>,
     ) -> (Tab, String) {
+        Tab::open_in(None, url, credentials, (dir, microphone))
+    }
+
+    /// Like [`Tab::open_with_microphone`], the browser running in the network namespace at
+    /// `namespace` (`/proc/PID/ns/net`) when one is given: a tab on a laptop behind a home
+    /// router.
+    pub fn open_in(
+        namespace: Option<&str>,
+        url: &str,
+        (address, password): (&str, &str),
+        (dir, microphone): (&Path, Option<&Path>),
+    ) -> (Tab, String) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/chromium/phone.mjs");
-        let mut child = Command::new("timeout")
+        let mut command = match namespace {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={ns}")).args(["--", "timeout"]);
+                c
+            }
+            None => Command::new("timeout"),
+        };
+        let mut child = command
             .args(["300", "node"])
             .arg(&script)
             .args([url, address, password])

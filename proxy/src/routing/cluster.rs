@@ -54,7 +54,18 @@ impl Us {
         now: u64,
     ) -> Vec<&'l Binding> {
         let mut live = location.live(aor, now);
-        live.retain(|b| b.contact == contact && self.cluster.holds(b));
+        let wanted = openline_sip::uri::Uri::parse(contact).ok();
+        let wanted = wanted.as_ref().and_then(|u| u.sip());
+        live.retain(|b| {
+            let same = b.contact == contact
+                || wanted.is_some_and(|w| {
+                    openline_sip::uri::Uri::parse(&b.contact)
+                        .ok()
+                        .and_then(|u| u.sip().map(|s| s.same_target(w)))
+                        .unwrap_or(false)
+                });
+            same && self.cluster.holds(b)
+        });
         live
     }
 

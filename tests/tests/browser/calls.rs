@@ -301,14 +301,28 @@ fn a_tab_calls_another_tab_and_both_hear_each_other() {
         Tab::open_with_microphone(&url, ("alice@openline.test", "ecila"), &dir, Some(&mic));
     assert_eq!(first, "signed-in");
     assert_eq!(bob.command("call alice@openline.test"), "calling");
-    assert!(alice.command("callstate incoming").starts_with("callstate incoming"));
+    assert!(
+        alice
+            .command("callstate incoming")
+            .starts_with("callstate incoming")
+    );
     assert_eq!(alice.command("press answer"), "pressed");
-    assert!(bob.command("callstate active").starts_with("callstate active"));
+    assert!(
+        bob.command("callstate active")
+            .starts_with("callstate active")
+    );
     for tab in [&mut bob, &mut alice] {
         let (received, energy, sent) = audio_of(&tab.command("audio"));
-        assert!(received > 100 && sent > 100 && energy > 0.0, "{received} {energy} {sent}");
+        assert!(
+            received > 100 && sent > 100 && energy > 0.0,
+            "{received} {energy} {sent}"
+        );
     }
     assert_eq!(alice.command("sdp"), "sdp");
     assert_eq!(bob.command("press hangup"), "pressed");
-    assert!(alice.command("callstate idle").starts_with("callstate idle"));
+    assert!(
+        alice
+            .command("callstate idle")
+            .starts_with("callstate idle")
+    );
 }

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+mod browser;
 mod dual_stack;
 mod firewall;
 mod lan;
