@@ -92,7 +92,7 @@ fn media_addr(sdp: &str) -> anyhow::Result<SocketAddr> {
     let ip = sdp
         .lines()
         .filter_map(|l| l.trim_end().strip_prefix("c=IN IP4 "))
-        .last()
+        .next_back()
         .context("no c=")?;
     let port = sdp
         .lines()
