@@ -338,19 +338,10 @@ impl Relay {
         };
         let rtcp = port % 2 == 1;
         let from_browser = side == g.browser;
-        if !from_browser {
-            // The phone latches as in any session; its RTCP ends here.
-            let leg = &mut s.legs[side.index()];
-            let slot = usize::from(rtcp);
-            match leg.latched[slot] {
-                None => leg.latched[slot] = Some(source),
-                Some(l) if l != source => {
-                    leg.counters.dropped += 1;
-                    s.gateway = Some(g);
-                    return Forward::Drop(Dropped::WrongSource);
-                }
-                Some(_) => {}
-            }
+        // The phone latches as in any session; its RTCP ends here.
+        if !from_browser && !s.legs[side.index()].latch(usize::from(rtcp), source) {
+            s.gateway = Some(g);
+            return Forward::Drop(Dropped::WrongSource);
         }
         let result = if rtcp && !from_browser {
             s.legs[side.index()].receiving.rtcp(packet);

@@ -11,7 +11,7 @@ mod sdes;
 
 pub use gateway::Datagram;
 pub use ports::{PortCheck, PortPool, parse_range};
-pub use sdes::SrtpKey;
+pub use sdes::{SrtpKey, srtp_context};
 
 use gateway::Gateway;
 
@@ -141,6 +141,22 @@ pub struct Relay {
     outbox: std::collections::VecDeque<Datagram>,
     /// Sessions whose browser went away, for the call's signalling to hang up.
     browsers_gone: std::collections::VecDeque<SessionId>,
+}
+
+impl Leg {
+    /// Latches RTP (`slot` 0) or RTCP (1) on `source` if nothing came yet; false, counted as
+    /// dropped, for a packet from anywhere else once latched.
+    fn latch(&mut self, slot: usize, source: SocketAddr) -> bool {
+        match self.latched[slot] {
+            None => self.latched[slot] = Some(source),
+            Some(latched) if latched != source => {
+                self.counters.dropped += 1;
+                return false;
+            }
+            Some(_) => {}
+        }
+        true
+    }
 }
 
 impl Counters {
@@ -309,14 +325,8 @@ impl Relay {
             Side::Offerer => (0, 1),
             Side::Answerer => (1, 0),
         };
-        let leg = &mut s.legs[from_leg];
-        match leg.latched[rtcp] {
-            None => leg.latched[rtcp] = Some(source),
-            Some(latched) if latched != source => {
-                leg.counters.dropped += 1;
-                return Forward::Drop(Dropped::WrongSource);
-            }
-            Some(_) => {}
+        if !s.legs[from_leg].latch(rtcp, source) {
+            return Forward::Drop(Dropped::WrongSource);
         }
         let other = &s.legs[to_leg];
         let to = other.latched[rtcp].or_else(|| {

@@ -20,7 +20,10 @@ impl std::fmt::Debug for PhoneSrtp {
     }
 }
 
-fn context(key: &SrtpKey) -> Option<Context> {
+/// An SRTP context for one direction with `key` (AES_CM_128_HMAC_SHA1_80, ring), as the
+/// gateway's phone side and tui-phone use it.
+/// The library's refusal, as text (its error type lives in a crate of its own).
+pub fn srtp_context(key: &SrtpKey) -> Result<Context, String> {
     Context::new(
         &key[..16],
         &key[16..],
@@ -29,7 +32,7 @@ fn context(key: &SrtpKey) -> Option<Context> {
         None,
         &rtc_crypto::providers::RingCrypto,
     )
-    .ok()
+    .map_err(|e| e.to_string())
 }
 
 impl PhoneSrtp {
@@ -37,8 +40,8 @@ impl PhoneSrtp {
     /// refuses.
     pub(super) fn new(ours: &SrtpKey, theirs: &SrtpKey) -> Option<Self> {
         Some(PhoneSrtp {
-            inbound: context(theirs)?,
-            outbound: context(ours)?,
+            inbound: srtp_context(theirs).ok()?,
+            outbound: srtp_context(ours).ok()?,
         })
     }
 

@@ -9,7 +9,6 @@ use super::jitter::{JitterBuffer, Playout};
 use super::rtp::{self, RtpHeader};
 use crate::ua::offer::Negotiated;
 use rtc_srtp::context::Context;
-use rtc_srtp::protection_profile::ProtectionProfile;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -80,15 +79,7 @@ pub struct MediaSession {
 }
 
 fn srtp_context(key: &[u8; 30]) -> Result<Context, MediaError> {
-    Context::new(
-        &key[..16],
-        &key[16..],
-        ProtectionProfile::Aes128CmHmacSha1_80,
-        None,
-        None,
-        &rtc_crypto::providers::RingCrypto,
-    )
-    .map_err(|e| MediaError::Srtp(e.to_string()))
+    openline_media::relay::srtp_context(key).map_err(MediaError::Srtp)
 }
 
 impl MediaSession {

@@ -81,15 +81,7 @@ struct PhoneKeys {
 }
 
 fn srtp(key: &[u8; 30]) -> rtc_srtp::context::Context {
-    rtc_srtp::context::Context::new(
-        &key[..16],
-        &key[16..],
-        rtc_srtp::protection_profile::ProtectionProfile::Aes128CmHmacSha1_80,
-        None,
-        None,
-        &rtc_crypto::providers::RingCrypto,
-    )
-    .unwrap()
+    crate::relay::srtp_context(key).unwrap()
 }
 
 thread_local! {
