@@ -19,23 +19,45 @@ fn audio_of(answer: &str) -> (u64, f64, u64) {
     )
 }
 
+/// A signed-in tab for `credentials` whose microphone plays 440 Hz (`DIR/mic.wav`, written
+/// by the first tab of a test).
+fn signed_in_tab(url: &str, dir: &std::path::Path, credentials: (&str, &str)) -> Tab {
+    let mic = dir.join("mic.wav");
+    if !mic.exists() {
+        tone_wav(&mic, 440.0, 60);
+    }
+    let (tab, first) = Tab::open_with_microphone(url, credentials, dir, Some(&mic));
+    assert_eq!(first, "signed-in");
+    tab
+}
+
+/// carol's baresip on SIP port `port`, with `env` settings, sending 1 kHz and recording what
+/// the last call brought to `heard` (`-`: nowhere).
+fn carol(
+    server: &Subject,
+    dir: &std::path::Path,
+    port: u16,
+    (env, heard): (&[(&str, &str)], &str),
+) -> Ua {
+    Ua::start_with_audio(
+        server.udp,
+        "carol@openline.test",
+        port,
+        dir.join("carol.log"),
+        env,
+        ("sine:1000", heard),
+    )
+}
+
+const BOB: (&str, &str) = ("bob@openline.test", "bob-pw");
+
 #[test]
 fn a_tab_calls_baresip_and_each_hears_the_other_with_dtmf_and_hold() {
     let dir = scratch_dir("web-phone-call-out");
     let (server, url) = web_server(&dir);
-    let (mic, carol_heard) = (dir.join("mic.wav"), dir.join("carol-heard.wav"));
-    tone_wav(&mic, 440.0, 30);
-    let mut carol = Ua::start_with_audio(
-        server.udp,
-        "carol@openline.test",
-        5396,
-        dir.join("carol.log"),
-        &[],
-        ("sine:1000", carol_heard.to_str().unwrap()),
-    );
-    let (mut tab, first) =
-        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
-    assert_eq!(first, "signed-in");
+    let carol_heard = dir.join("carol-heard.wav");
+    let mut carol = carol(&server, &dir, 5396, (&[], carol_heard.to_str().unwrap()));
+    let mut tab = signed_in_tab(&url, &dir, BOB);
 
     assert_eq!(tab.command("call carol@openline.test"), "calling");
     carol.wait_for("Incoming call from:");
@@ -95,18 +117,13 @@ fn a_tab_calls_baresip_and_each_hears_the_other_with_dtmf_and_hold() {
 fn baresip_calls_a_tab_that_answers_and_both_hear_each_other_over_pcmu() {
     let dir = scratch_dir("web-phone-call-in");
     let (server, url) = web_server(&dir);
-    let (mic, carol_heard) = (dir.join("mic.wav"), dir.join("carol-heard.wav"));
-    tone_wav(&mic, 440.0, 30);
-    let (mut tab, first) =
-        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
-    assert_eq!(first, "signed-in");
-    let mut carol = Ua::start_with_audio(
-        server.udp,
-        "carol@openline.test",
+    let carol_heard = dir.join("carol-heard.wav");
+    let mut tab = signed_in_tab(&url, &dir, BOB);
+    let mut carol = carol(
+        &server,
+        &dir,
         5398,
-        dir.join("carol.log"),
-        &[("CODECS", "PCMU/8000/1")],
-        ("sine:1000", carol_heard.to_str().unwrap()),
+        (&[("CODECS", "PCMU/8000/1")], carol_heard.to_str().unwrap()),
     );
     carol.command("/dial sip:bob@openline.test");
     assert!(
@@ -141,22 +158,9 @@ fn baresip_calls_a_tab_that_answers_and_both_hear_each_other_over_pcmu() {
 fn two_tabs_ring_and_the_one_not_answering_stops_with_answered_elsewhere() {
     let dir = scratch_dir("web-phone-two-ring");
     let (server, url) = web_server(&dir);
-    let mic = dir.join("mic.wav");
-    tone_wav(&mic, 440.0, 30);
-    let (mut laptop, first) =
-        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
-    assert_eq!(first, "signed-in");
-    let (mut phone, first) =
-        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
-    assert_eq!(first, "signed-in");
-    let mut carol = Ua::start_with_audio(
-        server.udp,
-        "carol@openline.test",
-        5400,
-        dir.join("carol.log"),
-        &[],
-        ("sine:1000", "-"),
-    );
+    let mut laptop = signed_in_tab(&url, &dir, BOB);
+    let mut phone = signed_in_tab(&url, &dir, BOB);
+    let mut carol = carol(&server, &dir, 5400, (&[], "-"));
     carol.command("/dial sip:bob@openline.test");
     assert!(
         laptop
@@ -194,19 +198,8 @@ fn two_tabs_ring_and_the_one_not_answering_stops_with_answered_elsewhere() {
 fn a_tab_killed_mid_call_gets_the_phone_a_bye_within_the_consent_time() {
     let dir = scratch_dir("web-phone-killed");
     let (server, url) = web_server(&dir);
-    let mic = dir.join("mic.wav");
-    tone_wav(&mic, 440.0, 60);
-    let (mut tab, first) =
-        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
-    assert_eq!(first, "signed-in");
-    let mut carol = Ua::start_with_audio(
-        server.udp,
-        "carol@openline.test",
-        5402,
-        dir.join("carol.log"),
-        &[],
-        ("sine:1000", "-"),
-    );
+    let mut tab = signed_in_tab(&url, &dir, BOB);
+    let mut carol = carol(&server, &dir, 5402, (&[], "-"));
     carol.command("/dial sip:bob@openline.test");
     assert!(
         tab.command("callstate incoming")
@@ -238,16 +231,9 @@ fn tui_phone_calls_a_tab_over_sdes_srtp_and_each_hears_the_other() {
     use openline_tests::tui_phone::TuiPhone;
     let dir = scratch_dir("web-phone-tui");
     let (server, url) = web_server(&dir);
-    let (mic, tone, heard) = (
-        dir.join("mic.wav"),
-        dir.join("tone.wav"),
-        dir.join("alice-heard.wav"),
-    );
-    tone_wav(&mic, 440.0, 30);
+    let (tone, heard) = (dir.join("tone.wav"), dir.join("alice-heard.wav"));
     tone_wav(&tone, 1_000.0, 30);
-    let (mut tab, first) =
-        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
-    assert_eq!(first, "signed-in");
+    let mut tab = signed_in_tab(&url, &dir, BOB);
     let mut alice = TuiPhone::start_with(
         "alice@openline.test",
         "ecila",
@@ -292,14 +278,8 @@ fn tui_phone_calls_a_tab_over_sdes_srtp_and_each_hears_the_other() {
 fn a_tab_calls_another_tab_and_both_hear_each_other() {
     let dir = scratch_dir("web-phone-tab-to-tab");
     let (_server, url) = web_server(&dir);
-    let mic = dir.join("mic.wav");
-    tone_wav(&mic, 440.0, 30);
-    let (mut bob, first) =
-        Tab::open_with_microphone(&url, ("bob@openline.test", "bob-pw"), &dir, Some(&mic));
-    assert_eq!(first, "signed-in");
-    let (mut alice, first) =
-        Tab::open_with_microphone(&url, ("alice@openline.test", "ecila"), &dir, Some(&mic));
-    assert_eq!(first, "signed-in");
+    let mut bob = signed_in_tab(&url, &dir, BOB);
+    let mut alice = signed_in_tab(&url, &dir, ("alice@openline.test", "ecila"));
     assert_eq!(bob.command("call alice@openline.test"), "calling");
     assert!(
         alice
