@@ -38,9 +38,13 @@ struct Args {
     /// Measured seconds, after the calls are connected.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Print the first call's SDP as the relay rewrote it (for a relay that refuses).
+    #[arg(long)]
+    show_sdp: bool,
 }
 
 struct Call {
+    call_id: String,
     rtc: Rtc,
     mid: Mid,
     pt: Pt,
@@ -63,7 +67,8 @@ fn ng(
 ) -> anyhow::Result<String> {
     static COOKIE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let cookie = COOKIE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut out = format!("wl{cookie} ").into_bytes();
+    // The pid too: rtpengine answers a cookie it has seen with its cached reply.
+    let mut out = format!("wl{}-{cookie} ", std::process::id()).into_bytes();
     Bencode::Dict(pairs).encode(&mut out);
     socket.send_to(&out, to)?;
     let mut buf = vec![0u8; 65536];
@@ -80,11 +85,43 @@ fn ng(
             reply.get("error-reason").and_then(Bencode::as_str)
         );
     }
+    // A delete's answer has none: empty, and an offer's empty SDP fails where it is read.
     Ok(reply
         .get("sdp")
         .and_then(Bencode::as_str)
-        .context("no sdp")?
+        .unwrap_or_default()
         .to_string())
+}
+
+/// The phone's SSRC (every phone in the load uses it: each has its own ports).
+const PHONE_SSRC: u32 = 0x1234_5678;
+
+/// The answer as str0m, stricter than a browser, takes it. rtpengine 10.5 leaves out
+/// `a=group:BUNDLE` for the one mid, and forwards the phone's RTP without the mid header
+/// extension and without naming its SSRC: Chrome takes an unsignalled SSRC on a lone m-line,
+/// str0m drops it. So the group and `a=ssrc` are added when missing (openline's answer has both).
+fn as_str0m_takes(sdp: &str) -> String {
+    let mut out = sdp.to_string();
+    let Some(mid) = sdp
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=mid:"))
+    else {
+        return out;
+    };
+    if !sdp.contains("a=ssrc:") {
+        let line = format!("a=mid:{mid}\r\n");
+        out = out.replacen(
+            &line,
+            &format!("{line}a=ssrc:{PHONE_SSRC} cname:phone\r\n"),
+            1,
+        );
+    }
+    if !sdp.contains("a=group:BUNDLE") {
+        if let Some(at) = out.find("m=") {
+            out.insert_str(at, &format!("a=group:BUNDLE {mid}\r\n"));
+        }
+    }
+    out
 }
 
 /// The m= port and c= address of an SDP's audio.
@@ -102,7 +139,12 @@ fn media_addr(sdp: &str) -> anyhow::Result<SocketAddr> {
     Ok(format!("{ip}:{port}").parse()?)
 }
 
-fn setup(ng_socket: &UdpSocket, relay: SocketAddr, n: usize, now: Instant) -> anyhow::Result<Call> {
+fn setup(
+    ng_socket: &UdpSocket,
+    (relay, show): (SocketAddr, bool),
+    n: usize,
+    now: Instant,
+) -> anyhow::Result<Call> {
     let browser = UdpSocket::bind("127.0.0.1:0")?;
     let phone = UdpSocket::bind("127.0.0.1:0")?;
     let mut rtc = Rtc::builder()
@@ -155,11 +197,20 @@ fn setup(ng_socket: &UdpSocket, relay: SocketAddr, n: usize, now: Instant) -> an
             (b"rtcp-mux", Bencode::List(vec![text("require")])),
         ],
     )?;
-    rtc.sdp_api()
-        .accept_answer(pending, SdpAnswer::from_sdp_string(&to_browser)?)?;
+    if show && n == 0 {
+        eprintln!(
+            "offer:\n{}\nto the phone:\n{to_phone}\nto the browser:\n{to_browser}",
+            offer.to_sdp_string()
+        );
+    }
+    rtc.sdp_api().accept_answer(
+        pending,
+        SdpAnswer::from_sdp_string(&as_str0m_takes(&to_browser))?,
+    )?;
     browser.set_nonblocking(true)?;
     phone.set_nonblocking(true)?;
     Ok(Call {
+        call_id,
         rtc,
         mid,
         pt: Pt::from(pt),
@@ -220,7 +271,8 @@ fn send_due(calls: &mut [Call], (start, now): (Instant, Instant), pps: u32) -> a
                 .writer(c.mid)
                 .context("no writer")?
                 .write(c.pt, now, at, vec![0xF8; 160])?;
-            let mut rtp = vec![0x80, *c.pt, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78];
+            let mut rtp = vec![0x80, *c.pt, 0, 0, 0, 0, 0, 0];
+            rtp.extend_from_slice(&PHONE_SSRC.to_be_bytes());
             rtp[2..4].copy_from_slice(&c.seq.to_be_bytes());
             rtp[4..8].copy_from_slice(&((c.frames * 960) as u32).to_be_bytes());
             rtp.resize(172, 0xF8);
@@ -246,7 +298,10 @@ fn main() -> anyhow::Result<()> {
     let t0 = Instant::now();
     let mut calls = Vec::with_capacity(args.calls);
     for n in 0..args.calls {
-        calls.push(setup(&ng_socket, args.ng, n, t0).with_context(|| format!("call {n}"))?);
+        calls.push(
+            setup(&ng_socket, (args.ng, args.show_sdp), n, t0)
+                .with_context(|| format!("call {n}"))?,
+        );
     }
     let mut buf = vec![0u8; 65536];
     let connect_by = Instant::now() + Duration::from_secs(20);
@@ -281,17 +336,32 @@ fn main() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_micros(500));
     }
     let cpu = cpu_ticks(args.pid)? - cpu0;
+    let to_browsers: u64 = calls.iter().map(|c| c.browser_got).sum();
+    let to_phones: u64 = calls.iter().map(|c| c.phone_got).sum();
     let got: u64 = calls
         .iter()
         .map(|c| c.browser_got + c.phone_got)
         .sum::<u64>()
         - got0;
+    // Both relays end each load empty.
+    for c in &calls {
+        ng(
+            &ng_socket,
+            args.ng,
+            vec![
+                (b"command", Bencode::text("delete")),
+                (b"call-id", Bencode::text(&c.call_id)),
+                (b"from-tag", Bencode::text("browser")),
+            ],
+        )
+        .with_context(|| format!("deleting {}", c.call_id))?;
+    }
     let sent = 2 * calls.len() as u64 * u64::from(args.pps) * args.seconds;
     let ticks = 100.0; // USER_HZ on Linux
     let relayed_pps = got as f64 / args.seconds as f64;
     let relay_cpu_pct = 100.0 * cpu as f64 / ticks / args.seconds as f64;
     println!(
-        "RESULT calls={} pps={} seconds={} sent={sent} relayed={got} relayed_pps={relayed_pps:.0} relay_cpu_pct={relay_cpu_pct:.1} us_per_packet={:.1}",
+        "RESULT calls={} pps={} seconds={} sent={sent} relayed={got} relayed_pps={relayed_pps:.0} relay_cpu_pct={relay_cpu_pct:.1} us_per_packet={:.1} to_browsers={to_browsers} to_phones={to_phones}",
         args.calls,
         args.pps,
         args.seconds,
