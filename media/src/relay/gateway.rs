@@ -6,7 +6,7 @@
 //! browser's, the phone's reports end here.
 
 use super::sdes::{PhoneSrtp, SrtpKey};
-use super::{Counters, Dropped, Forward, Relay, RelayError, Session, SessionId, Side};
+use super::{Counters, Dropped, Forward, Leg, Relay, RelayError, Session, SessionId, Side};
 use crate::quality::Receiving;
 use crate::webrtc::{BrowserLeg, LegOutput, PlainRtp};
 use std::collections::VecDeque;
@@ -128,7 +128,7 @@ impl Gateway {
             phone.counters.dropped += 1;
             return Err(Dropped::NoDestination);
         };
-        if leg.write_rtp(now, &rtp).is_err() {
+        if leg.write_rtp(now, rtp).is_err() {
             phone.counters.dropped += 1;
             return Err(Dropped::NoDestination);
         }
@@ -165,7 +165,9 @@ impl Gateway {
         let Some(leg) = self.leg.as_mut() else {
             return driven;
         };
-        // Bounded: a leg yields a few datagrams per input; a runaway one is cut short.
+        // Bounded: a leg yields a few datagrams per input; a runaway one is cut short, and
+        // run again at the next timer tick for the rest.
+        self.wake = Some(now);
         for _ in 0..256 {
             match leg.poll() {
                 Ok(LegOutput::Wait(at)) => {
@@ -225,7 +227,6 @@ impl Relay {
             .ok_or(RelayError::UnknownSession(id))?;
         if s.gateway.is_none() {
             s.gateway = Some(Gateway::new(browser));
-            self.gateways.insert(id);
         }
         Ok(())
     }
@@ -243,7 +244,10 @@ impl Relay {
             .and_then(|s| s.gateway.as_mut())
             .ok_or(RelayError::UnknownSession(id))?;
         g.leg = Some(leg);
-        g.wake = Some(now);
+        if let Some(at) = g.wake.replace(now) {
+            self.gateway_wakes.remove(&(at, id));
+        }
+        self.gateway_wakes.insert((now, id));
         Ok(())
     }
 
@@ -286,39 +290,38 @@ impl Relay {
 
     /// When the earliest browser leg's timer is due.
     pub fn poll_gateway_timeout(&self) -> Option<Instant> {
-        self.gateways
-            .iter()
-            .filter_map(|id| self.sessions.get(id)?.gateway.as_ref()?.wake)
-            .min()
+        self.gateway_wakes.first().map(|&(at, _)| at)
     }
 
     /// Runs the browser legs' timers due at `now`.
     pub fn handle_gateway_timeout(&mut self, now: Instant) {
-        let due: Vec<SessionId> = self
-            .gateways
-            .iter()
-            .copied()
-            .filter(|id| {
-                self.sessions
-                    .get(id)
-                    .and_then(|s| s.gateway.as_ref())
-                    .is_some_and(|g| g.leg.is_some() && g.wake.is_some_and(|w| w <= now))
-            })
-            .collect();
-        for id in due {
-            let Some(s) = self.sessions.get_mut(&id) else {
+        // Taken first: a leg run here files its next wake, which may be due already.
+        let mut due = std::mem::take(&mut self.gateways_due);
+        while let Some(&(at, id)) = self.gateway_wakes.first() {
+            if at > now {
+                break;
+            }
+            self.gateway_wakes.pop_first();
+            due.push(id);
+        }
+        for id in due.drain(..) {
+            let Some(Session { legs, gateway, .. }) = self.sessions.get_mut(&id) else {
                 continue;
             };
-            let Some(mut g) = s.gateway.take() else {
+            let Some(g) = gateway.as_mut() else {
                 continue;
             };
-            let (browser, phone) = sides(s, g.browser);
+            g.wake = None;
+            let (browser, phone) = sides(legs, g.browser);
             let driven = g.timeout(now, browser, phone, &mut self.outbox);
-            s.gateway = Some(g);
+            if let Some(at) = g.wake {
+                self.gateway_wakes.insert((at, id));
+            }
             if driven.closed {
                 self.browsers_gone.push_back(id);
             }
         }
+        self.gateways_due = due;
     }
 
     /// A packet on a gateway session's port: the browser's go through its leg; the phone's
@@ -330,37 +333,47 @@ impl Relay {
         source: SocketAddr,
         packet: &[u8],
     ) -> Forward {
-        let Some(s) = self.sessions.get_mut(&id) else {
-            return Forward::Drop(Dropped::UnknownPort);
-        };
-        let Some(mut g) = s.gateway.take() else {
+        // The session's fields borrowed apart: the leg (str0m's state, kilobytes) stays put.
+        let Some(Session {
+            legs,
+            gateway: Some(g),
+            last_media,
+        }) = self.sessions.get_mut(&id)
+        else {
             return Forward::Drop(Dropped::UnknownPort);
         };
         let rtcp = port % 2 == 1;
         let from_browser = side == g.browser;
         // The phone latches as in any session; its RTCP ends here.
-        if !from_browser && !s.legs[side.index()].latch(usize::from(rtcp), source) {
-            s.gateway = Some(g);
+        if !from_browser && !legs[side.index()].latch(usize::from(rtcp), source) {
             return Forward::Drop(Dropped::WrongSource);
         }
+        let woke = g.wake;
         let result = if rtcp && !from_browser {
-            s.legs[side.index()].receiving.rtcp(packet);
+            legs[side.index()].receiving.rtcp(packet);
             Ok(Driven::default())
         } else if rtcp {
             // A browser muxes RTCP (RFC 8843 needs it): nothing comes on the port above.
             Err(Dropped::Malformed)
         } else {
-            let (browser, phone) = sides(s, g.browser);
+            let (browser, phone) = sides(legs, g.browser);
             if from_browser {
                 g.browser_sent(now, (source, packet), browser, phone, &mut self.outbox)
             } else {
                 g.phone_sent(now, packet, browser, phone, &mut self.outbox)
             }
         };
-        s.gateway = Some(g);
+        if g.wake != woke {
+            if let Some(at) = woke {
+                self.gateway_wakes.remove(&(at, id));
+            }
+            if let Some(at) = g.wake {
+                self.gateway_wakes.insert((at, id));
+            }
+        }
         match result {
             Ok(driven) => {
-                s.last_media = now;
+                *last_media = now;
                 if driven.closed {
                     self.browsers_gone.push_back(id);
                 }
@@ -372,8 +385,8 @@ impl Relay {
 }
 
 /// A gateway session's two sides, browser first.
-fn sides(s: &mut Session, browser: Side) -> (BrowserSide<'_>, PhoneSide<'_>) {
-    let [first, second] = &mut s.legs;
+fn sides(legs: &mut [Leg; 2], browser: Side) -> (BrowserSide<'_>, PhoneSide<'_>) {
+    let [first, second] = legs;
     let (b, p) = match browser {
         Side::Offerer => (first, second),
         Side::Answerer => (second, first),

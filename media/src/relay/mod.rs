@@ -135,8 +135,10 @@ pub struct Relay {
     finished: [Counters; 2],
     /// The quality of sessions that ended, until their call takes it.
     final_quality: HashMap<SessionId, [LegQuality; 2]>,
-    /// Sessions with a browser leg, whose timers the driver runs.
-    gateways: std::collections::HashSet<SessionId>,
+    /// The browser legs' timers: (when, session), one entry per leg that waits, ordered.
+    gateway_wakes: std::collections::BTreeSet<(Instant, SessionId)>,
+    /// Scratch for the legs due at one timeout, kept to spare an allocation per run.
+    gateways_due: Vec<SessionId>,
     /// What browser legs made, for the driver to send.
     outbox: std::collections::VecDeque<Datagram>,
     /// Sessions whose browser went away, for the call's signalling to hang up.
@@ -200,7 +202,8 @@ impl Relay {
             port_events: std::collections::VecDeque::new(),
             finished: [Counters::default(); 2],
             final_quality: HashMap::new(),
-            gateways: std::collections::HashSet::new(),
+            gateway_wakes: std::collections::BTreeSet::new(),
+            gateways_due: Vec::new(),
             outbox: std::collections::VecDeque::new(),
             browsers_gone: std::collections::VecDeque::new(),
         }
@@ -283,7 +286,9 @@ impl Relay {
             }
             self.ports.give_back(leg.port);
         }
-        self.gateways.remove(&id);
+        if let Some(at) = s.gateway.as_ref().and_then(|g| g.wake) {
+            self.gateway_wakes.remove(&(at, id));
+        }
         self.finished[0].add(s.legs[0].counters);
         self.finished[1].add(s.legs[1].counters);
         // As of its last media: a party's silence is measured against the other's.

@@ -205,7 +205,7 @@ fn a_browser_connects_over_ice_lite_and_dtls_and_audio_passes_both_ways_in_the_c
             marker: i == 0,
             payload: vec![0xF8, 0xB0, i as u8],
         };
-        leg.write_rtp(now, &packet).unwrap();
+        leg.write_rtp(now, packet.clone()).unwrap();
         run(
             &mut leg,
             &mut browser,
@@ -312,7 +312,7 @@ fn a_leg_that_offers_the_phones_codecs_connects_and_keeps_their_numbers() {
             marker: false,
             payload: vec![0xFF; 160],
         };
-        leg.write_rtp(now, &packet).unwrap();
+        leg.write_rtp(now, packet.clone()).unwrap();
         run(
             &mut leg,
             &mut browser,
