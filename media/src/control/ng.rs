@@ -55,6 +55,13 @@ fn counters(c: crate::relay::Counters) -> Bencode<'static> {
     ])
 }
 
+/// Whether an offer's receiver is a browser, from rtpengine's flags: DTLS-SRTP named
+/// (`UDP/TLS/RTP/SAVPF`), or Kamailio's shorter `RTP/SAVPF` with ICE forced, which rtpengine
+/// also makes DTLS-SRTP (without ICE, `RTP/SAVP[F]` is SDES to a phone).
+fn to_browser(proto: &str, ice: Option<&str>) -> bool {
+    proto.starts_with("UDP/TLS/RTP/SAVP") || (proto == "RTP/SAVPF" && ice == Some("force"))
+}
+
 fn command<'a>(calls: &mut Calls, now: Instant, request: &Bencode<'a>) -> Reply<'a> {
     let text = |key: &str| request.get(key).and_then(Bencode::as_str);
     let Some(name) = text("command") else {
@@ -78,7 +85,7 @@ fn command<'a>(calls: &mut Calls, now: Instant, request: &Bencode<'a>) -> Reply<
                     now,
                     (call_id, from),
                     sdp,
-                    proto.starts_with("UDP/TLS/RTP/SAVP"),
+                    to_browser(proto, text("ICE")),
                 )),
                 None => described(calls.offer(now, call_id, from, sdp)),
             },

@@ -7,18 +7,6 @@ use super::*;
 use openline_tests::audio::{hears, recording, tone_wav};
 use openline_tests::baresip::Ua;
 
-/// The tab's `audio` answer: packets received, energy received, packets sent.
-fn audio_of(answer: &str) -> (u64, f64, u64) {
-    let parts: Vec<&str> = answer.split(' ').collect();
-    assert_eq!(parts.first(), Some(&"audio"), "{answer}");
-    assert!(parts.len() == 4, "audio flowed: {answer}");
-    (
-        parts[1].parse().unwrap(),
-        parts[2].parse().unwrap(),
-        parts[3].parse().unwrap(),
-    )
-}
-
 /// A signed-in tab for `credentials` whose microphone plays 440 Hz (`DIR/mic.wav`, written
 /// by the first tab of a test).
 fn signed_in_tab(url: &str, dir: &std::path::Path, credentials: (&str, &str)) -> Tab {

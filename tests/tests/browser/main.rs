@@ -13,6 +13,19 @@ use openline_tests::subject::{Subject, scratch_dir};
 use std::time::Duration;
 
 mod calls;
+mod kamailio;
+
+/// The tab's `audio` answer: packets received, energy received, packets sent.
+pub(crate) fn audio_of(answer: &str) -> (u64, f64, u64) {
+    let parts: Vec<&str> = answer.split(' ').collect();
+    assert_eq!(parts.first(), Some(&"audio"), "{answer}");
+    assert!(parts.len() == 4, "audio flowed: {answer}");
+    (
+        parts[1].parse().unwrap(),
+        parts[2].parse().unwrap(),
+        parts[3].parse().unwrap(),
+    )
+}
 
 const ARRIVES: Duration = Duration::from_secs(15);
 

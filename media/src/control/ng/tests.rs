@@ -84,3 +84,13 @@ fn what_cannot_be_done_is_an_error_reply_and_garbage_gets_none() {
         "no cookie"
     );
 }
+
+#[test]
+fn a_browser_receiver_is_told_by_dtls_srtp_or_kamailios_rtp_savpf_with_ice_forced() {
+    assert!(super::to_browser("UDP/TLS/RTP/SAVPF", None));
+    assert!(super::to_browser("UDP/TLS/RTP/SAVP", Some("remove")));
+    assert!(super::to_browser("RTP/SAVPF", Some("force")));
+    assert!(!super::to_browser("RTP/SAVPF", None), "SDES with feedback");
+    assert!(!super::to_browser("RTP/SAVP", Some("force")));
+    assert!(!super::to_browser("RTP/AVP", Some("force")));
+}
