@@ -11,6 +11,7 @@ pub mod certs;
 pub mod dns;
 pub mod linphone;
 pub mod media;
+pub mod metrics;
 pub mod pebble;
 pub mod phone;
 pub mod push_device;

@@ -298,11 +298,24 @@ impl WsPhone {
 
     /// Answers `request` with `code` (a To tag of its own, this tab's Contact).
     pub fn answer(&mut self, request: &[u8], code: u16, reason: &str) {
-        let contact = format!(
+        self.answer_with_sdp(request, (code, reason), "");
+    }
+
+    /// Answers `request` with `code` and `sdp` as its body (none when empty).
+    pub fn answer_with_sdp(&mut self, request: &[u8], (code, reason): (u16, &str), sdp: &str) {
+        let mut extra = format!(
             "Contact: <sip:{}@{};transport=ws>\r\n",
             self.user, self.host
         );
-        let reply = crate::wire::response_to(request, code, reason, "tab", &contact);
-        self.send(&reply);
+        if !sdp.is_empty() {
+            extra += "Content-Type: application/sdp\r\n";
+        }
+        let reply = crate::wire::response_to(request, code, reason, "tab", &extra);
+        let text = String::from_utf8_lossy(&reply).replacen(
+            "Content-Length: 0\r\n\r\n",
+            &format!("Content-Length: {}\r\n\r\n{sdp}", sdp.len()),
+            1,
+        );
+        self.send(text.as_bytes());
     }
 }

@@ -108,6 +108,10 @@ impl Calls {
             return Err(ControlError::NoSharedCodec(codecs::names(&offered)));
         }
         let from_browser = codecs::is_webrtc(leg.sdp);
+        // Found now, not once the phone has answered and rings.
+        if let Some(problem) = codecs::webrtc_problem(leg.sdp).filter(|_| from_browser) {
+            return Err(ControlError::Browser(problem.to_string()));
+        }
         let browser = if from_browser {
             Side::Offerer
         } else {
@@ -224,6 +228,9 @@ impl Calls {
                 .relay
                 .browser_leg(id)
                 .ok_or(ControlError::UnknownCall)?;
+            if let Some(problem) = codecs::webrtc_problem(leg.sdp) {
+                return Err(ControlError::Browser(problem.to_string()));
+            }
             browser_leg.accept_answer(leg.sdp).map_err(browser_error)?;
             let chosen = codecs::chosen(&codecs::audio_codecs(leg.sdp));
             if chosen.is_empty() {

@@ -276,6 +276,21 @@ pub fn direction(sdp: &str) -> &'static str {
     "sendrecv"
 }
 
+/// What a browser's SDP lacks that the WebRTC leg needs (RFC 8829's must-haves for us:
+/// rtcp-mux, a DTLS fingerprint, ICE credentials), if anything; session-level lines count.
+pub fn webrtc_problem(sdp: &str) -> Option<&'static str> {
+    let has = |prefix: &str| sdp.lines().any(|l| l.trim_end().starts_with(prefix));
+    if !has("a=rtcp-mux") {
+        Some("the browser's SDP has no a=rtcp-mux")
+    } else if !has("a=fingerprint:") {
+        Some("the browser's SDP has no a=fingerprint")
+    } else if !has("a=ice-ufrag:") || !has("a=ice-pwd:") {
+        Some("the browser's SDP has no ICE credentials")
+    } else {
+        None
+    }
+}
+
 /// Whether an SDP's first audio stream is WebRTC's (DTLS-SRTP with feedback: a browser).
 pub fn is_webrtc(sdp: &str) -> bool {
     sdp.lines()

@@ -81,7 +81,7 @@ pub(super) struct Anchoring {
 const MOST_NATTED: usize = 100_000;
 
 impl Anchoring {
-    fn queue(&mut self, command: Command) -> u64 {
+    pub(super) fn queue(&mut self, command: Command) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
         self.ops.push_back(MediaOp { id, command });
@@ -479,17 +479,29 @@ impl ServerCore {
             return;
         };
         entry.0 = None;
+        let mut refused = None;
         match result {
             Ok(sdp) => {
                 if let Some(rewritten) = with_body(&entry.1, sdp.as_bytes()) {
                     entry.1 = rewritten;
                 }
             }
-            // The answer could not be anchored: it goes on as it is (media flows directly).
-            Err(e) => tracing::warn!(error = %e, "the relay refused an answer"),
+            // A bridged call's answer cannot pass unbridged (neither side could use the
+            // other's SDP): a 2xx still goes on, as a proxy must, and the call is then ended.
+            Err(e) => {
+                tracing::warn!(error = %e, "the relay refused an answer");
+                refused = Message::parse(&entry.1)
+                    .ok()
+                    .filter(|m| m.status().is_some_and(|c| (200..300).contains(&c)))
+                    .map(|m| (m.call_id.to_string(), e));
+            }
         }
         if let Err(e) = self.flush_responses(now, server) {
             tracing::debug!(error = %e, "could not pass a response on");
+        }
+        if let Some((call_id, e)) = refused {
+            let reason = format!("SIP;cause=488;text=\"{}\"", e.to_string().replace('"', "'"));
+            self.hang_up_bridged(now, &call_id, &reason);
         }
     }
 }

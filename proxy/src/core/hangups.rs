@@ -1,6 +1,8 @@
-//! Hanging up calls whose browser went away (issue #23): a tab that is closed or killed
-//! sends no BYE, its WebSocket may linger, and the desk phone on the other side would keep
-//! the call up in silence. The relay sees the browser's media stop (its WebRTC leg loses ICE
+//! Hanging up bridged calls from the middle (issue #23): calls whose browser went away, and
+//! calls answered with SDP the relay cannot bridge (a proxy passes a 2xx on; the call is
+//! then ended, not left up without media). A tab that is closed or killed sends no BYE, its
+//! WebSocket may linger, and the desk phone on the other side would keep the call up in
+//! silence. The relay sees the browser's media stop (its WebRTC leg loses ICE
 //! consent) and says so; the proxy then sends a BYE to each side of the dialog, as the other
 //! side would have. So it keeps, for the calls it bridged, what a BYE needs: each side's
 //! remote target, its tagged From or To, where it is reached, and the CSeq it last used.
@@ -8,6 +10,7 @@
 //! Bounded: a call is forgotten at its BYE, and no more than [`MOST_CALLS`] are kept.
 
 use super::ServerCore;
+use openline_media::control::Command;
 use openline_sip::header::{HeaderName, NameAddr};
 use openline_sip::message::RequestBuilder;
 use openline_sip::transaction::Destination;
@@ -150,32 +153,51 @@ impl ServerCore {
     /// The relay says the browser of call `call_id` is gone: both sides get a BYE (the
     /// browser's is likely lost with it; the phone's is what matters).
     pub fn handle_browser_gone(&mut self, now: Instant, call_id: &str) {
+        self.hang_up_bridged(
+            now,
+            call_id,
+            "SIP;cause=480;text=\"the browser's media stopped (ICE consent lost)\"",
+        );
+    }
+
+    /// Ends answered bridged call `call_id` from the middle: a BYE to each side with `reason`
+    /// (RFC 3326), and the relay frees its ports. False when no such call was answered here.
+    pub(super) fn hang_up_bridged(&mut self, now: Instant, call_id: &str, reason: &str) -> bool {
         let Some(dialog) = self.hangups.calls.remove(call_id) else {
-            tracing::debug!(%call_id, "a browser went away from a call not answered here");
-            return;
+            tracing::debug!(%call_id, "a bridged call to end was not answered here");
+            return false;
         };
         let Some(callee) = dialog.callee else {
-            return;
+            return false;
         };
         let caller = dialog.caller;
         for (to, from, cseq) in [
             (&callee, &caller, caller.cseq.saturating_add(1)),
             (&caller, &callee, callee.cseq.saturating_add(1)),
         ] {
-            let bye = self.bye(call_id, (to, from), cseq);
+            let bye = self.bye(call_id, (to, from), (cseq, reason));
             match bye.map(|b| self.endpoint.send_request(now, b, to.reached)) {
                 Some(Ok(_)) => {
-                    tracing::info!(%call_id, to = %to.reached.addr, "BYE sent: the browser went away");
+                    tracing::info!(%call_id, to = %to.reached.addr, %reason, "BYE sent");
                 }
                 Some(Err(e)) => tracing::debug!(error = %e, "could not send a BYE"),
                 None => {}
             }
         }
+        self.anchoring.queue(Command::Delete {
+            call_id: call_id.to_string(),
+        });
         self.pump(now);
+        true
     }
 
     /// A BYE to `to`, as `from` would send it.
-    fn bye(&mut self, call_id: &str, (to, from): (&Party, &Party), cseq: u32) -> Option<Vec<u8>> {
+    fn bye(
+        &mut self,
+        call_id: &str,
+        (to, from): (&Party, &Party),
+        (cseq, reason): (u32, &str),
+    ) -> Option<Vec<u8>> {
         let hop = self.hop_for(to.reached.transport, to.reached.addr)?;
         let via = format!("{}{}", hop.via, self.endpoint.new_branch());
         let request = RequestBuilder::new(Method::Bye, &to.target)
@@ -185,10 +207,7 @@ impl ServerCore {
             .header("To", &to.identity)
             .header("Call-ID", call_id)
             .header("CSeq", format!("{cseq} BYE"))
-            .header(
-                "Reason",
-                "SIP;cause=480;text=\"the browser's media stopped (ICE consent lost)\"",
-            )
+            .header("Reason", reason)
             .finish();
         Some(request)
     }

@@ -13,6 +13,8 @@ use openline_tests::wire::{header, status};
 use openline_tests::ws_phone::{Dial, WsPhone};
 use std::time::Duration;
 
+mod bridging;
+
 const ARRIVES: Duration = Duration::from_secs(10);
 const USERS: [(&str, &str); 2] = [
     ("alice@openline.test", "ecila"),

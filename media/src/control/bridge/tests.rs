@@ -486,3 +486,43 @@ fn a_browser_answer_without_a_fingerprint_is_refused_and_the_call_can_be_deleted
     calls.delete("c4").unwrap();
     assert_eq!(calls.relay().free_pairs(), 2);
 }
+
+#[test]
+fn a_browser_offer_or_answer_without_rtcp_mux_is_refused_and_leaves_no_ports_taken() {
+    let now = t0();
+    let mut calls = calls();
+    let mut rtc = browser_rtc(now);
+    let mut change = rtc.sdp_api();
+    change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+    let (offer, _pending) = change.apply().unwrap();
+    let unmuxed: String = offer
+        .to_sdp_string()
+        .lines()
+        .filter(|l| !l.starts_with("a=rtcp-mux"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let e = calls
+        .offer_to(now, ("c5", "browser"), unmuxed.as_bytes(), false)
+        .unwrap_err();
+    assert_eq!(e.to_string(), "the browser's SDP has no a=rtcp-mux");
+    assert_eq!(calls.relay().free_pairs(), 2);
+    assert!(calls.is_empty());
+
+    // A phone's offer to a browser that answers without rtcp-mux.
+    let offer = "v=0\r\no=- 1 1 IN IP4 198.18.0.9\r\ns=-\r\nc=IN IP4 198.18.0.9\r\nt=0 0\r\n\
+        m=audio 4000 RTP/AVP 0\r\n";
+    let to_browser = calls
+        .offer_to(now, ("c6", "phone"), offer.as_bytes(), true)
+        .unwrap();
+    let unmuxed: String = to_browser
+        .lines()
+        .filter(|l| !l.starts_with("a=rtcp-mux"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let e = calls
+        .answer(now, "c6", "browser", unmuxed.as_bytes())
+        .unwrap_err();
+    assert_eq!(e.to_string(), "the browser's SDP has no a=rtcp-mux");
+    calls.delete("c6").unwrap();
+    assert_eq!(calls.relay().free_pairs(), 2);
+}
