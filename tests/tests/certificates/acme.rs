@@ -93,15 +93,7 @@ impl Server {
 
     /// The value of the metric line starting with `name` (labels included).
     fn metric(&self, name: &str) -> Option<f64> {
-        let out = Command::new("curl")
-            .args(["-sf", &format!("http://{}/metrics", self.metrics)])
-            .output()
-            .expect("curl");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
+        openline_tests::metrics::sample(self.metrics, name)
     }
 }
 

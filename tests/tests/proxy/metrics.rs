@@ -3,28 +3,16 @@
 
 use super::sipp::{Callee, call_callee};
 use openline_tests::subject::{Subject, scratch_dir};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 const METRICS: u16 = 5420;
 
 /// GET /metrics: the body.
 fn scrape() -> String {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", METRICS)).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    // Chunked or not, the samples are whole lines; drop chunk-size lines.
-    body.lines()
-        .filter(|l| !l.chars().all(|c| c.is_ascii_hexdigit()) || l.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
+    let text = openline_tests::metrics::scrape(([127, 0, 0, 1], METRICS).into());
+    assert!(text.contains("# TYPE"), "{text}");
+    text
 }
 
 /// The value of the sample named exactly `series` (name with its labels), 0 when absent.
