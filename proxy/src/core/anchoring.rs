@@ -74,6 +74,11 @@ pub(super) struct Anchoring {
     /// address than its source): a phone that rewrote its Contact to its public address still
     /// gives its private one in SDP, so calls to it are anchored (`--media nat`).
     natted: std::collections::HashSet<SocketAddr>,
+    /// Mixed forks under way (browsers and SIP phones among the targets), per INVITE.
+    pub(super) split: HashMap<TransactionId, super::splitting::SplitFork>,
+    /// Calls whose media is in the relay under another call id than their own (a mixed
+    /// fork's browser session won): the call id, the relay's.
+    pub(super) relay_ids: HashMap<String, String>,
 }
 
 /// Most flows remembered as behind NAT; beyond it the memory starts afresh (each device's
@@ -97,18 +102,31 @@ impl Anchoring {
     pub(super) fn forget(&mut self, id: TransactionId) {
         self.anchored.remove(&id);
         self.responses.remove(&id);
+        self.split.remove(&id);
     }
 
-    /// We answered `server` ourselves with a failure: its media session goes.
+    /// We answered `server` ourselves with a failure: its media session goes (both, for a
+    /// mixed fork).
     pub(super) fn failed(&mut self, server: TransactionId) {
         if let Some((call_id, _)) = self.anchored.remove(&server) {
             self.queue(Command::Delete { call_id });
         }
+        if let Some(call_id) = self.split.remove(&server).and_then(|s| s.browsers) {
+            self.queue(Command::Delete { call_id });
+        }
+    }
+
+    /// The relay's call id for call `call_id`.
+    pub(super) fn relay_id(&self, call_id: &str) -> String {
+        self.relay_ids
+            .get(call_id)
+            .cloned()
+            .unwrap_or_else(|| call_id.to_string())
     }
 }
 
 /// The SDP body of a message, if it has one.
-fn sdp<'m>(m: &Message<'m>) -> Option<&'m [u8]> {
+pub(super) fn sdp<'m>(m: &Message<'m>) -> Option<&'m [u8]> {
     let is_sdp = m
         .content_type()
         .flatten()
@@ -156,7 +174,7 @@ fn callee_behind_nat(target: &Target) -> bool {
 }
 
 /// Whether a target is a browser tab: its flow is a WebSocket (RFC 7118).
-fn to_a_browser(target: &Target) -> bool {
+pub(super) fn to_a_browser(target: &Target) -> bool {
     matches!(
         target.destination.transport,
         openline_sip::Transport::Ws | openline_sip::Transport::Wss
@@ -239,6 +257,17 @@ impl ServerCore {
         // A browser and a SIP phone speak different media (WebRTC, plain RTP): such a call
         // is always bridged by the relay; two browsers' media passes between them untouched.
         let from_browser = std::str::from_utf8(body).is_ok_and(codecs::is_webrtc);
+        let browsers = targets.iter().filter(|t| to_a_browser(t)).count();
+        if browsers > 0 && browsers < targets.len() && self.config.media != MediaMode::Never {
+            // Each kind of device its own offer (a person's desk phone and tab ring at once).
+            return self.anchor_split(
+                now,
+                (server, source),
+                request,
+                (targets, route),
+                from_browser,
+            );
+        }
         let to_browser = !targets.is_empty() && targets.iter().all(to_a_browser);
         if from_browser && to_browser {
             return false;
@@ -271,7 +300,28 @@ impl ServerCore {
         if bridged {
             self.note_bridged_invite(request, source);
         }
-        let call_id = request.call_id.to_string();
+        let relay_id = self.anchoring.relay_id(request.call_id);
+        self.park_offer(
+            (server, source),
+            request,
+            (targets, route),
+            (relay_id, to_browser),
+        );
+        true
+    }
+
+    /// Sends `request`'s offer to the relay as call `relay_id` (its receivers `to_browser`
+    /// or not) and parks the INVITE for `targets` until the relay rewrote it.
+    pub(super) fn park_offer(
+        &mut self,
+        (server, source): (TransactionId, SocketAddr),
+        request: &Message<'_>,
+        (targets, route): (&[Target], RouteEdit),
+        (relay_id, to_browser): (String, bool),
+    ) {
+        let Some(body) = sdp(request) else {
+            return;
+        };
         let tag = request.from_tag.unwrap_or("").to_string();
         let facing = targets
             .first()
@@ -280,14 +330,18 @@ impl ServerCore {
             .from()
             .and_then(|f| f.uri.sip().map(super::presencing::aor_of));
         let id = self.anchoring.queue(Command::Offer {
-            call_id: call_id.clone(),
+            call_id: relay_id.clone(),
             tag,
             party,
             sdp: body.to_vec(),
             facing,
             to_browser,
         });
-        self.anchoring.anchored.insert(server, (call_id, source));
+        // A mixed fork's first: its answers find their session by kind (splitting.rs).
+        self.anchoring
+            .anchored
+            .entry(server)
+            .or_insert((relay_id, source));
         tracing::debug!(?facing, "offer sent to the relay");
         self.anchoring.waiting.insert(
             id,
@@ -299,7 +353,6 @@ impl ServerCore {
                 route,
             },
         );
-        true
     }
 
     /// A response for server transaction `server`: sent now, or held for the relay (an answer
@@ -310,16 +363,27 @@ impl ServerCore {
         server: TransactionId,
         response: Vec<u8>,
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
-        let Some((call_id, caller)) = self.anchoring.anchored.get(&server).cloned() else {
+        let Some((mut call_id, caller)) = self.anchoring.anchored.get(&server).cloned() else {
             return self.endpoint.respond(now, server, response);
         };
         let facing = self.media_facing(caller);
         let parsed = Message::parse(&response).ok();
         let code = parsed.as_ref().and_then(Message::status).unwrap_or(500);
-        let answer = parsed
+        let mut answer = parsed
             .as_ref()
             .filter(|_| (180..300).contains(&code))
             .and_then(|m| sdp(m).map(|b| (m.to_tag.unwrap_or("").to_string(), b.to_vec())));
+        if let Some(m) = parsed.as_ref() {
+            // A mixed fork: the answer goes to its kind's session, the winner's stays.
+            let webrtc = answer
+                .as_ref()
+                .is_some_and(|(_, b)| std::str::from_utf8(b).is_ok_and(codecs::is_webrtc));
+            match self.split_session(server, m, (code, webrtc)) {
+                Some(Some(id)) => call_id = id,
+                Some(None) => answer = None,
+                None => {}
+            }
+        }
         let party = parsed
             .as_ref()
             .and_then(|m| m.to())
@@ -339,7 +403,17 @@ impl ServerCore {
         });
         if code >= 300 {
             // The call failed: its media session goes, and nothing is left to hang up.
-            self.forget_bridged(&call_id);
+            if let Some(m) = parsed.as_ref() {
+                self.forget_bridged(m.call_id);
+            }
+            if let Some(browsers) = self
+                .anchoring
+                .split
+                .remove(&server)
+                .and_then(|s| s.browsers)
+            {
+                self.anchoring.queue(Command::Delete { call_id: browsers });
+            }
             self.anchoring.queue(Command::Delete { call_id });
         }
         let held = self.anchoring.responses.entry(server).or_default();
@@ -373,12 +447,26 @@ impl ServerCore {
     /// The caller cancelled INVITE `server` while its offer was at the relay: it gets 487 and
     /// never goes out, and the relay forgets the call. False if it was not waiting there.
     pub(super) fn cancel_parked(&mut self, now: Instant, server: TransactionId) -> bool {
-        let Some(id) = self.anchoring.waiting.iter().find_map(|(id, p)| match p {
-            Parked::Request { server: s, .. } if *s == server => Some(*id),
-            _ => None,
-        }) else {
+        let parked: Vec<u64> = self
+            .anchoring
+            .waiting
+            .iter()
+            .filter_map(|(id, p)| match p {
+                Parked::Request { server: s, .. } if *s == server => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let Some((&id, others)) = parked.split_first() else {
             return false;
         };
+        for other in others {
+            self.anchoring.waiting.remove(other);
+        }
+        if self.forwarding.has(server) {
+            // Part of a mixed fork already rings: the CANCEL goes to it as to any fork.
+            self.anchoring.waiting.remove(&id);
+            return false;
+        }
         let Some(Parked::Request {
             source, request, ..
         }) = self.anchoring.waiting.remove(&id)
@@ -399,9 +487,9 @@ impl ServerCore {
     /// A call's media ends (a BYE went through, or a CANCEL): the relay forgets it.
     pub(super) fn release_media(&mut self, request: &Message<'_>) {
         if self.config.media != MediaMode::Never {
-            self.anchoring.queue(Command::Delete {
-                call_id: request.call_id.to_string(),
-            });
+            let call_id = self.anchoring.relay_id(request.call_id);
+            self.anchoring.relay_ids.remove(request.call_id);
+            self.anchoring.queue(Command::Delete { call_id });
         }
     }
 
@@ -435,8 +523,21 @@ impl ServerCore {
         result: CommandResult,
     ) {
         tracing::debug!(ok = result.is_ok(), "the relay rewrote an offer");
+        let last_of_split = self.anchoring.split.get_mut(&server).map(|s| {
+            s.pending = s.pending.saturating_sub(1);
+            s.pending == 0
+        });
         let rewritten = match result {
             Ok(sdp) => with_body(request, sdp.as_bytes()),
+            // One kind of a mixed fork cannot be offered (no codec a browser has): the others
+            // still ring, unless none is left.
+            Err(e)
+                if last_of_split == Some(false)
+                    || (last_of_split.is_some() && self.forwarding.has(server)) =>
+            {
+                tracing::info!(error = %e, "a mixed fork's offer for one kind of device failed");
+                return;
+            }
             Err(e) => {
                 self.anchoring.anchored.remove(&server);
                 let refusal = match e {

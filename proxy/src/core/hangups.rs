@@ -150,9 +150,17 @@ impl ServerCore {
         }
     }
 
-    /// The relay says the browser of call `call_id` is gone: both sides get a BYE (the
-    /// browser's is likely lost with it; the phone's is what matters).
+    /// A call that turned out not to be bridged (a browser answered a browser).
+    pub(super) fn forget_call(&mut self, call_id: &str) {
+        self.hangups.calls.remove(call_id);
+    }
+
+    /// The relay says the browser of call `call_id` (the relay's id) is gone: both sides get
+    /// a BYE (the browser's is likely lost with it; the phone's is what matters).
     pub fn handle_browser_gone(&mut self, now: Instant, call_id: &str) {
+        let call_id = call_id
+            .strip_suffix(super::splitting::BROWSERS)
+            .unwrap_or(call_id);
         self.hang_up_bridged(
             now,
             call_id,
@@ -184,9 +192,9 @@ impl ServerCore {
                 None => {}
             }
         }
-        self.anchoring.queue(Command::Delete {
-            call_id: call_id.to_string(),
-        });
+        let relay_id = self.anchoring.relay_id(call_id);
+        self.anchoring.relay_ids.remove(call_id);
+        self.anchoring.queue(Command::Delete { call_id: relay_id });
         self.pump(now);
         true
     }

@@ -12,6 +12,7 @@ mod levels;
 mod locating;
 mod presencing;
 mod proxying;
+mod splitting;
 mod storing;
 mod texting;
 mod waking;

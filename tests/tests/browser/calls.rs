@@ -9,7 +9,7 @@ use openline_tests::baresip::Ua;
 
 /// A signed-in tab for `credentials` whose microphone plays 440 Hz (`DIR/mic.wav`, written
 /// by the first tab of a test).
-fn signed_in_tab(url: &str, dir: &std::path::Path, credentials: (&str, &str)) -> Tab {
+pub(super) fn signed_in_tab(url: &str, dir: &std::path::Path, credentials: (&str, &str)) -> Tab {
     let mic = dir.join("mic.wav");
     if !mic.exists() {
         tone_wav(&mic, 440.0, 60);

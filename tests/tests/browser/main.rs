@@ -13,6 +13,7 @@ use openline_tests::subject::{Subject, scratch_dir};
 use std::time::Duration;
 
 mod calls;
+mod forks;
 mod kamailio;
 
 /// The tab's `audio` answer: packets received, energy received, packets sent.
@@ -48,6 +49,7 @@ fn web_server(dir: &std::path::Path) -> (Subject, String) {
             ("alice@openline.test", "ecila"),
             ("bob@openline.test", "bob-pw"),
             ("carol@openline.test", "s3cret"),
+            ("dave@openline.test", "s3cret"),
         ],
         &args,
     );
