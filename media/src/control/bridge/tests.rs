@@ -66,6 +66,8 @@ struct Heard {
     phone: Vec<PlainRtpSeen>,
     browser: Vec<u8>,
     connected: bool,
+    /// The browser gave up (its str0m failed): it is no longer driven, the relay still is.
+    gave_up: Option<String>,
 }
 
 struct PlainRtpSeen {
@@ -103,8 +105,15 @@ fn run(
     let mut next_phone = *now;
     while *now < end {
         let mut wake = end;
-        loop {
-            match rtc.poll_output().unwrap() {
+        while heard.gave_up.is_none() {
+            let output = match rtc.poll_output() {
+                Ok(o) => o,
+                Err(e) => {
+                    heard.gave_up = Some(e.to_string());
+                    break;
+                }
+            };
+            match output {
                 Output::Timeout(at) => {
                     wake = wake.min(at);
                     break;
@@ -144,6 +153,9 @@ fn run(
         while let Some(d) = calls.relay().poll_datagram() {
             if d.to == BROWSER.parse().unwrap() {
                 assert_eq!(d.from, browser_port);
+                if heard.gave_up.is_some() {
+                    continue;
+                }
                 rtc.handle_input(Input::Receive(
                     *now,
                     Receive {
@@ -172,7 +184,9 @@ fn run(
         }
         let gw = calls.relay().poll_gateway_timeout().unwrap_or(wake);
         *now = (*now + Duration::from_millis(1)).max(wake.min(gw).min(end));
-        rtc.handle_input(Input::Timeout(*now)).unwrap();
+        if heard.gave_up.is_none() {
+            rtc.handle_input(Input::Timeout(*now)).unwrap();
+        }
     }
     heard
 }
@@ -525,4 +539,46 @@ fn a_browser_offer_or_answer_without_rtcp_mux_is_refused_and_leaves_no_ports_tak
     assert_eq!(e.to_string(), "the browser's SDP has no a=rtcp-mux");
     calls.delete("c6").unwrap();
     assert_eq!(calls.relay().free_pairs(), 2);
+}
+
+#[test]
+fn a_browser_whose_dtls_fingerprint_is_wrong_never_connects_and_its_call_is_reported_gone() {
+    let mut now = t0();
+    let mut calls = calls();
+    let offer = "v=0\r\no=- 1 1 IN IP4 198.18.0.9\r\ns=-\r\nc=IN IP4 198.18.0.9\r\nt=0 0\r\n\
+        m=audio 4000 RTP/AVP 0\r\n";
+    let to_browser = calls
+        .offer_to(now, ("c7", "phone"), offer.as_bytes(), true)
+        .unwrap();
+    let browser_port = candidate_port(&to_browser);
+    let mut rtc = browser_rtc(now);
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(SdpOffer::from_sdp_string(&to_browser).unwrap())
+        .unwrap()
+        .to_sdp_string();
+    // Another certificate's fingerprint than the one the browser's DTLS will show.
+    let forged: String = answer
+        .lines()
+        .map(|l| match l.strip_prefix("a=fingerprint:sha-256 ") {
+            Some(_) => format!("a=fingerprint:sha-256 {}\r\n", ["AB"; 32].join(":")),
+            None => format!("{l}\r\n"),
+        })
+        .collect();
+    let to_phone = calls
+        .answer(now, "c7", "browser", forged.as_bytes())
+        .unwrap();
+    let phone_port = port_of(&to_phone);
+    let heard = run(
+        &mut calls,
+        &mut rtc,
+        (browser_port, phone_port),
+        (&mut now, Duration::from_secs(40)),
+        true,
+    );
+    assert!(!heard.connected, "{:?}", heard.gave_up);
+    assert!(heard.phone.is_empty(), "nothing reaches the phone");
+    assert!(heard.browser.is_empty(), "nor the browser");
+    assert_eq!(calls.poll_browser_gone().as_deref(), Some("c7"));
+    assert_eq!(calls.relay().free_pairs(), 2, "its ports are back");
 }
