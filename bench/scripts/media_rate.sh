@@ -17,15 +17,8 @@ SECONDS_EACH=${SECONDS_EACH:-10}
 REPEAT=${REPEAT:-3}
 "$ROOT/bench/scripts/install-bench-deps" >/dev/null
 cargo build --release -q -p openline-media --manifest-path "$ROOT/Cargo.toml"
-W=$(mktemp -d /tmp/openline-mediabench.XXXXXX)
-trap 'kill $(cat "$W/openline.pid" 2>/dev/null) 2>/dev/null; "$MEDIA/servers.sh" stop rtpengine >/dev/null' EXIT
-taskset -c "${SERVER_CPU:-1}" "$ROOT/target/release/openline-media" --control udp:127.0.0.1:22300 \
-  --turn udp:127.0.0.1:0 --listen 127.0.0.1 --ports 20000-29999 > "$W/openline.out" 2>&1 &
-echo $! > "$W/openline.pid"
-"$MEDIA/servers.sh" start rtpengine > "$W/rtpengine.start"
-sleep 1
-declare -A NG=([openline]=127.0.0.1:22300 [rtpengine]=127.0.0.1:22222)
-declare -A PID=([openline]=$(cat "$W/openline.pid") [rtpengine]=$(cat /tmp/media-bench/rtpengine.pid))
+# shellcheck source=relays.sh
+source "$ROOT/bench/scripts/relays.sh" openline-mediabench
 run() { # server calls pps
   python3 "$MEDIA/rtpengine/rtp_relay_bench.py" --ng "${NG[$1]}" --calls "$2" --pps "$3" \
     --seconds "$SECONDS_EACH" --repeat "$REPEAT" --pid "${PID[$1]}" --gen-cpu "${GEN_CPU:-0}" 2>"$W/$1-$2-$3.err" \

@@ -17,15 +17,8 @@ REPEAT=${REPEAT:-3}
 "$ROOT/bench/scripts/install-bench-deps" >/dev/null
 cargo build --release -q -p openline-media -p openline-bench --bin openline-media --bin webrtc_load \
   --manifest-path "$ROOT/Cargo.toml"
-W=$(mktemp -d /tmp/openline-webrtcbench.XXXXXX)
-trap 'kill $(cat "$W/openline.pid" 2>/dev/null) 2>/dev/null; "$MEDIA/servers.sh" stop rtpengine >/dev/null' EXIT
-taskset -c "${SERVER_CPU:-1}" "$ROOT/target/release/openline-media" --control udp:127.0.0.1:22300 \
-  --turn udp:127.0.0.1:0 --listen 127.0.0.1 --ports 20000-29999 > "$W/openline.out" 2>&1 &
-echo $! > "$W/openline.pid"
-"$MEDIA/servers.sh" start rtpengine > "$W/rtpengine.start"
-sleep 1
-declare -A NG=([openline]=127.0.0.1:22300 [rtpengine]=127.0.0.1:22222)
-declare -A PID=([openline]=$(cat "$W/openline.pid") [rtpengine]=$(cat /tmp/media-bench/rtpengine.pid))
+# shellcheck source=relays.sh
+source "$ROOT/bench/scripts/relays.sh" openline-webrtcbench
 exec > >(tee "$W/results.txt") 2>&1
 echo "# results also in $W/results.txt"
 for c in $CALLS; do

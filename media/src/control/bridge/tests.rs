@@ -191,6 +191,26 @@ fn run(
     heard
 }
 
+/// A phone's `offer` to a browser, as call `call_id`: what the browser is offered, the
+/// browser (a str0m), and its answer.
+fn browser_answering(
+    calls: &mut Calls,
+    now: Instant,
+    call_id: &str,
+    offer: &str,
+) -> (String, Rtc, String) {
+    let to_browser = calls
+        .offer_to(now, (call_id, "phone"), offer.as_bytes(), true)
+        .unwrap();
+    let mut rtc = browser_rtc(now);
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(SdpOffer::from_sdp_string(&to_browser).unwrap())
+        .unwrap()
+        .to_sdp_string();
+    (to_browser, rtc, answer)
+}
+
 /// The browser writes `n` PCMU frames, 20 ms apart, while everything runs.
 fn browser_speaks(
     calls: &mut Calls,
@@ -353,9 +373,7 @@ fn a_phone_calls_a_browser_that_is_offered_webrtc_with_the_phones_codecs() {
     let offer = "v=0\r\no=- 1 1 IN IP4 198.18.0.9\r\ns=-\r\nc=IN IP4 198.18.0.9\r\nt=0 0\r\n\
         m=audio 4000 RTP/AVP 8 0 18 101\r\na=rtpmap:18 G729/8000\r\n\
         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
-    let to_browser = calls
-        .offer_to(now, ("c2", "phone"), offer.as_bytes(), true)
-        .unwrap();
+    let (to_browser, mut rtc, answer) = browser_answering(&mut calls, now, "c2", offer.as_ref());
     assert!(
         to_browser.contains("UDP/TLS/RTP/SAVPF 8 0 101"),
         "G.729 left out: {to_browser}"
@@ -363,12 +381,6 @@ fn a_phone_calls_a_browser_that_is_offered_webrtc_with_the_phones_codecs() {
     assert!(to_browser.contains("a=setup:actpass") && to_browser.contains("a=fingerprint"));
     let browser_port = candidate_port(&to_browser);
 
-    let mut rtc = browser_rtc(now);
-    let answer = rtc
-        .sdp_api()
-        .accept_offer(SdpOffer::from_sdp_string(&to_browser).unwrap())
-        .unwrap()
-        .to_sdp_string();
     let to_phone = calls
         .answer(now, "c2", "browser", answer.as_bytes())
         .unwrap();
@@ -408,20 +420,12 @@ fn a_phone_offering_sdes_srtp_gets_our_key_and_both_directions_are_encrypted() {
             base64::engine::general_purpose::STANDARD.encode(theirs)
         }
     );
-    let to_browser = calls
-        .offer_to(now, ("c5", "phone"), offer.as_bytes(), true)
-        .unwrap();
+    let (to_browser, mut rtc, answer) = browser_answering(&mut calls, now, "c5", offer.as_ref());
     assert!(
         !to_browser.contains("a=crypto"),
         "the browser gets DTLS-SRTP"
     );
     let browser_port = candidate_port(&to_browser);
-    let mut rtc = browser_rtc(now);
-    let answer = rtc
-        .sdp_api()
-        .accept_offer(SdpOffer::from_sdp_string(&to_browser).unwrap())
-        .unwrap()
-        .to_sdp_string();
     let to_phone = calls
         .answer(now, "c5", "browser", answer.as_bytes())
         .unwrap();
@@ -547,16 +551,8 @@ fn a_browser_whose_dtls_fingerprint_is_wrong_never_connects_and_its_call_is_repo
     let mut calls = calls();
     let offer = "v=0\r\no=- 1 1 IN IP4 198.18.0.9\r\ns=-\r\nc=IN IP4 198.18.0.9\r\nt=0 0\r\n\
         m=audio 4000 RTP/AVP 0\r\n";
-    let to_browser = calls
-        .offer_to(now, ("c7", "phone"), offer.as_bytes(), true)
-        .unwrap();
+    let (to_browser, mut rtc, answer) = browser_answering(&mut calls, now, "c7", offer.as_ref());
     let browser_port = candidate_port(&to_browser);
-    let mut rtc = browser_rtc(now);
-    let answer = rtc
-        .sdp_api()
-        .accept_offer(SdpOffer::from_sdp_string(&to_browser).unwrap())
-        .unwrap()
-        .to_sdp_string();
     // Another certificate's fingerprint than the one the browser's DTLS will show.
     let forged: String = answer
         .lines()
