@@ -373,7 +373,7 @@ fn a_phone_calls_a_browser_that_is_offered_webrtc_with_the_phones_codecs() {
     let offer = "v=0\r\no=- 1 1 IN IP4 198.18.0.9\r\ns=-\r\nc=IN IP4 198.18.0.9\r\nt=0 0\r\n\
         m=audio 4000 RTP/AVP 8 0 18 101\r\na=rtpmap:18 G729/8000\r\n\
         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
-    let (to_browser, mut rtc, answer) = browser_answering(&mut calls, now, "c2", offer.as_ref());
+    let (to_browser, mut rtc, answer) = browser_answering(&mut calls, now, "c2", offer);
     assert!(
         to_browser.contains("UDP/TLS/RTP/SAVPF 8 0 101"),
         "G.729 left out: {to_browser}"
@@ -420,7 +420,7 @@ fn a_phone_offering_sdes_srtp_gets_our_key_and_both_directions_are_encrypted() {
             base64::engine::general_purpose::STANDARD.encode(theirs)
         }
     );
-    let (to_browser, mut rtc, answer) = browser_answering(&mut calls, now, "c5", offer.as_ref());
+    let (to_browser, mut rtc, answer) = browser_answering(&mut calls, now, "c5", &offer);
     assert!(
         !to_browser.contains("a=crypto"),
         "the browser gets DTLS-SRTP"
@@ -551,7 +551,7 @@ fn a_browser_whose_dtls_fingerprint_is_wrong_never_connects_and_its_call_is_repo
     let mut calls = calls();
     let offer = "v=0\r\no=- 1 1 IN IP4 198.18.0.9\r\ns=-\r\nc=IN IP4 198.18.0.9\r\nt=0 0\r\n\
         m=audio 4000 RTP/AVP 0\r\n";
-    let (to_browser, mut rtc, answer) = browser_answering(&mut calls, now, "c7", offer.as_ref());
+    let (to_browser, mut rtc, answer) = browser_answering(&mut calls, now, "c7", offer);
     let browser_port = candidate_port(&to_browser);
     // Another certificate's fingerprint than the one the browser's DTLS will show.
     let forged: String = answer
