@@ -244,10 +244,8 @@ impl Relay {
             .and_then(|s| s.gateway.as_mut())
             .ok_or(RelayError::UnknownSession(id))?;
         g.leg = Some(leg);
-        if let Some(at) = g.wake.replace(now) {
-            self.gateway_wakes.remove(&(at, id));
-        }
-        self.gateway_wakes.insert((now, id));
+        let woke = g.wake.replace(now);
+        refile(&mut self.gateway_wakes, id, (woke, g.wake));
         Ok(())
     }
 
@@ -311,12 +309,10 @@ impl Relay {
             let Some(g) = gateway.as_mut() else {
                 continue;
             };
-            g.wake = None;
+            // Its entry was taken above: whatever wake it files now is new.
             let (browser, phone) = sides(legs, g.browser);
             let driven = g.timeout(now, browser, phone, &mut self.outbox);
-            if let Some(at) = g.wake {
-                self.gateway_wakes.insert((at, id));
-            }
+            refile(&mut self.gateway_wakes, id, (None, g.wake));
             if driven.closed {
                 self.browsers_gone.push_back(id);
             }
@@ -363,14 +359,7 @@ impl Relay {
                 g.phone_sent(now, packet, browser, phone, &mut self.outbox)
             }
         };
-        if g.wake != woke {
-            if let Some(at) = woke {
-                self.gateway_wakes.remove(&(at, id));
-            }
-            if let Some(at) = g.wake {
-                self.gateway_wakes.insert((at, id));
-            }
-        }
+        refile(&mut self.gateway_wakes, id, (woke, g.wake));
         match result {
             Ok(driven) => {
                 *last_media = now;
@@ -381,6 +370,23 @@ impl Relay {
             }
             Err(why) => Forward::Drop(why),
         }
+    }
+}
+
+/// Moves session `id`'s entry in the legs' timers from `before` to `after`.
+fn refile(
+    wakes: &mut std::collections::BTreeSet<(Instant, SessionId)>,
+    id: SessionId,
+    (before, after): (Option<Instant>, Option<Instant>),
+) {
+    if before == after {
+        return;
+    }
+    if let Some(at) = before {
+        wakes.remove(&(at, id));
+    }
+    if let Some(at) = after {
+        wakes.insert((at, id));
     }
 }
 

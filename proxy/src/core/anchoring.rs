@@ -123,6 +123,15 @@ impl Anchoring {
             .cloned()
             .unwrap_or_else(|| call_id.to_string())
     }
+
+    /// Call `call_id` ends: its relay session is deleted, and its relay id forgotten.
+    pub(super) fn delete_call(&mut self, call_id: &str) {
+        let call_id = self
+            .relay_ids
+            .remove(call_id)
+            .unwrap_or_else(|| call_id.to_string());
+        self.queue(Command::Delete { call_id });
+    }
 }
 
 /// The SDP body of a message, if it has one.
@@ -406,15 +415,7 @@ impl ServerCore {
             if let Some(m) = parsed.as_ref() {
                 self.forget_bridged(m.call_id);
             }
-            if let Some(browsers) = self
-                .anchoring
-                .split
-                .remove(&server)
-                .and_then(|s| s.browsers)
-            {
-                self.anchoring.queue(Command::Delete { call_id: browsers });
-            }
-            self.anchoring.queue(Command::Delete { call_id });
+            self.anchoring.failed(server);
         }
         let held = self.anchoring.responses.entry(server).or_default();
         held.push_back((op, response));
@@ -487,9 +488,7 @@ impl ServerCore {
     /// A call's media ends (a BYE went through, or a CANCEL): the relay forgets it.
     pub(super) fn release_media(&mut self, request: &Message<'_>) {
         if self.config.media != MediaMode::Never {
-            let call_id = self.anchoring.relay_id(request.call_id);
-            self.anchoring.relay_ids.remove(request.call_id);
-            self.anchoring.queue(Command::Delete { call_id });
+            self.anchoring.delete_call(request.call_id);
         }
     }
 

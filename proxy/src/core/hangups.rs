@@ -10,7 +10,6 @@
 //! Bounded: a call is forgotten at its BYE, and no more than [`MOST_CALLS`] are kept.
 
 use super::ServerCore;
-use openline_media::control::Command;
 use openline_sip::header::{HeaderName, NameAddr};
 use openline_sip::message::RequestBuilder;
 use openline_sip::transaction::Destination;
@@ -158,12 +157,9 @@ impl ServerCore {
     /// The relay says the browser of call `call_id` (the relay's id) is gone: both sides get
     /// a BYE (the browser's is likely lost with it; the phone's is what matters).
     pub fn handle_browser_gone(&mut self, now: Instant, call_id: &str) {
-        let call_id = call_id
-            .strip_suffix(super::splitting::BROWSERS)
-            .unwrap_or(call_id);
         self.hang_up_bridged(
             now,
-            call_id,
+            super::splitting::call_of(call_id),
             "SIP;cause=480;text=\"the browser's media stopped (ICE consent lost)\"",
         );
     }
@@ -192,9 +188,7 @@ impl ServerCore {
                 None => {}
             }
         }
-        let relay_id = self.anchoring.relay_id(call_id);
-        self.anchoring.relay_ids.remove(call_id);
-        self.anchoring.queue(Command::Delete { call_id: relay_id });
+        self.anchoring.delete_call(call_id);
         self.pump(now);
         true
     }

@@ -17,7 +17,12 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 /// The suffix of the relay call id of a mixed fork's browsers' session.
-pub(super) const BROWSERS: &str = ";browsers";
+const BROWSERS: &str = ";browsers";
+
+/// The call a relay session belongs to, by the session's call id.
+pub(super) fn call_of(relay_id: &str) -> &str {
+    relay_id.strip_suffix(BROWSERS).unwrap_or(relay_id)
+}
 
 /// Most calls remembered as carried by another session than their own.
 const MOST_RELAY_IDS: usize = 100_000;
