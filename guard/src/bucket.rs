@@ -118,6 +118,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // a fixed origin; every other instant is derived from it
     fn a_burst_then_the_rate() {
         let mut b = SourceBuckets::new(
             Rate {
@@ -140,6 +141,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // a fixed origin; every other instant is derived from it
     fn allowed_sources_and_a_zero_rate_are_never_refused() {
         let office = AllowList::parse(&["198.18.5.0/24"]).unwrap();
         let rate = Rate {
@@ -162,6 +164,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // a fixed origin; every other instant is derived from it
     fn a_full_table_shares_one_bucket_among_new_sources() {
         let rate = Rate {
             per_second: 1,

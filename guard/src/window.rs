@@ -70,6 +70,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // a fixed origin; every other instant is derived from it
     fn the_limit_per_hour_slides() {
         let hour = Duration::from_secs(3600);
         let mut r = RecentCounts::new(3, hour);

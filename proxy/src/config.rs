@@ -11,9 +11,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+mod limits;
 mod push;
 mod tls_web;
 mod websocket;
+pub use limits::LimitsSection;
 pub use push::{ApnsSection, FcmSection, PushSection, WebPushSection};
 pub use tls_web::{ACME_DIR, AcmeSection, TlsSection, WebSection, web_listen};
 
@@ -62,6 +64,8 @@ pub struct FileConfig {
     pub push: Option<PushSection>,
     /// Who may open SIP WebSockets.
     pub websocket: Option<openline_sip_net::WebSocketPolicy>,
+    /// What one source, user or domain may cost.
+    pub limits: Option<LimitsSection>,
     /// Where Prometheus scrapes /metrics (`tcp:IP:PORT`).
     pub metrics: Option<SocketAddr>,
     /// Seconds work under way may go on after SIGTERM.
@@ -208,6 +212,7 @@ struct RawConfig {
     turn: Option<RawTurnSection>,
     push: Option<Spanned<push::RawPush>>,
     websocket: Option<Spanned<websocket::RawWebSocket>>,
+    limits: Option<Spanned<limits::RawLimits>>,
     metrics: Option<Spanned<String>>,
     shutdown_grace: Option<u64>,
     log: Option<Spanned<String>>,
@@ -299,6 +304,13 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         Some(w) => {
             let at = w.span().start;
             Some(w.into_inner().read(at, invalid)?)
+        }
+    };
+    let limits = match raw.limits {
+        None => None,
+        Some(l) => {
+            let at = l.span().start;
+            Some(l.into_inner().read(at, invalid)?)
         }
     };
     let mut peers = BTreeMap::new();
@@ -427,6 +439,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
         turn,
         push,
         websocket,
+        limits,
         metrics: raw
             .metrics
             .map(|v| {

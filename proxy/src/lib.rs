@@ -14,6 +14,7 @@ pub mod presence;
 pub mod provision_link;
 pub mod register;
 pub mod reload;
+pub mod repeated;
 pub mod routing;
 pub mod server;
 pub mod text;

@@ -20,6 +20,9 @@ pub const RESPONSES: &str = "openline_sip_responses_sent_total";
 pub const MALFORMED: &str = "openline_sip_malformed_total";
 /// Credentials that failed: a wrong password or unknown user, malformed, or throttled.
 pub const AUTH_FAILURES: &str = "openline_auth_failures_total";
+/// Work refused because a limit was reached, by limit (requests_per_source, calls_per_user,
+/// calls_per_domain, calls_out_per_hour, requests_per_domain).
+pub const LIMITED: &str = "openline_limited_total";
 /// Server and client transactions alive.
 pub const TRANSACTIONS: &str = "openline_sip_transactions";
 /// Dialogs the server holds state for, by kind (presence subscriptions; answered calls).
@@ -101,6 +104,10 @@ fn describe() {
         "Malformed SIP messages refused with 400 or dropped."
     );
     describe_counter!(AUTH_FAILURES, "Digest credentials that failed, by reason.");
+    describe_counter!(
+        LIMITED,
+        "Work refused because a limit was reached, by limit (connections and TLS handshakes included)."
+    );
     describe_gauge!(TRANSACTIONS, "SIP transactions alive.");
     describe_gauge!(DIALOGS, "Dialogs held, by kind.");
     describe_gauge!(BINDINGS, "Live registrations (devices).");
@@ -195,6 +202,11 @@ pub fn sending(payload: &[u8]) {
 pub fn malformed(refused: bool) {
     let handling = if refused { "refused" } else { "dropped" };
     counter!(MALFORMED, "handling" => handling).increment(1);
+}
+
+/// Counts work refused at `limit`.
+pub fn limited(limit: &'static str) {
+    counter!(LIMITED, "limit" => limit).increment(1);
 }
 
 /// Counts an authentication outcome that failed, by reason (a challenge is not a failure).

@@ -1,6 +1,7 @@
 //! REGISTER for a domain served here: who may register, the digest exchange, the registrar
 //! step, and the response that goes out once the change is durable.
 
+use crate::repeated::Event;
 use openline_registrar::auth::{AuthOutcome, Authenticator};
 use openline_registrar::register::contact_values;
 use openline_registrar::{Binding, ChangeSet, Location, RegistrarConfig, User, register};
@@ -68,6 +69,10 @@ pub struct Registrar<'c> {
     pub server_header: &'c str,
     /// What the server can push through (RFC 8599).
     pub push: &'c crate::wake::PushPolicy,
+    /// Repeated events, logged once per source per window.
+    pub log: &'c mut crate::repeated::EventLog,
+    /// The monotonic time now, for the log's windows.
+    pub at: std::time::Instant,
 }
 
 fn reply(
@@ -128,7 +133,9 @@ impl Registrar<'_> {
         match outcome {
             AuthOutcome::Authenticated(who) if who == aor => {}
             AuthOutcome::Authenticated(who) => {
-                tracing::warn!(%who, %aor, %source, "user tried to register another address of record");
+                if let Some(count) = self.log.note(self.at, Event::OtherAor, &source.ip()) {
+                    tracing::warn!(%who, %aor, %source, count, "{}", Event::OtherAor.what());
+                }
                 return refuse(403, "Forbidden (may only register your own address)");
             }
             AuthOutcome::Challenge { stale } => {
@@ -152,7 +159,9 @@ impl Registrar<'_> {
             AuthOutcome::Failed => return refuse(403, "Forbidden (authentication failed)"),
             AuthOutcome::Malformed(e) => return refuse(400, &format!("Bad Request ({e})")),
             AuthOutcome::Throttled(key) => {
-                tracing::warn!(%key, %source, "authentication throttled after repeated failures");
+                if let Some(count) = self.log.note(self.at, Event::AuthThrottled, &source.ip()) {
+                    tracing::warn!(%key, %source, count, "{}", Event::AuthThrottled.what());
+                }
                 return refuse(403, "Forbidden (too many failed attempts, try later)");
             }
         }

@@ -61,6 +61,8 @@ pub struct ServeConfig {
     pub push: Option<crate::config::PushSection>,
     /// Who may open SIP WebSockets (`ws:`/`wss:` listeners).
     pub websocket: openline_sip_net::WebSocketPolicy,
+    /// Connections and handshakes accepted at once.
+    pub limits: Limits,
 }
 
 /// A node of a cluster (issue #9).
@@ -182,7 +184,7 @@ pub async fn run(
     };
     let mut network = openline_sip_net::bind(
         &config.listen,
-        Limits::default(),
+        config.limits.clone(),
         tls,
         config.websocket.clone(),
     )

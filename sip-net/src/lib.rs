@@ -3,6 +3,7 @@
 //! All protocol decisions stay in the sans-IO core; this crate only moves bytes.
 
 mod addresses;
+mod admission;
 mod bind;
 mod dns;
 pub mod hep;
@@ -45,10 +46,18 @@ pub struct Received {
 }
 
 /// Limits that keep one peer from hurting the others.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Most simultaneous stream connections.
+    /// Most stream connections accepted at once (handshakes included).
     pub max_connections: usize,
+    /// Most of them from one source address (the allow-list's excepted).
+    pub max_per_source: usize,
+    /// Most TLS and WebSocket handshakes in flight.
+    pub tls_handshakes: usize,
+    /// Sources limits per source never apply to (loopback always).
+    pub allow: openline_guard::AllowList,
+    /// A refusal repeated by one source is logged once per this window.
+    pub log_window: std::time::Duration,
     /// A connection silent this long is closed.
     pub idle_timeout: std::time::Duration,
     /// Depth of the channel to the core; UDP datagrams beyond it are dropped.
@@ -63,6 +72,10 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 4096,
+            max_per_source: 64,
+            tls_handshakes: 128,
+            allow: openline_guard::AllowList::default(),
+            log_window: std::time::Duration::from_secs(60),
             idle_timeout: std::time::Duration::from_secs(600),
             queue: 8192,
             udp_buffer: 4 << 20,
@@ -76,6 +89,8 @@ impl Default for Limits {
 pub(crate) struct Connection {
     pub(crate) writer: mpsc::Sender<Arc<[u8]>>,
     pub(crate) identity: Option<Arc<PeerIdentity>>,
+    /// An accepted connection's place in the limits, given back when it is forgotten.
+    pub(crate) _slot: Option<admission::Slot>,
     /// An outgoing TLS connection still shaking hands, and the name it is verifying: what is
     /// sent for that name meanwhile queues on it rather than opening another.
     pub(crate) verifying: Option<Arc<str>>,
@@ -165,6 +180,9 @@ pub async fn bind(
     let (failed_tx, failed_rx) = mpsc::channel(1024);
     let (closed_tx, closed_rx) = mpsc::channel(1024);
     let addresses = LocalAddresses::read();
+    let admission = admission::Admission::new(limits.clone());
+    tokio::spawn(Arc::clone(&admission).sweep());
+    let udp_buffer = limits.udp_buffer;
     let shared = stream::Shared {
         inbound: tx.clone(),
         connections: Arc::default(),
@@ -172,6 +190,7 @@ pub async fn bind(
         closed: closed_tx,
         limits,
         addresses: addresses.clone(),
+        admission,
     };
     let mut udp_ports = Vec::new();
     let mut local = Vec::new();
@@ -179,7 +198,7 @@ pub async fn bind(
         match spec.transport {
             Transport::Udp => {
                 let socket = bind::udp(spec, &addresses)?;
-                udp::enlarge_buffers(&socket, limits.udp_buffer);
+                udp::enlarge_buffers(&socket, udp_buffer);
                 let port = udp::UdpPort::new(socket, addresses.clone())?;
                 local.push((Transport::Udp, port.bound));
                 udp_ports.push(port);

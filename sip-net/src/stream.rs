@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     pub(crate) closed: mpsc::Sender<Destination>,
     pub(crate) limits: Limits,
     pub(crate) addresses: crate::LocalAddresses,
+    /// Connection and handshake limits.
+    pub(crate) admission: Arc<crate::admission::Admission>,
 }
 
 /// Accepts connections on `listener`, with TLS when `tls` is given.
@@ -42,10 +44,15 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsSlot>, shared: 
         Transport::Tcp
     };
     loop {
-        let (stream, peer, local) = next_connection(&listener, &shared).await;
+        let (stream, peer, local, slot) = next_connection(&listener, &shared).await;
         let Some(tls) = &tls else {
             let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-            register(&shared, (transport, peer), tx.clone(), (None, None));
+            register(
+                &shared,
+                (transport, peer),
+                tx.clone(),
+                (None, None, Some(slot)),
+            );
             run(
                 stream,
                 (transport, peer, local),
@@ -56,18 +63,28 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsSlot>, shared: 
             );
             continue;
         };
-        // The handshake runs on its own task: a client that never finishes it holds up no one.
+        // The handshake runs on its own task: a client that never finishes it holds up no one,
+        // and only so many run at once.
+        let Some(permit) = shared.admission.handshake(peer) else {
+            continue;
+        };
         let acceptor = tls.current().acceptor;
         let shared = shared.clone();
         tokio::spawn(async move {
-            let stream = match tokio::time::timeout(SETUP, acceptor.accept(stream)).await {
+            let handshake = tokio::time::timeout(SETUP, acceptor.accept(stream)).await;
+            drop(permit);
+            let stream = match handshake {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
-                    tracing::info!(%peer, error = %e, "TLS handshake failed");
+                    if let Some(count) = shared.admission.note("tls_failed", peer.ip()) {
+                        tracing::info!(%peer, error = %e, count, "TLS handshake failed");
+                    }
                     return;
                 }
                 Err(_) => {
-                    tracing::info!(%peer, "TLS handshake timed out");
+                    if let Some(count) = shared.admission.note("tls_timed_out", peer.ip()) {
+                        tracing::info!(%peer, count, "TLS handshake timed out");
+                    }
                     return;
                 }
             };
@@ -78,19 +95,20 @@ pub(crate) async fn accept(listener: TcpListener, tls: Option<TlsSlot>, shared: 
                 &shared,
                 (transport, peer),
                 tx.clone(),
-                (identity.clone(), None),
+                (identity.clone(), None, Some(slot)),
             );
             run(stream, (transport, peer, local), identity, rx, tx, shared);
         });
     }
 }
 
-/// The next connection `listener` accepts within the connection limit (beyond it, refused
-/// and logged), with Nagle off: its stream, its peer, and where the peer reached us.
+/// The next connection `listener` accepts within the connection limits (beyond them, closed
+/// at once, counted and logged), with Nagle off: its stream, its peer, where the peer
+/// reached us, and its place in the limits.
 pub(crate) async fn next_connection(
     listener: &TcpListener,
     shared: &Shared,
-) -> (TcpStream, SocketAddr, SocketAddr) {
+) -> (TcpStream, SocketAddr, SocketAddr, crate::admission::Slot) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(r) => r,
@@ -100,18 +118,12 @@ pub(crate) async fn next_connection(
                 continue;
             }
         };
-        let count = shared
-            .connections
-            .lock()
-            .map(|c| c.len())
-            .unwrap_or(usize::MAX);
-        if count >= shared.limits.max_connections {
-            tracing::warn!(%peer, count, "connection limit reached: refusing");
+        let Some(slot) = shared.admission.admit(peer) else {
             continue;
-        }
+        };
         let _ = stream.set_nodelay(true);
         let local = local_of(&stream, shared);
-        return (stream, peer, local);
+        return (stream, peer, local, slot);
     }
 }
 
@@ -119,12 +131,17 @@ pub(crate) fn register(
     shared: &Shared,
     key: (Transport, SocketAddr),
     writer: mpsc::Sender<Arc<[u8]>>,
-    (identity, verifying): (Option<Arc<PeerIdentity>>, Option<Arc<str>>),
+    (identity, verifying, slot): (
+        Option<Arc<PeerIdentity>>,
+        Option<Arc<str>>,
+        Option<crate::admission::Slot>,
+    ),
 ) {
     if let Ok(mut c) = shared.connections.lock() {
         let connection = Connection {
             writer,
             identity,
+            _slot: slot,
             verifying,
             closing: false,
         };
@@ -337,7 +354,7 @@ fn open(
     };
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     let verifying = tls.as_ref().and(tls_name).map(Arc::from);
-    register(&sender.shared, key, tx.clone(), (None, verifying));
+    register(&sender.shared, key, tx.clone(), (None, verifying, None));
     tokio::spawn(dial(key, tls, rx, tx.clone(), sender.shared.clone()));
     Ok(tx)
 }
@@ -386,7 +403,7 @@ async fn dial(
         tracing::warn!(%to, %domain, "certificate names the domain only by a wildcard");
         return fail(rx, key, &tx, &shared).await;
     }
-    register(&shared, key, tx.clone(), (identity.clone(), None));
+    register(&shared, key, tx.clone(), (identity.clone(), None, None));
     run(stream, full, identity, rx, tx, shared);
 }
 

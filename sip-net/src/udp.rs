@@ -262,7 +262,8 @@ async fn handle(
     match inbound.try_send(message) {
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(_)) => {
-            tracing::warn!(%source, "core busy: datagram dropped");
+            tracing::debug!(%source, "core busy: datagram dropped");
+            fairness.busy();
             true
         }
         Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -294,10 +295,21 @@ struct Fairness {
     counts: HashMap<IpAddr, u32>,
     total: u32,
     dropped: u32,
+    /// Dropped (for fairness, or with the core's queue full) and not yet logged: a flood is
+    /// one line a minute, not one per window.
+    unlogged: (u64, u64),
+    logged_at: Option<tokio::time::Instant>,
 }
 
 impl Fairness {
     const WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+    const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// A datagram dropped because the core's queue is full.
+    fn busy(&mut self) {
+        metrics::counter!("openline_limited_total", "limit" => "core_queue").increment(1);
+        self.unlogged.1 += 1;
+    }
 
     /// Starts a new window when the current one is over (logging what it dropped).
     fn tick(&mut self, now: tokio::time::Instant) {
@@ -306,11 +318,24 @@ impl Fairness {
             .is_none_or(|w| now.duration_since(w) >= Self::WINDOW)
         {
             if self.dropped > 0 {
+                metrics::counter!("openline_limited_total", "limit" => "udp_fairness")
+                    .increment(self.dropped.into());
+                self.unlogged.0 += u64::from(self.dropped);
+            }
+            let (dropped, busy) = self.unlogged;
+            if (dropped > 0 || busy > 0)
+                && self
+                    .logged_at
+                    .is_none_or(|at| now.duration_since(at) >= Self::LOG_EVERY)
+            {
                 tracing::warn!(
-                    dropped = self.dropped,
+                    dropped,
+                    core_busy = busy,
                     sources = self.counts.len(),
-                    "datagrams from the heaviest sources dropped under load"
+                    "datagrams from the heaviest sources dropped under load (since the last line)"
                 );
+                self.unlogged = (0, 0);
+                self.logged_at = Some(now);
             }
             self.window = Some(now);
             self.counts.clear();

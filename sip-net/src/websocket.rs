@@ -54,19 +54,32 @@ pub(crate) async fn accept(
         Transport::Ws
     };
     loop {
-        let (stream, peer, local) = stream::next_connection(&listener, &shared).await;
+        let (stream, peer, local, slot) = stream::next_connection(&listener, &shared).await;
+        // Handshakes run on their own task: a client that never finishes holds up no one,
+        // and only so many run at once.
+        let Some(permit) = shared.admission.handshake(peer) else {
+            continue;
+        };
         let (shared, policy) = (shared.clone(), Arc::clone(&policy));
         let acceptor = tls.as_ref().map(|t| t.current().browsers);
-        // Handshakes run on their own task: a client that never finishes holds up no one.
         tokio::spawn(async move {
             let at = (transport, peer, local);
+            let handshake = (slot, permit);
             match acceptor {
-                None => upgrade(stream, at, shared, policy).await,
+                None => upgrade(stream, at, shared, policy, handshake).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(SETUP, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => upgrade(s, at, shared, policy).await,
-                        Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                        Ok(Ok(s)) => upgrade(s, at, shared, policy, handshake).await,
+                        Ok(Err(e)) => {
+                            if let Some(count) = shared.admission.note("tls_failed", peer.ip()) {
+                                tracing::info!(%peer, error = %e, count, "TLS handshake failed");
+                            }
+                        }
+                        Err(_) => {
+                            if let Some(count) = shared.admission.note("tls_timed_out", peer.ip()) {
+                                tracing::info!(%peer, count, "TLS handshake timed out");
+                            }
+                        }
                     }
                 }
             }
@@ -81,27 +94,39 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     (transport, peer, local): (Transport, SocketAddr, SocketAddr),
     shared: Shared,
     policy: Arc<WebSocketPolicy>,
+    (slot, permit): (crate::admission::Slot, tokio::sync::OwnedSemaphorePermit),
 ) {
     let config = WebSocketConfig::default()
         .max_message_size(Some(policy.max_message))
         .max_frame_size(Some(policy.max_message));
     let check = |request: &Request, response: Response| check_handshake(&policy, request, response);
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config));
-    let ws = match tokio::time::timeout(SETUP, handshake).await {
+    let upgraded = tokio::time::timeout(SETUP, handshake).await;
+    drop(permit);
+    let ws = match upgraded {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
-            tracing::info!(%peer, error = %e, "WebSocket handshake refused");
+            if let Some(count) = shared.admission.note("websocket_refused", peer.ip()) {
+                tracing::info!(%peer, error = %e, count, "WebSocket handshake refused");
+            }
             return;
         }
         Err(_) => {
-            tracing::info!(%peer, "WebSocket handshake timed out");
+            if let Some(count) = shared.admission.note("websocket_timed_out", peer.ip()) {
+                tracing::info!(%peer, count, "WebSocket handshake timed out");
+            }
             return;
         }
     };
     tracing::debug!(%peer, %transport, "WebSocket connection");
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     let (close_tx, close_rx) = mpsc::channel(1);
-    stream::register(&shared, (transport, peer), tx.clone(), (None, None));
+    stream::register(
+        &shared,
+        (transport, peer),
+        tx.clone(),
+        (None, None, Some(slot)),
+    );
     let (sink, source) = ws.split();
     let own = tx.downgrade();
     tokio::spawn(write_loop(
@@ -151,7 +176,7 @@ fn check_handshake(
             .iter()
             .any(|o| o.eq_ignore_ascii_case(origin))
         {
-            tracing::info!(%origin, "WebSocket from an origin not allowed");
+            tracing::debug!(%origin, "WebSocket from an origin not allowed");
             return Err(refuse(403, "origin not allowed"));
         }
     }

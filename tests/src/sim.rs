@@ -326,5 +326,6 @@ pub fn core_config(media: openline_proxy::core::MediaMode) -> openline_proxy::co
         text: Default::default(),
         media,
         presence: Default::default(),
+        guard: Default::default(),
     }
 }

@@ -44,6 +44,9 @@ impl ServerCore {
         let Ok(m) = Message::parse(response) else {
             return;
         };
+        if m.cseq.method == Method::Invite {
+            self.guard_call_answered(now, server, m.call_id);
+        }
         if m.cseq.method == Method::Invite
             && m.to_tag.is_some()
             && self.calls.answered.len() < MAX_CALLS
@@ -60,6 +63,7 @@ impl ServerCore {
     pub(super) fn note_request(&mut self, request: &Message<'_>) {
         self.note_bridged_request(request);
         if request.method() == Method::Bye {
+            self.guard_call_ended(request.call_id);
             self.calls.answered.remove(request.call_id);
         }
     }

@@ -2,6 +2,7 @@
 //! core asks for a look-up as an output and takes the answer as an input, like a packet.
 
 use super::ServerCore;
+use crate::repeated::Event;
 use crate::routing::{Flow, Target};
 use openline_sip::Transport;
 use openline_sip::message::{Refusal, RouteEdit};
@@ -125,7 +126,10 @@ impl ServerCore {
         if self.forwarding.in_flight(domain) < self.config.max_per_domain {
             return false;
         }
-        tracing::warn!(%domain, "too many requests under way to one domain");
+        crate::metrics::limited("requests_per_domain");
+        if let Some(count) = self.guard.log.note(now, Event::DomainBusy, &domain) {
+            tracing::warn!(%domain, count, "{}", Event::DomainBusy.what());
+        }
         let refusal = Refusal::new(
             503,
             "Service Unavailable (too many requests under way to that domain)",

@@ -6,6 +6,7 @@ mod awaiting;
 mod clustering;
 mod dialogs;
 mod draining;
+mod guarding;
 mod hangups;
 mod hops;
 mod levels;
@@ -20,11 +21,13 @@ mod waking;
 pub use anchoring::{MediaMode, MediaOp};
 
 pub use clustering::ALONE;
+pub use guarding::GuardConfig;
 pub use locating::Lookup;
 pub use storing::{StoreOp, StoreOutcome, StoreWork};
 
 use crate::forward::{Action, Forwarding};
 use crate::register::{RegisterAction, Registrar};
+use crate::repeated::Event;
 use crate::routing::{self, Decision, Us};
 use openline_registrar::auth::{AuthConfig, Authenticator};
 use openline_registrar::store::KnownDevice;
@@ -64,6 +67,8 @@ pub struct CoreConfig {
     pub presence: crate::presence::agent::PresenceConfig,
     /// Push notifications: the services configured and what a push may say.
     pub push: crate::wake::PushPolicy,
+    /// What one source or user may cost, and how often repeated events are logged.
+    pub guard: GuardConfig,
 }
 
 #[derive(Debug)]
@@ -112,6 +117,7 @@ pub struct ServerCore {
     /// Bridged calls' dialogs, to hang up when their browser goes away.
     hangups: hangups::Hangups,
     wakes: waking::Wakes,
+    guard: guarding::Guard,
     /// SIGTERM: no new work (see draining.rs).
     draining: bool,
 }
@@ -142,6 +148,7 @@ impl ServerCore {
         let node = config.registrar.node.clone();
         let peers = config.peers.clone();
         let presence = config.presence.clone();
+        let guard = guarding::Guard::new(config.guard.clone());
         ServerCore {
             endpoint,
             auth: Authenticator::new(config.auth.clone(), secret),
@@ -176,6 +183,7 @@ impl ServerCore {
             calls: dialogs::Calls::default(),
             hangups: hangups::Hangups::default(),
             wakes: waking::Wakes::default(),
+            guard,
             draining: false,
         }
     }
@@ -241,6 +249,7 @@ impl ServerCore {
         let n = self.location.purge(wall);
         self.purge_lost_flows();
         self.calls.purge(now);
+        self.guard_purge(now);
         self.presence_of_everyone_online(now, wall);
         n
     }
@@ -255,6 +264,11 @@ impl ServerCore {
         data: &[u8],
         peer: Option<&openline_sip_net::PeerIdentity>,
     ) {
+        // Requests over the source's rate are dropped before parsing; responses always pass
+        // (they answer what we sent).
+        if !data.starts_with(b"SIP/2.0 ") && !self.admit(now, source) {
+            return;
+        }
         let inbound = Inbound {
             transport,
             source,
@@ -312,6 +326,8 @@ impl ServerCore {
                             entropy: self.entropy.as_mut(),
                             server_header: &self.server_header,
                             push: &self.config.push,
+                            log: &mut self.guard.log,
+                            at: now,
                         };
                         match registrar.handle(&request, transport, source, wall) {
                             RegisterAction::Reply(bytes) => self.endpoint.respond(now, id, bytes),
@@ -397,13 +413,17 @@ impl ServerCore {
             }
             Verdict::StatelessReply { status, error } => {
                 crate::metrics::malformed(true);
-                tracing::info!(%source, %transport, status, %error, "malformed request refused");
+                if let Some(count) = self.guard.log.note(now, Event::Malformed, &source.ip()) {
+                    tracing::info!(%source, %transport, status, %error, count, "malformed request refused");
+                }
             }
             Verdict::Discarded(
                 DropReason::Unanswerable(error) | DropReason::MalformedAck(error),
             ) => {
                 crate::metrics::malformed(false);
-                tracing::info!(%source, %transport, %error, "malformed message dropped");
+                if let Some(count) = self.guard.log.note(now, Event::Malformed, &source.ip()) {
+                    tracing::info!(%source, %transport, %error, count, "malformed message dropped");
+                }
             }
         }
         self.pump(now);

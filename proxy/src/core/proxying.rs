@@ -12,6 +12,7 @@ use openline_sip_net::PeerIdentity;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::repeated::Event;
 use openline_sip::message::Refusal;
 
 impl ServerCore {
@@ -36,10 +37,11 @@ impl ServerCore {
             // servers): answered from anyone, never challenged.
             return self.carry_out(now, id, source, request, Decision::Answer);
         }
-        let local_sender = match self.check_sender(wall, source, request) {
-            Ok(local) => local,
+        let caller = match self.check_sender(now, wall, source, request) {
+            Ok(caller) => caller,
             Err(refusal) => return self.refuse(now, id, source, request, refusal),
         };
+        let local_sender = caller.is_some();
         if matches!(request.method(), Method::Subscribe | Method::Publish) {
             let arrival = (transport, source);
             let who = (local_sender, peer.is_some());
@@ -59,6 +61,14 @@ impl ServerCore {
             wall,
             local_sender,
         );
+        if let Some(caller) =
+            caller.filter(|_| request.method() == Method::Invite && request.to_tag.is_none())
+        {
+            let out = self.to_other_domain(&decision);
+            if let Some(refusal) = self.guard_call(now, id, &caller, out) {
+                return self.refuse(now, id, source, request, refusal);
+            }
+        }
         if request.method() == Method::Message && request.to_tag.is_none() {
             let arrival = (source, udp_size, request);
             return self.route_message(now, wall, id, arrival, decision, local_sender);
@@ -70,6 +80,18 @@ impl ServerCore {
             return self.fork_waking(now, wall, (id, source), request, decision);
         }
         self.carry_out(now, id, source, request, decision)
+    }
+
+    /// Whether `decision` sends a request out of our domains (the hourly spend limit).
+    fn to_other_domain(&self, decision: &Decision) -> bool {
+        match decision {
+            Decision::Locate { .. } => true,
+            Decision::Relay { target, .. } => target
+                .tls_name
+                .as_deref()
+                .is_some_and(|d| !self.us.domains.iter().any(|ours| ours == d)),
+            _ => false,
+        }
     }
 
     /// An OPTIONS whose Request-URI is the server itself (no user part: one of our domains or
@@ -159,6 +181,7 @@ impl ServerCore {
         request: &openline_sip::Message<'_>,
         refusal: Refusal,
     ) -> Result<(), openline_sip::endpoint::EndpointError> {
+        self.guard_call_failed(id);
         let Refusal {
             code,
             reason,
@@ -182,26 +205,27 @@ impl ServerCore {
     /// Who may use the proxy (issue #4 item 3): a new request whose From names one of our
     /// domains must carry that user's credentials (407 until it does; RFC 3261 22.3); anyone
     /// else is a stranger, whom routing only lets reach local users. In-dialog requests, ACK
-    /// and CANCEL are never challenged. Ok(true) for a local user who authenticated; the
-    /// refusal to send otherwise.
+    /// and CANCEL are never challenged. Ok(Some(user@domain)) for a local user who
+    /// authenticated; the refusal to send otherwise.
     fn check_sender(
         &mut self,
+        now: Instant,
         wall: u64,
         source: SocketAddr,
         request: &openline_sip::Message<'_>,
-    ) -> Result<bool, Refusal> {
+    ) -> Result<Option<String>, Refusal> {
         if request.to_tag.is_some() || matches!(request.method(), Method::Ack | Method::Cancel) {
-            return Ok(false);
+            return Ok(None);
         }
         let Some(from) = request.from() else {
-            return Ok(false);
+            return Ok(None);
         };
         let Some(from) = from.uri.sip() else {
-            return Ok(false);
+            return Ok(None);
         };
         let domain = from.host.to_string().to_ascii_lowercase();
         if !self.us.domains.contains(&domain) {
-            return Ok(false);
+            return Ok(None);
         }
         let claimed = format!("{}@{domain}", from.user.unwrap_or(""));
         let users = &self.users;
@@ -211,9 +235,11 @@ impl ServerCore {
             .verify_proxy(wall, request, &domain, source.ip(), |a| users.get(a));
         crate::metrics::auth(&outcome);
         match outcome {
-            AuthOutcome::Authenticated(who) if who == claimed => Ok(true),
+            AuthOutcome::Authenticated(who) if who == claimed => Ok(Some(claimed)),
             AuthOutcome::Authenticated(who) => {
-                tracing::warn!(%who, %claimed, %source, "request From another user than authenticated");
+                if let Some(count) = self.guard.log.note(now, Event::OtherFrom, &source.ip()) {
+                    tracing::warn!(%who, %claimed, %source, count, "{}", Event::OtherFrom.what());
+                }
                 refuse(403, "Forbidden (From is not the authenticated user)")
             }
             AuthOutcome::Challenge { stale } => {
@@ -232,7 +258,9 @@ impl ServerCore {
             AuthOutcome::Failed => refuse(403, "Forbidden (authentication failed)"),
             AuthOutcome::Malformed(e) => refuse(400, &format!("Bad Request ({e})")),
             AuthOutcome::Throttled(key) => {
-                tracing::warn!(%key, %source, "authentication throttled after repeated failures");
+                if let Some(count) = self.guard.log.note(now, Event::AuthThrottled, &source.ip()) {
+                    tracing::warn!(%key, %source, count, "{}", Event::AuthThrottled.what());
+                }
                 refuse(403, "Forbidden (too many failed attempts, try later)")
             }
         }
@@ -420,6 +448,9 @@ impl ServerCore {
                     if response.get(8..9).is_some_and(|d| d != b"1") {
                         self.call_settled(server);
                     }
+                    if response.get(8..9).is_some_and(|d| d != b"1" && d != b"2") {
+                        self.guard_call_failed(server);
+                    }
                     self.note_response(now, server, &response);
                     self.respond_anchored(now, server, response)
                 }
@@ -431,6 +462,7 @@ impl ServerCore {
                 } => match openline_sip::Message::parse(&request) {
                     Ok(m) => {
                         self.call_settled(server);
+                        self.guard_call_failed(server);
                         self.anchoring.failed(server);
                         self.forget_bridged(m.call_id);
                         let echo = m.echo();

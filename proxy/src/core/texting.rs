@@ -3,6 +3,7 @@
 //! the user's other devices; stored messages go to a device when it registers.
 
 use super::{ServerCore, StoreOutcome, StoreWork, Waiter};
+use crate::repeated::Event;
 use crate::routing::{self, Decision, Target};
 use crate::text::compose::{self, Addressing};
 use crate::text::devices::KnownDevices;
@@ -199,7 +200,9 @@ impl ServerCore {
         let full = self.text.count(&aor) >= self.config.text.quota;
         if full {
             if online.is_empty() && held.is_empty() {
-                tracing::warn!(%aor, quota = self.config.text.quota, "mailbox full: MESSAGE refused");
+                if let Some(count) = self.guard.log.note(now, Event::MailboxFull, &aor) {
+                    tracing::warn!(%aor, quota = self.config.text.quota, count, "mailbox full: MESSAGE refused");
+                }
                 let reason = format!(
                     "Temporarily Unavailable (the recipient's mailbox is full: {} messages wait)",
                     self.config.text.quota
@@ -208,7 +211,9 @@ impl ServerCore {
             }
             // Those online still get it (the held ones are emptying their share of the
             // mailbox); the offline ones miss it rather than overflow it.
-            tracing::warn!(%aor, "mailbox full: not stored for offline devices");
+            if let Some(count) = self.guard.log.note(now, Event::MailboxFull, &aor) {
+                tracing::warn!(%aor, count, "mailbox full: not stored for offline devices");
+            }
             offline.clear();
         }
         offline.append(&mut held);

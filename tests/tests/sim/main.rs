@@ -3,4 +3,5 @@
 
 mod anchoring;
 mod federation;
+mod limits;
 mod transaction;

@@ -108,6 +108,7 @@ pub(crate) fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Opti
             args.node_address.or(file.node_address),
         )?),
     };
+    let limits = file.limits.clone().unwrap_or_default();
     let core = CoreConfig {
         domains: domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
         endpoint: EndpointConfig { timers },
@@ -150,6 +151,7 @@ pub(crate) fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Opti
             })
             .unwrap_or_default(),
         media: media_args.mode.or(media_file.mode).unwrap_or_default(),
+        guard: limits.guard,
         presence: openline_proxy::presence::agent::PresenceConfig {
             per_subscriber: args
                 .max_subscriptions
@@ -204,6 +206,7 @@ pub(crate) fn serve_config(args: ServeArgs) -> anyhow::Result<(ServeConfig, Opti
         web: web_config(&args.web, file.web),
         push: file.push,
         websocket: file.websocket.unwrap_or_default(),
+        limits: limits.network,
     };
     if config
         .web
