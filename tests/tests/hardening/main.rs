@@ -1,0 +1,11 @@
+//! Hardening (issue #24): what a server on the public internet meets within hours, run
+//! against a real openline on a topology of namespaces.
+//!
+//! - `scanners.rs`: SIPVicious (svmap, svwar, svcrack) learns no user and no password, and
+//!   the attack costs a few log lines, not one per attempt.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
+mod scanners;
+
+use openline_tests::topology::{Family, Link, Namespace, Server};
