@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod control;
+pub mod fuzz;
 pub mod net;
 pub mod quality;
 pub mod relay;

@@ -8,6 +8,7 @@ pub mod control;
 pub mod core;
 pub mod doctor;
 pub mod forward;
+pub mod fuzz;
 pub mod logging;
 pub mod metrics;
 pub mod presence;

@@ -6,6 +6,7 @@ mod addresses;
 mod admission;
 mod bind;
 mod dns;
+pub mod fuzz;
 pub mod hep;
 mod listen;
 mod stream;

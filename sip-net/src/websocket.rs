@@ -142,7 +142,7 @@ async fn upgrade<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 /// RFC 7118 section 4.1: the client must offer `sip`, which the answer names; the Origin
 /// must be allowed when a list is set.
 #[allow(clippy::result_large_err)] // the handshake callback's type is tungstenite's
-fn check_handshake(
+pub(crate) fn check_handshake(
     policy: &WebSocketPolicy,
     request: &Request,
     mut response: Response,

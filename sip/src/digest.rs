@@ -120,8 +120,15 @@ pub struct Answer<'a> {
 pub fn answer(challenge: &str, a: &Answer<'_>) -> Option<String> {
     let params = AuthParams::parse(challenge).filter(|p| p.is_scheme("Digest"))?;
     let algorithm = Algorithm::parse(params.get("algorithm").as_deref())?;
-    let realm = params.get("realm")?;
-    let nonce = params.get("nonce")?;
+    // Values are copied into our quoted strings as they are: one holding a quote, a
+    // backslash or a line break would break out of them (a header injected by the server
+    // that challenges us). No server of ours sends such values; we do not answer them.
+    let quotable = |v: &str| !v.contains(['"', '\\']) && !v.chars().any(char::is_control);
+    let realm = params.get("realm").filter(|v| quotable(v))?;
+    let nonce = params.get("nonce").filter(|v| quotable(v))?;
+    if params.get("opaque").is_some_and(|v| !quotable(&v)) {
+        return None;
+    }
     let qop = match params.get("qop") {
         None => None,
         Some(q) => Some(
@@ -282,6 +289,32 @@ pub fn constant_time_eq(expected: &str, given: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_challenge_whose_values_would_break_out_of_our_quotes_is_not_answered() {
+        let a = Answer {
+            username: "alice",
+            password: "wonder",
+            method: "REGISTER",
+            uri: "sip:club-a.test",
+            cnonce: "0a4f113b",
+            nc: 1,
+        };
+        // Found by the digest fuzz target: a realm with a line break (or a quote) went into
+        // our header as it was.
+        for bad in [
+            "Digest realm=\"club-\r\nX-Injected: 1\", nonce=\"n\"",
+            "Digest realm=\"a\", nonce=\"n\\\"x\"",
+            "Digest realm=\"a\", nonce=\"n\", opaque=\"o\no\"",
+        ] {
+            assert_eq!(answer(bad, &a), None, "{bad}");
+        }
+        let good = answer(
+            "Digest realm=\"club-a.test\", nonce=\"n1\", qop=\"auth\"",
+            &a,
+        );
+        assert!(good.is_some_and(|g| Credentials::parse(&g).is_ok()));
+    }
 
     // RFC 7616 section 3.9.1: the same request answered with MD5 and with SHA-256.
     const RFC7616: &str = "Digest username=\"Mufasa\", realm=\"http-auth@example.org\", uri=\"/dir/index.html\", algorithm=ALG, nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\", nc=00000001, cnonce=\"f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ\", qop=auth, response=\"RESP\", opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\"";

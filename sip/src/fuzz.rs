@@ -186,3 +186,42 @@ pub fn endpoint_operations(data: &[u8], start: Instant) {
         assert_eq!(state, State::Proceeding, "{id} stuck in {state:?}");
     }
 }
+
+/// A PIDF presence document (RFC 3863): read, and what is read writes a document that reads
+/// the same.
+pub fn pidf(data: &[u8]) {
+    if let Ok(status) = crate::pidf::parse(data) {
+        let written = crate::pidf::document("sip:fuzz@fuzz.test", &status);
+        match crate::pidf::parse(written.as_bytes()) {
+            Ok(again) => assert_eq!(again, status, "{written}"),
+            Err(e) => panic!("a written document does not read ({e}):\n{written}"),
+        }
+    }
+}
+
+/// Digest header values: credentials (Authorization) and challenges (WWW-Authenticate) as a
+/// user agent answers them.
+pub fn digest(data: &[u8]) {
+    let Ok(value) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(c) = crate::digest::Credentials::parse(value) {
+        let _ = c.nonce_count();
+        let _ = crate::digest::constant_time_eq(c.username, value);
+    }
+    let _ = AuthParams::parse_info(value);
+    let answer = crate::digest::Answer {
+        username: "alice",
+        password: "wonder",
+        method: "REGISTER",
+        uri: "sip:fuzz.test",
+        cnonce: "0a4f113b",
+        nc: 1,
+    };
+    if let Some(credentials) = crate::digest::answer(value, &answer) {
+        // What we answer must read as credentials.
+        if let Err(e) = crate::digest::Credentials::parse(&credentials) {
+            panic!("our answer does not read ({e}): {credentials}");
+        }
+    }
+}

@@ -21,7 +21,7 @@ fn corpus() -> Vec<Vec<u8>> {
         }
     }
     // The fuzz/ seeds, which hold what the corpus does not: IPv6, auth headers, folding.
-    let seeds = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+    let seeds = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/sip");
     for entry in std::fs::read_dir(seeds).unwrap() {
         files.push(std::fs::read(entry.unwrap().path()).unwrap());
     }
@@ -68,4 +68,27 @@ fn corpus_prefixes_and_mutations_survive() {
         fuzz::endpoint_operations(&ops, start);
     }
     assert!(runs > 10_000);
+}
+
+/// The seeds of a fuzz target (regressions included), as `fuzz/seeds/<target>` holds them.
+fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/seeds")
+        .join(target);
+    let files: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(!files.is_empty());
+    files
+}
+
+#[test]
+fn pidf_and_digest_seeds_and_their_regressions_survive() {
+    for seed in seeds("pidf") {
+        fuzz::pidf(&seed);
+    }
+    for seed in seeds("digest") {
+        fuzz::digest(&seed);
+    }
 }

@@ -1,0 +1,11 @@
+//! STUN and TURN datagrams: `openline_media::fuzz::stun_turn`.
+#![no_main]
+use std::sync::OnceLock;
+use std::time::Instant;
+
+static START: OnceLock<Instant> = OnceLock::new();
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let start = *START.get_or_init(Instant::now);
+    openline_media::fuzz::stun_turn(data, start);
+});
