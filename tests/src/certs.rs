@@ -58,11 +58,15 @@ impl TestPki {
         }
     }
 
-    /// A certificate for `names` (subjectAltName DNS entries), usable as server and client.
+    /// A certificate for `names` (subjectAltName DNS entries), usable as server and client,
+    /// valid from yesterday for 90 days as an ACME one is (testssl.sh judges the validity).
     pub fn issue(&self, file_stem: &str, names: &[&str]) -> DomainCert {
         let key = rcgen::KeyPair::generate().expect("key");
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = rcgen::CertificateParams::new(names).expect("params");
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(90);
         params.extended_key_usages = vec![
             rcgen::ExtendedKeyUsagePurpose::ServerAuth,
             rcgen::ExtendedKeyUsagePurpose::ClientAuth,

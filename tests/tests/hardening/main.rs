@@ -3,9 +3,12 @@
 //!
 //! - `scanners.rs`: SIPVicious (svmap, svwar, svcrack) learns no user and no password, and
 //!   the attack costs a few log lines, not one per attempt.
+//! - `tls.rs`: testssl.sh finds no weak protocol, no weak cipher and no vulnerability on the
+//!   SIP TLS, WSS and HTTPS listeners.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod scanners;
+mod tls;
 
 use openline_tests::topology::{Family, Link, Namespace, Server};
