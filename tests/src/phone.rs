@@ -61,6 +61,8 @@ pub struct Phone {
     contact: Option<String>,
     /// URI parameters of its own contact (RFC 8599 `;pn-provider=...`).
     contact_params: String,
+    /// How long it waits for a final response before giving up on a request.
+    pub wait: Duration,
 }
 
 impl Phone {
@@ -88,6 +90,7 @@ impl Phone {
             deaf: Vec::new(),
             contact: None,
             contact_params: String::new(),
+            wait: WAIT,
         }
     }
 
@@ -210,7 +213,7 @@ impl Phone {
 
     /// Waits for the final response whose Via carries `branch`, taking requests meanwhile.
     fn final_response(&mut self, branch: &str) -> Option<Vec<u8>> {
-        let deadline = Instant::now() + WAIT;
+        let deadline = Instant::now() + self.wait;
         while Instant::now() < deadline {
             let Some(msg) = self.recv(deadline - Instant::now()) else {
                 continue;
