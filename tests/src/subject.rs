@@ -171,8 +171,9 @@ impl Subject {
         Subject::start_bin(&openline_bin(), db, extra_args)
     }
 
-    /// `bin serve` on loopback with `db`.
-    fn start_bin(bin: &Path, db: &str, extra_args: &[&str]) -> Subject {
+    /// `bin serve` on loopback with `db` (`bin` may be a wrapper that runs openline, as in a
+    /// mount namespace of its own).
+    pub fn start_bin(bin: &Path, db: &str, extra_args: &[&str]) -> Subject {
         let mut child = Command::new(bin)
             .args([
                 "serve",
@@ -299,6 +300,11 @@ impl Subject {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Our process's id (None for an external subject).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Whether our process is still running (true for an external subject).
