@@ -30,6 +30,8 @@ pub enum Event {
     DomainBusy,
     /// A request over TLS whose From domain is not the one the peer's certificate names.
     PeerDomainMismatch,
+    /// A write the database refused (its disk full, say): the work it carried got 503.
+    StoreFailed,
 }
 
 impl Event {
@@ -53,6 +55,7 @@ impl Event {
             Event::PeerDomainMismatch => {
                 "request over TLS whose From domain is not the peer's certificate's"
             }
+            Event::StoreFailed => "could not write to the database",
         }
     }
 }

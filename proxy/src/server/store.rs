@@ -4,6 +4,7 @@
 
 use super::{now, wall_clock};
 use crate::core::{StoreOp, StoreOutcome, StoreWork};
+use crate::repeated::{Event, EventLog};
 use crate::text::outbox::PAGE;
 use openline_registrar::store::{
     BindingStore, KnownDevice, MailOutcome, MailWrite, MailboxStore, PresenceStore, Published,
@@ -28,7 +29,10 @@ pub(super) async fn store_worker(
     done: mpsc::Sender<Vec<(u64, StoreOutcome)>>,
     (delay, node): (Duration, String),
 ) {
+    // With the disk full every batch fails: a line per kind of write per minute, not per batch.
+    let mut failures = EventLog::default();
     while let Some(first) = ops.recv().await {
+        failures.sweep(now());
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + delay;
         while batch.len() < BATCH {
@@ -39,7 +43,7 @@ pub(super) async fn store_worker(
         }
         #[allow(clippy::disallowed_methods)] // the driver times the database
         let started = Instant::now();
-        let outcomes = run_batch(&store, batch, &node).await;
+        let outcomes = run_batch(&store, batch, &node, &mut failures).await;
         metrics::histogram!(crate::metrics::DB_SECONDS, "kind" => "batch")
             .record(started.elapsed().as_secs_f64());
         if done.send(outcomes).await.is_err() {
@@ -49,7 +53,12 @@ pub(super) async fn store_worker(
 }
 
 /// One batch of store operations, each with its outcome.
-async fn run_batch(store: &Store, batch: Vec<StoreOp>, node: &str) -> Vec<(u64, StoreOutcome)> {
+async fn run_batch(
+    store: &Store,
+    batch: Vec<StoreOp>,
+    node: &str,
+    failures: &mut EventLog,
+) -> Vec<(u64, StoreOutcome)> {
     let mut binding_ids = Vec::new();
     let mut changes = Vec::new();
     let mut mail_ids = Vec::new();
@@ -130,7 +139,9 @@ async fn run_batch(store: &Store, batch: Vec<StoreOp>, node: &str) -> Vec<(u64, 
                 StoreOutcome::Written
             }
             Err(e) => {
-                tracing::error!(error = %e, changes = changes.len(), "could not store bindings");
+                if let Some(count) = failures.note(now(), Event::StoreFailed, &"bindings") {
+                    tracing::error!(error = %e, changes = changes.len(), count, "could not store bindings");
+                }
                 StoreOutcome::Failed
             }
         };
@@ -149,7 +160,9 @@ async fn run_batch(store: &Store, batch: Vec<StoreOp>, node: &str) -> Vec<(u64, 
                     .zip(done.into_iter().map(StoreOutcome::Mail)),
             ),
             Err(e) => {
-                tracing::error!(error = %e, writes = writes.len(), "could not write the mailbox");
+                if let Some(count) = failures.note(now(), Event::StoreFailed, &"mailbox") {
+                    tracing::error!(error = %e, writes = writes.len(), count, "could not write the mailbox");
+                }
                 outcomes.extend(mail_ids.into_iter().map(|id| (id, StoreOutcome::Failed)));
             }
         }
