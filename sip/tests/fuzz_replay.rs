@@ -69,26 +69,3 @@ fn corpus_prefixes_and_mutations_survive() {
     }
     assert!(runs > 10_000);
 }
-
-/// The seeds of a fuzz target (regressions included), as `fuzz/seeds/<target>` holds them.
-fn seeds(target: &str) -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/seeds")
-        .join(target);
-    let files: Vec<Vec<u8>> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
-        .collect();
-    assert!(!files.is_empty());
-    files
-}
-
-#[test]
-fn pidf_and_digest_seeds_and_their_regressions_survive() {
-    for seed in seeds("pidf") {
-        fuzz::pidf(&seed);
-    }
-    for seed in seeds("digest") {
-        fuzz::digest(&seed);
-    }
-}

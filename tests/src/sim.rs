@@ -329,3 +329,21 @@ pub fn core_config(media: openline_proxy::core::MediaMode) -> openline_proxy::co
         guard: Default::default(),
     }
 }
+
+/// A binding of `aor` for a device at `at` (UDP, no instance), registered until `expires_at`:
+/// what a core is given at start in the virtual-time tests.
+pub fn udp_binding(aor: &str, at: &str, expires_at: u64) -> openline_registrar::Binding {
+    let user = aor.split('@').next().unwrap_or(aor);
+    openline_registrar::Binding {
+        aor: aor.into(),
+        contact: format!("sip:{user}@{at}"),
+        instance: None,
+        reg_id: None,
+        expires_at,
+        q: 1000,
+        call_id: "reg".into(),
+        cseq: 1,
+        source: format!("udp:{at}"),
+        node: String::new(),
+    }
+}

@@ -4,7 +4,7 @@
 
 use openline_media::control::Command;
 use openline_proxy::core::{MediaMode, ServerCore};
-use openline_registrar::{Binding, User};
+use openline_registrar::User;
 use openline_sip::endpoint::Transmit;
 use openline_sip::{SeededEntropy, Transport};
 use openline_tests::wire::{first_line, status};
@@ -22,18 +22,7 @@ fn core() -> ServerCore {
 /// The core with bob's one device at `at`.
 fn core_with_bob_at(at: &str) -> ServerCore {
     let config = openline_tests::sim::core_config(MediaMode::Always);
-    let bob = Binding {
-        aor: "bob@club-a.test".into(),
-        contact: format!("sip:bob@{at}"),
-        instance: None,
-        reg_id: None,
-        expires_at: WALL + 3600,
-        q: 1000,
-        call_id: "reg".into(),
-        cseq: 1,
-        source: format!("udp:{at}"),
-        node: String::new(),
-    };
+    let bob = openline_tests::sim::udp_binding("bob@club-a.test", at, WALL + 3600);
     let mut core = ServerCore::new(
         config,
         vec![User::new("bob@club-a.test", "s3cret").unwrap()],

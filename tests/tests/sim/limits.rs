@@ -3,7 +3,7 @@
 //! the wire with a reason and let through again once the cause is gone.
 
 use openline_proxy::core::{GuardConfig, MediaMode, ServerCore};
-use openline_registrar::{Binding, User};
+use openline_registrar::User;
 use openline_sip::digest::{Answer, answer};
 use openline_sip::endpoint::Transmit;
 use openline_sip::transaction::Destination;
@@ -27,18 +27,7 @@ fn core(guard: GuardConfig) -> ServerCore {
             addr: CLUB_B.parse().unwrap(),
         },
     )];
-    let bob = Binding {
-        aor: "bob@club-a.test".into(),
-        contact: format!("sip:bob@{BOB}"),
-        instance: None,
-        reg_id: None,
-        expires_at: WALL + 3600,
-        q: 1000,
-        call_id: "reg".into(),
-        cseq: 1,
-        source: format!("udp:{BOB}"),
-        node: String::new(),
-    };
+    let bob = openline_tests::sim::udp_binding("bob@club-a.test", BOB, WALL + 3600);
     let users = ["alice", "bob"]
         .map(|u| User::new(&format!("{u}@club-a.test"), "s3cret").unwrap())
         .to_vec();
